@@ -1,0 +1,316 @@
+//===- LLMOps.td - the llm dialect: a decoder model graph ----*- tablegen -*-===//
+//
+// Ops of a decoder-only language model at the granularity pipeline
+// scheduling needs: big enough to cost and differentiate one at a time, small
+// enough that every layer of GPT-2 and Llama is a short chain of them.
+//
+// Activations are ranked tensors [batch, sequence, features]; token ids are
+// [batch, sequence] i32. Weights are module-level `llm.param` symbols read with
+// `llm.param_ref`.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef SEQ1F1B_LLM_OPS
+#define SEQ1F1B_LLM_OPS
+
+include "mlir/IR/OpBase.td"
+include "mlir/IR/AttrTypeBase.td"
+include "mlir/IR/EnumAttr.td"
+include "mlir/IR/SymbolInterfaces.td"
+include "mlir/Interfaces/InferTypeOpInterface.td"
+include "mlir/Interfaces/SideEffectInterfaces.td"
+include "seq1f1b/Dialect/LLM/IR/LLMInterfaces.td"
+
+def LLM_Dialect : Dialect {
+  let name = "llm";
+  let cppNamespace = "::seq1f1b::llm";
+  let summary = "Decoder-only language model graphs";
+  let description = [{
+    The model graph that the seq1f1b compiler partitions into pipeline stages
+    and sequence chunks. Every op implements the sequence-dependence and cost
+    interfaces.
+  }];
+}
+
+//===----------------------------------------------------------------------===//
+// Types and attributes
+//===----------------------------------------------------------------------===//
+
+def LLM_Float : AnyTypeOf<[F32, BF16, F16]>;
+def LLM_FloatTensor : RankedTensorOf<[F32, BF16, F16]>;
+def LLM_TokenTensor : RankedTensorOf<[I32]>;
+def LLM_ScalarF32 : 0DTensorOf<[F32]>;
+def LLM_ScalarI64 : 0DTensorOf<[I64]>;
+
+def LLM_InitNormal : I32EnumAttrCase<"normal", 0>;
+def LLM_InitZeros : I32EnumAttrCase<"zeros", 1>;
+def LLM_InitOnes : I32EnumAttrCase<"ones", 2>;
+def LLM_ParamInit : I32EnumAttr<"ParamInit", "how a parameter is initialized",
+    [LLM_InitNormal, LLM_InitZeros, LLM_InitOnes]> {
+  let cppNamespace = "::seq1f1b::llm";
+}
+
+def LLM_RoleAttention : I32EnumAttrCase<"attention", 0>;
+def LLM_RoleMLP : I32EnumAttrCase<"mlp", 1>;
+def LLM_RoleHead : I32EnumAttrCase<"head", 2>;
+def LLM_LinearRole : I32EnumAttr<"LinearRole",
+    "where a linear layer sits in the model (for cost reports)",
+    [LLM_RoleAttention, LLM_RoleMLP, LLM_RoleHead]> {
+  let cppNamespace = "::seq1f1b::llm";
+}
+
+// Every model op is costed and says how it depends on the token axis;
+// ops that are not token-local pass their own `sequenceDependence` trait.
+class LLM_Op<string mnemonic, list<Trait> traits = [],
+             Trait sequenceDependence = LLM_SequenceDependenceOpInterface>
+    : Op<LLM_Dialect, mnemonic, !listconcat(traits, [sequenceDependence,
+        DeclareOpInterfaceMethods<LLM_CostOpInterface, ["getSavedForBackward"]>])>;
+
+def LLM_NotTokenLocal : DeclareOpInterfaceMethods<
+    LLM_SequenceDependenceOpInterface, ["getSequenceDependence"]>;
+
+//===----------------------------------------------------------------------===//
+// Parameters
+//===----------------------------------------------------------------------===//
+
+def LLM_ParamOp : Op<LLM_Dialect, "param", [Symbol]> {
+  let summary = "a trainable parameter of the model";
+  let description = [{
+    A module-level weight tensor with a static shape, an element type and an
+    initializer (`normal` with standard deviation `std`, `zeros` or `ones`).
+    Stages own the params their ops read; a param read by two stages (tied
+    embeddings) is shared and its gradients are summed.
+
+    Example:
+    ```mlir
+    llm.param @wte : tensor<50257x768xf32> init normal std 2.000000e-02
+    llm.param @ln_f.bias : tensor<768xf32> init zeros
+    ```
+  }];
+  let arguments = (ins SymbolNameAttr:$sym_name,
+                       TypeAttrOf<LLM_FloatTensor>:$param_type,
+                       LLM_ParamInit:$init,
+                       OptionalAttr<F64Attr>:$std);
+  let assemblyFormat = [{
+    $sym_name `:` $param_type `init` $init (`std` $std^)? attr-dict
+  }];
+  let hasVerifier = 1;
+  let extraClassDeclaration = [{
+    /// Number of scalars in the parameter.
+    int64_t getNumElements();
+  }];
+}
+
+def LLM_ParamRefOp : Op<LLM_Dialect, "param_ref", [Pure,
+    DeclareOpInterfaceMethods<SymbolUserOpInterface>]> {
+  let summary = "reads a parameter as an SSA value";
+  let description = [{
+    Example:
+    ```mlir
+    %wte = llm.param_ref @wte : tensor<50257x768xf32>
+    ```
+  }];
+  let arguments = (ins FlatSymbolRefAttr:$param);
+  let results = (outs LLM_FloatTensor:$result);
+  let assemblyFormat = "$param attr-dict `:` type($result)";
+}
+
+//===----------------------------------------------------------------------===//
+// Model ops
+//===----------------------------------------------------------------------===//
+
+def LLM_EmbeddingOp : LLM_Op<"embedding", [Pure]> {
+  let summary = "token embedding lookup";
+  let description = [{
+    `result[b, s, :] = table[ids[b, s], :]`.
+
+    Example:
+    ```mlir
+    %x = llm.embedding %ids, %wte : tensor<1x1024xi32>, tensor<50257x768xf32> -> tensor<1x1024x768xf32>
+    ```
+  }];
+  let arguments = (ins LLM_TokenTensor:$ids, LLM_FloatTensor:$table);
+  let results = (outs LLM_FloatTensor:$result);
+  let assemblyFormat = [{
+    $ids `,` $table attr-dict `:` type($ids) `,` type($table) `->` type($result)
+  }];
+  let hasVerifier = 1;
+}
+
+def LLM_PositionEmbeddingOp : LLM_Op<"position_embedding", [Pure]> {
+  let summary = "learned absolute position embedding";
+  let description = [{
+    Rows of a learned position table at the absolute positions of the tokens
+    (for a sequence chunk [a, b): rows a..b-1), broadcast over the batch.
+
+    Example:
+    ```mlir
+    %p = llm.position_embedding %wpe : tensor<1024x768xf32> -> tensor<1x1024x768xf32>
+    ```
+  }];
+  let arguments = (ins LLM_FloatTensor:$table);
+  let results = (outs LLM_FloatTensor:$result);
+  let assemblyFormat = "$table attr-dict `:` type($table) `->` type($result)";
+  let hasVerifier = 1;
+}
+
+def LLM_LayerNormOp : LLM_Op<"layer_norm", [Pure,
+    AllTypesMatch<["input", "result"]>, AllTypesMatch<["weight", "bias"]>]> {
+  let summary = "layer normalization over the feature axis";
+  let description = [{
+    Example:
+    ```mlir
+    %y = llm.layer_norm %x, %g, %b eps 1.000000e-05 : tensor<1x1024x768xf32>, tensor<768xf32>
+    ```
+  }];
+  let arguments = (ins LLM_FloatTensor:$input, LLM_FloatTensor:$weight,
+                       LLM_FloatTensor:$bias, F64Attr:$eps);
+  let results = (outs LLM_FloatTensor:$result);
+  let assemblyFormat = [{
+    $input `,` $weight `,` $bias `eps` $eps attr-dict `:` type($input) `,` type($weight)
+  }];
+  let hasVerifier = 1;
+}
+
+def LLM_RMSNormOp : LLM_Op<"rms_norm", [Pure, AllTypesMatch<["input", "result"]>]> {
+  let summary = "root-mean-square normalization over the feature axis";
+  let description = [{
+    Example:
+    ```mlir
+    %y = llm.rms_norm %x, %g eps 1.000000e-05 : tensor<1x4096x4096xbf16>, tensor<4096xbf16>
+    ```
+  }];
+  let arguments = (ins LLM_FloatTensor:$input, LLM_FloatTensor:$weight, F64Attr:$eps);
+  let results = (outs LLM_FloatTensor:$result);
+  let assemblyFormat = [{
+    $input `,` $weight `eps` $eps attr-dict `:` type($input) `,` type($weight)
+  }];
+  let hasVerifier = 1;
+}
+
+def LLM_LinearOp : LLM_Op<"linear", [Pure]> {
+  let summary = "affine map of the feature axis: x W^T (+ b)";
+  let description = [{
+    `weight` is [out, in] as in PyTorch, so a tied LM head reads the token
+    embedding table directly. The optional `role` says where the layer sits
+    (attention projection, MLP or LM head) for cost reports.
+
+    Example:
+    ```mlir
+    %q = llm.linear %x, %wq, %bq role attention : tensor<1x1024x768xf32>, tensor<768x768xf32>, tensor<768xf32> -> tensor<1x1024x768xf32>
+    ```
+  }];
+  let arguments = (ins LLM_FloatTensor:$input, LLM_FloatTensor:$weight,
+                       Optional<LLM_FloatTensor>:$bias,
+                       OptionalAttr<LLM_LinearRole>:$role);
+  let results = (outs LLM_FloatTensor:$result);
+  let assemblyFormat = [{
+    $input `,` $weight (`,` $bias^)? (`role` $role^)? attr-dict `:` type($input)
+    `,` type($weight) (`,` type($bias)^)? `->` type($result)
+  }];
+  let hasVerifier = 1;
+}
+
+def LLM_RopeOp : LLM_Op<"rope", [Pure, AllTypesMatch<["input", "result"]>]> {
+  let summary = "rotary position embedding of query or key heads";
+  let description = [{
+    Rotates each head (rotate-half convention) by angles that depend on the
+    token's absolute position and `theta`. The feature axis holds `num_heads`
+    heads of an even head dimension.
+
+    Example:
+    ```mlir
+    %qr = llm.rope %q heads 32 theta 5.000000e+05 : tensor<1x8192x4096xbf16>
+    ```
+  }];
+  let arguments = (ins LLM_FloatTensor:$input, I64Attr:$num_heads, F64Attr:$theta);
+  let results = (outs LLM_FloatTensor:$result);
+  let assemblyFormat = [{
+    $input `heads` $num_heads `theta` $theta attr-dict `:` type($input)
+  }];
+  let hasVerifier = 1;
+}
+
+def LLM_AttentionOp : LLM_Op<"attention", [Pure,
+    AllTypesMatch<["query", "result"]>, AllTypesMatch<["key", "value"]>],
+    LLM_NotTokenLocal> {
+  let summary = "causal scaled-dot-product attention with grouped-query heads";
+  let description = [{
+    Causal softmax(Q K^T / sqrt(head_dim)) V. `query` holds `num_heads` heads,
+    `key` and `value` hold `num_kv_heads` heads of the same head dimension;
+    every group of num_heads / num_kv_heads query heads shares one kv head.
+    Token t attends to tokens 0..t: when the sequence is cut into chunks, a
+    chunk attends to the keys and values of all earlier chunks (the KV prefix).
+
+    Example:
+    ```mlir
+    %o = llm.attention %q, %k, %v heads 32 kv_heads 8 : tensor<1x8192x4096xbf16>, tensor<1x8192x1024xbf16>
+    ```
+  }];
+  let arguments = (ins LLM_FloatTensor:$query, LLM_FloatTensor:$key,
+                       LLM_FloatTensor:$value, I64Attr:$num_heads,
+                       I64Attr:$num_kv_heads);
+  let results = (outs LLM_FloatTensor:$result);
+  let assemblyFormat = [{
+    $query `,` $key `,` $value `heads` $num_heads `kv_heads` $num_kv_heads
+    attr-dict `:` type($query) `,` type($key)
+  }];
+  let hasVerifier = 1;
+  let extraClassDeclaration = [{
+    int64_t getHeadDim();
+  }];
+}
+
+class LLM_UnaryOp<string mnemonic, string summaryText, string exampleText>
+    : LLM_Op<mnemonic, [Pure, SameOperandsAndResultType]> {
+  let summary = summaryText;
+  let description = "Example:\n```mlir\n" # exampleText # "\n```";
+  let arguments = (ins LLM_FloatTensor:$input);
+  let results = (outs LLM_FloatTensor:$result);
+  let assemblyFormat = "$input attr-dict `:` type($input)";
+  let hasVerifier = 1;
+}
+
+def LLM_GeluOp : LLM_UnaryOp<"gelu", "GELU, tanh approximation (GPT-2)",
+    "%y = llm.gelu %x : tensor<1x1024x3072xf32>">;
+def LLM_SiluOp : LLM_UnaryOp<"silu", "SiLU: x * sigmoid(x)",
+    "%y = llm.silu %x : tensor<1x4096x11008xbf16>">;
+
+class LLM_BinaryOp<string mnemonic, string summaryText, string exampleText>
+    : LLM_Op<mnemonic, [Pure, SameOperandsAndResultType]> {
+  let summary = summaryText;
+  let description = "Example:\n```mlir\n" # exampleText # "\n```";
+  let arguments = (ins LLM_FloatTensor:$lhs, LLM_FloatTensor:$rhs);
+  let results = (outs LLM_FloatTensor:$result);
+  let assemblyFormat = "$lhs `,` $rhs attr-dict `:` type($result)";
+  let hasVerifier = 1;
+}
+
+def LLM_SwigluOp : LLM_BinaryOp<"swiglu", "SwiGLU gate: silu(lhs) * rhs",
+    "%h = llm.swiglu %gate, %up : tensor<1x4096x11008xbf16>">;
+def LLM_AddOp : LLM_BinaryOp<"add", "element-wise sum (the residual stream)",
+    "%h = llm.add %x, %attn : tensor<1x1024x768xf32>">;
+
+def LLM_CrossEntropyOp : LLM_Op<"cross_entropy", [Pure], LLM_NotTokenLocal> {
+  let summary = "summed token cross-entropy and the number of counted tokens";
+  let description = [{
+    Softmax cross-entropy of `logits` [batch, seq, vocab] against `targets`
+    [batch, seq]. Returns the sum of token losses and the number of tokens
+    counted (targets < 0 are ignored), so that summing chunks and micro-batches
+    and dividing once gives the full-batch mean.
+
+    Example:
+    ```mlir
+    %loss, %n = llm.cross_entropy %logits, %targets : tensor<1x1024x50257xf32>, tensor<1x1024xi32> -> tensor<f32>, tensor<i64>
+    ```
+  }];
+  let arguments = (ins LLM_FloatTensor:$logits, LLM_TokenTensor:$targets);
+  let results = (outs LLM_ScalarF32:$loss, LLM_ScalarI64:$count);
+  let assemblyFormat = [{
+    $logits `,` $targets attr-dict `:` type($logits) `,` type($targets) `->`
+    type($loss) `,` type($count)
+  }];
+  let hasVerifier = 1;
+}
+
+#endif // SEQ1F1B_LLM_OPS

@@ -1,0 +1,18 @@
+//===- Passes.h - seq1f1b pipeline passes --------------------------------===//
+#ifndef SEQ1F1B_DIALECT_PIPE_TRANSFORMS_PASSES_H
+#define SEQ1F1B_DIALECT_PIPE_TRANSFORMS_PASSES_H
+
+#include "mlir/IR/BuiltinOps.h"
+#include "mlir/Pass/Pass.h"
+
+namespace seq1f1b {
+
+#define GEN_PASS_DECL
+#include "seq1f1b/Dialect/Pipe/Transforms/Passes.h.inc"
+
+#define GEN_PASS_REGISTRATION
+#include "seq1f1b/Dialect/Pipe/Transforms/Passes.h.inc"
+
+} // namespace seq1f1b
+
+#endif // SEQ1F1B_DIALECT_PIPE_TRANSFORMS_PASSES_H

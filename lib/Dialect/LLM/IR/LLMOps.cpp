@@ -1,0 +1,464 @@
+//===- LLMOps.cpp - verifiers and costs of the llm ops -------------------===//
+#include "seq1f1b/Dialect/LLM/IR/LLMOps.h"
+
+#include "mlir/IR/Builders.h"
+#include "mlir/IR/BuiltinOps.h"
+#include "mlir/IR/OpImplementation.h"
+
+using namespace mlir;
+using namespace seq1f1b::llm;
+
+#include "seq1f1b/Dialect/LLM/IR/LLMOpsEnums.cpp.inc"
+
+//===----------------------------------------------------------------------===//
+// Shape helpers shared by the verifiers
+//===----------------------------------------------------------------------===//
+
+static RankedTensorType tensorOf(Value v) {
+  return cast<RankedTensorType>(v.getType());
+}
+
+/// Checks that `v` is a static tensor of the given rank; `what` names it.
+static LogicalResult verifyStaticRank(Operation *op, Value v, int64_t rank,
+                                      StringRef what) {
+  RankedTensorType type = tensorOf(v);
+  if (type.getRank() != rank)
+    return op->emitOpError() << "expects " << what << " of rank " << rank
+                             << ", got " << type;
+  if (!type.hasStaticShape())
+    return op->emitOpError() << "expects " << what
+                             << " to have a static shape, got " << type;
+  return success();
+}
+
+/// Activations are [batch, sequence, features].
+static LogicalResult verifyActivation(Operation *op, Value v, StringRef what) {
+  return verifyStaticRank(op, v, 3, what);
+}
+
+static LogicalResult verifySameElementType(Operation *op, Value a, Value b,
+                                           StringRef whatA, StringRef whatB) {
+  if (tensorOf(a).getElementType() != tensorOf(b).getElementType())
+    return op->emitOpError()
+           << "expects " << whatA << " and " << whatB
+           << " to have the same element type, got "
+           << tensorOf(a).getElementType() << " and "
+           << tensorOf(b).getElementType();
+  return success();
+}
+
+/// A per-feature vector (norm weight, bias) of `features` elements.
+static LogicalResult verifyFeatureVector(Operation *op, Value v, int64_t features,
+                                         StringRef what) {
+  if (failed(verifyStaticRank(op, v, 1, what)))
+    return failure();
+  if (tensorOf(v).getDimSize(0) != features)
+    return op->emitOpError() << "expects " << what << " of size " << features
+                             << " (the feature size), got " << tensorOf(v);
+  return success();
+}
+
+//===----------------------------------------------------------------------===//
+// Cost helpers
+//===----------------------------------------------------------------------===//
+
+static double elementBytes(Type type) {
+  return std::max<unsigned>(1, type.getIntOrFloatBitWidth() / 8);
+}
+
+/// Bytes of `v` restricted to a chunk of `chunkLen` tokens (axis 1 is the
+/// sequence of activations and token ids).
+static double chunkBytes(Value v, int64_t chunkLen) {
+  RankedTensorType type = tensorOf(v);
+  double bytes = elementBytes(type.getElementType());
+  for (int64_t i = 0; i < type.getRank(); ++i)
+    bytes *= (i == 1) ? chunkLen : type.getDimSize(i);
+  return bytes;
+}
+
+static double fullBytes(Value v) {
+  RankedTensorType type = tensorOf(v);
+  return elementBytes(type.getElementType()) * type.getNumElements();
+}
+
+/// Batch times chunk tokens: the rows of every token-local op.
+static double chunkRows(Value activation, int64_t chunkLen) {
+  return static_cast<double>(tensorOf(activation).getDimSize(0)) * chunkLen;
+}
+
+/// A memory-bound op: no FLOPs, its operands and results cross memory once.
+static OpCost elementwiseCost(Operation *op, int64_t chunkLen) {
+  OpCost cost;
+  for (Value v : op->getOperands())
+    cost.forwardBytes += chunkBytes(v, chunkLen);
+  for (Value v : op->getResults())
+    cost.forwardBytes += chunkBytes(v, chunkLen);
+  return cost;
+}
+
+//===----------------------------------------------------------------------===//
+// ParamOp / ParamRefOp
+//===----------------------------------------------------------------------===//
+
+int64_t ParamOp::getNumElements() {
+  return cast<RankedTensorType>(getParamType()).getNumElements();
+}
+
+LogicalResult ParamOp::verify() {
+  auto type = cast<RankedTensorType>(getParamType());
+  if (!type.hasStaticShape())
+    return emitOpError() << "expects a static shape, got " << type;
+  if (type.getRank() < 1 || type.getRank() > 2)
+    return emitOpError() << "expects a vector or a matrix, got " << type;
+  if (llvm::any_of(type.getShape(), [](int64_t d) { return d <= 0; }))
+    return emitOpError() << "expects every dimension to be positive, got "
+                         << type;
+  if (getInit() == ParamInit::normal) {
+    if (!getStdAttr())
+      return emitOpError() << "with init normal needs a std";
+    if (!(getStdAttr().getValueAsDouble() > 0))
+      return emitOpError() << "expects std > 0, got "
+                           << getStdAttr().getValueAsDouble();
+  } else if (getStdAttr()) {
+    return emitOpError() << "std is only meaningful with init normal";
+  }
+  return success();
+}
+
+LogicalResult ParamRefOp::verifySymbolUses(SymbolTableCollection &symbols) {
+  auto param = symbols.lookupNearestSymbolFrom<ParamOp>(*this, getParamAttr());
+  if (!param)
+    return emitOpError() << "refers to " << getParamAttr()
+                         << ", which is not an llm.param";
+  if (param.getParamType() != getType())
+    return emitOpError() << "result type " << getType()
+                         << " does not match the type of " << getParamAttr()
+                         << ": " << param.getParamType();
+  return success();
+}
+
+//===----------------------------------------------------------------------===//
+// EmbeddingOp
+//===----------------------------------------------------------------------===//
+
+LogicalResult EmbeddingOp::verify() {
+  if (failed(verifyStaticRank(*this, getIds(), 2, "ids [batch, seq]")) ||
+      failed(verifyStaticRank(*this, getTable(), 2, "table [vocab, hidden]")) ||
+      failed(verifyActivation(*this, getResult(), "result")) ||
+      failed(verifySameElementType(*this, getTable(), getResult(), "table",
+                                   "result")))
+    return failure();
+  ArrayRef<int64_t> ids = tensorOf(getIds()).getShape();
+  ArrayRef<int64_t> table = tensorOf(getTable()).getShape();
+  ArrayRef<int64_t> out = tensorOf(getResult()).getShape();
+  if (out[0] != ids[0] || out[1] != ids[1] || out[2] != table[1])
+    return emitOpError() << "expects result shape [" << ids[0] << ", "
+                         << ids[1] << ", " << table[1] << "], got "
+                         << getResult().getType();
+  return success();
+}
+
+OpCost EmbeddingOp::getChunkCost(int64_t chunkLen, int64_t) {
+  OpCost cost;
+  cost.forwardBytes = chunkBytes(getIds(), chunkLen) +
+                      2 * chunkBytes(getResult(), chunkLen);
+  cost.category = CostCategory::EmbeddingHead;
+  return cost;
+}
+
+SmallVector<Value> EmbeddingOp::getSavedForBackward() { return {getIds()}; }
+
+//===----------------------------------------------------------------------===//
+// PositionEmbeddingOp
+//===----------------------------------------------------------------------===//
+
+LogicalResult PositionEmbeddingOp::verify() {
+  if (failed(verifyStaticRank(*this, getTable(), 2,
+                              "table [positions, hidden]")) ||
+      failed(verifyActivation(*this, getResult(), "result")) ||
+      failed(verifySameElementType(*this, getTable(), getResult(), "table",
+                                   "result")))
+    return failure();
+  ArrayRef<int64_t> table = tensorOf(getTable()).getShape();
+  ArrayRef<int64_t> out = tensorOf(getResult()).getShape();
+  if (out[2] != table[1])
+    return emitOpError() << "expects result hidden size " << table[1]
+                         << " (the table's), got " << out[2];
+  if (out[1] > table[0])
+    return emitOpError() << "sequence length " << out[1]
+                         << " exceeds the " << table[0]
+                         << " positions of the table";
+  return success();
+}
+
+OpCost PositionEmbeddingOp::getChunkCost(int64_t chunkLen, int64_t) {
+  OpCost cost;
+  cost.forwardBytes = 2 * chunkBytes(getResult(), chunkLen);
+  cost.category = CostCategory::EmbeddingHead;
+  return cost;
+}
+
+SmallVector<Value> PositionEmbeddingOp::getSavedForBackward() { return {}; }
+
+//===----------------------------------------------------------------------===//
+// LayerNormOp / RMSNormOp
+//===----------------------------------------------------------------------===//
+
+static LogicalResult verifyNorm(Operation *op, Value input, Value weight,
+                                double eps) {
+  if (failed(verifyActivation(op, input, "input")))
+    return failure();
+  int64_t features = tensorOf(input).getDimSize(2);
+  if (failed(verifyFeatureVector(op, weight, features, "weight")) ||
+      failed(verifySameElementType(op, input, weight, "input", "weight")))
+    return failure();
+  if (!(eps > 0))
+    return op->emitOpError() << "expects eps > 0, got " << eps;
+  return success();
+}
+
+LogicalResult LayerNormOp::verify() {
+  return verifyNorm(*this, getInput(), getWeight(), getEps().convertToDouble());
+}
+
+OpCost LayerNormOp::getChunkCost(int64_t chunkLen, int64_t) {
+  return elementwiseCost(*this, chunkLen);
+}
+
+SmallVector<Value> LayerNormOp::getSavedForBackward() { return {getInput()}; }
+
+LogicalResult RMSNormOp::verify() {
+  return verifyNorm(*this, getInput(), getWeight(), getEps().convertToDouble());
+}
+
+OpCost RMSNormOp::getChunkCost(int64_t chunkLen, int64_t) {
+  return elementwiseCost(*this, chunkLen);
+}
+
+SmallVector<Value> RMSNormOp::getSavedForBackward() { return {getInput()}; }
+
+//===----------------------------------------------------------------------===//
+// LinearOp
+//===----------------------------------------------------------------------===//
+
+LogicalResult LinearOp::verify() {
+  if (failed(verifyActivation(*this, getInput(), "input")) ||
+      failed(verifyStaticRank(*this, getWeight(), 2, "weight [out, in]")) ||
+      failed(verifyActivation(*this, getResult(), "result")) ||
+      failed(verifySameElementType(*this, getInput(), getWeight(), "input",
+                                   "weight")) ||
+      failed(verifySameElementType(*this, getInput(), getResult(), "input",
+                                   "result")))
+    return failure();
+  ArrayRef<int64_t> in = tensorOf(getInput()).getShape();
+  ArrayRef<int64_t> w = tensorOf(getWeight()).getShape();
+  ArrayRef<int64_t> out = tensorOf(getResult()).getShape();
+  if (w[1] != in[2])
+    return emitOpError() << "weight " << getWeight().getType()
+                         << " expects " << w[1] << " input features, got "
+                         << in[2];
+  if (out[0] != in[0] || out[1] != in[1] || out[2] != w[0])
+    return emitOpError() << "expects result shape [" << in[0] << ", " << in[1]
+                         << ", " << w[0] << "], got " << getResult().getType();
+  if (getBias()) {
+    if (failed(verifyFeatureVector(*this, getBias(), w[0], "bias")) ||
+        failed(verifySameElementType(*this, getInput(), getBias(), "input",
+                                     "bias")))
+      return failure();
+  }
+  return success();
+}
+
+OpCost LinearOp::getChunkCost(int64_t chunkLen, int64_t) {
+  ArrayRef<int64_t> w = tensorOf(getWeight()).getShape();
+  double gemm = 2.0 * chunkRows(getInput(), chunkLen) * w[0] * w[1];
+  OpCost cost;
+  cost.forwardFlops = gemm;
+  cost.backwardInputFlops = gemm;  // dX = dY W
+  cost.backwardWeightFlops = gemm; // dW = dY^T X
+  cost.forwardBytes = chunkBytes(getInput(), chunkLen) + fullBytes(getWeight()) +
+                      chunkBytes(getResult(), chunkLen) +
+                      (getBias() ? fullBytes(getBias()) : 0.0);
+  cost.category = CostCategory::Other;
+  if (std::optional<LinearRole> role = getRole()) {
+    switch (*role) {
+    case LinearRole::attention:
+      cost.category = CostCategory::Projection;
+      break;
+    case LinearRole::mlp:
+      cost.category = CostCategory::MLP;
+      break;
+    case LinearRole::head:
+      cost.category = CostCategory::EmbeddingHead;
+      break;
+    }
+  }
+  return cost;
+}
+
+SmallVector<Value> LinearOp::getSavedForBackward() { return {getInput()}; }
+
+//===----------------------------------------------------------------------===//
+// RopeOp
+//===----------------------------------------------------------------------===//
+
+LogicalResult RopeOp::verify() {
+  if (failed(verifyActivation(*this, getInput(), "input")))
+    return failure();
+  int64_t heads = getNumHeadsAttr().getInt();
+  int64_t features = tensorOf(getInput()).getDimSize(2);
+  if (heads <= 0)
+    return emitOpError() << "expects heads > 0, got " << heads;
+  if (features % heads != 0)
+    return emitOpError() << heads << " heads do not divide the " << features
+                         << " features";
+  if ((features / heads) % 2 != 0)
+    return emitOpError() << "expects an even head dimension, got "
+                         << features / heads;
+  if (!(getTheta().convertToDouble() > 0))
+    return emitOpError() << "expects theta > 0, got "
+                         << getTheta().convertToDouble();
+  return success();
+}
+
+OpCost RopeOp::getChunkCost(int64_t chunkLen, int64_t) {
+  return elementwiseCost(*this, chunkLen);
+}
+
+SmallVector<Value> RopeOp::getSavedForBackward() { return {}; }
+
+//===----------------------------------------------------------------------===//
+// AttentionOp
+//===----------------------------------------------------------------------===//
+
+int64_t AttentionOp::getHeadDim() {
+  return tensorOf(getQuery()).getDimSize(2) / getNumHeadsAttr().getInt();
+}
+
+LogicalResult AttentionOp::verify() {
+  if (failed(verifyActivation(*this, getQuery(), "query")) ||
+      failed(verifyActivation(*this, getKey(), "key")) ||
+      failed(verifySameElementType(*this, getQuery(), getKey(), "query",
+                                   "key")))
+    return failure();
+  int64_t heads = getNumHeadsAttr().getInt();
+  int64_t kvHeads = getNumKvHeadsAttr().getInt();
+  ArrayRef<int64_t> q = tensorOf(getQuery()).getShape();
+  ArrayRef<int64_t> k = tensorOf(getKey()).getShape();
+  if (heads <= 0 || kvHeads <= 0)
+    return emitOpError() << "expects heads > 0 and kv_heads > 0, got "
+                         << heads << " and " << kvHeads;
+  if (q[2] % heads != 0)
+    return emitOpError() << heads << " heads do not divide the query's "
+                         << q[2] << " features";
+  if (heads % kvHeads != 0)
+    return emitOpError() << kvHeads << " kv heads do not divide the " << heads
+                         << " query heads";
+  if (q[0] != k[0] || q[1] != k[1])
+    return emitOpError() << "expects query and key with the same batch and "
+                            "sequence sizes, got "
+                         << getQuery().getType() << " and " << getKey().getType();
+  int64_t headDim = q[2] / heads;
+  if (k[2] != kvHeads * headDim)
+    return emitOpError() << "expects key features " << kvHeads * headDim
+                         << " (" << kvHeads << " kv heads x head dim "
+                         << headDim << "), got " << k[2];
+  return success();
+}
+
+SequenceDependence AttentionOp::getSequenceDependence() {
+  return SequenceDependence::CausalPrefix;
+}
+
+OpCost AttentionOp::getChunkCost(int64_t chunkLen, int64_t chunkEnd) {
+  // The Seq1F1B paper's count: per head and (query, key) pair, 2d for QK^T,
+  // 2d for PV and 3 for the softmax; a chunk of s queries ending at e sees
+  // s*e - s^2/2 pairs under the causal mask.
+  double s = chunkLen, e = chunkEnd;
+  double batch = tensorOf(getQuery()).getDimSize(0);
+  double heads = getNumHeadsAttr().getInt();
+  double pairs = s * e - s * s / 2;
+  OpCost cost;
+  cost.forwardFlops = batch * heads * (4.0 * getHeadDim() + 3) * pairs;
+  cost.backwardInputFlops = 2 * cost.forwardFlops;
+  // Reads the chunk's queries and the whole K/V prefix, writes the output.
+  cost.forwardBytes = 2 * chunkBytes(getQuery(), chunkLen) +
+                      2 * chunkBytes(getKey(), chunkEnd);
+  cost.category = CostCategory::Attention;
+  return cost;
+}
+
+SmallVector<Value> AttentionOp::getSavedForBackward() {
+  return {getQuery(), getKey(), getValue(), getResult()};
+}
+
+//===----------------------------------------------------------------------===//
+// Element-wise ops
+//===----------------------------------------------------------------------===//
+
+LogicalResult GeluOp::verify() {
+  return verifyActivation(*this, getInput(), "input");
+}
+OpCost GeluOp::getChunkCost(int64_t chunkLen, int64_t) {
+  return elementwiseCost(*this, chunkLen);
+}
+SmallVector<Value> GeluOp::getSavedForBackward() { return {getInput()}; }
+
+LogicalResult SiluOp::verify() {
+  return verifyActivation(*this, getInput(), "input");
+}
+OpCost SiluOp::getChunkCost(int64_t chunkLen, int64_t) {
+  return elementwiseCost(*this, chunkLen);
+}
+SmallVector<Value> SiluOp::getSavedForBackward() { return {getInput()}; }
+
+LogicalResult SwigluOp::verify() {
+  return verifyActivation(*this, getLhs(), "operands");
+}
+OpCost SwigluOp::getChunkCost(int64_t chunkLen, int64_t) {
+  return elementwiseCost(*this, chunkLen);
+}
+SmallVector<Value> SwigluOp::getSavedForBackward() {
+  return {getLhs(), getRhs()};
+}
+
+LogicalResult AddOp::verify() {
+  return verifyActivation(*this, getLhs(), "operands");
+}
+OpCost AddOp::getChunkCost(int64_t chunkLen, int64_t) {
+  return elementwiseCost(*this, chunkLen);
+}
+SmallVector<Value> AddOp::getSavedForBackward() { return {}; }
+
+//===----------------------------------------------------------------------===//
+// CrossEntropyOp
+//===----------------------------------------------------------------------===//
+
+LogicalResult CrossEntropyOp::verify() {
+  if (failed(verifyActivation(*this, getLogits(), "logits [batch, seq, vocab]")) ||
+      failed(verifyStaticRank(*this, getTargets(), 2, "targets [batch, seq]")))
+    return failure();
+  ArrayRef<int64_t> logits = tensorOf(getLogits()).getShape();
+  ArrayRef<int64_t> targets = tensorOf(getTargets()).getShape();
+  if (logits[0] != targets[0] || logits[1] != targets[1])
+    return emitOpError() << "expects targets of shape [" << logits[0] << ", "
+                         << logits[1] << "], got " << getTargets().getType();
+  return success();
+}
+
+SequenceDependence CrossEntropyOp::getSequenceDependence() {
+  return SequenceDependence::SumReduction;
+}
+
+OpCost CrossEntropyOp::getChunkCost(int64_t chunkLen, int64_t) {
+  OpCost cost = elementwiseCost(*this, chunkLen);
+  cost.category = CostCategory::EmbeddingHead;
+  return cost;
+}
+
+SmallVector<Value> CrossEntropyOp::getSavedForBackward() {
+  return {getLogits(), getTargets()};
+}
+
+#define GET_OP_CLASSES
+#include "seq1f1b/Dialect/LLM/IR/LLMOps.cpp.inc"

@@ -1,0 +1,104 @@
+//===- PrintCost.cpp - report parameters and FLOPs of a model -------------===//
+#include "seq1f1b/Analysis/ModelCost.h"
+#include "seq1f1b/Dialect/LLM/IR/LLMOps.h"
+#include "seq1f1b/Dialect/Pipe/Transforms/Passes.h"
+
+#include "llvm/Support/Format.h"
+#include "llvm/Support/raw_ostream.h"
+
+namespace seq1f1b {
+#define GEN_PASS_DEF_PRINTCOST
+#include "seq1f1b/Dialect/Pipe/Transforms/Passes.h.inc"
+} // namespace seq1f1b
+
+using namespace mlir;
+using namespace seq1f1b;
+
+/// 124439808 -> "124,439,808": parameter counts are read by people.
+static std::string withThousands(int64_t n) {
+  std::string digits = std::to_string(n), out;
+  for (size_t i = 0; i < digits.size(); ++i) {
+    if (i > 0 && (digits.size() - i) % 3 == 0)
+      out += ',';
+    out += digits[i];
+  }
+  return out;
+}
+
+static constexpr llm::CostCategory kCategories[] = {
+    llm::CostCategory::Attention, llm::CostCategory::Projection,
+    llm::CostCategory::MLP, llm::CostCategory::EmbeddingHead,
+    llm::CostCategory::Other};
+
+namespace {
+struct PrintCostPass : public seq1f1b::impl::PrintCostBase<PrintCostPass> {
+  using PrintCostBase::PrintCostBase;
+
+  void runOnOperation() override {
+    ModuleOp module = getOperation();
+    FailureOr<func::FuncOp> model = findModelFunction(module);
+    if (failed(model))
+      return signalPassFailure();
+    ModelShape shape = getModelShape(*model);
+    if (chunks < 0 || chunks > shape.seqLen) {
+      module.emitError() << "chunks=" << chunks
+                         << " must be in [0, sequence length " << shape.seqLen
+                         << "]";
+      return signalPassFailure();
+    }
+    int64_t layers = 0;
+    if (auto config = module->getAttrOfType<DictionaryAttr>("llm.config"))
+      if (auto attr = config.getAs<IntegerAttr>("layers"))
+        layers = attr.getInt();
+
+    llvm::raw_ostream &os = llvm::outs();
+    os << "model @" << model->getSymName() << ": micro-batch " << shape.batch
+       << ", sequence " << shape.seqLen << " tokens";
+    if (layers)
+      os << ", " << layers << " layers";
+    os << "\n";
+    os << "parameters: " << withThousands(countParameters(module)) << "\n";
+
+    CategoryCosts full = chunkCost(model->getBody(), shape.seqLen, shape.seqLen);
+    double tokens = static_cast<double>(shape.batch) * shape.seqLen;
+    llm::OpCost total = full.total();
+    os << llvm::format("forward FLOPs per token: %.4e\n",
+                       total.forwardFlops / tokens);
+    os << llvm::format("training FLOPs per token (forward + backward): %.4e\n",
+                       (total.forwardFlops + total.backwardFlops()) / tokens);
+    os << "category          forward FLOPs      per layer    bytes moved"
+          "   share\n";
+    for (llm::CostCategory c : kCategories) {
+      const llm::OpCost &cost = full[c];
+      double perLayer = layers ? cost.forwardFlops / layers : 0.0;
+      os << llvm::format("%-16s %14.4e %14.4e %14.4e %6.2f%%\n",
+                         llm::stringifyCostCategory(c).str().c_str(),
+                         cost.forwardFlops, perLayer, cost.forwardBytes,
+                         100.0 * cost.forwardFlops / total.forwardFlops);
+    }
+    if (chunks > 0)
+      printChunks(*model, shape.seqLen);
+  }
+
+  /// The cost of each of `chunks` even chunks: later chunks attend to longer
+  /// prefixes, so equal lengths do not mean equal cost.
+  void printChunks(func::FuncOp model, int64_t seqLen) {
+    llvm::raw_ostream &os = llvm::outs();
+    os << "even chunks (" << chunks << "):\n";
+    os << "chunk  tokens                 attention    projections"
+          "            mlp      total fwd\n";
+    for (int64_t i = 0; i < chunks; ++i) {
+      int64_t begin = seqLen * i / chunks, end = seqLen * (i + 1) / chunks;
+      CategoryCosts c = chunkCost(model.getBody(), end - begin, end);
+      std::string range =
+          "[" + std::to_string(begin) + ", " + std::to_string(end) + ")";
+      os << llvm::format("%-6lld %-17s %14.6e %14.6e %14.6e %14.6e\n",
+                         static_cast<long long>(i), range.c_str(),
+                         c[llm::CostCategory::Attention].forwardFlops,
+                         c[llm::CostCategory::Projection].forwardFlops,
+                         c[llm::CostCategory::MLP].forwardFlops,
+                         c.total().forwardFlops);
+    }
+  }
+};
+} // namespace

@@ -1,0 +1,571 @@
+//===- HFConfig.cpp - Hugging Face config.json to the llm dialect --------===//
+//
+// Reads the few keys that fix a decoder's shape and writes the model graph:
+// GPT-2 (LayerNorm, GELU, learned positions, tied embeddings) and the Llama
+// family (RMSNorm, RoPE, SwiGLU, grouped-query attention). Every problem with
+// the file is reported at the offending key's line and column.
+//
+//===----------------------------------------------------------------------===//
+#include "seq1f1b/Import/HFConfig.h"
+
+#include "seq1f1b/Dialect/LLM/IR/LLMOps.h"
+#include "seq1f1b/Dialect/Pipe/IR/PipeOps.h"
+
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/IR/Builders.h"
+#include "mlir/IR/Diagnostics.h"
+#include "mlir/Tools/mlir-translate/Translation.h"
+#include "llvm/Support/CommandLine.h"
+#include "llvm/Support/JSON.h"
+#include "llvm/ADT/StringSet.h"
+#include "llvm/Support/Regex.h"
+#include <cmath>
+
+using namespace mlir;
+using namespace seq1f1b;
+namespace json = llvm::json;
+
+namespace {
+
+/// The shape of a decoder, whatever family it comes from.
+struct ModelSpec {
+  std::string modelType;
+  bool gpt2 = false; // GPT-2 block, else Llama block
+  int64_t layers = 0, hidden = 0, heads = 0, kvHeads = 0, headDim = 0;
+  int64_t ffn = 0, vocab = 0, maxPositions = 0;
+  double normEps = 1e-5, ropeTheta = 10000.0, initStd = 0.02;
+  bool tied = false, attentionBias = false, mlpBias = false;
+  std::string dtype = "f32";
+};
+
+/// Reads typed keys of the top-level JSON object; every error names the file,
+/// the key's line and column, the key and what is wrong with it.
+class ConfigReader {
+public:
+  ConfigReader(MLIRContext *ctx, StringRef file, StringRef text,
+               const json::Object &object)
+      : ctx(ctx), file(file), text(text), object(object) {}
+
+  /// Location of `"key":` in the text, or of the file's start.
+  Location locOf(StringRef key) {
+    std::string quoted = ("\"" + key + "\"").str();
+    size_t pos = text.find(quoted);
+    while (pos != StringRef::npos) {
+      StringRef rest = text.drop_front(pos + quoted.size()).ltrim();
+      if (rest.starts_with(":"))
+        break;
+      pos = text.find(quoted, pos + 1);
+    }
+    if (pos == StringRef::npos)
+      return FileLineColLoc::get(ctx, file, 1, 1);
+    StringRef before = text.take_front(pos);
+    unsigned line = before.count('\n') + 1;
+    size_t lineStart = before.rfind('\n');
+    unsigned col = pos - (lineStart == StringRef::npos ? 0 : lineStart + 1) + 1;
+    return FileLineColLoc::get(ctx, file, line, col);
+  }
+
+  InFlightDiagnostic error(StringRef key) {
+    ok = false;
+    return emitError(locOf(key)) << "key '" << key << "': ";
+  }
+
+  bool has(StringRef key) {
+    const json::Value *v = object.get(key);
+    return v && v->kind() != json::Value::Null;
+  }
+
+  /// A positive integer; `fallback` when absent (or an error when none).
+  int64_t positiveInt(StringRef key, std::optional<int64_t> fallback = {}) {
+    const json::Value *v = object.get(key);
+    if (!v || v->kind() == json::Value::Null) {
+      if (fallback)
+        return *fallback;
+      missing(key);
+      return 0;
+    }
+    std::optional<int64_t> n = v->getAsInteger();
+    if (!n || *n <= 0) {
+      error(key) << "expected a positive integer, got " << render(*v);
+      return 0;
+    }
+    return *n;
+  }
+
+  double positiveNumber(StringRef key, double fallback) {
+    const json::Value *v = object.get(key);
+    if (!v || v->kind() == json::Value::Null)
+      return fallback;
+    std::optional<double> x = v->getAsNumber();
+    if (!x || !(*x > 0) || !std::isfinite(*x)) {
+      error(key) << "expected a positive number, got " << render(*v);
+      return fallback;
+    }
+    return *x;
+  }
+
+  bool boolean(StringRef key, bool fallback) {
+    const json::Value *v = object.get(key);
+    if (!v || v->kind() == json::Value::Null)
+      return fallback;
+    std::optional<bool> b = v->getAsBoolean();
+    if (!b) {
+      error(key) << "expected true or false, got " << render(*v);
+      return fallback;
+    }
+    return *b;
+  }
+
+  std::optional<StringRef> string(StringRef key) {
+    const json::Value *v = object.get(key);
+    if (!v || v->kind() == json::Value::Null)
+      return std::nullopt;
+    std::optional<StringRef> s = v->getAsString();
+    if (!s)
+      error(key) << "expected a string, got " << render(*v);
+    return s;
+  }
+
+  void missing(StringRef key) {
+    ok = false;
+    emitError(FileLineColLoc::get(ctx, file, 1, 1))
+        << "missing key '" << key << "' (required for model_type '"
+        << modelType << "')";
+  }
+
+  static std::string render(const json::Value &v) {
+    std::string s;
+    llvm::raw_string_ostream os(s);
+    os << v;
+    return s;
+  }
+
+  bool ok = true;
+  std::string modelType;
+
+private:
+  MLIRContext *ctx;
+  StringRef file, text;
+  const json::Object &object;
+};
+
+/// Maps torch_dtype names to ours.
+std::optional<std::string> dtypeFromTorch(StringRef torch) {
+  if (torch == "float32")
+    return "f32";
+  if (torch == "bfloat16")
+    return "bf16";
+  if (torch == "float16")
+    return "f16";
+  return std::nullopt;
+}
+
+LogicalResult readSpec(ConfigReader &reader, ModelSpec &spec,
+                       MLIRContext *ctx, StringRef file) {
+  std::optional<StringRef> type = reader.string("model_type");
+  if (!reader.ok)
+    return failure();
+  if (!type)
+    return emitError(FileLineColLoc::get(ctx, file, 1, 1))
+           << "missing key 'model_type' (supported: gpt2, llama, mistral, "
+              "qwen2)";
+  spec.modelType = type->str();
+  reader.modelType = spec.modelType;
+  if (spec.modelType == "gpt2") {
+    spec.gpt2 = true;
+    spec.layers = reader.positiveInt("n_layer");
+    spec.hidden = reader.positiveInt("n_embd");
+    spec.heads = reader.positiveInt("n_head");
+    spec.maxPositions = reader.positiveInt("n_positions");
+    spec.vocab = reader.positiveInt("vocab_size");
+    spec.kvHeads = spec.heads;
+    spec.ffn = reader.positiveInt("n_inner", 4 * spec.hidden);
+    spec.normEps = reader.positiveNumber("layer_norm_epsilon", 1e-5);
+    spec.tied = reader.boolean("tie_word_embeddings", true);
+    spec.attentionBias = spec.mlpBias = true;
+  } else if (spec.modelType == "llama" || spec.modelType == "mistral" ||
+             spec.modelType == "qwen2") {
+    spec.layers = reader.positiveInt("num_hidden_layers");
+    spec.hidden = reader.positiveInt("hidden_size");
+    spec.ffn = reader.positiveInt("intermediate_size");
+    spec.heads = reader.positiveInt("num_attention_heads");
+    spec.kvHeads = reader.positiveInt("num_key_value_heads", spec.heads);
+    spec.vocab = reader.positiveInt("vocab_size");
+    spec.maxPositions = reader.positiveInt("max_position_embeddings", 4096);
+    spec.ropeTheta = reader.positiveNumber("rope_theta", 10000.0);
+    spec.normEps = reader.positiveNumber("rms_norm_eps", 1e-6);
+    spec.tied = reader.boolean("tie_word_embeddings", false);
+    // Qwen2 always biases its q/k/v projections.
+    spec.attentionBias =
+        reader.boolean("attention_bias", spec.modelType == "qwen2");
+    spec.mlpBias = reader.boolean("mlp_bias", false);
+    if (reader.has("head_dim"))
+      spec.headDim = reader.positiveInt("head_dim");
+  } else {
+    return emitError(reader.locOf("model_type"))
+           << "key 'model_type': unsupported model type '" << spec.modelType
+           << "' (supported: gpt2, llama, mistral, qwen2)";
+  }
+  spec.initStd = reader.positiveNumber("initializer_range", 0.02);
+  if (std::optional<StringRef> torch = reader.string("torch_dtype")) {
+    std::optional<std::string> ours = dtypeFromTorch(*torch);
+    if (!ours)
+      reader.error("torch_dtype") << "unsupported dtype '" << *torch
+                                  << "' (supported: float32, bfloat16, float16)";
+    else
+      spec.dtype = *ours;
+  }
+  if (!reader.ok)
+    return failure();
+
+  StringRef headsKey = spec.gpt2 ? "n_head" : "num_attention_heads";
+  StringRef hiddenKey = spec.gpt2 ? "n_embd" : "hidden_size";
+  if (spec.headDim == 0) {
+    if (spec.hidden % spec.heads != 0)
+      return reader.error(headsKey)
+             << spec.heads << " heads do not divide the hidden size "
+             << spec.hidden << " ('" << hiddenKey << "')";
+    spec.headDim = spec.hidden / spec.heads;
+  }
+  if (spec.heads % spec.kvHeads != 0)
+    return reader.error("num_key_value_heads")
+           << spec.kvHeads << " kv heads do not divide the " << spec.heads
+           << " attention heads";
+  if (!spec.gpt2 && spec.headDim % 2 != 0)
+    return reader.error(headsKey) << "rotary embeddings need an even head "
+                                     "dimension, got "
+                                  << spec.headDim;
+  return success();
+}
+
+/// Emits the model graph into a fresh module.
+class GraphBuilder {
+public:
+  GraphBuilder(MLIRContext *ctx, const ModelSpec &spec, int64_t batch,
+               int64_t seq, Location fileLoc)
+      : spec(spec), batch(batch), seq(seq), fileLoc(fileLoc), builder(ctx) {
+    if (spec.dtype == "bf16")
+      elt = builder.getBF16Type();
+    else if (spec.dtype == "f16")
+      elt = builder.getF16Type();
+    else
+      elt = builder.getF32Type();
+  }
+
+  OwningOpRef<ModuleOp> build() {
+    OwningOpRef<ModuleOp> module = ModuleOp::create(fileLoc);
+    moduleBody = module->getBody();
+    setConfigAttr(*module);
+    auto ids = RankedTensorType::get({batch, seq}, builder.getI32Type());
+    auto scalarF32 = RankedTensorType::get({}, builder.getF32Type());
+    auto scalarI64 = RankedTensorType::get({}, builder.getI64Type());
+    builder.setInsertionPointToEnd(moduleBody);
+    auto func = builder.create<func::FuncOp>(
+        fileLoc, "model",
+        builder.getFunctionType({ids, ids}, {scalarF32, scalarI64}));
+    modelFunc = func;
+    func->setAttr("llm.inputs", builder.getStrArrayAttr({"tokens", "targets"}));
+    Block *entry = func.addEntryBlock();
+    funcBuilder = std::make_unique<OpBuilder>(OpBuilder::atBlockEnd(entry));
+    Value tokens = entry->getArgument(0), targets = entry->getArgument(1);
+
+    Value x = spec.gpt2 ? gpt2Embeddings(tokens) : llamaEmbeddings(tokens);
+    for (int64_t i = 0; i < spec.layers; ++i)
+      x = spec.gpt2 ? gpt2Block(x, i) : llamaBlock(x, i);
+    Value logits = spec.gpt2 ? gpt2Head(x) : llamaHead(x);
+    Location loc = named("loss");
+    auto ce = funcBuilder->create<llm::CrossEntropyOp>(loc, scalarF32, scalarI64,
+                                                       logits, targets);
+    funcBuilder->create<func::ReturnOp>(loc, ce.getResults());
+    return module;
+  }
+
+private:
+  void setConfigAttr(ModuleOp module) {
+    NamedAttrList attrs;
+    auto i64 = [&](StringRef name, int64_t v) {
+      attrs.append(name, builder.getI64IntegerAttr(v));
+    };
+    attrs.append("model_type", builder.getStringAttr(spec.modelType));
+    i64("layers", spec.layers);
+    i64("hidden", spec.hidden);
+    i64("heads", spec.heads);
+    i64("kv_heads", spec.kvHeads);
+    i64("head_dim", spec.headDim);
+    i64("ffn", spec.ffn);
+    i64("vocab", spec.vocab);
+    i64("seq_len", seq);
+    i64("micro_batch", batch);
+    attrs.append("tied_embeddings", builder.getBoolAttr(spec.tied));
+    module->setAttr("llm.config", attrs.getDictionary(builder.getContext()));
+  }
+
+  Location named(const Twine &name) {
+    return NameLoc::get(builder.getStringAttr(name), fileLoc);
+  }
+
+  RankedTensorType act(int64_t features) {
+    return RankedTensorType::get({batch, seq, features}, elt);
+  }
+
+  /// Declares `llm.param @name` once and reads it where it is used.
+  Value param(const Twine &name, ArrayRef<int64_t> shape, llm::ParamInit init,
+              double std = 0) {
+    std::string symbol = name.str();
+    auto type = RankedTensorType::get(shape, elt);
+    if (!declared.count(symbol)) {
+      declared.insert(symbol);
+      // Params come before the model function in the module.
+      OpBuilder::InsertionGuard guard(builder);
+      builder.setInsertionPoint(modelFunc);
+      auto stdAttr = init == llm::ParamInit::normal
+                         ? builder.getF64FloatAttr(std)
+                         : FloatAttr();
+      builder.create<llm::ParamOp>(named(symbol), symbol, type, init, stdAttr);
+    }
+    return funcBuilder->create<llm::ParamRefOp>(named(symbol), type, symbol);
+  }
+  Value normalParam(const Twine &name, ArrayRef<int64_t> shape, double std) {
+    return param(name, shape, llm::ParamInit::normal, std);
+  }
+  Value zeros(const Twine &name, int64_t n) {
+    return param(name, {n}, llm::ParamInit::zeros);
+  }
+  Value ones(const Twine &name, int64_t n) {
+    return param(name, {n}, llm::ParamInit::ones);
+  }
+
+  /// x W^T (+ b) with W [out, in] named `<prefix>.weight`.
+  Value linear(Value x, const Twine &prefix, int64_t out, bool bias,
+               llm::LinearRole role, double std) {
+    int64_t in = cast<RankedTensorType>(x.getType()).getDimSize(2);
+    Value w = normalParam(prefix + ".weight", {out, in}, std);
+    Value b = bias ? zeros(prefix + ".bias", out) : Value();
+    return funcBuilder->create<llm::LinearOp>(
+        named(prefix), act(out), x, w, b,
+        llm::LinearRoleAttr::get(builder.getContext(), role));
+  }
+
+  Value add(Value a, Value b, const Twine &name) {
+    return funcBuilder->create<llm::AddOp>(named(name), a, b);
+  }
+
+  Value layerNorm(Value x, const Twine &prefix) {
+    Value g = ones(prefix + ".weight", spec.hidden);
+    Value b = zeros(prefix + ".bias", spec.hidden);
+    return funcBuilder->create<llm::LayerNormOp>(
+        named(prefix), x.getType(), x, g, b,
+        builder.getF64FloatAttr(spec.normEps));
+  }
+
+  Value rmsNorm(Value x, const Twine &prefix) {
+    Value g = ones(prefix + ".weight", spec.hidden);
+    return funcBuilder->create<llm::RMSNormOp>(
+        named(prefix), x.getType(), x, g, builder.getF64FloatAttr(spec.normEps));
+  }
+
+  Value attention(Value q, Value k, Value v, const Twine &name) {
+    return funcBuilder->create<llm::AttentionOp>(
+        named(name), q.getType(), q, k, v,
+        builder.getI64IntegerAttr(spec.heads),
+        builder.getI64IntegerAttr(spec.kvHeads));
+  }
+
+  // --- GPT-2 -----------------------------------------------------------------
+  Value gpt2Embeddings(Value tokens) {
+    Value wte = normalParam("wte", {spec.vocab, spec.hidden}, spec.initStd);
+    Value x = funcBuilder->create<llm::EmbeddingOp>(named("wte"),
+                                                    act(spec.hidden), tokens, wte);
+    Value wpe = normalParam("wpe", {spec.maxPositions, spec.hidden}, 0.01);
+    Value pos = funcBuilder->create<llm::PositionEmbeddingOp>(
+        named("wpe"), act(spec.hidden), wpe);
+    return add(x, pos, "embeddings");
+  }
+
+  Value gpt2Block(Value x, int64_t i) {
+    std::string p = "h." + std::to_string(i);
+    // GPT-2 scales the residual projections by 1/sqrt(2 * layers).
+    double residualStd = spec.initStd / std::sqrt(2.0 * spec.layers);
+    auto attnRole = llm::LinearRole::attention;
+    Value h = layerNorm(x, p + ".ln_1");
+    Value q = linear(h, p + ".attn.q", spec.hidden, true, attnRole, spec.initStd);
+    Value k = linear(h, p + ".attn.k", spec.hidden, true, attnRole, spec.initStd);
+    Value v = linear(h, p + ".attn.v", spec.hidden, true, attnRole, spec.initStd);
+    Value a = attention(q, k, v, p + ".attn");
+    Value o = linear(a, p + ".attn.c_proj", spec.hidden, true, attnRole,
+                     residualStd);
+    x = add(x, o, p + ".attn.residual");
+    h = layerNorm(x, p + ".ln_2");
+    Value f = linear(h, p + ".mlp.c_fc", spec.ffn, true, llm::LinearRole::mlp,
+                     spec.initStd);
+    f = funcBuilder->create<llm::GeluOp>(named(p + ".mlp.gelu"), f);
+    Value m = linear(f, p + ".mlp.c_proj", spec.hidden, true,
+                     llm::LinearRole::mlp, residualStd);
+    return add(x, m, p + ".mlp.residual");
+  }
+
+  Value gpt2Head(Value x) {
+    x = layerNorm(x, "ln_f");
+    return headLinear(x, spec.tied ? "wte" : "lm_head");
+  }
+
+  /// The LM head reads the embedding table when the embeddings are tied.
+  Value headLinear(Value x, StringRef weightPrefix) {
+    Value w = spec.tied
+                  ? param(weightPrefix, {spec.vocab, spec.hidden},
+                          llm::ParamInit::normal, spec.initStd)
+                  : normalParam(weightPrefix + ".weight", {spec.vocab, spec.hidden},
+                                spec.initStd);
+    return funcBuilder->create<llm::LinearOp>(
+        named("lm_head"), act(spec.vocab), x, w, Value(),
+        llm::LinearRoleAttr::get(builder.getContext(), llm::LinearRole::head));
+  }
+
+  // --- Llama / Mistral / Qwen2 -----------------------------------------------
+  Value llamaEmbeddings(Value tokens) {
+    Value table = normalParam("embed_tokens", {spec.vocab, spec.hidden},
+                              spec.initStd);
+    return funcBuilder->create<llm::EmbeddingOp>(named("embed_tokens"),
+                                                 act(spec.hidden), tokens, table);
+  }
+
+  Value llamaBlock(Value x, int64_t i) {
+    std::string p = "layers." + std::to_string(i);
+    auto attnRole = llm::LinearRole::attention;
+    auto mlpRole = llm::LinearRole::mlp;
+    int64_t qDim = spec.heads * spec.headDim, kvDim = spec.kvHeads * spec.headDim;
+    Value h = rmsNorm(x, p + ".input_layernorm");
+    Value q = linear(h, p + ".self_attn.q_proj", qDim, spec.attentionBias,
+                     attnRole, spec.initStd);
+    Value k = linear(h, p + ".self_attn.k_proj", kvDim, spec.attentionBias,
+                     attnRole, spec.initStd);
+    Value v = linear(h, p + ".self_attn.v_proj", kvDim, spec.attentionBias,
+                     attnRole, spec.initStd);
+    auto theta = builder.getF64FloatAttr(spec.ropeTheta);
+    q = funcBuilder->create<llm::RopeOp>(named(p + ".self_attn.rope_q"), q,
+                                         builder.getI64IntegerAttr(spec.heads),
+                                         theta);
+    k = funcBuilder->create<llm::RopeOp>(named(p + ".self_attn.rope_k"), k,
+                                         builder.getI64IntegerAttr(spec.kvHeads),
+                                         theta);
+    Value a = attention(q, k, v, p + ".self_attn");
+    Value o = linear(a, p + ".self_attn.o_proj", spec.hidden, false, attnRole,
+                     spec.initStd);
+    x = add(x, o, p + ".self_attn.residual");
+    h = rmsNorm(x, p + ".post_attention_layernorm");
+    Value gate = linear(h, p + ".mlp.gate_proj", spec.ffn, spec.mlpBias,
+                        mlpRole, spec.initStd);
+    Value up = linear(h, p + ".mlp.up_proj", spec.ffn, spec.mlpBias, mlpRole,
+                      spec.initStd);
+    Value g = funcBuilder->create<llm::SwigluOp>(named(p + ".mlp.swiglu"), gate, up);
+    Value d = linear(g, p + ".mlp.down_proj", spec.hidden, spec.mlpBias,
+                     mlpRole, spec.initStd);
+    return add(x, d, p + ".mlp.residual");
+  }
+
+  Value llamaHead(Value x) {
+    x = rmsNorm(x, "norm");
+    return headLinear(x, spec.tied ? "embed_tokens" : "lm_head");
+  }
+
+  const ModelSpec &spec;
+  int64_t batch, seq;
+  Location fileLoc;
+  OpBuilder builder;
+  std::unique_ptr<OpBuilder> funcBuilder;
+  Block *moduleBody = nullptr;
+  Operation *modelFunc = nullptr;
+  Type elt;
+  llvm::StringSet<> declared;
+};
+
+} // namespace
+
+OwningOpRef<ModuleOp> seq1f1b::importHFConfig(llvm::SourceMgr &sourceMgr,
+                                              MLIRContext *ctx,
+                                              const HFImportOptions &options) {
+  ctx->loadDialect<llm::LLMDialect, func::FuncDialect>();
+  const llvm::MemoryBuffer *buffer =
+      sourceMgr.getMemoryBuffer(sourceMgr.getMainFileID());
+  StringRef file = buffer->getBufferIdentifier();
+  StringRef text = buffer->getBuffer();
+  Location fileLoc = FileLineColLoc::get(ctx, file, 1, 1);
+
+  llvm::Expected<json::Value> parsed = json::parse(text);
+  if (!parsed) {
+    // json::ParseError prints "[line:col, byte=N]: message".
+    std::string message = llvm::toString(parsed.takeError());
+    llvm::SmallVector<StringRef> m;
+    llvm::Regex re("^\\[([0-9]+):([0-9]+), byte=[0-9]+\\]: (.*)$");
+    if (re.match(message, &m)) {
+      unsigned line = 1, col = 1;
+      m[1].getAsInteger(10, line);
+      m[2].getAsInteger(10, col);
+      emitError(FileLineColLoc::get(ctx, file, line, col))
+          << "malformed JSON: " << m[3];
+    } else {
+      emitError(fileLoc) << "malformed JSON: " << message;
+    }
+    return nullptr;
+  }
+  const json::Object *object = parsed->getAsObject();
+  if (!object) {
+    emitError(fileLoc) << "expected a JSON object at the top level";
+    return nullptr;
+  }
+
+  ConfigReader reader(ctx, file, text, *object);
+  ModelSpec spec;
+  if (failed(readSpec(reader, spec, ctx, file)))
+    return nullptr;
+  if (!options.dtype.empty()) {
+    if (options.dtype != "f32" && options.dtype != "bf16" && options.dtype != "f16") {
+      emitError(fileLoc) << "--dtype must be f32, bf16 or f16, got '"
+                         << options.dtype << "'";
+      return nullptr;
+    }
+    spec.dtype = options.dtype;
+  }
+  int64_t seq = options.seqLen ? options.seqLen : spec.maxPositions;
+  if (options.seqLen < 0 || options.microBatchSize < 1) {
+    emitError(fileLoc) << "--seq-len must be >= 1 and --micro-batch-size >= 1, "
+                          "got "
+                       << options.seqLen << " and " << options.microBatchSize;
+    return nullptr;
+  }
+  if (spec.gpt2 && seq > spec.maxPositions) {
+    emitError(reader.locOf("n_positions"))
+        << "--seq-len " << seq << " exceeds the " << spec.maxPositions
+        << " learned positions of this GPT-2 model (key 'n_positions')";
+    return nullptr;
+  }
+  return GraphBuilder(ctx, spec, options.microBatchSize, seq, fileLoc).build();
+}
+
+void seq1f1b::registerHFConfigImport() {
+  static llvm::cl::opt<int64_t> seqLen(
+      "seq-len", llvm::cl::desc("Tokens per sequence for --import-hf-config "
+                                "(default: the config's context length)"),
+      llvm::cl::init(0));
+  static llvm::cl::opt<int64_t> microBatchSize(
+      "micro-batch-size",
+      llvm::cl::desc("Sequences per micro-batch for --import-hf-config"),
+      llvm::cl::init(1));
+  static llvm::cl::opt<std::string> dtype(
+      "dtype",
+      llvm::cl::desc("Element type f32, bf16 or f16 for --import-hf-config "
+                     "(default: the config's torch_dtype, else f32)"),
+      llvm::cl::init(""));
+  static TranslateToMLIRRegistration registration(
+      "import-hf-config", "Hugging Face config.json to the llm dialect",
+      [](llvm::SourceMgr &sourceMgr, MLIRContext *ctx) -> OwningOpRef<Operation *> {
+        HFImportOptions options{seqLen, microBatchSize, dtype};
+        OwningOpRef<ModuleOp> module = importHFConfig(sourceMgr, ctx, options);
+        if (!module)
+          return nullptr;
+        return OwningOpRef<Operation *>(module.release());
+      },
+      [](DialectRegistry &registry) {
+        registry.insert<llm::LLMDialect, pipe::PipeDialect, func::FuncDialect>();
+      });
+}
