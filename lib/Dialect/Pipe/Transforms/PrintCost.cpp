@@ -41,7 +41,7 @@ struct PrintCostPass : public seq1f1b::impl::PrintCostBase<PrintCostPass> {
       return signalPassFailure();
     ModelShape shape = getModelShape(*model);
     if (chunks < 0 || chunks > shape.seqLen) {
-      module.emitError() << "chunks=" << chunks
+      model->emitError() << "chunks=" << chunks.getValue()
                          << " must be in [0, sequence length " << shape.seqLen
                          << "]";
       return signalPassFailure();

@@ -1,0 +1,99 @@
+//===- activation.cpp - GELU, SiLU, SwiGLU and residual adds --------------===//
+
+#include "seq1f1b/runtime/cpu_kernels.h"
+
+#include <cmath>
+
+namespace s1f::rt::cpu {
+namespace {
+
+// GPT-2's tanh approximation: 0.5 x (1 + tanh(k (x + c x^3))).
+constexpr double kGeluK = 0.7978845608028654; // sqrt(2 / pi)
+constexpr double kGeluC = 0.044715;
+
+template <typename T> T sigmoid(T x) { return T(1) / (T(1) + std::exp(-x)); }
+
+} // namespace
+
+template <typename T> void gelu_fwd(const T *x, T *y, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) {
+    const T u = T(kGeluK) * (x[i] + T(kGeluC) * x[i] * x[i] * x[i]);
+    y[i] = T(0.5) * x[i] * (T(1) + std::tanh(u));
+  }
+}
+
+template <typename T> void gelu_bwd(const T *x, const T *dy, T *dx, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) {
+    const T xi = x[i];
+    const T t = std::tanh(T(kGeluK) * (xi + T(kGeluC) * xi * xi * xi));
+    const T du = T(kGeluK) * (T(1) + T(3 * kGeluC) * xi * xi);
+    dx[i] = dy[i] * (T(0.5) * (T(1) + t) + T(0.5) * xi * (T(1) - t * t) * du);
+  }
+}
+
+template <typename T> void silu_fwd(const T *x, T *y, int64_t n) {
+  for (int64_t i = 0; i < n; ++i)
+    y[i] = x[i] * sigmoid(x[i]);
+}
+
+template <typename T> void silu_bwd(const T *x, const T *dy, T *dx, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) {
+    const T s = sigmoid(x[i]);
+    dx[i] = dy[i] * s * (T(1) + x[i] * (T(1) - s));
+  }
+}
+
+template <typename T>
+void swiglu_fwd(const T *gate, const T *up, T *y, int64_t n) {
+  for (int64_t i = 0; i < n; ++i)
+    y[i] = gate[i] * sigmoid(gate[i]) * up[i];
+}
+
+template <typename T>
+void swiglu_bwd(const T *gate, const T *up, const T *dy, T *dgate, T *dup,
+                int64_t n) {
+  for (int64_t i = 0; i < n; ++i) {
+    const T g = gate[i], s = sigmoid(g), u = up[i], d = dy[i];
+    // Read everything first: dgate/dup may alias gate/up.
+    if (dgate)
+      dgate[i] = d * u * s * (T(1) + g * (T(1) - s));
+    if (dup)
+      dup[i] = d * g * s;
+  }
+}
+
+template <typename T> void add_fwd(const T *a, const T *b, T *y, int64_t n) {
+  for (int64_t i = 0; i < n; ++i)
+    y[i] = a[i] + b[i];
+}
+
+template <typename T> void add_bwd(const T *dy, T *da, T *db, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) {
+    const T g = dy[i];
+    if (da)
+      da[i] = g;
+    if (db)
+      db[i] = g;
+  }
+}
+
+template <typename T> void accumulate(const T *x, T *y, int64_t n) {
+  for (int64_t i = 0; i < n; ++i)
+    y[i] += x[i];
+}
+
+#define S1F_INSTANTIATE(T)                                                     \
+  template void gelu_fwd<T>(const T *, T *, int64_t);                          \
+  template void gelu_bwd<T>(const T *, const T *, T *, int64_t);               \
+  template void silu_fwd<T>(const T *, T *, int64_t);                          \
+  template void silu_bwd<T>(const T *, const T *, T *, int64_t);               \
+  template void swiglu_fwd<T>(const T *, const T *, T *, int64_t);             \
+  template void swiglu_bwd<T>(const T *, const T *, const T *, T *, T *,       \
+                              int64_t);                                        \
+  template void add_fwd<T>(const T *, const T *, T *, int64_t);                \
+  template void add_bwd<T>(const T *, T *, T *, int64_t);                      \
+  template void accumulate<T>(const T *, T *, int64_t);
+S1F_INSTANTIATE(float)
+S1F_INSTANTIATE(double)
+
+} // namespace s1f::rt::cpu

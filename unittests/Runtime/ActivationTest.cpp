@@ -1,0 +1,111 @@
+//===- ActivationTest.cpp - GELU, SiLU, SwiGLU, residual add --------------===//
+
+#include "TestUtil.h"
+
+#include "seq1f1b/runtime/cpu_kernels.h"
+
+using namespace s1f::rt::cpu;
+using namespace s1f::rt::cpu::test;
+
+namespace {
+
+constexpr int64_t kN = 11;
+
+TEST(Gelu, ForwardAndGradient) {
+  Rng rng(30);
+  Vec x = rng.uniform(kN, -4, 4);
+  const Vec R = rng.uniform(kN);
+  Vec y(kN);
+  gelu_fwd(x.data(), y.data(), kN);
+  for (int64_t i = 0; i < kN; ++i) {
+    const double u =
+        std::sqrt(2 / M_PI) * (x[i] + 0.044715 * std::pow(x[i], 3));
+    EXPECT_NEAR(y[i], 0.5 * x[i] * (1 + std::tanh(u)), 1e-14);
+  }
+  auto loss = [&] {
+    Vec o(kN);
+    gelu_fwd(x.data(), o.data(), kN);
+    return dot(R, o);
+  };
+  Vec dx(kN);
+  gelu_bwd(x.data(), R.data(), dx.data(), kN);
+  expectGradient(x, dx, loss, "x");
+}
+
+TEST(Silu, ForwardAndGradient) {
+  Rng rng(31);
+  Vec x = rng.uniform(kN, -4, 4);
+  const Vec R = rng.uniform(kN);
+  Vec y(kN);
+  silu_fwd(x.data(), y.data(), kN);
+  for (int64_t i = 0; i < kN; ++i)
+    EXPECT_NEAR(y[i], x[i] / (1 + std::exp(-x[i])), 1e-14);
+  auto loss = [&] {
+    Vec o(kN);
+    silu_fwd(x.data(), o.data(), kN);
+    return dot(R, o);
+  };
+  Vec dx(kN);
+  silu_bwd(x.data(), R.data(), dx.data(), kN);
+  expectGradient(x, dx, loss, "x");
+}
+
+TEST(Swiglu, ForwardAndGradients) {
+  Rng rng(32);
+  Vec gate = rng.uniform(kN, -4, 4), up = rng.uniform(kN, -2, 2);
+  const Vec R = rng.uniform(kN);
+  auto forward = [&] {
+    Vec o(kN);
+    swiglu_fwd(gate.data(), up.data(), o.data(), kN);
+    return o;
+  };
+  const Vec y = forward();
+  for (int64_t i = 0; i < kN; ++i)
+    EXPECT_NEAR(y[i], gate[i] / (1 + std::exp(-gate[i])) * up[i], 1e-14);
+  auto loss = [&] { return dot(R, forward()); };
+  Vec dgate(kN), dup(kN);
+  swiglu_bwd(gate.data(), up.data(), R.data(), dgate.data(), dup.data(), kN);
+  expectGradient(gate, dgate, loss, "gate");
+  expectGradient(up, dup, loss, "up");
+}
+
+TEST(Add, ForwardGradientsAndAccumulate) {
+  Rng rng(33);
+  Vec a = rng.uniform(kN), b = rng.uniform(kN);
+  const Vec R = rng.uniform(kN);
+  auto loss = [&] {
+    Vec o(kN);
+    add_fwd(a.data(), b.data(), o.data(), kN);
+    return dot(R, o);
+  };
+  Vec da(kN), db(kN);
+  add_bwd(R.data(), da.data(), db.data(), kN);
+  expectGradient(a, da, loss, "a");
+  expectGradient(b, db, loss, "b");
+
+  Vec acc = a;
+  accumulate(b.data(), acc.data(), kN);
+  Vec sum(kN);
+  add_fwd(a.data(), b.data(), sum.data(), kN);
+  EXPECT_EQ(acc, sum);
+}
+
+TEST(Activation, Fp32MatchesFp64) {
+  Rng rng(34);
+  const int64_t n = 257;
+  const Vec x = rng.uniform(n, -6, 6), u = rng.uniform(n, -3, 3);
+  auto run = [&](auto tag) {
+    using T = decltype(tag);
+    std::vector<T> xt = cast<T>(x), ut = cast<T>(u), g(n), s(n), w(n);
+    gelu_fwd(xt.data(), g.data(), n);
+    silu_fwd(xt.data(), s.data(), n);
+    swiglu_fwd(xt.data(), ut.data(), w.data(), n);
+    Vec all = toDouble(g);
+    all.insert(all.end(), s.begin(), s.end());
+    all.insert(all.end(), w.begin(), w.end());
+    return all;
+  };
+  EXPECT_LT(relMaxError(run(float()), run(double())), 1e-6);
+}
+
+} // namespace

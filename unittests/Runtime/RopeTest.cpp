@@ -1,0 +1,95 @@
+//===- RopeTest.cpp - Rotary embedding at absolute chunk positions --------===//
+
+#include "TestUtil.h"
+
+#include "seq1f1b/runtime/cpu_kernels.h"
+
+using namespace s1f::rt::cpu;
+using namespace s1f::rt::cpu::test;
+
+namespace {
+
+/// Hugging Face's formulation: x * cos(emb) + rotate_half(x) * sin(emb) with
+/// emb = cat(freqs, freqs) and rotate_half(x) = cat(-x2, x1).
+Vec hfRope(const Vec &x, int64_t B, int64_t S, int64_t H, int64_t hd,
+           int64_t start, double theta) {
+  Vec y(x.size());
+  const int64_t half = hd / 2;
+  for (int64_t b = 0; b < B; ++b)
+    for (int64_t s = 0; s < S; ++s)
+      for (int64_t h = 0; h < H; ++h) {
+        const double *xh = &x[((b * S + s) * H + h) * hd];
+        double *yh = &y[((b * S + s) * H + h) * hd];
+        for (int64_t j = 0; j < hd; ++j) {
+          const double invFreq = 1.0 / std::pow(theta, 2.0 * (j % half) / hd);
+          const double emb = (start + s) * invFreq;
+          const double rot = j < half ? -xh[j + half] : xh[j - half];
+          yh[j] = xh[j] * std::cos(emb) + rot * std::sin(emb);
+        }
+      }
+  return y;
+}
+
+constexpr int64_t B = 2, S = 3, H = 2, hd = 6;
+constexpr double kTheta = 100.0;
+
+TEST(Rope, MatchesHuggingFaceAtNonZeroStart) {
+  Rng rng(50);
+  const int64_t start = 7;
+  const Vec x = rng.uniform(B * S * H * hd);
+  Vec y(x.size());
+  rope_fwd(x.data(), y.data(), B, S, H, hd, start, kTheta);
+  expectClose(y, hfRope(x, B, S, H, hd, start, kTheta), "y", 1e-12, 1e-14);
+
+  Vec inPlace = x;
+  rope_fwd(inPlace.data(), inPlace.data(), B, S, H, hd, start, kTheta);
+  EXPECT_EQ(inPlace, y);
+}
+
+TEST(Rope, GradientAtNonZeroStart) {
+  Rng rng(51);
+  const int64_t start = 5;
+  Vec x = rng.uniform(B * S * H * hd);
+  const Vec R = rng.uniform(x.size());
+  auto loss = [&] {
+    Vec y(x.size());
+    rope_fwd(x.data(), y.data(), B, S, H, hd, start, kTheta);
+    return dot(R, y);
+  };
+  Vec dx(x.size());
+  rope_bwd(R.data(), dx.data(), B, S, H, hd, start, kTheta);
+  expectGradient(x, dx, loss, "x");
+}
+
+TEST(Rope, ChunkAtItsStartEqualsTheFullSequenceSlice) {
+  Rng rng(52);
+  const int64_t Sfull = 9, a = 4, len = 3, Bc = 1;
+  const int64_t row = H * hd;
+  const Vec x = rng.uniform(Bc * Sfull * row);
+  Vec full(x.size());
+  rope_fwd(x.data(), full.data(), Bc, Sfull, H, hd, 0, 10000.0);
+  const Vec chunkIn(x.begin() + a * row, x.begin() + (a + len) * row);
+  Vec chunk(chunkIn.size());
+  rope_fwd(chunkIn.data(), chunk.data(), Bc, len, H, hd, a, 10000.0);
+  EXPECT_EQ(chunk, Vec(full.begin() + a * row, full.begin() + (a + len) * row));
+}
+
+TEST(Rope, RejectsOddHeadDim) {
+  std::vector<float> x(3, 1.0f);
+  EXPECT_THROW(rope_fwd(x.data(), x.data(), 1, 1, 1, 3, 0, 10000.0),
+               std::invalid_argument);
+}
+
+TEST(Rope, Fp32MatchesFp64AtLongContextPositions) {
+  Rng rng(53);
+  const Vec x = rng.uniform(B * S * H * hd);
+  auto run = [&](auto tag) {
+    using T = decltype(tag);
+    std::vector<T> xt = cast<T>(x), y(x.size());
+    rope_fwd(xt.data(), y.data(), B, S, H, hd, 131000, 10000.0);
+    return toDouble(y);
+  };
+  EXPECT_LT(relMaxError(run(float()), run(double())), 1e-6);
+}
+
+} // namespace
