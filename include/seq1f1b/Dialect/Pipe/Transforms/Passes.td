@@ -22,4 +22,99 @@ def PrintCost : Pass<"s1f-print-cost", "mlir::ModuleOp"> {
   ];
 }
 
+def PartitionStages : Pass<"s1f-partition-stages", "mlir::ModuleOp"> {
+  let summary = "Cut the model graph into cost-balanced contiguous stages";
+  let description = [{
+    Outlines the model function's ops into `stages * virtual` `pipe.stage`
+    regions, cut only where the residual stream alone crosses, minimizing the
+    most expensive stage's training FLOPs exactly (dynamic programming; the
+    embedding and the LM head count). Parameters go with the stages that read
+    them; one read by several stages (tied embeddings) is listed as shared.
+
+    Example: `seq1f1b-opt --s1f-partition-stages="stages=4" model.mlir`
+  }];
+  let options = [
+    Option<"stages", "stages", "int64_t", "1", "Pipeline ranks (P)">,
+    Option<"virtualStages", "virtual", "int64_t", "1",
+           "Stages per rank (V > 1 for interleaved schedules)">,
+  ];
+  let dependentDialects = ["seq1f1b::pipe::PipeDialect"];
+}
+
+def SplitSequence : Pass<"s1f-split-sequence", "mlir::ModuleOp"> {
+  let summary = "Choose where every micro-batch's sequence is cut into chunks";
+  let description = [{
+    Writes a `pipe.chunk_plan` with N chunk bounds. `even`: equal lengths.
+    `flops`: equal training FLOPs per chunk from the cost interface (later
+    chunks attend to longer prefixes, so they are shorter). `profile`: reads
+    measured chunk times (JSON `{"samples": [{"length": s, "end": e,
+    "seconds": t}, ...]}`), fits t = a*(s*e - s^2/2) + b*s + c by least
+    squares and balances the fitted time. Bounds are rounded to multiples of
+    `align`. Every op of the model must be token-local, causal-prefix or a
+    sum over tokens; any other op is an error naming it.
+
+    Example: `seq1f1b-opt --s1f-split-sequence="chunks=4 policy=flops"`
+  }];
+  let options = [
+    Option<"chunks", "chunks", "int64_t", "1", "Sequence chunks (N)">,
+    Option<"policy", "policy", "std::string", "\"even\"",
+           "even | flops | profile">,
+    Option<"align", "align", "int64_t", "1", "Round chunk bounds to this">,
+    Option<"profile", "profile", "std::string", "\"\"",
+           "Measured chunk times (JSON) for policy=profile">,
+  ];
+  let dependentDialects = ["seq1f1b::pipe::PipeDialect"];
+}
+
+def Schedule : Pass<"s1f-schedule", "mlir::ModuleOp"> {
+  let summary = "Generate every rank's program for one training step";
+  let description = [{
+    Reads the stage count from the `pipe.stage` ops and N from the
+    `pipe.chunk_plan` (1 without one) and writes a `pipe.schedule` with one
+    `pipe.program` per rank, communication included. Kinds: gpipe, 1f1b,
+    interleaved-1f1b, seq1f1b, seq1f1b-interleaved, zb-h1, seq1f1b-zb.
+
+    Example: `seq1f1b-opt --s1f-schedule="kind=seq1f1b microbatches=8"`
+  }];
+  let options = [
+    Option<"kind", "kind", "std::string", "\"seq1f1b\"", "Schedule kind">,
+    Option<"microbatches", "microbatches", "int64_t", "1",
+           "Micro-batches per step (M)">,
+    Option<"virtualStages", "virtual", "int64_t", "1",
+           "Stages per rank (V); must match s1f-partition-stages">,
+  ];
+  let dependentDialects = ["seq1f1b::pipe::PipeDialect"];
+}
+
+def VerifySchedule : Pass<"s1f-verify-schedule", "mlir::ModuleOp"> {
+  let summary = "Prove every pipe.schedule complete and deadlock free";
+  let description = [{
+    Checks each `pipe.schedule`: every unit once per stage, F before B (I
+    before W), forward chunks ascending and backward chunks descending within
+    a micro-batch, data dependencies across stages, every send paired with a
+    receive, and, by a deterministic event simulation, that the programs
+    cannot deadlock. Each problem is reported at the offending op.
+  }];
+}
+
+def Simulate : Pass<"s1f-simulate", "mlir::ModuleOp"> {
+  let summary = "Simulate the schedule: step time, bubble, peak memory";
+  let description = [{
+    Times every (stage, chunk) unit from the cost interface on a GPU profile
+    (h100, h200, a100), replays the schedule and prints the makespan, the
+    bubble fraction per rank and the peak memory per rank, itemized (weights,
+    gradients, optimizer state, saved activations, KV caches, KV gradients).
+    Optionally writes a Chrome trace (open in Perfetto) and an SVG timeline.
+
+    Example: `seq1f1b-opt --s1f-simulate="gpu=h100 svg=plan.svg"`
+  }];
+  let options = [
+    Option<"gpu", "gpu", "std::string", "\"h100\"", "h100 | h200 | a100">,
+    Option<"tensorParallel", "tp", "int64_t", "1",
+           "Tensor-parallel degree dividing weights, activations and FLOPs">,
+    Option<"trace", "trace", "std::string", "\"\"", "Chrome trace JSON file">,
+    Option<"svg", "svg", "std::string", "\"\"", "SVG timeline file">,
+  ];
+}
+
 #endif // SEQ1F1B_PIPE_PASSES

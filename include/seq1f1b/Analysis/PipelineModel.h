@@ -1,0 +1,80 @@
+//===- PipelineModel.h - costs of stages and chunks for the scheduler -----===//
+//
+// Bridges the model graph and the schedule library: where the graph may be
+// cut into stages, how to cut it into balanced stages, and what one (stage,
+// chunk) unit costs in time and memory on a given GPU.
+//
+//===----------------------------------------------------------------------===//
+#ifndef SEQ1F1B_ANALYSIS_PIPELINEMODEL_H
+#define SEQ1F1B_ANALYSIS_PIPELINEMODEL_H
+
+#include "seq1f1b/Analysis/ModelCost.h"
+#include "seq1f1b/Schedule/Simulate.h"
+
+#include "mlir/IR/Operation.h"
+#include "llvm/ADT/SmallVector.h"
+
+namespace seq1f1b {
+
+/// The ops of a stage (or of the whole model), in program order.
+using OpList = llvm::SmallVector<mlir::Operation *>;
+
+/// The ops of `model`'s body, without the terminator.
+OpList modelOps(mlir::func::FuncOp model);
+
+/// Positions p (0 < p < ops.size()) where the graph may be cut between
+/// ops[p-1] and ops[p]: exactly one activation crosses (the residual stream).
+/// Function arguments (token ids, targets) are available to every stage and
+/// parameter reads are repeated where needed, so neither counts.
+llvm::SmallVector<unsigned> legalCutPoints(const OpList &ops);
+
+/// Cuts `ops` into `stages` contiguous groups at legal cut points minimizing
+/// the largest group's training FLOPs over the full sequence (exact dynamic
+/// programming; embedding and LM head counted). Returns stages+1 op indices.
+/// Emits an error at `loc` when there are fewer cut points than needed.
+mlir::FailureOr<llvm::SmallVector<unsigned>>
+partitionIntoStages(const OpList &ops, int64_t seqLen, int64_t stages,
+                    mlir::Location loc);
+
+/// Sum of the cost interface over `ops` for one chunk.
+CategoryCosts opsChunkCost(llvm::ArrayRef<mlir::Operation *> ops,
+                           int64_t chunkLen, int64_t chunkEnd);
+
+/// A GPU as the simulator sees it.
+struct GpuProfile {
+  std::string name = "h100";
+  double peakFlops = 989e12;     ///< dense bf16 tensor-core FLOP/s
+  double matmulEfficiency = 0.7; ///< fraction of peak GEMMs reach
+  double attentionEfficiency = 0.55;
+  double memoryBandwidth = 3.35e12; ///< HBM bytes/s for memory-bound ops
+  double linkBandwidth = 25e9;      ///< stage-to-stage bytes/s
+  double linkLatency = 10e-6;       ///< seconds per transfer
+};
+/// "h100", "h200", "a100"; nullopt for an unknown name.
+std::optional<GpuProfile> lookupGpuProfile(llvm::StringRef name);
+
+/// How memory is counted.
+struct MemoryOptions {
+  /// Tensor parallel degree: weights, activations and FLOPs divide by it
+  /// (Megatron tensor + sequence parallelism; its all-reduces are not timed).
+  int64_t tensorParallel = 1;
+};
+
+/// Everything the schedule simulator needs about one partitioned model:
+/// stage op ranges and chunk bounds give per-(stage, chunk) time and memory.
+struct PipelineCostModel {
+  llvm::SmallVector<OpList> stages;
+  llvm::SmallVector<int64_t> chunkBounds; ///< N+1 token positions
+  GpuProfile gpu;
+  MemoryOptions memory;
+
+  schedule::UnitCost unitCost(int stage, int chunk) const;
+  schedule::ChunkMemory chunkMemory(int stage, int chunk) const;
+  schedule::StaticMemory staticMemory(int stage) const;
+  /// The simulator's model, holding a copy of this one.
+  schedule::SimulationModel simulationModel() const;
+};
+
+} // namespace seq1f1b
+
+#endif // SEQ1F1B_ANALYSIS_PIPELINEMODEL_H

@@ -1,0 +1,227 @@
+//===- PipelineModel.cpp - costs of stages and chunks for the scheduler ---===//
+#include "seq1f1b/Analysis/PipelineModel.h"
+#include "seq1f1b/Dialect/LLM/IR/LLMOps.h"
+#include "seq1f1b/Schedule/Partition.h"
+
+#include "llvm/ADT/DenseMap.h"
+#include "llvm/ADT/DenseSet.h"
+#include <memory>
+
+using namespace mlir;
+using namespace seq1f1b;
+
+OpList seq1f1b::modelOps(func::FuncOp model) {
+  OpList ops;
+  for (Operation &op : model.getBody().front().without_terminator())
+    ops.push_back(&op);
+  return ops;
+}
+
+/// Parameter reads are cheap to repeat in every stage that needs them.
+static bool isRematerializable(Value v) {
+  return v.getDefiningOp<llm::ParamRefOp>() != nullptr;
+}
+
+SmallVector<unsigned> seq1f1b::legalCutPoints(const OpList &ops) {
+  llvm::DenseMap<Operation *, unsigned> index;
+  for (auto [i, op] : llvm::enumerate(ops))
+    index[op] = i;
+  // crossing[p] counts activations defined before p and used at or after p.
+  SmallVector<int> delta(ops.size() + 2, 0);
+  for (auto [i, op] : llvm::enumerate(ops)) {
+    for (Value result : op->getResults()) {
+      if (isRematerializable(result))
+        continue;
+      unsigned lastUse = i;
+      for (Operation *user : result.getUsers()) {
+        auto it = index.find(user);
+        lastUse = std::max<unsigned>(lastUse, it == index.end() ? ops.size()
+                                                                : it->second);
+      }
+      delta[i + 1] += 1;
+      delta[lastUse + 1] -= 1;
+    }
+  }
+  SmallVector<unsigned> cuts;
+  int crossing = 0;
+  for (unsigned p = 1; p < ops.size(); ++p) {
+    crossing += delta[p];
+    if (crossing == 1)
+      cuts.push_back(p);
+  }
+  return cuts;
+}
+
+CategoryCosts seq1f1b::opsChunkCost(ArrayRef<Operation *> ops, int64_t chunkLen,
+                                    int64_t chunkEnd) {
+  CategoryCosts costs;
+  for (Operation *op : ops)
+    if (auto costOp = dyn_cast<llm::CostOpInterface>(op)) {
+      llm::OpCost cost = costOp.getChunkCost(chunkLen, chunkEnd);
+      costs[cost.category] += cost;
+    }
+  return costs;
+}
+
+FailureOr<SmallVector<unsigned>>
+seq1f1b::partitionIntoStages(const OpList &ops, int64_t seqLen, int64_t stages,
+                             Location loc) {
+  SmallVector<unsigned> bounds = {0};
+  llvm::append_range(bounds, legalCutPoints(ops));
+  bounds.push_back(ops.size());
+  int64_t segments = bounds.size() - 1;
+  if (stages < 1 || stages > segments)
+    return emitError(loc) << "cannot cut the model into " << stages
+                          << " stages: it has " << segments - 1
+                          << " legal cut points (places where only the "
+                             "residual stream crosses), so at most "
+                          << segments << " stages";
+  std::vector<double> costs;
+  for (int64_t i = 0; i < segments; ++i) {
+    ArrayRef<Operation *> segment(ops.begin() + bounds[i],
+                                  ops.begin() + bounds[i + 1]);
+    llm::OpCost c = opsChunkCost(segment, seqLen, seqLen).total();
+    costs.push_back(c.forwardFlops + c.backwardFlops());
+  }
+  schedule::Result<schedule::StagePartition> partition =
+      schedule::partitionStages(costs, stages);
+  if (!partition)
+    return emitError(loc) << partition.error;
+  SmallVector<unsigned> result;
+  for (int b : partition->boundaries)
+    result.push_back(bounds[b]);
+  return result;
+}
+
+std::optional<GpuProfile> seq1f1b::lookupGpuProfile(StringRef name) {
+  GpuProfile gpu;
+  gpu.name = name.str();
+  if (name == "h100")
+    return gpu;
+  if (name == "h200") {
+    gpu.memoryBandwidth = 4.8e12;
+    return gpu;
+  }
+  if (name == "a100") {
+    gpu.peakFlops = 312e12;
+    gpu.memoryBandwidth = 2.0e12;
+    return gpu;
+  }
+  return std::nullopt;
+}
+
+//===----------------------------------------------------------------------===//
+// PipelineCostModel
+//===----------------------------------------------------------------------===//
+
+static double elementBytes(Type type) {
+  return std::max<unsigned>(1, type.getIntOrFloatBitWidth() / 8);
+}
+
+/// Bytes of an activation (or token tensor) for a chunk of `chunkLen` tokens.
+static double chunkBytes(Value v, int64_t chunkLen) {
+  auto type = cast<RankedTensorType>(v.getType());
+  double bytes = elementBytes(type.getElementType());
+  for (int64_t i = 0; i < type.getRank(); ++i)
+    bytes *= i == 1 ? chunkLen : type.getDimSize(i);
+  return bytes;
+}
+
+schedule::UnitCost PipelineCostModel::unitCost(int stage, int chunk) const {
+  int64_t begin = chunkBounds[chunk], end = chunkBounds[chunk + 1];
+  CategoryCosts c = opsChunkCost(stages[stage], end - begin, end);
+  const llm::OpCost &attention = c[llm::CostCategory::Attention];
+  llm::OpCost total = c.total();
+  double tp = memory.tensorParallel;
+  double matmul = gpu.peakFlops * gpu.matmulEfficiency * tp;
+  double attn = gpu.peakFlops * gpu.attentionEfficiency * tp;
+  double bytes = total.forwardBytes / (gpu.memoryBandwidth * tp);
+  schedule::UnitCost unit;
+  unit.forward = (total.forwardFlops - attention.forwardFlops) / matmul +
+                 attention.forwardFlops / attn + bytes;
+  unit.backwardInput =
+      (total.backwardInputFlops - attention.backwardInputFlops) / matmul +
+      attention.backwardInputFlops / attn + bytes;
+  unit.backwardWeight = total.backwardWeightFlops / matmul;
+  unit.backward = unit.backwardInput + unit.backwardWeight;
+
+  // The activations this stage hands to later stages.
+  llvm::DenseSet<Operation *> local(stages[stage].begin(), stages[stage].end());
+  for (Operation *op : stages[stage])
+    for (Value result : op->getResults())
+      if (llvm::any_of(result.getUsers(), [&](Operation *user) {
+            return !local.contains(user) && !isa<func::ReturnOp>(user);
+          }))
+        unit.boundaryBytes += chunkBytes(result, end - begin) / tp;
+  return unit;
+}
+
+schedule::ChunkMemory PipelineCostModel::chunkMemory(int stage,
+                                                     int chunk) const {
+  int64_t len = chunkBounds[chunk + 1] - chunkBounds[chunk];
+  llvm::DenseSet<Value> kv, linearInputs, saved;
+  for (Operation *op : stages[stage]) {
+    if (auto attention = dyn_cast<llm::AttentionOp>(op)) {
+      kv.insert(attention.getKey());
+      kv.insert(attention.getValue());
+    }
+    if (auto linear = dyn_cast<llm::LinearOp>(op))
+      linearInputs.insert(linear.getInput());
+    if (auto costOp = dyn_cast<llm::CostOpInterface>(op))
+      for (Value v : costOp.getSavedForBackward())
+        if (!isRematerializable(v))
+          saved.insert(v);
+  }
+  double tp = memory.tensorParallel;
+  double activations = 0, kvCache = 0, weightGradInput = 0;
+  for (Value v : saved) {
+    double bytes = chunkBytes(v, len) / tp;
+    if (kv.contains(v))
+      kvCache += bytes;
+    else
+      activations += bytes;
+    if (linearInputs.contains(v))
+      weightGradInput += bytes;
+  }
+  schedule::ChunkMemory m;
+  m.activations = static_cast<int64_t>(activations);
+  m.kvCache = static_cast<int64_t>(kvCache);
+  m.weightGradInput = static_cast<int64_t>(weightGradInput);
+  return m;
+}
+
+schedule::StaticMemory PipelineCostModel::staticMemory(int stage) const {
+  // Mixed precision as Megatron runs it: 16-bit weights with fp32 gradients,
+  // fp32 master weights and two fp32 Adam moments; fp32 models keep no
+  // master copy.
+  double elements = 0, weightBytes = 4;
+  llvm::DenseSet<Attribute> seen;
+  for (Operation *op : stages[stage])
+    if (auto ref = dyn_cast<llm::ParamRefOp>(op))
+      if (seen.insert(ref.getParamAttr()).second) {
+        auto type = cast<RankedTensorType>(ref.getType());
+        elements += type.getNumElements();
+        weightBytes = elementBytes(type.getElementType());
+      }
+  elements /= memory.tensorParallel;
+  schedule::StaticMemory m;
+  m.weights = static_cast<int64_t>(elements * weightBytes);
+  m.grads = static_cast<int64_t>(elements * 4);
+  m.optimizer = static_cast<int64_t>(elements * (weightBytes < 4 ? 12 : 8));
+  return m;
+}
+
+schedule::SimulationModel PipelineCostModel::simulationModel() const {
+  auto self = std::make_shared<PipelineCostModel>(*this);
+  schedule::SimulationModel model;
+  model.cost = [self](int stage, int chunk) {
+    return self->unitCost(stage, chunk);
+  };
+  model.chunkMemory = [self](int stage, int chunk) {
+    return self->chunkMemory(stage, chunk);
+  };
+  model.staticMemory = [self](int stage) { return self->staticMemory(stage); };
+  model.comm.latencySeconds = gpu.linkLatency;
+  model.comm.bytesPerSecond = gpu.linkBandwidth;
+  return model;
+}

@@ -1,0 +1,78 @@
+//===- TimelineTest.cpp - Chrome trace and SVG writers --------------------===//
+
+#include "seq1f1b/Schedule/Timeline.h"
+
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <fstream>
+
+using namespace seq1f1b::schedule;
+
+namespace {
+
+size_t count(const std::string &text, const std::string &needle) {
+  size_t n = 0;
+  for (size_t pos = text.find(needle); pos != std::string::npos;
+       pos = text.find(needle, pos + 1))
+    ++n;
+  return n;
+}
+
+SimulationResult simulated(ScheduleKind kind, int p, int m, int n) {
+  Result<Schedule> s = generateSchedule({p, 1, m, n, kind});
+  EXPECT_TRUE(s.ok()) << s.error;
+  SimulationModel model;
+  model.cost = [](int, int chunk) {
+    UnitCost u;
+    u.forward = 1e-3 * (1 + 0.3 * chunk);
+    u.backward = 2 * u.forward;
+    u.backwardInput = u.forward;
+    u.backwardWeight = u.forward;
+    return u;
+  };
+  return *simulateSchedule(*s, model);
+}
+
+/// Set S1F_TIMELINE_DIR to keep the pictures for a look.
+void keep(const std::string &name, const std::string &text) {
+  if (const char *dir = std::getenv("S1F_TIMELINE_DIR"))
+    std::ofstream(std::string(dir) + "/" + name) << text;
+}
+
+} // namespace
+
+TEST(TimelineTest, ChromeTraceHasOneEventPerAction) {
+  SimulationResult r = simulated(ScheduleKind::Seq1F1B, 2, 2, 2);
+  std::string json = chromeTraceJson(r);
+  keep("seq1f1b.json", json);
+  EXPECT_EQ(count(json, "\"ph\":\"X\""), r.events.size());
+  EXPECT_EQ(count(json, "\"name\":\"thread_name\""), 2u);
+  // rank 0's first F0.0 runs [0, 1 ms).
+  EXPECT_NE(json.find("{\"name\":\"F0.0\",\"cat\":\"F\",\"ph\":\"X\",\"pid\":0,"
+                      "\"tid\":0,\"ts\":0.000,\"dur\":1000.000,\"args\":"
+                      "{\"stage\":0,\"microbatch\":0,\"chunk\":0}}"),
+            std::string::npos)
+      << json.substr(0, 600);
+  EXPECT_EQ(json.front(), '{');
+  EXPECT_EQ(json.substr(json.size() - 3), "]}\n");
+}
+
+TEST(TimelineTest, SvgDrawsEveryAction) {
+  SimulationResult r = simulated(ScheduleKind::Seq1F1B, 4, 2, 4);
+  std::string svg = timelineSvg(r);
+  keep("seq1f1b.svg", svg);
+  EXPECT_EQ(svg.rfind("<svg xmlns=\"http://www.w3.org/2000/svg\"", 0), 0u);
+  EXPECT_EQ(svg.substr(svg.size() - 7), "</svg>\n");
+  EXPECT_EQ(count(svg, "<title>rank "), r.events.size());
+  EXPECT_NE(svg.find("seq1f1b   P=4 V=1 M=2 N=4   bubble"), std::string::npos);
+  EXPECT_NE(svg.find("time (ms)"), std::string::npos);
+  EXPECT_NE(svg.find(">F1.3</text>"), std::string::npos);
+
+  SimulationResult zb = simulated(ScheduleKind::Seq1F1BZB, 4, 3, 2);
+  std::string zbSvg = timelineSvg(zb, {"zero bubble <test>", 900});
+  keep("seq1f1b-zb.svg", zbSvg);
+  EXPECT_NE(zbSvg.find("zero bubble &lt;test&gt;"), std::string::npos);
+  EXPECT_NE(zbSvg.find("url(#hatch)"), std::string::npos);
+  EXPECT_NE(zbSvg.find("stroke-dasharray"), std::string::npos);
+}
