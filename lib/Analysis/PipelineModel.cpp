@@ -46,7 +46,8 @@ SmallVector<unsigned> seq1f1b::legalCutPoints(const OpList &ops) {
   int crossing = 0;
   for (unsigned p = 1; p < ops.size(); ++p) {
     crossing += delta[p];
-    if (crossing == 1)
+    // Cut after computing ops only: parameter reads stay with their users.
+    if (crossing == 1 && !isa<llm::ParamRefOp>(ops[p - 1]))
       cuts.push_back(p);
   }
   return cuts;

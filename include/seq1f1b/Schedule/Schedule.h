@@ -101,8 +101,8 @@ struct Schedule {
 ///  seq1f1b          units F: mb-major chunk-ascending, B: mb ascending,
 ///                   chunk descending; w_r = min(P-r-1+N-1, U).
 ///  interleaved-*    Megatron virtual pipeline over units; see Schedule.cpp.
-///  zb-h1/seq1f1b-zb 1f1b/seq1f1b with B split into I and a W deferred by r
-///                   steady-state iterations on rank r; see Schedule.cpp.
+///  zb-h1/seq1f1b-zb 1f1b/seq1f1b with B split into I and W; rank r keeps
+///                   up to r W's pending (oldest first out, rest at the end).
 Result<Schedule> generateSchedule(const ScheduleConfig &config);
 
 /// Returns `schedule` with SEND_F/RECV_F/SEND_B/RECV_B around every compute

@@ -1,0 +1,241 @@
+//===- seq1f1b-plan.cpp - which schedule, how many chunks, does it fit? ---===//
+//
+// Builds the model graph from a config.json, partitions it into stages and
+// simulates several schedules and chunk counts side by side: bubble, step
+// time, tokens/s and peak memory per stage, against the GPU's memory.
+//
+//===----------------------------------------------------------------------===//
+#include "seq1f1b/Analysis/PipelineModel.h"
+#include "seq1f1b/Dialect/LLM/IR/LLMOps.h"
+#include "seq1f1b/Import/HFConfig.h"
+#include "seq1f1b/Schedule/Partition.h"
+#include "seq1f1b/Schedule/Timeline.h"
+
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/IR/Diagnostics.h"
+#include "mlir/IR/MLIRContext.h"
+#include "llvm/ADT/StringExtras.h"
+#include "llvm/Support/CommandLine.h"
+#include "llvm/Support/FileSystem.h"
+#include "llvm/Support/Format.h"
+#include "llvm/Support/InitLLVM.h"
+#include "llvm/Support/MemoryBuffer.h"
+#include "llvm/Support/Path.h"
+#include "llvm/Support/SourceMgr.h"
+
+using namespace mlir;
+using namespace seq1f1b;
+namespace cl = llvm::cl;
+
+static cl::OptionCategory category("seq1f1b-plan options");
+static cl::opt<std::string> configPath("config", cl::desc("Hugging Face config.json"),
+                                       cl::value_desc("file"), cl::Required,
+                                       cl::cat(category));
+static cl::opt<int64_t> seqLen("seq-len", cl::desc("Tokens per sequence (default: the config's context length)"),
+                               cl::init(0), cl::cat(category));
+static cl::opt<int64_t> microBatchSize("micro-batch-size", cl::desc("Sequences per micro-batch"),
+                                       cl::init(1), cl::cat(category));
+static cl::opt<int64_t> stages("stages", cl::desc("Pipeline ranks P"), cl::init(4),
+                               cl::cat(category));
+static cl::opt<int64_t> microbatches("microbatches",
+                                     cl::desc("Micro-batches per step M (default 2*P)"),
+                                     cl::init(0), cl::cat(category));
+static cl::opt<std::string> chunkList("chunks", cl::desc("Chunk counts N to compare"),
+                                      cl::init("1,2,4,8"), cl::cat(category));
+static cl::opt<std::string> scheduleList(
+    "schedules", cl::desc("Schedule kinds to compare"),
+    cl::init("1f1b,interleaved-1f1b,seq1f1b,seq1f1b-interleaved,zb-h1,seq1f1b-zb"),
+    cl::cat(category));
+static cl::opt<int64_t> virtualStages("virtual", cl::desc("Stages per rank for interleaved kinds"),
+                                      cl::init(2), cl::cat(category));
+static cl::opt<int64_t> tensorParallel("tp", cl::desc("Tensor-parallel degree"), cl::init(1),
+                                       cl::cat(category));
+static cl::opt<std::string> gpuName("gpu", cl::desc("GPU profile: h100, h200, a100"),
+                                    cl::init("h100"), cl::cat(category));
+static cl::opt<std::string> gpuMemory("gpu-memory", cl::desc("Memory per GPU, e.g. 80GiB"),
+                                      cl::init("80GiB"), cl::cat(category));
+static cl::opt<std::string> policy("policy", cl::desc("Chunk split: even or flops"),
+                                   cl::init("flops"), cl::cat(category));
+static cl::opt<std::string> dtype("dtype", cl::desc("f32, bf16 or f16 (default: the config's)"),
+                                  cl::init(""), cl::cat(category));
+static cl::opt<std::string> svgDir("svg", cl::desc("Write one SVG timeline per row into this directory"),
+                                   cl::value_desc("dir"), cl::init(""), cl::cat(category));
+
+static int fail(const llvm::Twine &message) {
+  llvm::errs() << "seq1f1b-plan: error: " << message << "\n";
+  return 1;
+}
+
+/// "80GiB", "80GB", "80G", "85899345920" -> bytes.
+static std::optional<double> parseBytes(StringRef text) {
+  StringRef digits = text.take_while([](char c) { return isdigit(c) || c == '.'; });
+  StringRef unit = text.drop_front(digits.size()).trim();
+  double value;
+  if (digits.empty() || digits.getAsDouble(value) || value <= 0)
+    return std::nullopt;
+  if (unit.empty() || unit == "B")
+    return value;
+  if (unit == "GiB" || unit == "G")
+    return value * (1ull << 30);
+  if (unit == "GB")
+    return value * 1e9;
+  if (unit == "MiB")
+    return value * (1ull << 20);
+  return std::nullopt;
+}
+
+static double gib(int64_t bytes) { return bytes / double(1ull << 30); }
+
+struct Row {
+  std::string kind;
+  int64_t virtualStages, chunks;
+  schedule::SimulationResult result;
+};
+
+int main(int argc, char **argv) {
+  llvm::InitLLVM init(argc, argv);
+  cl::HideUnrelatedOptions(category);
+  cl::ParseCommandLineOptions(
+      argc, argv,
+      "seq1f1b-plan: compare pipeline schedules and sequence chunk counts\n\n"
+      "Examples:\n"
+      "  seq1f1b-plan --config examples/gpt2-small.json --stages 4 --chunks 4\n"
+      "  seq1f1b-plan --config examples/llama-7b.json --seq-len 65536 --stages 8 \\\n"
+      "      --microbatches 16 --chunks 1,2,4,8 --schedules 1f1b,seq1f1b \\\n"
+      "      --tp 1 --gpu-memory 80GiB --svg plans/\n");
+
+  std::optional<GpuProfile> gpu = lookupGpuProfile(gpuName);
+  if (!gpu)
+    return fail("--gpu=" + gpuName + " is not one of h100, h200, a100");
+  std::optional<double> memoryBytes = parseBytes(gpuMemory);
+  if (!memoryBytes)
+    return fail("--gpu-memory=" + gpuMemory + " is not a size like 80GiB or 80GB");
+  if (stages < 1 || tensorParallel < 1 || virtualStages < 2)
+    return fail("--stages and --tp must be >= 1 and --virtual >= 2");
+  if (policy != "even" && policy != "flops")
+    return fail("--policy=" + policy + " is not one of even, flops");
+  int64_t m = microbatches ? microbatches.getValue() : 2 * stages;
+  if (m < 1)
+    return fail("--microbatches must be >= 1");
+  SmallVector<int64_t> chunkCounts;
+  for (StringRef item : llvm::split(chunkList, ',')) {
+    int64_t n;
+    if (item.trim().getAsInteger(10, n) || n < 1)
+      return fail("--chunks: '" + item + "' is not a positive integer");
+    chunkCounts.push_back(n);
+  }
+  SmallVector<schedule::ScheduleKind> kinds;
+  for (StringRef item : llvm::split(scheduleList, ',')) {
+    schedule::Result<schedule::ScheduleKind> kind =
+        schedule::parseScheduleKind(item.trim().str());
+    if (!kind)
+      return fail("--schedules: " + kind.error);
+    kinds.push_back(*kind);
+  }
+
+  MLIRContext context;
+  context.loadDialect<llm::LLMDialect, func::FuncDialect>();
+  llvm::SourceMgr sourceMgr;
+  std::string includedPath;
+  if (!sourceMgr.AddIncludeFile(configPath, llvm::SMLoc(), includedPath) &&
+      !llvm::sys::fs::exists(configPath))
+    return fail("cannot open --config " + configPath);
+  SourceMgrDiagnosticHandler diagnostics(sourceMgr, &context);
+  OwningOpRef<ModuleOp> module = importHFConfig(
+      sourceMgr, &context, HFImportOptions{seqLen, microBatchSize, dtype});
+  if (!module)
+    return 1;
+  func::FuncOp model = *findModelFunction(*module);
+  ModelShape shape = getModelShape(model);
+  OpList ops = modelOps(model);
+
+  auto config = (*module)->getAttrOfType<DictionaryAttr>("llm.config");
+  llvm::outs() << "model " << configPath << ": "
+               << cast<StringAttr>(config.get("model_type")).getValue() << ", "
+               << countParameters(*module) << " parameters, sequence "
+               << shape.seqLen << " x micro-batch " << shape.batch << "\n"
+               << "pipeline: P=" << stages << " M=" << m << " tp=" << tensorParallel
+               << ", " << gpu->name << " with " << gpuMemory
+               << ", chunk split " << policy << "\n\n";
+
+  SmallVector<Row> rows;
+  for (schedule::ScheduleKind kind : kinds) {
+    bool interleaved = schedule::isInterleaved(kind);
+    int64_t v = interleaved ? virtualStages.getValue() : 1;
+    FailureOr<SmallVector<unsigned>> bounds =
+        partitionIntoStages(ops, shape.seqLen, stages * v, model.getLoc());
+    if (failed(bounds))
+      return 1;
+    PipelineCostModel costs;
+    costs.gpu = *gpu;
+    costs.memory.tensorParallel = tensorParallel;
+    for (size_t i = 0; i + 1 < bounds->size(); ++i)
+      costs.stages.push_back(OpList(ops.begin() + (*bounds)[i],
+                                    ops.begin() + (*bounds)[i + 1]));
+    SmallVector<int64_t> counts = schedule::isSequenceChunked(kind)
+                                      ? chunkCounts
+                                      : SmallVector<int64_t>{1};
+    for (int64_t n : counts) {
+      if (n > shape.seqLen)
+        return fail("--chunks " + llvm::Twine(n) + " exceeds the sequence length " +
+                    llvm::Twine(shape.seqLen));
+      schedule::RangeCost cost = [&](double begin, double end) {
+        if (policy == "even")
+          return end - begin;
+        llm::OpCost c = opsChunkCost(ops, end - begin, end).total();
+        return c.forwardFlops + c.backwardFlops();
+      };
+      schedule::Result<std::vector<int>> lengths =
+          schedule::balanceChunks(shape.seqLen, n, cost);
+      if (!lengths)
+        return fail("cannot split " + llvm::Twine(shape.seqLen) + " tokens into " +
+                    llvm::Twine(n) + " chunks: " + lengths.error);
+      costs.chunkBounds = {0};
+      for (int len : *lengths)
+        costs.chunkBounds.push_back(costs.chunkBounds.back() + len);
+
+      schedule::ScheduleConfig sc;
+      sc.kind = kind;
+      sc.ranks = stages;
+      sc.virtualStages = v;
+      sc.microbatches = m;
+      sc.chunks = n;
+      schedule::Result<schedule::Schedule> s = schedule::generateSchedule(sc);
+      if (!s)
+        return fail(std::string(schedule::scheduleKindName(kind)) + ": " + s.error);
+      schedule::Result<schedule::SimulationResult> r =
+          schedule::simulateSchedule(*s, costs.simulationModel());
+      if (!r)
+        return fail(std::string(schedule::scheduleKindName(kind)) + ": " + r.error);
+      rows.push_back({std::string(schedule::scheduleKindName(kind)), v, n, *r});
+    }
+  }
+
+  llvm::outs() << "schedule              V   N  bubble  step ms   tokens/s  "
+                  "peak GiB (max)  stage 0 GiB  fits\n";
+  double tokens = double(m) * shape.batch * shape.seqLen;
+  for (const Row &row : rows) {
+    int64_t peak = 0;
+    for (const schedule::RankStats &rank : row.result.ranks)
+      peak = std::max(peak, rank.peakMemory.total());
+    int64_t first = row.result.ranks.front().peakMemory.total();
+    llvm::outs() << llvm::format(
+        "%-20s %2lld %3lld %6.1f%% %8.1f %10.0f %15.2f %12.2f  %s\n",
+        row.kind.c_str(), (long long)row.virtualStages, (long long)row.chunks,
+        100 * row.result.bubbleFraction, row.result.makespan * 1e3,
+        tokens / row.result.makespan, gib(peak), gib(first),
+        static_cast<const char *>(peak <= *memoryBytes ? "yes" : "OOM"));
+    if (!svgDir.empty()) {
+      if (std::error_code ec = llvm::sys::fs::create_directories(svgDir))
+        return fail("cannot create --svg directory " + svgDir + ": " + ec.message());
+      llvm::SmallString<128> path(svgDir);
+      llvm::sys::path::append(path, row.kind + "-N" + std::to_string(row.chunks) + ".svg");
+      std::error_code ec;
+      llvm::raw_fd_ostream os(path, ec);
+      if (ec)
+        return fail("cannot write " + path + ": " + ec.message());
+      os << schedule::timelineSvg(row.result);
+    }
+  }
+  return 0;
+}
