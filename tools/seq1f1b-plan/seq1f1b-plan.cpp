@@ -7,7 +7,7 @@
 //===----------------------------------------------------------------------===//
 #include "seq1f1b/Analysis/PipelineModel.h"
 #include "seq1f1b/Dialect/LLM/IR/LLMOps.h"
-#include "seq1f1b/Import/HFConfig.h"
+#include "seq1f1b/Translate/HFConfig.h"
 #include "seq1f1b/Schedule/Partition.h"
 #include "seq1f1b/Schedule/Timeline.h"
 

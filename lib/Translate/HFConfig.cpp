@@ -6,7 +6,7 @@
 // the file is reported at the offending key's line and column.
 //
 //===----------------------------------------------------------------------===//
-#include "seq1f1b/Import/HFConfig.h"
+#include "seq1f1b/Translate/HFConfig.h"
 
 #include "seq1f1b/Dialect/LLM/IR/LLMOps.h"
 #include "seq1f1b/Dialect/Pipe/IR/PipeOps.h"

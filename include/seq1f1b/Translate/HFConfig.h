@@ -1,6 +1,6 @@
 //===- HFConfig.h - Hugging Face config.json to the llm dialect ----------===//
-#ifndef SEQ1F1B_IMPORT_HFCONFIG_H
-#define SEQ1F1B_IMPORT_HFCONFIG_H
+#ifndef SEQ1F1B_TRANSLATE_HFCONFIG_H
+#define SEQ1F1B_TRANSLATE_HFCONFIG_H
 
 #include "mlir/IR/BuiltinOps.h"
 #include "mlir/IR/OwningOpRef.h"
@@ -31,4 +31,4 @@ void registerHFConfigImport();
 
 } // namespace seq1f1b
 
-#endif // SEQ1F1B_IMPORT_HFCONFIG_H
+#endif // SEQ1F1B_TRANSLATE_HFCONFIG_H
