@@ -13,6 +13,7 @@ int main(int argc, char **argv) {
   mlir::registerCSEPass();
   mlir::registerSymbolDCEPass();
   seq1f1b::registerSeq1F1BPasses();
+  seq1f1b::registerSeq1F1BPipeline();
 
   mlir::DialectRegistry registry;
   registry.insert<seq1f1b::llm::LLMDialect, seq1f1b::pipe::PipeDialect,

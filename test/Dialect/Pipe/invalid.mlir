@@ -100,7 +100,7 @@ pipe.chunk_plan bounds [0] policy even
 
 // -----
 
-// expected-error @+1 {{unknown schedule kind 'zigzag'; expected one of gpipe, 1f1b, interleaved-1f1b, seq1f1b, seq1f1b-interleaved, zb-h1, seq1f1b-zb, custom}}
+// expected-error @+1 {{unknown schedule 'zigzag'; valid schedules: gpipe, 1f1b, interleaved-1f1b, seq1f1b, seq1f1b-interleaved, zb-h1, seq1f1b-zb (or custom)}}
 pipe.schedule "zigzag" stages 1 virtual 1 microbatches 1 chunks 1 {
   pipe.program rank 0 {
   }

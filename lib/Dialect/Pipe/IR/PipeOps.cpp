@@ -2,11 +2,11 @@
 #include "seq1f1b/Dialect/Pipe/IR/PipeOps.h"
 
 #include "seq1f1b/Dialect/LLM/IR/LLMOps.h"
+#include "seq1f1b/Schedule/Schedule.h"
 
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/OpImplementation.h"
 #include "llvm/ADT/DenseSet.h"
-#include "llvm/ADT/StringExtras.h"
 
 using namespace mlir;
 using namespace seq1f1b::pipe;
@@ -81,12 +81,12 @@ LogicalResult ChunkPlanOp::verify() {
 //===----------------------------------------------------------------------===//
 
 LogicalResult ScheduleOp::verifyRegions() {
-  static constexpr StringLiteral kinds[] = {
-      "gpipe",   "1f1b",  "interleaved-1f1b", "seq1f1b", "seq1f1b-interleaved",
-      "zb-h1",   "seq1f1b-zb", "custom"};
-  if (!llvm::is_contained(kinds, getKind()))
-    return emitOpError() << "unknown schedule kind '" << getKind()
-                         << "'; expected one of " << llvm::join(std::begin(kinds), std::end(kinds), ", ");
+  if (getKind() != "custom") {
+    schedule::Result<schedule::ScheduleKind> kind =
+        schedule::parseScheduleKind(getKind().str());
+    if (!kind)
+      return emitOpError() << kind.error << " (or custom)";
+  }
   struct Named {
     StringRef name;
     int64_t value;
