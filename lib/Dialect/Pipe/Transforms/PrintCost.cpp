@@ -1,6 +1,7 @@
 //===- PrintCost.cpp - report parameters and FLOPs of a model -------------===//
 #include "seq1f1b/Analysis/ModelCost.h"
 #include "seq1f1b/Dialect/LLM/IR/LLMOps.h"
+#include "seq1f1b/Dialect/Pipe/IR/PipeOps.h"
 #include "seq1f1b/Dialect/Pipe/Transforms/Passes.h"
 
 #include "llvm/Support/Format.h"
@@ -76,28 +77,39 @@ struct PrintCostPass : public seq1f1b::impl::PrintCostBase<PrintCostPass> {
                          cost.forwardFlops, perLayer, cost.forwardBytes,
                          100.0 * cost.forwardFlops / total.forwardFlops);
     }
-    if (chunks > 0)
-      printChunks(*model, shape.seqLen);
+    if (chunks > 0) {
+      SmallVector<int64_t> bounds;
+      for (int64_t i = 0; i <= chunks; ++i)
+        bounds.push_back(shape.seqLen * i / chunks);
+      printChunks(*model, bounds, "even chunks (" + std::to_string(chunks) + ")");
+    }
+    for (auto plan : module.getOps<pipe::ChunkPlanOp>())
+      printChunks(*model, plan.getBounds(),
+                  "chunk plan (" + pipe::stringifyChunkPolicy(plan.getPolicy()).str() +
+                      ")");
   }
 
-  /// The cost of each of `chunks` even chunks: later chunks attend to longer
-  /// prefixes, so equal lengths do not mean equal cost.
-  void printChunks(func::FuncOp model, int64_t seqLen) {
+  /// The cost of each chunk: later chunks attend to longer prefixes, so equal
+  /// lengths do not mean equal cost.
+  void printChunks(func::FuncOp model, ArrayRef<int64_t> bounds,
+                   const std::string &title) {
     llvm::raw_ostream &os = llvm::outs();
-    os << "even chunks (" << chunks << "):\n";
+    os << title << ":\n";
     os << "chunk  tokens                 attention    projections"
-          "            mlp      total fwd\n";
-    for (int64_t i = 0; i < chunks; ++i) {
-      int64_t begin = seqLen * i / chunks, end = seqLen * (i + 1) / chunks;
+          "            mlp      total fwd   training\n";
+    for (size_t i = 0; i + 1 < bounds.size(); ++i) {
+      int64_t begin = bounds[i], end = bounds[i + 1];
       CategoryCosts c = chunkCost(model.getBody(), end - begin, end);
       std::string range =
           "[" + std::to_string(begin) + ", " + std::to_string(end) + ")";
-      os << llvm::format("%-6lld %-17s %14.6e %14.6e %14.6e %14.6e\n",
+      llm::OpCost total = c.total();
+      os << llvm::format("%-6lld %-17s %14.6e %14.6e %14.6e %14.6e %10.4e\n",
                          static_cast<long long>(i), range.c_str(),
                          c[llm::CostCategory::Attention].forwardFlops,
                          c[llm::CostCategory::Projection].forwardFlops,
                          c[llm::CostCategory::MLP].forwardFlops,
-                         c.total().forwardFlops);
+                         total.forwardFlops,
+                         total.forwardFlops + total.backwardFlops());
     }
   }
 };

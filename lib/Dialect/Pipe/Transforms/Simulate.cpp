@@ -6,6 +6,10 @@
 #include "seq1f1b/Schedule/Timeline.h"
 
 #include "llvm/Support/FileSystem.h"
+#include "llvm/Support/JSON.h"
+#include "llvm/Support/MemoryBuffer.h"
+#include <cmath>
+#include <map>
 #include "llvm/Support/Format.h"
 #include "llvm/Support/raw_ostream.h"
 
@@ -24,6 +28,62 @@ static LogicalResult writeFile(StringRef path, StringRef text, Location loc) {
     return emitError(loc) << "cannot write '" << path << "': " << ec.message();
   os << text;
   return success();
+}
+
+/// Measured seconds per (stage, chunk) unit, read from `path`.
+static FailureOr<std::map<std::pair<int, int>, schedule::UnitCost>>
+readMeasuredCosts(StringRef path, int stages, int chunks, Location loc) {
+  auto buffer = llvm::MemoryBuffer::getFile(path);
+  if (!buffer)
+    return emitError(loc) << "cannot read costs '" << path
+                          << "': " << buffer.getError().message();
+  llvm::Expected<llvm::json::Value> parsed =
+      llvm::json::parse((*buffer)->getBuffer());
+  if (!parsed)
+    return emitError(loc) << "costs '" << path << "' is not valid JSON: "
+                          << llvm::toString(parsed.takeError());
+  const llvm::json::Object *root = parsed->getAsObject();
+  const llvm::json::Array *units = root ? root->getArray("units") : nullptr;
+  if (!units)
+    return emitError(loc) << "costs '" << path
+                          << "' needs a top-level \"units\" array";
+  std::map<std::pair<int, int>, schedule::UnitCost> costs;
+  for (auto [i, v] : llvm::enumerate(*units)) {
+    const llvm::json::Object *o = v.getAsObject();
+    auto number = [&](StringRef key) {
+      return o ? o->getNumber(key) : std::nullopt;
+    };
+    std::optional<int64_t> stage = o ? o->getInteger("stage") : std::nullopt;
+    std::optional<int64_t> chunk = o ? o->getInteger("chunk") : std::nullopt;
+    std::optional<double> forward = number("forward"),
+                          backward = number("backward");
+    if (!stage || !chunk || !forward || !backward)
+      return emitError(loc) << "costs '" << path << "' unit " << i
+                            << " needs \"stage\", \"chunk\", \"forward\" "
+                               "and \"backward\"";
+    if (*stage < 0 || *stage >= stages || *chunk < 0 || *chunk >= chunks)
+      return emitError(loc) << "costs '" << path << "' unit " << i
+                            << " is stage " << *stage << " chunk " << *chunk
+                            << ", outside the " << stages << " stages and "
+                            << chunks << " chunks";
+    schedule::UnitCost unit;
+    unit.forward = *forward;
+    unit.backward = *backward;
+    unit.backwardInput = number("backward_input").value_or(*backward / 2);
+    unit.backwardWeight = number("backward_weight").value_or(*backward / 2);
+    for (double t : {unit.forward, unit.backward, unit.backwardInput,
+                     unit.backwardWeight})
+      if (!(t >= 0) || !std::isfinite(t))
+        return emitError(loc) << "costs '" << path << "' unit " << i
+                              << " has a negative or non-finite time";
+    costs[{*stage, *chunk}] = unit;
+  }
+  for (int s = 0; s < stages; ++s)
+    for (int c = 0; c < chunks; ++c)
+      if (!costs.count({s, c}))
+        return emitError(loc) << "costs '" << path << "' has no time for stage "
+                              << s << " chunk " << c;
+  return costs;
 }
 
 static double gib(int64_t bytes) { return bytes / double(1ull << 30); }
@@ -50,34 +110,49 @@ struct SimulatePass : public seq1f1b::impl::SimulateBase<SimulatePass> {
       return signalPassFailure();
     }
 
-    PipelineCostModel costs;
-    costs.gpu = *profile;
-    costs.memory.tensorParallel = tensorParallel;
+    PipelineCostModel pipelineModel;
+    pipelineModel.gpu = *profile;
+    pipelineModel.memory.tensorParallel = tensorParallel;
     for (auto stage : model->getOps<pipe::StageOp>()) {
       OpList ops;
       for (Operation &op : stage.getBody().front().without_terminator())
         ops.push_back(&op);
-      costs.stages.push_back(ops);
+      pipelineModel.stages.push_back(ops);
     }
     auto plans = module.getOps<pipe::ChunkPlanOp>();
     if (plans.empty())
-      costs.chunkBounds = {0, getModelShape(*model).seqLen};
+      pipelineModel.chunkBounds = {0, getModelShape(*model).seqLen};
     else
-      llvm::append_range(costs.chunkBounds, (*plans.begin()).getBounds());
+      llvm::append_range(pipelineModel.chunkBounds, (*plans.begin()).getBounds());
 
     pipe::ScheduleOp scheduleOp = *schedules.begin();
     schedule::Schedule s = pipe::toLibrarySchedule(scheduleOp);
-    if (s.config.numStages() != static_cast<int>(costs.stages.size()) ||
-        s.config.chunks + 1 != static_cast<int>(costs.chunkBounds.size())) {
+    if (s.config.numStages() != static_cast<int>(pipelineModel.stages.size()) ||
+        s.config.chunks + 1 != static_cast<int>(pipelineModel.chunkBounds.size())) {
       scheduleOp.emitError() << "does not match the model: it has "
                              << s.config.numStages() << " stages and "
                              << s.config.chunks << " chunks, the model "
-                             << costs.stages.size() << " stages and "
-                             << costs.chunkBounds.size() - 1 << " chunks";
+                             << pipelineModel.stages.size() << " stages and "
+                             << pipelineModel.chunkBounds.size() - 1 << " chunks";
       return signalPassFailure();
     }
+    schedule::SimulationModel simModel = pipelineModel.simulationModel();
+    if (costs != "model") {
+      FailureOr<std::map<std::pair<int, int>, schedule::UnitCost>> measured =
+          readMeasuredCosts(costs, s.config.numStages(), s.config.chunks,
+                            loc);
+      if (failed(measured))
+        return signalPassFailure();
+      // Keep the model's boundary bytes: transfers are not measured.
+      simModel.cost = [measured = *measured, modelCost = simModel.cost](
+                          int stage, int chunk) {
+        schedule::UnitCost unit = measured.at({stage, chunk});
+        unit.boundaryBytes = modelCost(stage, chunk).boundaryBytes;
+        return unit;
+      };
+    }
     schedule::Result<schedule::SimulationResult> result =
-        schedule::simulateSchedule(s, costs.simulationModel());
+        schedule::simulateSchedule(s, simModel);
     if (!result) {
       scheduleOp.emitError() << "cannot be simulated: " << result.error;
       return signalPassFailure();

@@ -105,10 +105,18 @@ def Simulate : Pass<"s1f-simulate", "mlir::ModuleOp"> {
     bubble fraction per rank and the peak memory per rank, itemized (weights,
     gradients, optimizer state, saved activations, KV caches, KV gradients).
     Optionally writes a Chrome trace (open in Perfetto) and an SVG timeline.
+    With `costs=FILE` the unit times come from measurements instead:
+    `{"units": [{"stage": 0, "chunk": 0, "forward": 0.0081, "backward":
+    0.0162, "backward_input": 0.0081, "backward_weight": 0.0081}, ...]}`
+    (seconds; one entry per (stage, chunk); without the I/W split a backward
+    counts half for each).
 
     Example: `seq1f1b-opt --s1f-simulate="gpu=h100 svg=plan.svg"`
   }];
   let options = [
+    Option<"costs", "costs", "std::string", "\"model\"",
+           "model (the cost interface on the GPU profile) or a JSON file of "
+           "measured unit times">,
     Option<"gpu", "gpu", "std::string", "\"h100\"", "h100 | h200 | a100">,
     Option<"tensorParallel", "tp", "int64_t", "1",
            "Tensor-parallel degree dividing weights, activations and FLOPs">,
