@@ -1,0 +1,188 @@
+//===- RuntimeGraph.cpp - the model graph in the runtime's JSON form ------===//
+//
+// The runtime interprets the model as an ordered op list over activation
+// ids; this writes that list from the llm dialect, one entry per llm op, so
+// the runtime and the compiler always run the same graph.
+//
+//===----------------------------------------------------------------------===//
+#include "seq1f1b/Translate/RuntimeGraph.h"
+
+#include "seq1f1b/Analysis/ModelCost.h"
+#include "seq1f1b/Dialect/LLM/IR/LLMOps.h"
+#include "seq1f1b/Dialect/Pipe/IR/PipeOps.h"
+
+#include "mlir/Tools/mlir-translate/Translation.h"
+#include "llvm/ADT/DenseMap.h"
+#include "llvm/ADT/TypeSwitch.h"
+#include "llvm/Support/JSON.h"
+
+using namespace mlir;
+using namespace seq1f1b;
+namespace json = llvm::json;
+
+namespace {
+class GraphWriter {
+public:
+  LogicalResult write(ModuleOp module, llvm::raw_ostream &os) {
+    FailureOr<func::FuncOp> model = findModelFunction(module);
+    if (failed(model))
+      return failure();
+    if (!model->getOps<pipe::StageOp>().empty())
+      return model->emitError()
+             << "is already cut into pipe.stage ops; export the runtime graph "
+                "before s1f-partition-stages (the runtime cuts stages itself)";
+    for (auto param : module.getOps<llm::ParamOp>()) {
+      auto type = cast<RankedTensorType>(param.getParamType());
+      json::Object p{{"name", param.getSymName()},
+                     {"shape", json::Array(type.getShape())},
+                     {"init", llm::stringifyParamInit(param.getInit())}};
+      if (param.getStdAttr())
+        p["std"] = param.getStdAttr().getValueAsDouble();
+      params.push_back(std::move(p));
+    }
+    Value tokens = model->getArgument(0);
+    Value targets = model->getNumArguments() > 1 ? model->getArgument(1) : Value();
+    for (Operation &op : model->getBody().front().without_terminator()) {
+      if (isa<llm::ParamRefOp>(op))
+        continue;
+      std::optional<json::Object> entry = convert(&op, tokens, targets);
+      if (!entry)
+        return failure();
+      ops.push_back(std::move(*entry));
+    }
+    json::Object root{{"format", "seq1f1b-graph"},
+                      {"version", 1},
+                      {"params", std::move(params)},
+                      {"values", std::move(values)},
+                      {"ops", std::move(ops)}};
+    os << llvm::formatv("{0:2}", json::Value(std::move(root))) << "\n";
+    return success();
+  }
+
+private:
+  /// Id of an activation, or an error when it is not one.
+  std::optional<int64_t> valueId(Operation *user, Value v) {
+    auto it = ids.find(v);
+    if (it != ids.end())
+      return it->second;
+    user->emitOpError() << "reads a value the runtime graph cannot name "
+                           "(only earlier llm results are activations)";
+    return std::nullopt;
+  }
+
+  std::optional<StringRef> paramName(Operation *user, Value v) {
+    if (auto ref = v.getDefiningOp<llm::ParamRefOp>())
+      return ref.getParam();
+    user->emitOpError() << "expects its weights to come from llm.param_ref";
+    return std::nullopt;
+  }
+
+  int64_t define(Value v) {
+    int64_t id = values.size();
+    values.push_back(cast<RankedTensorType>(v.getType()).getDimSize(2));
+    ids[v] = id;
+    return id;
+  }
+
+  std::optional<json::Object> convert(Operation *op, Value tokens,
+                                      Value targets) {
+    json::Object entry{{"op", op->getName().stripDialect()}};
+    json::Array in, weights;
+    bool ok = true;
+    auto input = [&](Value v) {
+      if (std::optional<int64_t> id = valueId(op, v))
+        in.push_back(*id);
+      else
+        ok = false;
+    };
+    auto weight = [&](Value v) {
+      if (std::optional<StringRef> name = paramName(op, v))
+        weights.push_back(*name);
+      else
+        ok = false;
+    };
+    llvm::TypeSwitch<Operation *>(op)
+        .Case([&](llm::EmbeddingOp e) {
+          if (e.getIds() != tokens) {
+            e.emitOpError() << "must read the model's token ids";
+            ok = false;
+          }
+          weight(e.getTable());
+        })
+        .Case([&](llm::PositionEmbeddingOp e) { weight(e.getTable()); })
+        .Case([&](llm::LayerNormOp e) {
+          input(e.getInput());
+          weight(e.getWeight());
+          weight(e.getBias());
+          entry["eps"] = e.getEps().convertToDouble();
+        })
+        .Case([&](llm::RMSNormOp e) {
+          input(e.getInput());
+          weight(e.getWeight());
+          entry["eps"] = e.getEps().convertToDouble();
+        })
+        .Case([&](llm::LinearOp e) {
+          input(e.getInput());
+          weight(e.getWeight());
+          if (e.getBias())
+            weight(e.getBias());
+        })
+        .Case([&](llm::RopeOp e) {
+          input(e.getInput());
+          entry["heads"] = e.getNumHeadsAttr().getInt();
+          entry["theta"] = e.getTheta().convertToDouble();
+        })
+        .Case([&](llm::AttentionOp e) {
+          input(e.getQuery());
+          input(e.getKey());
+          input(e.getValue());
+          entry["heads"] = e.getNumHeadsAttr().getInt();
+          entry["kv_heads"] = e.getNumKvHeadsAttr().getInt();
+        })
+        .Case<llm::GeluOp, llm::SiluOp>([&](Operation *u) {
+          input(u->getOperand(0));
+        })
+        .Case<llm::SwigluOp, llm::AddOp>([&](Operation *b) {
+          input(b->getOperand(0));
+          input(b->getOperand(1));
+        })
+        .Case([&](llm::CrossEntropyOp e) {
+          input(e.getLogits());
+          if (e.getTargets() != targets) {
+            e.emitOpError() << "must read the model's targets";
+            ok = false;
+          }
+        })
+        .Default([&](Operation *other) {
+          other->emitOpError() << "has no runtime kernel";
+          ok = false;
+        });
+    if (!ok)
+      return std::nullopt;
+    if (!in.empty())
+      entry["in"] = std::move(in);
+    if (!weights.empty())
+      entry["params"] = std::move(weights);
+    if (!isa<llm::CrossEntropyOp>(op))
+      entry["out"] = define(op->getResult(0));
+    return entry;
+  }
+
+  json::Array params, values, ops;
+  llvm::DenseMap<Value, int64_t> ids;
+};
+} // namespace
+
+void seq1f1b::registerRuntimeGraphExport() {
+  static TranslateFromMLIRRegistration registration(
+      "export-runtime-graph", "llm model graph to the runtime's graph JSON",
+      [](Operation *op, llvm::raw_ostream &os) -> LogicalResult {
+        auto module = dyn_cast<ModuleOp>(op);
+        if (!module)
+          return op->emitError() << "expects a module";
+        return GraphWriter().write(module, os);
+      },
+      [](DialectRegistry &registry) {
+        registry.insert<llm::LLMDialect, pipe::PipeDialect, func::FuncDialect>();
+      });
+}

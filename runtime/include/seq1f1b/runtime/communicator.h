@@ -1,0 +1,70 @@
+//===- communicator.h - Point-to-point messages between ranks ----*- C++ -*-===//
+//
+// The executor talks to other ranks only through this interface: tagged
+// sends (never block) and receives into a caller buffer (block until the
+// message is there, with a deadline). Reductions (shared-parameter
+// gradients, the global gradient norm) are built on it, so an MPI or NCCL
+// implementation only has to provide send and recv.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef SEQ1F1B_RUNTIME_COMMUNICATOR_H
+#define SEQ1F1B_RUNTIME_COMMUNICATOR_H
+
+#include <chrono>
+#include <cstddef>
+#include <stdexcept>
+#include <string>
+
+namespace s1f::rt {
+
+enum class MsgKind {
+  Activation, ///< forward: output of stage-1, input of `stage`
+  Gradient,   ///< backward: gradient of stage's output, from stage+1
+  ParamGrad,  ///< shared parameter `stage` (= parameter index) gradient
+  NormSquare, ///< partial / total sum of squares of the gradients
+};
+
+/// Identifies a message: kind, stage, micro-batch, chunk.
+struct Tag {
+  MsgKind kind;
+  int stage = 0;
+  int mb = 0;
+  int chunk = 0;
+
+  bool operator<(const Tag &o) const;
+  /// "activation for stage 2, micro-batch 1, chunk 0".
+  std::string describe() const;
+};
+
+/// A receive failed: its deadline passed or another rank failed. The
+/// message names this rank, the peer, the unit and the time waited.
+class CommError : public std::runtime_error {
+public:
+  using std::runtime_error::runtime_error;
+};
+
+class Communicator {
+public:
+  virtual ~Communicator() = default;
+  virtual int rank() const = 0;
+  virtual int size() const = 0;
+  /// Queues `bytes` bytes for `peer`; never blocks.
+  virtual void send(int peer, const Tag &tag, const void *data,
+                    size_t bytes) = 0;
+  /// Blocks until the message `tag` from `peer` arrives and copies it into
+  /// `data`, which must be exactly its size. Throws CommError on timeout,
+  /// when the run was aborted, or on a size mismatch.
+  virtual void recv(int peer, const Tag &tag, void *data, size_t bytes) = 0;
+  /// Marks the whole run failed, so that every rank waiting in recv stops
+  /// promptly with a message naming `why`.
+  virtual void abort(const std::string &why) = 0;
+};
+
+/// Sum of `value` over all ranks, on every rank (gather to rank 0, which
+/// adds in rank order and sends the total back: bitwise the same everywhere).
+double allReduceSum(Communicator &comm, double value, const Tag &tag);
+
+} // namespace s1f::rt
+
+#endif // SEQ1F1B_RUNTIME_COMMUNICATOR_H

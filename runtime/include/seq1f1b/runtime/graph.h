@@ -1,0 +1,84 @@
+//===- graph.h - The runtime's model graph -----------------------*- C++ -*-===//
+//
+// A decoder LLM as the executor sees it: parameters and an ordered op list
+// that mirrors the llm dialect ops. Values are float activations [B, S, feat]
+// identified by ids (SSA: each produced by exactly one op); only the
+// per-token feature size is part of the graph, B and S come with the batch.
+// Token ids and targets are not values: embedding and cross_entropy read them
+// from the batch, which every stage has.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef SEQ1F1B_RUNTIME_GRAPH_H
+#define SEQ1F1B_RUNTIME_GRAPH_H
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace s1f::rt {
+
+enum class InitKind { Normal, Zeros, Ones };
+
+struct ParamSpec {
+  std::string name;
+  std::vector<int64_t> shape;
+  InitKind init = InitKind::Normal;
+  double std = 0.02; ///< Only for Normal.
+
+  int64_t numel() const;
+};
+
+enum class OpKind {
+  Embedding,         ///< params [table V x D]; reads token ids
+  PositionEmbedding, ///< params [table Pmax x D]; absolute positions
+  LayerNorm,         ///< in [x]; params [gamma, beta]; eps
+  RmsNorm,           ///< in [x]; params [gamma]; eps
+  Linear,            ///< in [x]; params [W out x in] or [W, bias]
+  Rope,              ///< in [x]; heads, theta (rotate-half)
+  Attention,         ///< in [q, k, v]; heads, kv_heads; causal over prefix
+  Gelu,              ///< in [x]
+  Silu,              ///< in [x]
+  Swiglu,            ///< in [gate, up]
+  Add,               ///< in [a, b]
+  CrossEntropy,      ///< in [logits]; reads targets; no output value
+};
+
+/// "embedding", "position_embedding", ... (the llm dialect's op names).
+const char *opKindName(OpKind kind);
+/// Returns false if `name` is not an op name.
+bool parseOpKind(const std::string &name, OpKind &kind);
+
+struct Op {
+  OpKind kind;
+  std::vector<int> inputs; ///< value ids
+  std::vector<int> params; ///< indices into Graph::params
+  int output = -1;         ///< value id; -1 for cross_entropy
+  int heads = 0;           ///< rope, attention
+  int kvHeads = 0;         ///< attention
+  double eps = 1e-5;       ///< layer_norm, rms_norm
+  double theta = 10000.0;  ///< rope
+};
+
+struct Graph {
+  std::vector<ParamSpec> params;
+  std::vector<int64_t> valueFeatures; ///< per-token size of each value id
+  std::vector<Op> ops;                ///< in execution order
+
+  /// Index of the parameter called `name`, or -1.
+  int paramIndex(const std::string &name) const;
+  /// Checks the graph; throws std::invalid_argument naming the op (index
+  /// and kind) and the problem: bad value/param ids, a value used before it
+  /// is defined or defined twice, shapes that do not fit, a missing or
+  /// repeated cross_entropy.
+  void validate() const;
+};
+
+/// Deterministic initial values of every parameter: parameter i's stream
+/// depends only on (seed, its name), so every rank that holds a copy of a
+/// (shared) parameter gets the same numbers.
+std::vector<std::vector<float>> initParams(const Graph &graph, uint64_t seed);
+
+} // namespace s1f::rt
+
+#endif // SEQ1F1B_RUNTIME_GRAPH_H

@@ -1,0 +1,52 @@
+//===- partition.h - Stages of a graph and chunks of a sequence --*- C++ -*-===//
+//
+// Stages are contiguous op ranges cut where exactly one activation (the
+// residual stream) crosses; token ids and targets are on every stage. A
+// parameter read by ops of several stages (GPT-2's wte: embedding and tied
+// head) is held by each of them; its gradients are summed across them
+// before the optimizer.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef SEQ1F1B_RUNTIME_PARTITION_H
+#define SEQ1F1B_RUNTIME_PARTITION_H
+
+#include "seq1f1b/runtime/graph.h"
+
+#include <vector>
+
+namespace s1f::rt {
+
+struct StageSpec {
+  int opBegin = 0, opEnd = 0; ///< ops [opBegin, opEnd)
+  int input = -1;             ///< value received from the previous stage
+  int output = -1;            ///< value sent to the next stage
+  std::vector<int> params;    ///< parameters its ops read, ascending
+};
+
+/// Op indices i (0 < i < #ops) before which exactly one value is live:
+/// defined before op i and used at or after it.
+std::vector<int> cutPoints(const Graph &graph);
+
+/// Per-token cost estimate of each op (multiply-adds; attention counted per
+/// key, i.e. scaled by the sequence length `seq`).
+std::vector<double> opCosts(const Graph &graph, int seq);
+
+/// Splits the graph into `stages` contiguous stages at cut points,
+/// minimizing the most expensive stage (schedule::partitionStages). Throws
+/// std::invalid_argument when the graph has fewer cut segments than stages.
+std::vector<StageSpec> cutStages(const Graph &graph, int stages, int seq);
+
+enum class ChunkPolicy { Even, Flops };
+
+/// N+1 chunk boundaries [0, ..., seq]. Even: lengths differ by at most one
+/// (longer chunks first). Flops: equal cost under a*(s*e - s^2/2) + b*s per
+/// chunk of s tokens ending at e, with a from the graph's attention ops and
+/// b from its per-token ops (schedule::balanceChunks). Throws when
+/// chunks < 1 or chunks > seq.
+std::vector<int> chunkBounds(const Graph &graph, int seq, int chunks,
+                             ChunkPolicy policy);
+
+} // namespace s1f::rt
+
+#endif // SEQ1F1B_RUNTIME_PARTITION_H

@@ -1,0 +1,81 @@
+//===- rank_executor.h - Runs one rank's schedule actions --------*- C++ -*-===//
+//
+// A rank holds the stages r, r+P, r+2P, ... (schedule::ScheduleConfig's
+// placement), their parameters (one copy per rank even if two local stages
+// read it) and runs its action list in order: F/B/I/W on its stages,
+// SEND/RECV through a Communicator, and hand-overs between two of its own
+// stages in memory. Then it finishes the step: sums the gradients of
+// parameters held by several ranks, computes the global gradient norm, and
+// takes an AdamW step with clipping.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef SEQ1F1B_RUNTIME_RANK_EXECUTOR_H
+#define SEQ1F1B_RUNTIME_RANK_EXECUTOR_H
+
+#include "seq1f1b/Schedule/Schedule.h"
+#include "seq1f1b/runtime/communicator.h"
+#include "seq1f1b/runtime/stage_executor.h"
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <vector>
+
+namespace s1f::rt {
+
+/// Called before each action (tracing, fault injection in tests), on the
+/// rank's own thread: ranks call it concurrently.
+using ActionHook =
+    std::function<void(int rank, const seq1f1b::schedule::Action &)>;
+
+struct OptimizerConfig {
+  cpu::AdamWConfig adamw;
+  double maxGradNorm = 1.0; ///< <= 0: no clipping
+};
+
+class RankExecutor {
+public:
+  /// `holders[p]` lists, ascending, the ranks that hold parameter p (empty if
+  /// none); the first one owns it for the gradient norm.
+  RankExecutor(const Graph &graph, const std::vector<StageSpec> &stages,
+               const seq1f1b::schedule::Schedule &schedule, int rank,
+               const std::vector<std::vector<float>> &initialParams,
+               std::vector<std::vector<int>> holders);
+
+  /// Runs the rank's actions for one step; throws on any failure.
+  void runSchedule(const Batch &batch, const std::vector<int> &bounds,
+                   Communicator &comm, const ActionHook &hook);
+  /// Sums shared gradients, clips by the global norm, applies AdamW.
+  /// Returns the global gradient norm (before clipping).
+  double optimizerStep(Communicator &comm, const OptimizerConfig &config);
+
+  /// Loss of this rank's stages in the last step (non-zero on the last
+  /// stage's rank only).
+  cpu::LossSum loss() const;
+  const MemoryStats &memory() const { return memory_.stats(); }
+  const ParamStore &params() const { return params_; }
+
+private:
+  using Key = std::pair<int, Tag>; // (0 = in, 1 = out box), tag
+  void run(const seq1f1b::schedule::Action &a, const Batch &batch,
+           const std::vector<int> &bounds, Communicator &comm);
+  std::vector<float> take(const Tag &tag, bool outbox,
+                          const seq1f1b::schedule::Action &a);
+  void put(const Tag &tag, int toStage, std::vector<float> data);
+
+  const Graph &graph_;
+  const std::vector<StageSpec> &stages_;
+  const seq1f1b::schedule::Schedule &schedule_;
+  int rank_;
+  std::vector<std::vector<int>> holders_;
+  ParamStore params_;
+  MemoryTracker memory_;
+  std::map<int, std::unique_ptr<StageExecutor>> executors_; ///< by stage
+  std::map<Key, std::vector<float>> boxes_; ///< pending activations/grads
+  int64_t step_ = 0;
+};
+
+} // namespace s1f::rt
+
+#endif // SEQ1F1B_RUNTIME_RANK_EXECUTOR_H

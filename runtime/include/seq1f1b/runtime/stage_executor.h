@@ -1,0 +1,112 @@
+//===- stage_executor.h - Runs one pipeline stage's ops ----------*- C++ -*-===//
+//
+// Forward and backward of one stage for (micro-batch, chunk) units, chunk c
+// covering absolute positions [bounds[c], bounds[c+1]) of every sequence.
+//
+// State kept between calls, all counted by the rank's MemoryTracker:
+//  * per unit: every value the forward produced (and the received input),
+//    norm statistics and log-sum-exps, until the unit's backward (or, split,
+//    its weight pass) has run;
+//  * per (micro-batch, attention op): the KV cache [B, S, kv] for K and V,
+//    written by each chunk's forward and read as the prefix by later chunks,
+//    and the KV-gradient buffers, zeroed at the micro-batch's first backward
+//    (chunk N-1). Chunks run backward descending; after chunk c's backward
+//    its rows are complete and go to the K/V producers. Both are freed after
+//    chunk 0's backward.
+// Parameter gradients accumulate across chunks and micro-batches into the
+// ParamStore; the loss gradient is scaled by 1/(target tokens of the step).
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef SEQ1F1B_RUNTIME_STAGE_EXECUTOR_H
+#define SEQ1F1B_RUNTIME_STAGE_EXECUTOR_H
+
+#include "seq1f1b/runtime/batch.h"
+#include "seq1f1b/runtime/cpu_kernels.h"
+#include "seq1f1b/runtime/graph.h"
+#include "seq1f1b/runtime/memory.h"
+#include "seq1f1b/runtime/params.h"
+#include "seq1f1b/runtime/partition.h"
+
+#include <map>
+#include <utility>
+#include <vector>
+
+namespace s1f::rt {
+
+class StageExecutor {
+public:
+  /// `params` must hold every parameter of `spec`; both it and `memory`
+  /// outlive the executor.
+  StageExecutor(const Graph &graph, const StageSpec &spec, int stage,
+                ParamStore &params, MemoryTracker &memory);
+
+  /// Starts a step: the batch (kept by pointer until the step ends), chunk
+  /// bounds (N+1 entries ending at S) and the scale of the loss gradient.
+  /// Resets the loss; throws if the previous step left state behind.
+  void beginStep(const Batch &batch, const std::vector<int> &bounds,
+                 float lossScale);
+
+  /// Runs the forward of (mb, chunk). `input` is the previous stage's output
+  /// [B, len, feat] (empty for the first stage); returns this stage's output
+  /// (empty for the last). Chunks of a micro-batch must come in order.
+  std::vector<float> forward(int mb, int chunk, std::vector<float> input);
+
+  /// Full backward (B) of (mb, chunk): `dOutput` is the gradient of the
+  /// output (empty for the last stage, which starts from the loss). Returns
+  /// the gradient of the input (empty for the first stage). Chunks of a
+  /// micro-batch must come in descending order.
+  std::vector<float> backward(int mb, int chunk, std::vector<float> dOutput);
+  /// Zero-bubble split: I computes the input gradient and keeps only what
+  /// the weight gradients need; W then adds the weight gradients.
+  std::vector<float> backwardInput(int mb, int chunk,
+                                   std::vector<float> dOutput);
+  void backwardWeight(int mb, int chunk);
+
+  /// Sum of token losses and counted targets of this step (last stage).
+  cpu::LossSum loss() const { return loss_; }
+  int stage() const { return stage_; }
+  /// Throws unless every unit of the step has finished its backward.
+  void checkDrained() const;
+
+private:
+  /// What one (mb, chunk) keeps from its forward to its backward.
+  struct Unit {
+    int mb = 0, chunk = 0, start = 0, len = 0;
+    std::vector<int32_t> ids, targets; ///< [B*len] slices of the batch
+    std::vector<Tensor> values;        ///< by value id
+    std::vector<Tensor> saveA, saveB;  ///< by op - opBegin (norm stats, lse)
+    std::vector<Tensor> grads;         ///< by value id, during backward
+    bool inputDone = false;            ///< I ran, W pending
+  };
+  /// Per (mb, attention op): K/V prefix cache and its gradient.
+  struct KvState {
+    Tensor k, v, dk, dv;
+  };
+
+  Unit &unit(int mb, int chunk, const char *what);
+  std::vector<float> runBackward(Unit &u, std::vector<float> dOutput,
+                                 bool input, bool weight);
+  void forwardOp(Unit &u, int i);
+  void backwardOp(Unit &u, int i, bool input, bool weight);
+  void keepOnlyWeightInputs(Unit &u);
+  cpu::AttentionDims attentionDims(const Unit &u, const Op &op) const;
+
+  const Graph &graph_;
+  StageSpec spec_;
+  int stage_;
+  ParamStore &params_;
+  MemoryTracker &memory_;
+
+  const Batch *batch_ = nullptr;
+  std::vector<int> bounds_;
+  float lossScale_ = 0;
+  cpu::LossSum loss_;
+  std::map<std::pair<int, int>, Unit> units_;      ///< (mb, chunk)
+  std::map<std::pair<int, int>, KvState> kv_;      ///< (mb, op index)
+  std::map<int, int> nextForward_, nextBackward_;  ///< per mb: order checks
+};
+
+} // namespace s1f::rt
+
+#endif // SEQ1F1B_RUNTIME_STAGE_EXECUTOR_H

@@ -1,0 +1,88 @@
+//===- data.cpp - Byte tokenizer and shuffled text loader -----------------===//
+
+#include "seq1f1b/runtime/data.h"
+
+#include <fstream>
+#include <sstream>
+#include <stdexcept>
+
+namespace s1f::rt {
+
+namespace {
+
+/// SplitMix64: the shuffle must not depend on the standard library.
+uint64_t splitmix(uint64_t &state) {
+  uint64_t z = (state += 0x9E3779B97F4A7C15ull);
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+  return z ^ (z >> 31);
+}
+
+} // namespace
+
+std::vector<int32_t> byteTokenize(const std::string &text) {
+  std::vector<int32_t> ids;
+  ids.reserve(text.size());
+  for (unsigned char c : text)
+    ids.push_back(c);
+  return ids;
+}
+
+TextLoader::TextLoader(const std::string &path, int64_t seq, int64_t batch,
+                       int microbatches, uint64_t seed)
+    : seq_(seq), batch_(batch), microbatches_(microbatches), seed_(seed) {
+  if (seq < 1 || batch < 1 || microbatches < 1)
+    throw std::invalid_argument("text loader: S, B and M must be >= 1");
+  std::ifstream in(path, std::ios::binary);
+  if (!in)
+    throw std::invalid_argument("text loader: cannot open '" + path + "'");
+  std::stringstream ss;
+  ss << in.rdbuf();
+  tokens_ = byteTokenize(ss.str());
+  if (tokens_.empty())
+    throw std::invalid_argument("text loader: '" + path + "' is empty");
+  const int64_t windows = static_cast<int64_t>(tokens_.size() - 1) / seq_;
+  const int64_t needed = batch_ * microbatches_;
+  if (windows < needed)
+    throw std::invalid_argument(
+        "text loader: '" + path + "' has " + std::to_string(tokens_.size()) +
+        " bytes, too short for one batch of " + std::to_string(needed) +
+        " windows of " + std::to_string(seq_ + 1) + " bytes");
+  for (int64_t w = 0; w < windows; ++w)
+    order_.push_back(w * seq_);
+  shuffle();
+}
+
+void TextLoader::shuffle() {
+  // Fisher-Yates over the window starts, seeded by (seed, epoch).
+  uint64_t state = seed_ * 0x100000001b3ull + static_cast<uint64_t>(epoch_);
+  for (size_t i = order_.size() - 1; i > 0; --i)
+    std::swap(order_[i], order_[splitmix(state) % (i + 1)]);
+  cursor_ = 0;
+}
+
+Batch TextLoader::next() {
+  const size_t needed = static_cast<size_t>(batch_ * microbatches_);
+  if (cursor_ + needed > order_.size()) {
+    ++epoch_;
+    shuffle();
+  }
+  Batch b;
+  b.batch = batch_;
+  b.seq = seq_;
+  for (int mb = 0; mb < microbatches_; ++mb) {
+    std::vector<int32_t> tokens, targets;
+    for (int64_t i = 0; i < batch_; ++i) {
+      const int64_t start = order_[cursor_++];
+      tokens.insert(tokens.end(), tokens_.begin() + start,
+                    tokens_.begin() + start + seq_);
+      targets.insert(targets.end(), tokens_.begin() + start + 1,
+                     tokens_.begin() + start + seq_ + 1);
+    }
+    b.tokens.push_back(std::move(tokens));
+    b.targets.push_back(std::move(targets));
+  }
+  return b;
+}
+
+} // namespace s1f::rt

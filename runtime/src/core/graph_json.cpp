@@ -1,0 +1,174 @@
+//===- graph_json.cpp - Load and save the model graph as JSON -------------===//
+
+#include "seq1f1b/runtime/graph_json.h"
+
+#include <nlohmann/json.hpp>
+
+#include <fstream>
+#include <sstream>
+#include <stdexcept>
+
+namespace s1f::rt {
+
+using nlohmann::json;
+
+namespace {
+
+const char *initName(InitKind k) {
+  return k == InitKind::Normal ? "normal" : k == InitKind::Zeros ? "zeros" : "ones";
+}
+
+[[noreturn]] void fail(const std::string &where, const std::string &msg) {
+  throw std::invalid_argument(where + msg);
+}
+
+/// Reads `j[key]` as T, naming the field when it is missing or mistyped.
+template <typename T>
+T field(const json &j, const char *key, const std::string &where) {
+  if (!j.is_object() || !j.contains(key))
+    fail(where, std::string("missing field '") + key + "'");
+  try {
+    return j.at(key).get<T>();
+  } catch (const json::exception &) {
+    fail(where, std::string("field '") + key + "' has the wrong type");
+  }
+}
+
+template <typename T>
+T optional(const json &j, const char *key, T dflt, const std::string &where) {
+  return j.contains(key) ? field<T>(j, key, where) : dflt;
+}
+
+ParamSpec parseParam(const json &j, size_t i) {
+  std::string where = "param " + std::to_string(i) + ": ";
+  ParamSpec p;
+  p.name = field<std::string>(j, "name", where);
+  p.shape = field<std::vector<int64_t>>(j, "shape", where);
+  std::string init = field<std::string>(j, "init", where);
+  if (init == "normal")
+    p.init = InitKind::Normal;
+  else if (init == "zeros")
+    p.init = InitKind::Zeros;
+  else if (init == "ones")
+    p.init = InitKind::Ones;
+  else
+    fail(where, "unknown init '" + init + "' (normal, zeros, ones)");
+  p.std = optional<double>(j, "std", 0.02, where);
+  return p;
+}
+
+Op parseOp(const json &j, size_t i, const Graph &g) {
+  std::string where = "op " + std::to_string(i) + ": ";
+  std::string name = field<std::string>(j, "op", where);
+  Op op{};
+  if (!parseOpKind(name, op.kind))
+    fail(where, "unknown op '" + name + "'");
+  where = "op " + std::to_string(i) + " (" + name + "): ";
+  op.inputs = optional<std::vector<int>>(j, "in", {}, where);
+  for (const std::string &p :
+       optional<std::vector<std::string>>(j, "params", {}, where)) {
+    int idx = g.paramIndex(p);
+    if (idx < 0)
+      fail(where, "unknown parameter '" + p + "'");
+    op.params.push_back(idx);
+  }
+  op.output = optional<int>(j, "out", -1, where);
+  op.heads = optional<int>(j, "heads", 0, where);
+  op.kvHeads = optional<int>(j, "kv_heads", 0, where);
+  op.eps = optional<double>(j, "eps", 1e-5, where);
+  op.theta = optional<double>(j, "theta", 10000.0, where);
+  return op;
+}
+
+} // namespace
+
+Graph graphFromJson(const std::string &text) {
+  json root;
+  try {
+    root = json::parse(text);
+  } catch (const json::parse_error &e) {
+    throw std::invalid_argument(std::string("graph JSON: ") + e.what());
+  }
+  if (field<std::string>(root, "format", "graph: ") != "seq1f1b-graph")
+    fail("graph: ", "format must be 'seq1f1b-graph'");
+  if (int v = field<int>(root, "version", "graph: "); v != 1)
+    fail("graph: ", "unsupported version " + std::to_string(v));
+  Graph g;
+  const json params = field<json>(root, "params", "graph: ");
+  for (size_t i = 0; i < params.size(); ++i)
+    g.params.push_back(parseParam(params[i], i));
+  g.valueFeatures = field<std::vector<int64_t>>(root, "values", "graph: ");
+  const json ops = field<json>(root, "ops", "graph: ");
+  for (size_t i = 0; i < ops.size(); ++i)
+    g.ops.push_back(parseOp(ops[i], i, g));
+  g.validate();
+  return g;
+}
+
+std::string graphToJson(const Graph &g) {
+  json root = {{"format", "seq1f1b-graph"}, {"version", 1}};
+  json params = json::array();
+  for (const ParamSpec &p : g.params) {
+    json jp = {{"name", p.name}, {"shape", p.shape}, {"init", initName(p.init)}};
+    if (p.init == InitKind::Normal)
+      jp["std"] = p.std;
+    params.push_back(jp);
+  }
+  root["params"] = params;
+  root["values"] = g.valueFeatures;
+  json ops = json::array();
+  for (const Op &op : g.ops) {
+    json jo = {{"op", opKindName(op.kind)}};
+    if (!op.inputs.empty())
+      jo["in"] = op.inputs;
+    if (!op.params.empty()) {
+      std::vector<std::string> names;
+      for (int p : op.params)
+        names.push_back(g.params[p].name);
+      jo["params"] = names;
+    }
+    if (op.output >= 0)
+      jo["out"] = op.output;
+    switch (op.kind) {
+    case OpKind::LayerNorm:
+    case OpKind::RmsNorm:
+      jo["eps"] = op.eps;
+      break;
+    case OpKind::Rope:
+      jo["heads"] = op.heads;
+      jo["theta"] = op.theta;
+      break;
+    case OpKind::Attention:
+      jo["heads"] = op.heads;
+      jo["kv_heads"] = op.kvHeads;
+      break;
+    default:
+      break;
+    }
+    ops.push_back(jo);
+  }
+  root["ops"] = ops;
+  return root.dump(1);
+}
+
+Graph loadGraph(const std::string &path) {
+  std::ifstream in(path);
+  if (!in)
+    throw std::invalid_argument("cannot open graph file '" + path + "'");
+  std::stringstream ss;
+  ss << in.rdbuf();
+  try {
+    return graphFromJson(ss.str());
+  } catch (const std::invalid_argument &e) {
+    throw std::invalid_argument(path + ": " + e.what());
+  }
+}
+
+void saveGraph(const Graph &graph, const std::string &path) {
+  std::ofstream out(path);
+  out << graphToJson(graph) << "\n";
+  if (!out)
+    throw std::runtime_error("cannot write graph file '" + path + "'");
+}
+
+} // namespace s1f::rt

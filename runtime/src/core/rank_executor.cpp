@@ -1,0 +1,208 @@
+//===- rank_executor.cpp - One rank's program and optimizer step ----------===//
+
+#include "seq1f1b/runtime/rank_executor.h"
+
+#include <algorithm>
+#include <cmath>
+#include <stdexcept>
+
+namespace s1f::rt {
+
+namespace sched = seq1f1b::schedule;
+using sched::Action;
+using sched::ActionKind;
+
+namespace {
+
+std::string describe(const Action &a) {
+  return std::to_string(a.stage) + std::string(sched::actionKindName(a.kind)) +
+         std::to_string(a.microbatch) + "." + std::to_string(a.chunk);
+}
+
+} // namespace
+
+RankExecutor::RankExecutor(const Graph &graph,
+                           const std::vector<StageSpec> &stages,
+                           const sched::Schedule &schedule, int rank,
+                           const std::vector<std::vector<float>> &initialParams,
+                           std::vector<std::vector<int>> holders)
+    : graph_(graph), stages_(stages), schedule_(schedule), rank_(rank),
+      holders_(std::move(holders)) {
+  for (int s = 0; s < static_cast<int>(stages.size()); ++s) {
+    if (schedule.config.rankOfStage(s) != rank)
+      continue;
+    for (int p : stages[s].params) {
+      ParamState &st = params_[p];
+      if (st.value.empty()) {
+        st.value = initialParams[p];
+        st.grad.assign(st.value.size(), 0.0f);
+        st.m.assign(st.value.size(), 0.0f);
+        st.v.assign(st.value.size(), 0.0f);
+      }
+    }
+  }
+  for (int s = 0; s < static_cast<int>(stages.size()); ++s)
+    if (schedule.config.rankOfStage(s) == rank)
+      executors_[s] = std::make_unique<StageExecutor>(graph, stages[s], s,
+                                                      params_, memory_);
+}
+
+cpu::LossSum RankExecutor::loss() const {
+  cpu::LossSum total;
+  for (const auto &[s, exec] : executors_) {
+    total.loss_sum += exec->loss().loss_sum;
+    total.count += exec->loss().count;
+  }
+  return total;
+}
+
+void RankExecutor::runSchedule(const Batch &batch,
+                               const std::vector<int> &bounds,
+                               Communicator &comm, const ActionHook &hook) {
+  for (auto &[p, st] : params_)
+    std::fill(st.grad.begin(), st.grad.end(), 0.0f);
+  memory_.resetPeaks();
+  const float scale = 1.0f / static_cast<float>(std::max<int64_t>(
+                                 1, batch.targetTokens()));
+  for (auto &[s, exec] : executors_)
+    exec->beginStep(batch, bounds, scale);
+  for (const Action &a : schedule_.ranks[rank_]) {
+    if (hook)
+      hook(rank_, a);
+    run(a, batch, bounds, comm);
+  }
+  for (auto &[s, exec] : executors_)
+    exec->checkDrained();
+  if (!boxes_.empty())
+    throw std::logic_error("rank " + std::to_string(rank_) + ": the " +
+                           boxes_.begin()->first.second.describe() +
+                           " was never consumed or sent");
+}
+
+std::vector<float> RankExecutor::take(const Tag &tag, bool outbox,
+                                      const Action &a) {
+  auto it = boxes_.find({outbox ? 1 : 0, tag});
+  if (it == boxes_.end())
+    throw std::logic_error("rank " + std::to_string(rank_) + ", action " +
+                           describe(a) + ": the " + tag.describe() +
+                           (outbox ? " was not produced before its send"
+                                   : " has not arrived (no RECV before it?)"));
+  std::vector<float> data = std::move(it->second);
+  boxes_.erase(it);
+  return data;
+}
+
+void RankExecutor::put(const Tag &tag, int toStage, std::vector<float> data) {
+  // Local hand-over when the consuming stage is on this rank; otherwise
+  // the SEND action of the schedule ships it.
+  bool local = schedule_.config.rankOfStage(toStage) == rank_;
+  boxes_[{local ? 0 : 1, tag}] = std::move(data);
+}
+
+void RankExecutor::run(const Action &a, const Batch &batch,
+                       const std::vector<int> &bounds, Communicator &comm) {
+  const int last = static_cast<int>(stages_.size()) - 1;
+  if (a.stage < 0 || a.stage > last ||
+      schedule_.config.rankOfStage(a.stage) != rank_)
+    throw std::logic_error("rank " + std::to_string(rank_) + ", action " +
+                           describe(a) + ": stage not on this rank");
+  const int mb = a.microbatch, c = a.chunk;
+  const Tag fwdIn{MsgKind::Activation, a.stage, mb, c};
+  const Tag fwdOut{MsgKind::Activation, a.stage + 1, mb, c};
+  const Tag bwdIn{MsgKind::Gradient, a.stage, mb, c};
+  const Tag bwdOut{MsgKind::Gradient, a.stage - 1, mb, c};
+  auto elements = [&](int value) {
+    return static_cast<size_t>(batch.batch * (bounds.at(c + 1) - bounds.at(c)) *
+                               graph_.valueFeatures.at(value));
+  };
+  StageExecutor &exec = *executors_.at(a.stage);
+  switch (a.kind) {
+  case ActionKind::Forward: {
+    std::vector<float> in = a.stage > 0 ? take(fwdIn, false, a)
+                                        : std::vector<float>{};
+    std::vector<float> out = exec.forward(mb, c, std::move(in));
+    if (a.stage < last)
+      put(fwdOut, a.stage + 1, std::move(out));
+    break;
+  }
+  case ActionKind::Backward:
+  case ActionKind::BackwardInput: {
+    std::vector<float> dOut = a.stage < last ? take(bwdIn, false, a)
+                                             : std::vector<float>{};
+    std::vector<float> dIn =
+        a.kind == ActionKind::Backward
+            ? exec.backward(mb, c, std::move(dOut))
+            : exec.backwardInput(mb, c, std::move(dOut));
+    if (a.stage > 0)
+      put(bwdOut, a.stage - 1, std::move(dIn));
+    break;
+  }
+  case ActionKind::BackwardWeight:
+    exec.backwardWeight(mb, c);
+    break;
+  case ActionKind::SendF: {
+    std::vector<float> data = take(fwdOut, true, a);
+    comm.send(a.peer, fwdOut, data.data(), data.size() * sizeof(float));
+    break;
+  }
+  case ActionKind::SendB: {
+    std::vector<float> data = take(bwdOut, true, a);
+    comm.send(a.peer, bwdOut, data.data(), data.size() * sizeof(float));
+    break;
+  }
+  case ActionKind::RecvF:
+  case ActionKind::RecvB: {
+    bool fwd = a.kind == ActionKind::RecvF;
+    const StageSpec &spec = stages_[a.stage];
+    std::vector<float> data(elements(fwd ? spec.input : spec.output));
+    const Tag &tag = fwd ? fwdIn : bwdIn;
+    comm.recv(a.peer, tag, data.data(), data.size() * sizeof(float));
+    boxes_[{0, tag}] = std::move(data);
+    break;
+  }
+  }
+}
+
+double RankExecutor::optimizerStep(Communicator &comm,
+                                   const OptimizerConfig &config) {
+  // Shared parameters (e.g. GPT-2's wte on the first and last stage): the
+  // first holder sums the copies in rank order and sends the sum back, so
+  // every copy gets the same gradient and so the same update.
+  for (auto &[p, st] : params_) {
+    const std::vector<int> &h = holders_[p];
+    if (h.size() < 2)
+      continue;
+    const Tag tag{MsgKind::ParamGrad, p, 0, 0};
+    const size_t bytes = st.grad.size() * sizeof(float);
+    if (rank_ == h[0]) {
+      std::vector<float> part(st.grad.size());
+      for (size_t i = 1; i < h.size(); ++i) {
+        comm.recv(h[i], tag, part.data(), bytes);
+        cpu::accumulate(part.data(), st.grad.data(),
+                        static_cast<int64_t>(part.size()));
+      }
+      for (size_t i = 1; i < h.size(); ++i)
+        comm.send(h[i], tag, st.grad.data(), bytes);
+    } else {
+      comm.send(h[0], tag, st.grad.data(), bytes);
+      comm.recv(h[0], tag, st.grad.data(), bytes);
+    }
+  }
+  double squares = 0;
+  for (auto &[p, st] : params_)
+    if (holders_[p].front() == rank_) // count each shared parameter once
+      squares += cpu::sum_squares(st.grad.data(),
+                                  static_cast<int64_t>(st.grad.size()));
+  squares = allReduceSum(comm, squares, Tag{MsgKind::NormSquare, 0, 0, 0});
+  const double coef = config.maxGradNorm > 0
+                          ? cpu::clip_coefficient(squares, config.maxGradNorm)
+                          : 1.0;
+  ++step_;
+  for (auto &[p, st] : params_)
+    cpu::adamw_step(st.value.data(), st.grad.data(), st.m.data(), st.v.data(),
+                    static_cast<int64_t>(st.value.size()), step_,
+                    config.adamw, coef);
+  return std::sqrt(squares);
+}
+
+} // namespace s1f::rt

@@ -1,0 +1,440 @@
+//===- stage_executor.cpp - Forward/backward of one stage's ops -----------===//
+
+#include "seq1f1b/runtime/stage_executor.h"
+
+#include <stdexcept>
+#include <string>
+
+namespace s1f::rt {
+
+namespace {
+
+/// Keys per attention tile: bounds the workspace to O(chunk length * 64).
+constexpr int64_t kKeyTile = 64;
+
+} // namespace
+
+StageExecutor::StageExecutor(const Graph &graph, const StageSpec &spec,
+                             int stage, ParamStore &params,
+                             MemoryTracker &memory)
+    : graph_(graph), spec_(spec), stage_(stage), params_(params),
+      memory_(memory) {
+  for (int p : spec_.params)
+    if (!params_.count(p))
+      throw std::invalid_argument("stage " + std::to_string(stage) +
+                                  ": parameter '" + graph.params[p].name +
+                                  "' is not on this rank");
+}
+
+void StageExecutor::beginStep(const Batch &batch, const std::vector<int> &bounds,
+                              float lossScale) {
+  checkDrained();
+  const std::string where = "stage " + std::to_string(stage_) + ": ";
+  if (bounds.size() < 2 || bounds.front() != 0 || bounds.back() != batch.seq)
+    throw std::invalid_argument(where + "chunk bounds must run from 0 to S");
+  for (size_t c = 0; c + 1 < bounds.size(); ++c)
+    if (bounds[c] >= bounds[c + 1])
+      throw std::invalid_argument(where + "chunk bounds must increase");
+  if (batch.targets.size() != batch.tokens.size())
+    throw std::invalid_argument(where + "tokens and targets differ in count");
+  for (int mb = 0; mb < batch.microbatches(); ++mb)
+    if (static_cast<int64_t>(batch.tokens[mb].size()) != batch.batch * batch.seq ||
+        batch.targets[mb].size() != batch.tokens[mb].size())
+      throw std::invalid_argument(where + "micro-batch " + std::to_string(mb) +
+                                  " is not B*S tokens");
+  batch_ = &batch;
+  bounds_ = bounds;
+  lossScale_ = lossScale;
+  loss_ = {};
+  nextForward_.clear();
+  nextBackward_.clear();
+}
+
+void StageExecutor::checkDrained() const {
+  if (units_.empty())
+    return;
+  const Unit &u = units_.begin()->second;
+  throw std::logic_error(
+      "stage " + std::to_string(stage_) + ": micro-batch " +
+      std::to_string(u.mb) + " chunk " + std::to_string(u.chunk) +
+      (u.inputDone ? " never ran its weight pass (W)"
+                   : " never ran its backward"));
+}
+
+StageExecutor::Unit &StageExecutor::unit(int mb, int chunk, const char *what) {
+  auto it = units_.find({mb, chunk});
+  if (it == units_.end())
+    throw std::logic_error("stage " + std::to_string(stage_) + ": " + what +
+                           " of micro-batch " + std::to_string(mb) + " chunk " +
+                           std::to_string(chunk) + " before its forward");
+  return it->second;
+}
+
+cpu::AttentionDims StageExecutor::attentionDims(const Unit &u,
+                                                const Op &op) const {
+  cpu::AttentionDims d;
+  d.batch = batch_->batch;
+  d.heads = op.heads;
+  d.kv_heads = op.kvHeads;
+  d.head_dim = graph_.valueFeatures[op.inputs[0]] / op.heads;
+  d.max_seq = batch_->seq;
+  d.start = u.start;
+  d.len = u.len;
+  d.key_tile = kKeyTile;
+  return d;
+}
+
+//===----------------------------------------------------------------------===//
+// Forward
+//===----------------------------------------------------------------------===//
+
+std::vector<float> StageExecutor::forward(int mb, int chunk,
+                                          std::vector<float> input) {
+  const std::string where = "stage " + std::to_string(stage_) +
+                            " forward of micro-batch " + std::to_string(mb) +
+                            " chunk " + std::to_string(chunk) + ": ";
+  const int chunks = static_cast<int>(bounds_.size()) - 1;
+  if (!batch_ || mb < 0 || mb >= batch_->microbatches() || chunk < 0 ||
+      chunk >= chunks)
+    throw std::invalid_argument(where + "out of range (or no step begun)");
+  // A chunk attends to the KV cache rows of the chunks before it.
+  if (nextForward_[mb] != chunk)
+    throw std::logic_error(where + "expected chunk " +
+                           std::to_string(nextForward_[mb]) + " first");
+  ++nextForward_[mb];
+
+  Unit &u = units_[{mb, chunk}];
+  u.mb = mb;
+  u.chunk = chunk;
+  u.start = bounds_[chunk];
+  u.len = bounds_[chunk + 1] - u.start;
+  const int64_t B = batch_->batch, S = batch_->seq;
+  for (int64_t b = 0; b < B; ++b)
+    for (int s = u.start; s < u.start + u.len; ++s) {
+      u.ids.push_back(batch_->tokens[mb][b * S + s]);
+      u.targets.push_back(batch_->targets[mb][b * S + s]);
+    }
+  u.values.resize(graph_.valueFeatures.size());
+  u.saveA.resize(spec_.opEnd - spec_.opBegin);
+  u.saveB.resize(spec_.opEnd - spec_.opBegin);
+  if (spec_.input >= 0) {
+    size_t expected = B * u.len * graph_.valueFeatures[spec_.input];
+    if (input.size() != expected)
+      throw std::invalid_argument(where + "input has " +
+                                  std::to_string(input.size()) +
+                                  " elements, expected " +
+                                  std::to_string(expected));
+    u.values[spec_.input] =
+        Tensor(std::move(input), &memory_, MemKind::Activations);
+  } else if (!input.empty()) {
+    throw std::invalid_argument(where + "the first stage takes no input");
+  }
+  for (int i = spec_.opBegin; i < spec_.opEnd; ++i)
+    forwardOp(u, i);
+  if (spec_.output < 0)
+    return {};
+  // The backward needs the output only if an op of this stage reads it
+  // (or, for attention, the op that wrote it); otherwise hand it over.
+  bool keep = graph_.ops[spec_.opEnd - 1].kind == OpKind::Attention;
+  for (int i = spec_.opBegin; i < spec_.opEnd; ++i)
+    for (int v : graph_.ops[i].inputs)
+      keep |= v == spec_.output;
+  Tensor &out = u.values[spec_.output];
+  if (keep)
+    return std::vector<float>(out.data(), out.data() + out.size());
+  return out.release();
+}
+
+void StageExecutor::forwardOp(Unit &u, int i) {
+  const Op &op = graph_.ops[i];
+  const int local = i - spec_.opBegin;
+  const int64_t B = batch_->batch, N = B * u.len;
+  auto in = [&](int k) { return u.values[op.inputs[k]].data(); };
+  auto feat = [&](int v) { return graph_.valueFeatures[v]; };
+  auto param = [&](int k) { return params_.at(op.params[k]).value.data(); };
+  const ParamSpec *p0 = op.params.empty() ? nullptr : &graph_.params[op.params[0]];
+  float *y = nullptr;
+  if (op.output >= 0) {
+    u.values[op.output] = Tensor(N * feat(op.output), &memory_);
+    y = u.values[op.output].data();
+  }
+  auto save = [&](std::vector<Tensor> &slot, int64_t n) {
+    slot[local] = Tensor(n, &memory_);
+    return slot[local].data();
+  };
+  switch (op.kind) {
+  case OpKind::Embedding:
+    cpu::embedding_fwd(u.ids.data(), param(0), y, N, p0->shape[0], p0->shape[1]);
+    break;
+  case OpKind::PositionEmbedding:
+    cpu::pos_embedding_fwd(param(0), y, B, u.len, u.start, p0->shape[0],
+                           p0->shape[1]);
+    break;
+  case OpKind::LayerNorm:
+    cpu::layer_norm_fwd(in(0), param(0), param(1), y, save(u.saveA, N),
+                        save(u.saveB, N), N, feat(op.output),
+                        static_cast<float>(op.eps));
+    break;
+  case OpKind::RmsNorm:
+    cpu::rms_norm_fwd(in(0), param(0), y, save(u.saveA, N), N, feat(op.output),
+                      static_cast<float>(op.eps));
+    break;
+  case OpKind::Linear:
+    cpu::linear_fwd(in(0), param(0), op.params.size() > 1 ? param(1) : nullptr,
+                    y, N, feat(op.inputs[0]), feat(op.output));
+    break;
+  case OpKind::Rope:
+    cpu::rope_fwd(in(0), y, B, u.len, op.heads, feat(op.output) / op.heads,
+                  u.start, op.theta);
+    break;
+  case OpKind::Attention: {
+    cpu::AttentionDims d = attentionDims(u, op);
+    KvState &kv = kv_[{u.mb, i}];
+    if (kv.k.empty()) { // chunk 0: the micro-batch's cache is born
+      size_t n = B * batch_->seq * feat(op.inputs[1]);
+      kv.k = Tensor(n, &memory_, MemKind::KvCache);
+      kv.v = Tensor(n, &memory_, MemKind::KvCache);
+    }
+    cpu::kv_cache_write(in(1), in(2), kv.k.data(), kv.v.data(), d);
+    std::vector<float> ws(cpu::attention_workspace_size(d));
+    cpu::attention_fwd(in(0), kv.k.data(), kv.v.data(), y,
+                       save(u.saveA, B * op.heads * u.len), ws.data(), d);
+    break;
+  }
+  case OpKind::Gelu:
+    cpu::gelu_fwd(in(0), y, N * feat(op.output));
+    break;
+  case OpKind::Silu:
+    cpu::silu_fwd(in(0), y, N * feat(op.output));
+    break;
+  case OpKind::Swiglu:
+    cpu::swiglu_fwd(in(0), in(1), y, N * feat(op.output));
+    break;
+  case OpKind::Add:
+    cpu::add_fwd(in(0), in(1), y, N * feat(op.output));
+    break;
+  case OpKind::CrossEntropy: {
+    cpu::LossSum l = cpu::cross_entropy_fwd(in(0), u.targets.data(),
+                                            save(u.saveA, N), N,
+                                            feat(op.inputs[0]));
+    loss_.loss_sum += l.loss_sum;
+    loss_.count += l.count;
+    break;
+  }
+  }
+}
+
+//===----------------------------------------------------------------------===//
+// Backward
+//===----------------------------------------------------------------------===//
+
+std::vector<float> StageExecutor::backward(int mb, int chunk,
+                                           std::vector<float> dOutput) {
+  Unit &u = unit(mb, chunk, "backward");
+  std::vector<float> dInput = runBackward(u, std::move(dOutput), true, true);
+  units_.erase({mb, chunk});
+  return dInput;
+}
+
+std::vector<float> StageExecutor::backwardInput(int mb, int chunk,
+                                                std::vector<float> dOutput) {
+  Unit &u = unit(mb, chunk, "input backward (I)");
+  std::vector<float> dInput = runBackward(u, std::move(dOutput), true, false);
+  keepOnlyWeightInputs(u);
+  u.inputDone = true;
+  return dInput;
+}
+
+void StageExecutor::backwardWeight(int mb, int chunk) {
+  Unit &u = unit(mb, chunk, "weight backward (W)");
+  if (!u.inputDone)
+    throw std::logic_error("stage " + std::to_string(stage_) +
+                           ": weight backward of micro-batch " +
+                           std::to_string(mb) + " chunk " +
+                           std::to_string(chunk) + " before its I");
+  for (int i = spec_.opEnd - 1; i >= spec_.opBegin; --i)
+    if (!graph_.ops[i].params.empty())
+      backwardOp(u, i, false, true);
+  units_.erase({mb, chunk});
+}
+
+std::vector<float> StageExecutor::runBackward(Unit &u,
+                                              std::vector<float> dOutput,
+                                              bool input, bool weight) {
+  const std::string where = "stage " + std::to_string(stage_) +
+                            " backward of micro-batch " + std::to_string(u.mb) +
+                            " chunk " + std::to_string(u.chunk) + ": ";
+  if (u.inputDone)
+    throw std::logic_error(where + "ran twice");
+  // dK/dV of chunk c are complete only after chunks c+1.. ran backward.
+  const int chunks = static_cast<int>(bounds_.size()) - 1;
+  auto next = nextBackward_.try_emplace(u.mb, chunks - 1).first;
+  if (next->second != u.chunk)
+    throw std::logic_error(where + "expected chunk " +
+                           std::to_string(next->second) + " first");
+  --next->second;
+
+  const int64_t rows = batch_->batch * u.len;
+  u.grads.resize(graph_.valueFeatures.size());
+  if (spec_.output >= 0) {
+    size_t expected = rows * graph_.valueFeatures[spec_.output];
+    if (dOutput.size() != expected)
+      throw std::invalid_argument(where + "output gradient has " +
+                                  std::to_string(dOutput.size()) +
+                                  " elements, expected " +
+                                  std::to_string(expected));
+    u.grads[spec_.output] = Tensor(std::move(dOutput), nullptr, MemKind::Activations);
+  }
+  for (int i = spec_.opEnd - 1; i >= spec_.opBegin; --i)
+    backwardOp(u, i, input, weight);
+  if (spec_.input < 0)
+    return {};
+  Tensor &d = u.grads[spec_.input];
+  if (d.empty()) // no path from the input to the output: zero gradient
+    return std::vector<float>(rows * graph_.valueFeatures[spec_.input], 0.0f);
+  return d.release();
+}
+
+void StageExecutor::backwardOp(Unit &u, int i, bool input, bool weight) {
+  const Op &op = graph_.ops[i];
+  const int local = i - spec_.opBegin;
+  const int64_t B = batch_->batch, N = B * u.len;
+  auto feat = [&](int v) { return graph_.valueFeatures[v]; };
+  auto val = [&](int k) { return u.values[op.inputs[k]].data(); };
+  auto param = [&](int k) { return params_.at(op.params[k]).value.data(); };
+  // Parameter gradients are accumulated; nullptr skips them (I pass).
+  auto pgrad = [&](size_t k) {
+    return weight && k < op.params.size() ? params_.at(op.params[k]).grad.data()
+                                          : nullptr;
+  };
+  const ParamSpec *p0 = op.params.empty() ? nullptr : &graph_.params[op.params[0]];
+  // Input gradients: kernels write into a scratch buffer, then it is added to
+  // the value's gradient (a value with several uses sums them).
+  auto addGrad = [&](int v, const float *src) {
+    Tensor &g = u.grads[v];
+    if (g.empty())
+      g = Tensor(N * feat(v));
+    cpu::accumulate(src, g.data(), static_cast<int64_t>(g.size()));
+  };
+  const float *dy = nullptr;
+  if (op.kind != OpKind::CrossEntropy) {
+    if (u.grads[op.output].empty())
+      return; // nothing downstream depends on this op
+    dy = u.grads[op.output].data();
+  }
+  std::vector<float> dx;
+  if (!op.inputs.empty())
+    dx.resize(N * feat(op.inputs[0]));
+
+  switch (op.kind) {
+  case OpKind::Embedding:
+    if (weight)
+      cpu::embedding_bwd(u.ids.data(), dy, pgrad(0), N, p0->shape[0],
+                         p0->shape[1]);
+    break;
+  case OpKind::PositionEmbedding:
+    if (weight)
+      cpu::pos_embedding_bwd(dy, pgrad(0), B, u.len, u.start, p0->shape[0],
+                             p0->shape[1]);
+    break;
+  case OpKind::LayerNorm:
+    cpu::layer_norm_bwd(val(0), param(0), u.saveA[local].data(),
+                        u.saveB[local].data(), dy, dx.data(), pgrad(0),
+                        pgrad(1), N, feat(op.output));
+    if (input)
+      addGrad(op.inputs[0], dx.data());
+    break;
+  case OpKind::RmsNorm:
+    cpu::rms_norm_bwd(val(0), param(0), u.saveA[local].data(), dy, dx.data(),
+                      pgrad(0), N, feat(op.output));
+    if (input)
+      addGrad(op.inputs[0], dx.data());
+    break;
+  case OpKind::Linear:
+    cpu::linear_bwd(val(0), param(0), dy, input ? dx.data() : nullptr,
+                    pgrad(0), pgrad(1), N, feat(op.inputs[0]), feat(op.output));
+    if (input)
+      addGrad(op.inputs[0], dx.data());
+    break;
+  case OpKind::Rope:
+    cpu::rope_bwd(dy, dx.data(), B, u.len, op.heads,
+                  feat(op.output) / op.heads, u.start, op.theta);
+    addGrad(op.inputs[0], dx.data());
+    break;
+  case OpKind::Attention: {
+    cpu::AttentionDims d = attentionDims(u, op);
+    KvState &kv = kv_.at({u.mb, i});
+    if (kv.dk.empty()) { // the micro-batch's first backward (chunk N-1)
+      kv.dk = Tensor(kv.k.size(), &memory_, MemKind::KvGrad);
+      kv.dv = Tensor(kv.v.size(), &memory_, MemKind::KvGrad);
+    }
+    std::vector<float> ws(cpu::attention_workspace_size(d));
+    std::vector<float> dk(N * feat(op.inputs[1])), dv(dk.size());
+    cpu::attention_bwd(val(0), kv.k.data(), kv.v.data(),
+                       u.values[op.output].data(), dy, u.saveA[local].data(),
+                       dx.data(), kv.dk.data(), kv.dv.data(), ws.data(), d);
+    // Later chunks have added their share: this chunk's rows are complete.
+    cpu::kv_cache_write_bwd(kv.dk.data(), kv.dv.data(), dk.data(), dv.data(), d);
+    addGrad(op.inputs[0], dx.data());
+    addGrad(op.inputs[1], dk.data());
+    addGrad(op.inputs[2], dv.data());
+    if (u.chunk == 0) // no earlier chunk needs the prefix any more
+      kv_.erase({u.mb, i});
+    break;
+  }
+  case OpKind::Gelu:
+    cpu::gelu_bwd(val(0), dy, dx.data(), static_cast<int64_t>(dx.size()));
+    addGrad(op.inputs[0], dx.data());
+    break;
+  case OpKind::Silu:
+    cpu::silu_bwd(val(0), dy, dx.data(), static_cast<int64_t>(dx.size()));
+    addGrad(op.inputs[0], dx.data());
+    break;
+  case OpKind::Swiglu: {
+    std::vector<float> dup(dx.size());
+    cpu::swiglu_bwd(val(0), val(1), dy, dx.data(), dup.data(),
+                    static_cast<int64_t>(dx.size()));
+    addGrad(op.inputs[0], dx.data());
+    addGrad(op.inputs[1], dup.data());
+    break;
+  }
+  case OpKind::Add:
+    addGrad(op.inputs[0], dy);
+    addGrad(op.inputs[1], dy);
+    break;
+  case OpKind::CrossEntropy:
+    cpu::cross_entropy_bwd(val(0), u.targets.data(), u.saveA[local].data(),
+                           dx.data(), N, feat(op.inputs[0]), lossScale_);
+    addGrad(op.inputs[0], dx.data());
+    break;
+  }
+}
+
+void StageExecutor::keepOnlyWeightInputs(Unit &u) {
+  // W needs, per op with parameters: its input, its saved statistics and
+  // the gradient of its output. Everything else goes now.
+  std::vector<bool> keepValue(graph_.valueFeatures.size(), false);
+  std::vector<bool> keepGrad(graph_.valueFeatures.size(), false);
+  for (int i = spec_.opBegin; i < spec_.opEnd; ++i) {
+    const Op &op = graph_.ops[i];
+    const int local = i - spec_.opBegin;
+    if (op.params.empty()) {
+      u.saveA[local] = Tensor();
+      u.saveB[local] = Tensor();
+      continue;
+    }
+    for (int v : op.inputs)
+      keepValue[v] = true;
+    keepGrad[op.output] = true;
+  }
+  for (size_t v = 0; v < keepValue.size(); ++v) {
+    if (!keepValue[v])
+      u.values[v] = Tensor();
+    if (!keepGrad[v])
+      u.grads[v] = Tensor();
+    else
+      u.grads[v].track(&memory_, MemKind::Activations);
+  }
+}
+
+} // namespace s1f::rt

@@ -1,0 +1,165 @@
+//===- GraphTest.cpp - Model graph, JSON form, stage cut, chunk bounds ----===//
+
+#include "seq1f1b/runtime/graph_json.h"
+#include "seq1f1b/runtime/models.h"
+#include "seq1f1b/runtime/partition.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdio>
+#include <functional>
+
+namespace s1f::rt {
+namespace {
+
+GptConfig tinyGpt() {
+  GptConfig c;
+  c.layers = 2;
+  c.hidden = 16;
+  c.heads = 2;
+  c.ffn = 64;
+  c.vocab = 40;
+  c.positions = 32;
+  return c;
+}
+
+void expectThrowsWith(const std::function<void()> &f, const std::string &what) {
+  try {
+    f();
+    FAIL() << "no exception; expected one containing: " << what;
+  } catch (const std::invalid_argument &e) {
+    EXPECT_NE(std::string(e.what()).find(what), std::string::npos) << e.what();
+  }
+}
+
+TEST(Graph, GptMatchesImporterNames) {
+  Graph g = buildGpt(tinyGpt());
+  ASSERT_GE(g.params.size(), 4u);
+  EXPECT_EQ(g.params[0].name, "wte");
+  EXPECT_EQ(g.params[1].name, "wpe");
+  EXPECT_EQ(g.params[2].name, "h.0.ln_1.weight");
+  EXPECT_EQ(g.params.back().name, "ln_f.bias");
+  EXPECT_EQ(g.params.size(), 2u + 2 * 16 + 2);
+  // The head reads wte: tied.
+  const Op &head = g.ops[g.ops.size() - 2];
+  EXPECT_EQ(head.kind, OpKind::Linear);
+  EXPECT_EQ(head.params, std::vector<int>{0});
+  // c_proj std is scaled by 1/sqrt(2 * layers).
+  EXPECT_NEAR(g.params[g.paramIndex("h.0.attn.c_proj.weight")].std, 0.01, 1e-12);
+}
+
+TEST(Graph, LlamaMatchesImporterNames) {
+  Graph g = buildLlama(LlamaConfig{});
+  EXPECT_EQ(g.params.front().name, "embed_tokens");
+  EXPECT_EQ(g.params.back().name, "lm_head.weight");
+  int k = g.paramIndex("layers.1.self_attn.k_proj.weight");
+  ASSERT_GE(k, 0);
+  EXPECT_EQ(g.params[k].shape, (std::vector<int64_t>{16, 32})); // kv = 2 * 8
+  EXPECT_EQ(g.paramIndex("layers.0.self_attn.q_proj.bias"), -1);
+}
+
+TEST(Graph, InitIsDeterministicPerName) {
+  Graph g = buildGpt(tinyGpt());
+  auto a = initParams(g, 7), b = initParams(g, 7), c = initParams(g, 8);
+  EXPECT_EQ(a, b);
+  EXPECT_NE(a[0], c[0]);
+  EXPECT_EQ(a[g.paramIndex("h.0.ln_1.weight")][3], 1.0f);
+  EXPECT_EQ(a[g.paramIndex("h.0.ln_1.bias")][3], 0.0f);
+  double sq = 0;
+  for (float x : a[0])
+    sq += x * x;
+  EXPECT_NEAR(std::sqrt(sq / a[0].size()), 0.02, 0.003);
+}
+
+TEST(GraphJson, RoundTrip) {
+  for (const Graph &g : {buildGpt(tinyGpt()), buildLlama(LlamaConfig{})}) {
+    std::string text = graphToJson(g);
+    Graph back = graphFromJson(text);
+    EXPECT_EQ(graphToJson(back), text);
+    EXPECT_EQ(back.ops.size(), g.ops.size());
+    EXPECT_EQ(back.valueFeatures, g.valueFeatures);
+  }
+}
+
+TEST(GraphJson, FileRoundTripAndMissingFile) {
+  std::string path = ::testing::TempDir() + "/graph.json";
+  saveGraph(buildLlama(LlamaConfig{}), path);
+  EXPECT_EQ(loadGraph(path).params.size(), buildLlama(LlamaConfig{}).params.size());
+  std::remove(path.c_str());
+  expectThrowsWith([&] { loadGraph(path); }, "cannot open graph file");
+}
+
+TEST(GraphJson, ErrorsNameTheProblem) {
+  const std::string head =
+      R"({"format": "seq1f1b-graph", "version": 1,
+          "params": [{"name": "w", "shape": [4, 4], "init": "normal"}],
+          "values": [4, 4], "ops": )";
+  expectThrowsWith([&] { graphFromJson(head + R"([{"op": "conv"}]})"); },
+                   "op 0: unknown op 'conv'");
+  expectThrowsWith(
+      [&] {
+        graphFromJson(head + R"([{"op": "embedding", "params": ["w"], "out": 0},
+            {"op": "linear", "in": [7], "params": ["w"], "out": 1}]})");
+      },
+      "op 1 (linear): input value 7 does not exist");
+  expectThrowsWith(
+      [&] {
+        graphFromJson(head + R"([{"op": "linear", "in": [1], "params": ["w"],
+            "out": 0}]})");
+      },
+      "op 0 (linear): input value 1 is used before it is defined");
+  expectThrowsWith(
+      [&] {
+        graphFromJson(head + R"([{"op": "embedding", "params": ["nope"],
+            "out": 0}]})");
+      },
+      "unknown parameter 'nope'");
+  expectThrowsWith(
+      [&] {
+        graphFromJson(head + R"([{"op": "embedding", "params": ["w"], "out": 0}]})");
+      },
+      "must end with its only cross_entropy");
+  expectThrowsWith([&] { graphFromJson("{"); }, "graph JSON");
+  expectThrowsWith([&] { graphFromJson(R"({"format": "x"})"); },
+                   "format must be");
+}
+
+TEST(Partition, CutPointsAreResidualStream) {
+  Graph g = buildGpt(tinyGpt());
+  std::vector<int> cuts = cutPoints(g);
+  // After the token embedding, after wte + wpe, after each of the 2 * layers
+  // residual adds, after ln_f and after the head.
+  EXPECT_EQ(cuts.size(), 1u + 1 + 2 * 2 + 2);
+  std::vector<StageSpec> stages = cutStages(g, 4, 16);
+  ASSERT_EQ(stages.size(), 4u);
+  EXPECT_EQ(stages[0].opBegin, 0);
+  EXPECT_EQ(stages.back().opEnd, static_cast<int>(g.ops.size()));
+  for (size_t k = 0; k + 1 < stages.size(); ++k) {
+    EXPECT_EQ(stages[k].opEnd, stages[k + 1].opBegin);
+    EXPECT_EQ(stages[k].output, stages[k + 1].input);
+    EXPECT_GE(stages[k].output, 0);
+  }
+  EXPECT_EQ(stages[0].input, -1);
+  EXPECT_EQ(stages.back().output, -1);
+  // wte (parameter 0) is held by the first and the last stage.
+  EXPECT_EQ(stages[0].params.front(), 0);
+  EXPECT_EQ(stages.back().params.front(), 0);
+  expectThrowsWith([&] { cutStages(g, 50, 16); }, "cannot cut the graph into 50");
+}
+
+TEST(Partition, ChunkBounds) {
+  Graph g = buildLlama(LlamaConfig{});
+  EXPECT_EQ(chunkBounds(g, 11, 4, ChunkPolicy::Even),
+            (std::vector<int>{0, 3, 6, 9, 11}));
+  std::vector<int> f = chunkBounds(g, 64, 4, ChunkPolicy::Flops);
+  ASSERT_EQ(f.size(), 5u);
+  EXPECT_EQ(f.back(), 64);
+  // Later chunks attend to longer prefixes, so they are shorter.
+  EXPECT_GT(f[1] - f[0], f[4] - f[3]);
+  expectThrowsWith([&] { chunkBounds(g, 3, 4, ChunkPolicy::Even); },
+                   "chunks must be in [1, 3]");
+}
+
+} // namespace
+} // namespace s1f::rt

@@ -1,0 +1,91 @@
+//===- PipelineTestUtil.h - Tiny models and batches for executor tests ----===//
+
+#ifndef SEQ1F1B_UNITTESTS_RUNTIME_PIPELINETESTUTIL_H
+#define SEQ1F1B_UNITTESTS_RUNTIME_PIPELINETESTUTIL_H
+
+#include "seq1f1b/runtime/models.h"
+#include "seq1f1b/runtime/pipeline.h"
+
+#include <random>
+#include <string>
+
+namespace s1f::rt::test {
+
+struct ModelCase {
+  std::string name;
+  Graph graph;
+  int vocab;
+  int64_t batch, seq; ///< B, S
+};
+
+/// GPT-2: 2 layers, hidden 16, 2 heads, vocab 40, B = 2, S = 11 (neither
+/// 2 nor 4 chunks divide it).
+inline ModelCase tinyGptCase() {
+  GptConfig c;
+  c.layers = 2;
+  c.hidden = 16;
+  c.heads = 2;
+  c.ffn = 64;
+  c.vocab = 40;
+  c.positions = 32;
+  return {"gpt", buildGpt(c), c.vocab, 2, 11};
+}
+
+/// Llama: 2 layers, hidden 16, 4 heads / 2 kv heads (GQA, head_dim 4),
+/// vocab 48, B = 1, S = 14 (4 chunks do not divide it).
+inline ModelCase tinyLlamaCase() {
+  LlamaConfig c;
+  c.layers = 2;
+  c.hidden = 16;
+  c.heads = 4;
+  c.kvHeads = 2;
+  c.ffn = 40;
+  c.vocab = 48;
+  return {"llama", buildLlama(c), c.vocab, 1, 14};
+}
+
+/// Random tokens; targets are the next token, -1 (ignored) at the end of
+/// each sequence and at one more random place per micro-batch.
+inline Batch makeBatch(const ModelCase &m, int microbatches, uint32_t seed) {
+  std::mt19937 gen(seed);
+  std::uniform_int_distribution<int32_t> tok(0, m.vocab - 1);
+  Batch b;
+  b.batch = m.batch;
+  b.seq = m.seq;
+  for (int mb = 0; mb < microbatches; ++mb) {
+    std::vector<int32_t> seqTokens(m.batch * (m.seq + 1));
+    for (int32_t &t : seqTokens)
+      t = tok(gen);
+    std::vector<int32_t> tokens, targets;
+    for (int64_t i = 0; i < m.batch; ++i)
+      for (int64_t s = 0; s < m.seq; ++s) {
+        tokens.push_back(seqTokens[i * (m.seq + 1) + s]);
+        targets.push_back(s + 1 < m.seq ? seqTokens[i * (m.seq + 1) + s + 1]
+                                        : -1);
+      }
+    targets[gen() % targets.size()] = -1;
+    b.tokens.push_back(tokens);
+    b.targets.push_back(targets);
+  }
+  return b;
+}
+
+inline PipelineOptions options(seq1f1b::schedule::ScheduleKind kind, int P,
+                               int M, int N, ChunkPolicy policy) {
+  PipelineOptions o;
+  o.schedule.kind = kind;
+  o.schedule.ranks = P;
+  o.schedule.microbatches = M;
+  o.schedule.chunks = N;
+  o.schedule.virtualStages = seq1f1b::schedule::isInterleaved(kind) ? 2 : 1;
+  o.chunkPolicy = policy;
+  o.optimizer.adamw.lr = 1e-3;
+  o.optimizer.adamw.weight_decay = 0.1;
+  o.optimizer.maxGradNorm = 1.0;
+  o.seed = 1234;
+  return o;
+}
+
+} // namespace s1f::rt::test
+
+#endif // SEQ1F1B_UNITTESTS_RUNTIME_PIPELINETESTUTIL_H
