@@ -2,6 +2,8 @@
 
 #include "seq1f1b/runtime/communicator.h"
 
+#include <iomanip>
+#include <sstream>
 #include <tuple>
 
 namespace s1f::rt {
@@ -22,8 +24,23 @@ std::string Tag::describe() const {
     return "gradient of shared parameter " + std::to_string(stage);
   case MsgKind::NormSquare:
     return "gradient sum of squares";
+  case MsgKind::Loss:
+    return stage == 0 ? "loss sum" : "target token count";
   }
   return "?";
+}
+
+std::string describeRecv(int self, int peer, const Tag &tag) {
+  return "rank " + std::to_string(self) + ": receive of the " +
+         tag.describe() + " from rank " + std::to_string(peer);
+}
+
+std::string secondsSince(std::chrono::steady_clock::time_point start) {
+  std::ostringstream s;
+  s << std::fixed << std::setprecision(3)
+    << std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
+           .count();
+  return s.str();
 }
 
 double allReduceSum(Communicator &comm, double value, const Tag &tag) {

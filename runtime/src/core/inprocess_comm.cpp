@@ -3,7 +3,6 @@
 #include "seq1f1b/runtime/inprocess_comm.h"
 
 #include <cstring>
-#include <sstream>
 
 namespace s1f::rt {
 
@@ -52,16 +51,12 @@ public:
       return;
     }
     lock.unlock();
-    std::ostringstream waited;
-    waited.precision(3);
-    waited << std::chrono::duration<double>(std::chrono::steady_clock::now() -
-                                            start)
-                  .count();
+    const std::string waited = secondsSince(start);
     if (world.aborted())
-      throw CommError(prefix(peer, tag) + ": gave up after " + waited.str() +
+      throw CommError(prefix(peer, tag) + ": gave up after " + waited +
                       " s because the run failed (" + world.abortReason() +
                       ")");
-    throw CommError(prefix(peer, tag) + ": timed out after " + waited.str() +
+    throw CommError(prefix(peer, tag) + ": timed out after " + waited +
                     " s; rank " + std::to_string(peer) +
                     " never sent it (dead, hung or deadlocked?)");
   }
@@ -70,8 +65,7 @@ public:
 
 private:
   std::string prefix(int peer, const Tag &tag) const {
-    return "rank " + std::to_string(self) + ": receive of the " +
-           tag.describe() + " from rank " + std::to_string(peer);
+    return describeRecv(self, peer, tag);
   }
   void checkPeer(int peer) const {
     if (peer < 0 || peer >= world.size() || peer == self)

@@ -46,4 +46,6 @@ void gemm(bool transA, bool transB, int64_t m, int64_t n, int64_t k,
               toBlas(ldc));
 }
 
+void set_gemm_threads(int threads) { openblas_set_num_threads(threads); }
+
 } // namespace s1f::rt::cpu

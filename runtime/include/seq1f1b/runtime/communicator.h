@@ -23,6 +23,7 @@ enum class MsgKind {
   Gradient,   ///< backward: gradient of stage's output, from stage+1
   ParamGrad,  ///< shared parameter `stage` (= parameter index) gradient
   NormSquare, ///< partial / total sum of squares of the gradients
+  Loss,       ///< step loss: stage 0 = sum of token losses, 1 = token count
 };
 
 /// Identifies a message: kind, stage, micro-batch, chunk.
@@ -60,6 +61,12 @@ public:
   /// promptly with a message naming `why`.
   virtual void abort(const std::string &why) = 0;
 };
+
+/// "rank 1: receive of the activation for stage 2, micro-batch 0, chunk 1
+/// from rank 0": how every communicator starts its receive errors.
+std::string describeRecv(int self, int peer, const Tag &tag);
+/// Seconds since `start`, three decimals ("0.200").
+std::string secondsSince(std::chrono::steady_clock::time_point start);
 
 /// Sum of `value` over all ranks, on every rank (gather to rank 0, which
 /// adds in rank order and sends the total back: bitwise the same everywhere).

@@ -39,6 +39,10 @@ void gemm(bool transA, bool transB, int64_t m, int64_t n, int64_t k,
           double alpha, const double *A, int64_t lda, const double *B,
           int64_t ldb, double beta, double *C, int64_t ldc);
 
+/// Threads each gemm may use. Pipeline ranks are threads of their own, so a
+/// multi-rank run sets 1 to keep BLAS from oversubscribing the cores.
+void set_gemm_threads(int threads);
+
 //===----------------------------------------------------------------------===//
 // Embeddings.
 //===----------------------------------------------------------------------===//

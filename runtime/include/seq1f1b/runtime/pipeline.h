@@ -1,10 +1,12 @@
-//===- pipeline.h - A pipelined training run on in-process ranks -*- C++ -*-===//
+//===- pipeline.h - A pipelined training run ---------------------*- C++ -*-===//
 //
-// Builds the plan (schedule with communication, stage cut, chunk bounds),
-// places stages and parameters on P ranks, and runs training steps with one
-// thread per rank over an InProcessWorld. A rank that fails (an exception,
-// a receive past its deadline) aborts the world: the others stop waiting
-// at once and step() returns an error naming the first failure.
+// PipelinePlan builds the plan (schedule with communication, stage cut,
+// chunk bounds) and places stages and parameters on P ranks. PipelineRank
+// runs one rank's part of each training step over a Communicator; Pipeline
+// runs all P as threads over an InProcessWorld, and an MPI process runs
+// one. A rank that fails (an exception, a receive past its deadline)
+// aborts the run: the others stop waiting at once and step() returns an
+// error naming the first failure.
 //
 //===----------------------------------------------------------------------===//
 
@@ -14,6 +16,7 @@
 #include "seq1f1b/runtime/rank_executor.h"
 
 #include <chrono>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -41,6 +44,89 @@ struct StepResult {
   double loss() const { return tokens ? lossSum / tokens : 0; }
 };
 
+/// The plan of a run: schedule with communication, stage cut, chunk bounds
+/// and which ranks hold each parameter. A pure function of (graph, options,
+/// seqLen), so every process of a multi-process run builds the same plan.
+class PipelinePlan {
+public:
+  /// Throws std::invalid_argument for a configuration the schedule library
+  /// rejects, more stages than the graph can be cut into, or bad chunks.
+  PipelinePlan(Graph graph, PipelineOptions options, int seqLen);
+
+  const Graph &graph() const { return graph_; }
+  const PipelineOptions &options() const { return options_; }
+  int ranks() const { return options_.schedule.ranks; }
+  const seq1f1b::schedule::Schedule &schedule() const { return schedule_; }
+  const std::vector<StageSpec> &stages() const { return stages_; }
+  const std::vector<int> &chunkBounds() const { return bounds_; }
+  /// Per parameter, the ranks holding it, ascending (empty if none).
+  const std::vector<std::vector<int>> &holders() const { return holders_; }
+  /// Empty if `batch` has the plan's micro-batches and sequence length,
+  /// else what is wrong.
+  std::string checkBatch(const Batch &batch) const;
+
+private:
+  Graph graph_;
+  PipelineOptions options_;
+  seq1f1b::schedule::Schedule schedule_;
+  std::vector<StageSpec> stages_;
+  std::vector<int> bounds_;
+  std::vector<std::vector<int>> holders_;
+};
+
+/// What one rank knows after its part of a step. Loss, token count and
+/// gradient norm are summed over all ranks (every rank has the totals).
+struct RankStepResult {
+  bool ok = false;
+  std::string error;   ///< this rank's failure, if any
+  double lossSum = 0;  ///< sum of token losses (all ranks)
+  int64_t tokens = 0;  ///< counted targets (all ranks)
+  double gradNorm = 0; ///< global norm before clipping
+  MemoryStats memory;  ///< this rank's peaks of this step
+
+  double loss() const { return tokens ? lossSum / tokens : 0; }
+};
+
+/// One rank of a pipelined run, driven on the caller's thread over any
+/// Communicator: a thread of `Pipeline` (in-process), or the one rank of an
+/// MPI process (`comm.rank()` of the world, see mpi_comm.h).
+class PipelineRank {
+public:
+  /// Initializes this rank's parameters from `plan.options().seed`.
+  PipelineRank(std::shared_ptr<const PipelinePlan> plan, int rank);
+  /// `initialParams[p]` for every parameter p this rank holds.
+  PipelineRank(std::shared_ptr<const PipelinePlan> plan, int rank,
+               const std::vector<std::vector<float>> &initialParams);
+
+  /// One training step: the rank's actions, the shared-gradient sum, the
+  /// global norm, clipping, AdamW, and the all-reduce of loss and token
+  /// count. `comm` must have the plan's number of ranks and this rank. On any
+  /// failure (an exception, a receive past its deadline) calls
+  /// `comm.abort("rank R failed: ...")` (under MPI that ends the job) and
+  /// returns ok = false with the message; the state is then undefined.
+  RankStepResult step(const Batch &batch, Communicator &comm);
+
+  int rank() const { return rank_; }
+  const PipelinePlan &plan() const { return *plan_; }
+  /// Loss of this rank's stages in the last step (non-zero on the last
+  /// stage's rank only).
+  cpu::LossSum localLoss() const { return exec_->loss(); }
+  /// Whether this rank holds the parameter (unknown names: false).
+  bool holds(const std::string &name) const;
+  /// Value / gradient (after the cross-rank sum, before clipping) of a
+  /// parameter this rank holds; throws std::invalid_argument otherwise.
+  const std::vector<float> &param(const std::string &name) const;
+  const std::vector<float> &grad(const std::string &name) const;
+
+private:
+  const ParamState &state(const std::string &name) const;
+
+  std::shared_ptr<const PipelinePlan> plan_;
+  int rank_;
+  std::unique_ptr<RankExecutor> exec_;
+};
+
+/// All ranks of a plan as threads of this process over an InProcessWorld.
 class Pipeline {
 public:
   /// Throws std::invalid_argument for a configuration the schedule library
@@ -51,25 +137,23 @@ public:
   /// After a failed step the pipeline's state is undefined.
   StepResult step(const Batch &batch);
 
-  const Graph &graph() const { return graph_; }
-  const seq1f1b::schedule::Schedule &schedule() const { return schedule_; }
-  const std::vector<StageSpec> &stages() const { return stages_; }
-  const std::vector<int> &chunkBounds() const { return bounds_; }
+  const PipelinePlan &plan() const { return *plan_; }
+  const Graph &graph() const { return plan_->graph(); }
+  const seq1f1b::schedule::Schedule &schedule() const {
+    return plan_->schedule();
+  }
+  const std::vector<StageSpec> &stages() const { return plan_->stages(); }
+  const std::vector<int> &chunkBounds() const { return plan_->chunkBounds(); }
   /// Value / gradient (of the last step, after the cross-rank sum, before
   /// clipping) of a parameter, from the first rank that holds it.
   const std::vector<float> &param(const std::string &name) const;
   const std::vector<float> &grad(const std::string &name) const;
 
 private:
-  const ParamState &state(const std::string &name) const;
+  const PipelineRank &holder(const std::string &name) const;
 
-  Graph graph_;
-  PipelineOptions options_;
-  seq1f1b::schedule::Schedule schedule_;
-  std::vector<StageSpec> stages_;
-  std::vector<int> bounds_;
-  std::vector<std::vector<int>> holders_;
-  std::vector<std::unique_ptr<RankExecutor>> ranks_;
+  std::shared_ptr<const PipelinePlan> plan_;
+  std::vector<std::unique_ptr<PipelineRank>> ranks_;
 };
 
 } // namespace s1f::rt
