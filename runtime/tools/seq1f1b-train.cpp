@@ -52,6 +52,7 @@ byte-level text corpus with a pipeline schedule on in-process CPU ranks.
   --lr X, --weight-decay X, --clip X    AdamW (defaults 1e-3, 0.01, 1.0)
   --seed X              parameter init and data order (default 0)
   --timeout-ms X        receive deadline (default 60000)
+  --memory              print every rank's peak live bytes after the last step
   --verify              compare with the single-rank full-sequence run:
                         every step's loss and step 1's gradients
   --tolerance X         relative tolerance of --verify (default 1e-5)
@@ -71,6 +72,7 @@ struct Args {
   uint64_t seed = 0;
   long timeoutMs = 60000;
   bool verify = false;
+  bool memory = false;
 };
 
 [[noreturn]] void usageError(const std::string &message) {
@@ -112,6 +114,7 @@ Args parseArgs(int argc, char **argv) {
       {"seed", required_argument, nullptr, 'r'},
       {"timeout-ms", required_argument, nullptr, 'x'},
       {"verify", no_argument, nullptr, 'V'},
+      {"memory", no_argument, nullptr, 'M'},
       {"tolerance", required_argument, nullptr, 'T'},
       {"help", no_argument, nullptr, 'h'},
       {nullptr, 0, nullptr, 0}};
@@ -138,6 +141,7 @@ Args parseArgs(int argc, char **argv) {
     case 'r': a.seed = number<uint64_t>("seed", optarg); break;
     case 'x': a.timeoutMs = number<long>("timeout-ms", optarg); break;
     case 'V': a.verify = true; break;
+    case 'M': a.memory = true; break;
     case 'T': a.tolerance = number<double>("tolerance", optarg); break;
     case 'h': std::fputs(kUsage, stdout); std::exit(0);
     default: usageError(std::string("unknown or incomplete option '") + name + "'");
@@ -235,6 +239,7 @@ int run(const Args &a) {
   std::printf("\n");
 
   bool verified = true;
+  std::vector<MemoryStats> lastMemory;
   for (int step = 1; step <= a.steps; ++step) {
     Batch batch = loader.next();
     auto start = std::chrono::steady_clock::now();
@@ -246,6 +251,7 @@ int run(const Args &a) {
                    result.error.c_str());
       return 1;
     }
+    lastMemory = result.memory;
     int64_t activations = 0, kv = 0;
     for (const MemoryStats &m : result.memory) {
       activations = std::max(activations, m.peakOf(MemKind::Activations));
@@ -276,6 +282,18 @@ int run(const Args &a) {
     }
     std::printf("\n");
     std::fflush(stdout);
+  }
+  if (a.memory) {
+    std::printf("rank  peak bytes  activations  kv-cache  kv-grad  (peaks of "
+                "the last step; the first column is the peak of the sum)\n");
+    for (size_t r = 0; r < lastMemory.size(); ++r) {
+      const MemoryStats &m = lastMemory[r];
+      std::printf("%-4zu %11lld %12lld %9lld %8lld\n", r,
+                  static_cast<long long>(m.peakTotal),
+                  static_cast<long long>(m.peakOf(MemKind::Activations)),
+                  static_cast<long long>(m.peakOf(MemKind::KvCache)),
+                  static_cast<long long>(m.peakOf(MemKind::KvGrad)));
+    }
   }
   if (!verified) {
     std::fprintf(stderr, "seq1f1b-train: error: the pipelined run differs "

@@ -172,15 +172,20 @@ struct SimulatePass : public seq1f1b::impl::SimulateBase<SimulatePass> {
                        std::string(schedule::scheduleKindName(r.config.kind)).c_str(),
                        gpu.getValue().c_str(), r.makespan * 1e3,
                        100 * r.bubbleFraction);
-    os << "rank  bubble   peak GiB  weights  grads  optim  activ  kv  kvgrad  "
-          "in-flight\n";
+    os << "rank  bubble   peak " << (bytes ? "bytes" : "GiB")
+       << "  weights  grads  optim  activ  kv  kvgrad  in-flight\n";
     for (auto [rank, stats] : llvm::enumerate(r.ranks)) {
       const schedule::MemoryBreakdown &m = stats.peakMemory;
-      os << llvm::format(
-          "%-4d %6.2f%% %9.3f %8.3f %6.3f %6.3f %6.3f %.3f %7.3f %10d\n",
-          static_cast<int>(rank), 100 * stats.bubbleFraction, gib(m.total()),
-          gib(m.weights), gib(m.grads), gib(m.optimizer), gib(m.activations),
-          gib(m.kvCache), gib(m.kvGrad), stats.peakInFlight);
+      os << llvm::format("%-4d %6.2f%%", static_cast<int>(rank),
+                         100 * stats.bubbleFraction);
+      for (int64_t v : {m.total(), m.weights, m.grads, m.optimizer,
+                        m.activations, m.kvCache, m.kvGrad}) {
+        if (bytes)
+          os << " " << v;
+        else
+          os << llvm::format(" %.3f", gib(v));
+      }
+      os << llvm::format(" %10d\n", stats.peakInFlight);
     }
   }
 };

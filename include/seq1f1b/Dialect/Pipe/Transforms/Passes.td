@@ -122,6 +122,8 @@ def Simulate : Pass<"s1f-simulate", "mlir::ModuleOp"> {
            "Tensor-parallel degree dividing weights, activations and FLOPs">,
     Option<"trace", "trace", "std::string", "\"\"", "Chrome trace JSON file">,
     Option<"svg", "svg", "std::string", "\"\"", "SVG timeline file">,
+    Option<"bytes", "bytes", "bool", "false",
+           "Print memory in bytes instead of GiB">,
   ];
 }
 
