@@ -5,6 +5,7 @@
 
 #include "llvm/ADT/DenseMap.h"
 #include "llvm/ADT/DenseSet.h"
+#include <cmath>
 #include <memory>
 
 using namespace mlir;
@@ -62,6 +63,28 @@ CategoryCosts seq1f1b::opsChunkCost(ArrayRef<Operation *> ops, int64_t chunkLen,
       costs[cost.category] += cost;
     }
   return costs;
+}
+
+schedule::RangeCost seq1f1b::trainingFlopsCost(OpList ops, int64_t seqLen) {
+  auto exact = [ops](double begin, double end) {
+    llm::OpCost c = opsChunkCost(ops, end - begin, end).total();
+    return c.forwardFlops + c.backwardFlops();
+  };
+  // cost(0, L) = a*L^2/2 + b*L and cost(0, 1) = a/2 + b.
+  double L = seqLen, whole = exact(0, L), first = exact(0, 1);
+  double a = 2 * (whole - L * first) / (L * L - L);
+  double b = first - a / 2;
+  if (seqLen < 2)
+    return exact;
+  auto fitted = [a, b](double begin, double end) {
+    double s = end - begin;
+    return a * (s * end - s * s / 2) + b * s;
+  };
+  double begin = seqLen / 3, end = 2 * seqLen / 3 + 1;
+  double probe = exact(begin, end);
+  if (std::abs(fitted(begin, end) - probe) > 1e-9 * std::abs(probe))
+    return exact;
+  return fitted;
 }
 
 FailureOr<SmallVector<unsigned>>
@@ -213,15 +236,32 @@ schedule::StaticMemory PipelineCostModel::staticMemory(int stage) const {
 }
 
 schedule::SimulationModel PipelineCostModel::simulationModel() const {
-  auto self = std::make_shared<PipelineCostModel>(*this);
+  // Every (stage, chunk) is evaluated once here: the simulator asks for each
+  // unit of every micro-batch.
+  struct Tables {
+    std::vector<std::vector<schedule::UnitCost>> cost;
+    std::vector<std::vector<schedule::ChunkMemory>> memory;
+    std::vector<schedule::StaticMemory> statics;
+  };
+  auto tables = std::make_shared<Tables>();
+  int chunks = chunkBounds.size() - 1;
+  for (int s = 0, e = stages.size(); s < e; ++s) {
+    tables->cost.emplace_back();
+    tables->memory.emplace_back();
+    for (int c = 0; c < chunks; ++c) {
+      tables->cost.back().push_back(unitCost(s, c));
+      tables->memory.back().push_back(chunkMemory(s, c));
+    }
+    tables->statics.push_back(staticMemory(s));
+  }
   schedule::SimulationModel model;
-  model.cost = [self](int stage, int chunk) {
-    return self->unitCost(stage, chunk);
+  model.cost = [tables](int stage, int chunk) {
+    return tables->cost[stage][chunk];
   };
-  model.chunkMemory = [self](int stage, int chunk) {
-    return self->chunkMemory(stage, chunk);
+  model.chunkMemory = [tables](int stage, int chunk) {
+    return tables->memory[stage][chunk];
   };
-  model.staticMemory = [self](int stage) { return self->staticMemory(stage); };
+  model.staticMemory = [tables](int stage) { return tables->statics[stage]; };
   model.comm.latencySeconds = gpu.linkLatency;
   model.comm.bytesPerSecond = gpu.linkBandwidth;
   return model;

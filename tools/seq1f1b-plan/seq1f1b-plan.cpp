@@ -158,6 +158,7 @@ int main(int argc, char **argv) {
                << ", " << gpu->name << " with " << gpuMemory
                << ", chunk split " << policy << "\n\n";
 
+  schedule::RangeCost flopsCost = trainingFlopsCost(ops, shape.seqLen);
   SmallVector<Row> rows;
   for (schedule::ScheduleKind kind : kinds) {
     bool interleaved = schedule::isInterleaved(kind);
@@ -179,12 +180,12 @@ int main(int argc, char **argv) {
       if (n > shape.seqLen)
         return fail("--chunks " + llvm::Twine(n) + " exceeds the sequence length " +
                     llvm::Twine(shape.seqLen));
-      schedule::RangeCost cost = [&](double begin, double end) {
-        if (policy == "even")
-          return end - begin;
-        llm::OpCost c = opsChunkCost(ops, end - begin, end).total();
-        return c.forwardFlops + c.backwardFlops();
-      };
+      schedule::RangeCost cost =
+          policy == "even"
+              ? schedule::RangeCost([](double begin, double end) {
+                  return end - begin;
+                })
+              : flopsCost;
       schedule::Result<std::vector<int>> lengths =
           schedule::balanceChunks(shape.seqLen, n, cost);
       if (!lengths)

@@ -9,6 +9,7 @@
 #define SEQ1F1B_ANALYSIS_PIPELINEMODEL_H
 
 #include "seq1f1b/Analysis/ModelCost.h"
+#include "seq1f1b/Schedule/Partition.h"
 #include "seq1f1b/Schedule/Simulate.h"
 
 #include "mlir/IR/Operation.h"
@@ -39,6 +40,13 @@ partitionIntoStages(const OpList &ops, int64_t seqLen, int64_t stages,
 /// Sum of the cost interface over `ops` for one chunk.
 CategoryCosts opsChunkCost(llvm::ArrayRef<mlir::Operation *> ops,
                            int64_t chunkLen, int64_t chunkEnd);
+
+/// Training FLOPs (forward + backward) of `ops` on the tokens [begin, end),
+/// for balancing chunks. Every llm op's cost has the form
+/// a*(s*e - s^2/2) + b*s, so the sum is fitted from two evaluations and
+/// checked on a third; if the check fails (an op of another form) the
+/// returned function sums the ops on every call instead.
+schedule::RangeCost trainingFlopsCost(OpList ops, int64_t seqLen);
 
 /// A GPU as the simulator sees it.
 struct GpuProfile {

@@ -103,10 +103,7 @@ struct SplitSequencePass
       // Walk, not modelOps: the model may already be cut into pipe.stage ops.
       OpList ops;
       model->walk([&](llm::CostOpInterface op) { ops.push_back(op); });
-      cost = [ops](double begin, double end) {
-        llm::OpCost c = opsChunkCost(ops, end - begin, end).total();
-        return c.forwardFlops + c.backwardFlops();
-      };
+      cost = trainingFlopsCost(ops, seqLen);
     } else {
       if (profile.empty()) {
         emitError(loc) << "policy=profile needs profile=FILE";
