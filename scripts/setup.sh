@@ -11,7 +11,8 @@ cd "$(dirname "$0")/.."
 BUILD_DIR=${BUILD_DIR:-build}
 PACKAGES=(cmake ninja-build g++ python3
           llvm-19-dev llvm-19-tools libmlir-19-dev mlir-19-tools
-          libgtest-dev libgmock-dev libopenblas-dev nlohmann-json3-dev)
+          libgtest-dev libgmock-dev libopenblas-dev nlohmann-json3-dev
+          libopenmpi-dev openmpi-bin)
 
 missing=()
 for p in "${PACKAGES[@]}"; do

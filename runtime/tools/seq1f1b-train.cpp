@@ -8,7 +8,8 @@
 // every step's loss and the first step's gradients agree (after the first
 // AdamW step, rounding noise in near-zero gradients moves the two runs'
 // parameters apart by up to a learning rate, so later gradients are not
-// comparable element by element; later losses are).
+// comparable element by element; later losses are). With `--comm mpi` each
+// process of an MPI job (mpirun -np P) runs one rank and rank 0 prints.
 //
 //===----------------------------------------------------------------------===//
 #include "seq1f1b/Schedule/Schedule.h"
@@ -16,6 +17,9 @@
 #include "seq1f1b/runtime/data.h"
 #include "seq1f1b/runtime/graph_json.h"
 #include "seq1f1b/runtime/pipeline.h"
+#ifdef SEQ1F1B_HAVE_MPI
+#include "seq1f1b/runtime/mpi_comm.h"
+#endif
 
 #include <getopt.h>
 
@@ -24,6 +28,8 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <memory>
+#include <optional>
 #include <stdexcept>
 #include <string>
 
@@ -44,6 +50,9 @@ byte-level text corpus with a pipeline schedule on in-process CPU ranks.
   --schedule K          gpipe | 1f1b | interleaved-1f1b | seq1f1b |
                         seq1f1b-interleaved | zb-h1 | seq1f1b-zb (default seq1f1b)
   --ranks P             pipeline ranks, one thread each (default 1)
+  --comm inprocess|mpi  ranks as threads of this process (default), or one
+                        MPI process per rank: mpirun -np P seq1f1b-train
+                        --comm mpi ... (P = the processes; rank 0 prints)
   --virtual V           stages per rank for interleaved kinds (default 2)
   --chunks N            sequence chunks per micro-batch (default 1)
   --policy even|flops   chunk split (default flops)
@@ -66,6 +75,8 @@ example:
 
 struct Args {
   std::string graph, data, schedule = "seq1f1b", policy = "flops";
+  std::string comm = "inprocess";
+  bool ranksGiven = false;
   int seqLen = 64, batch = 1, ranks = 1, virtualStages = 2, chunks = 1;
   int microbatches = 1, steps = 10;
   double lr = 1e-3, weightDecay = 0.01, clip = 1.0, tolerance = 1e-5;
@@ -103,6 +114,7 @@ Args parseArgs(int argc, char **argv) {
       {"batch", required_argument, nullptr, 'b'},
       {"schedule", required_argument, nullptr, 'k'},
       {"ranks", required_argument, nullptr, 'p'},
+      {"comm", required_argument, nullptr, 'C'},
       {"virtual", required_argument, nullptr, 'v'},
       {"chunks", required_argument, nullptr, 'n'},
       {"policy", required_argument, nullptr, 'o'},
@@ -129,7 +141,8 @@ Args parseArgs(int argc, char **argv) {
     case 's': a.seqLen = number<int>("seq-len", optarg); break;
     case 'b': a.batch = number<int>("batch", optarg); break;
     case 'k': a.schedule = optarg; break;
-    case 'p': a.ranks = number<int>("ranks", optarg); break;
+    case 'p': a.ranks = number<int>("ranks", optarg); a.ranksGiven = true; break;
+    case 'C': a.comm = optarg; break;
     case 'v': a.virtualStages = number<int>("virtual", optarg); break;
     case 'n': a.chunks = number<int>("chunks", optarg); break;
     case 'o': a.policy = optarg; break;
@@ -157,6 +170,13 @@ Args parseArgs(int argc, char **argv) {
                "--steps and --timeout-ms must be >= 1");
   if (a.policy != "even" && a.policy != "flops")
     usageError("--policy must be even or flops, got '" + a.policy + "'");
+  if (a.comm != "inprocess" && a.comm != "mpi")
+    usageError("--comm must be inprocess or mpi, got '" + a.comm + "'");
+#ifndef SEQ1F1B_HAVE_MPI
+  if (a.comm == "mpi")
+    usageError("--comm mpi: this build has no MPI (install libopenmpi-dev "
+               "openmpi-bin and reconfigure)");
+#endif
   return a;
 }
 
@@ -177,30 +197,116 @@ PipelineOptions pipelineOptions(const Args &a, sched::ScheduleKind kind,
   return o;
 }
 
+/// The pipelined run: every rank a thread of this process, or (--comm mpi)
+/// this process's rank of an MPI job, where rank 0 prints.
+class Run {
+public:
+  virtual ~Run() = default;
+  virtual const PipelinePlan &plan() const = 0;
+  virtual bool prints() const { return true; }
+  /// A step of all ranks; `memory` has every rank where this process prints.
+  virtual StepResult step(const Batch &batch) = 0;
+  /// The gradient of a parameter this process holds, else null.
+  virtual const std::vector<float> *grad(const std::string &name) const = 0;
+  /// The largest (difference, parameter index) over all processes.
+  virtual std::pair<double, int> worst(std::pair<double, int> local) {
+    return local;
+  }
+};
+
+class InProcessRun : public Run {
+public:
+  InProcessRun(const Graph &graph, PipelineOptions options, int seqLen)
+      : pipeline_(graph, std::move(options), seqLen) {}
+  const PipelinePlan &plan() const override { return pipeline_.plan(); }
+  StepResult step(const Batch &batch) override { return pipeline_.step(batch); }
+  const std::vector<float> *grad(const std::string &name) const override {
+    return &pipeline_.grad(name);
+  }
+
+private:
+  Pipeline pipeline_;
+};
+
+#ifdef SEQ1F1B_HAVE_MPI
+class MpiRun : public Run {
+public:
+  MpiRun(const Graph &graph, const PipelineOptions &options, int seqLen,
+         MpiCommunicator &comm)
+      : comm_(comm),
+        rank_(std::make_shared<const PipelinePlan>(graph, options, seqLen),
+              comm.rank()) {}
+  const PipelinePlan &plan() const override { return rank_.plan(); }
+  bool prints() const override { return comm_.rank() == 0; }
+  StepResult step(const Batch &batch) override {
+    RankStepResult r = rank_.step(batch, comm_); // a failure ends the job
+    StepResult result;
+    result.ok = r.ok;
+    result.error = r.error;
+    result.lossSum = r.lossSum;
+    result.tokens = r.tokens;
+    result.gradNorm = r.gradNorm;
+    std::vector<double> mine{double(r.memory.peakTotal)};
+    for (int64_t peak : r.memory.peak)
+      mine.push_back(double(peak));
+    std::vector<double> all =
+        gatherToRoot(comm_, mine, Tag{MsgKind::Report, 0, 0, 0});
+    for (size_t i = 0; i < all.size(); i += mine.size()) {
+      MemoryStats &m = result.memory.emplace_back();
+      m.peakTotal = static_cast<int64_t>(all[i]);
+      for (int k = 0; k < kNumMemKinds; ++k)
+        m.peak[k] = static_cast<int64_t>(all[i + 1 + k]);
+    }
+    return result;
+  }
+  const std::vector<float> *grad(const std::string &name) const override {
+    return rank_.holds(name) ? &rank_.grad(name) : nullptr;
+  }
+  std::pair<double, int> worst(std::pair<double, int> local) override {
+    std::vector<double> all = gatherToRoot(
+        comm_, {local.first, double(local.second)}, Tag{MsgKind::Report, 1, 0, 0});
+    for (size_t i = 0; i < all.size(); i += 2)
+      if (all[i] > local.first)
+        local = {all[i], static_cast<int>(all[i + 1])};
+    return local;
+  }
+
+private:
+  MpiCommunicator &comm_;
+  PipelineRank rank_;
+};
+#endif
+
 /// Largest relative gradient difference over all parameters, each measured
 /// against its largest reference entry but never against less than 1e-3 of
 /// the largest gradient overall (gradients that are zero in exact arithmetic
-/// carry only rounding noise).
-double gradientDifference(const Pipeline &run, const Pipeline &reference,
+/// carry only rounding noise). Under MPI each process compares the
+/// parameters it holds and the printing rank gets the largest.
+double gradientDifference(Run &run, const Pipeline &reference,
                           std::string &worstParam) {
+  const std::vector<ParamSpec> &params = reference.graph().params;
   double globalMax = 0;
-  for (const ParamSpec &p : reference.graph().params)
+  for (const ParamSpec &p : params)
     for (float g : reference.grad(p.name))
       globalMax = std::max(globalMax, double(std::fabs(g)));
-  double worst = 0;
-  for (const ParamSpec &p : reference.graph().params) {
-    const std::vector<float> &g = run.grad(p.name), &r = reference.grad(p.name);
+  std::pair<double, int> worst{0, -1};
+  for (size_t i = 0; i < params.size(); ++i) {
+    const std::vector<float> *g = run.grad(params[i].name);
+    if (!g)
+      continue;
+    const std::vector<float> &r = reference.grad(params[i].name);
     double scale = 1e-3 * globalMax, diff = 0;
-    for (size_t i = 0; i < r.size(); ++i) {
-      scale = std::max(scale, double(std::fabs(r[i])));
-      diff = std::max(diff, double(std::fabs(g[i] - r[i])));
+    for (size_t j = 0; j < r.size(); ++j) {
+      scale = std::max(scale, double(std::fabs(r[j])));
+      diff = std::max(diff, double(std::fabs((*g)[j] - r[j])));
     }
-    if (scale > 0 && diff / scale > worst) {
-      worst = diff / scale;
-      worstParam = p.name;
-    }
+    if (scale > 0 && diff / scale > worst.first)
+      worst = {diff / scale, static_cast<int>(i)};
   }
-  return worst;
+  worst = run.worst(worst);
+  if (worst.second >= 0)
+    worstParam = params[worst.second].name;
+  return worst.first;
 }
 
 int run(const Args &a) {
@@ -212,7 +318,21 @@ int run(const Args &a) {
     std::fprintf(stderr, "seq1f1b-train: note: %s does not chunk sequences; "
                          "using 1 chunk\n", a.schedule.c_str());
 
-  if (a.ranks > 1)
+  int ranks = a.ranks;
+#ifdef SEQ1F1B_HAVE_MPI
+  std::unique_ptr<MpiCommunicator> comm;
+  if (a.comm == "mpi") {
+    comm = std::make_unique<MpiCommunicator>(
+        std::chrono::milliseconds(a.timeoutMs));
+    if (a.ranksGiven && a.ranks != comm->size())
+      throw std::invalid_argument(
+          "--ranks " + std::to_string(a.ranks) + " but the MPI job has " +
+          std::to_string(comm->size()) + " processes (--comm mpi runs one "
+          "rank per process)");
+    ranks = comm->size();
+  }
+#endif
+  if (ranks > 1)
     cpu::set_gemm_threads(1);
   Graph graph = loadGraph(a.graph);
   for (const Op &op : graph.ops)
@@ -223,7 +343,16 @@ int run(const Args &a) {
           std::to_string(graph.params[op.params[0]].shape[0]) +
           " rows but the byte tokenizer needs " + std::to_string(kByteVocab));
 
-  Pipeline pipeline(graph, pipelineOptions(a, *kind, a.ranks, chunks), a.seqLen);
+  std::unique_ptr<Run> pipeline;
+#ifdef SEQ1F1B_HAVE_MPI
+  if (comm)
+    pipeline = std::make_unique<MpiRun>(
+        graph, pipelineOptions(a, *kind, ranks, chunks), a.seqLen, *comm);
+#endif
+  if (!pipeline)
+    pipeline = std::make_unique<InProcessRun>(
+        graph, pipelineOptions(a, *kind, ranks, chunks), a.seqLen);
+  const bool prints = pipeline->prints();
   std::unique_ptr<Pipeline> reference;
   if (a.verify)
     reference = std::make_unique<Pipeline>(
@@ -231,19 +360,21 @@ int run(const Args &a) {
         pipelineOptions(a, sched::ScheduleKind::OneFOneB, 1, 1), a.seqLen);
   TextLoader loader(a.data, a.seqLen, a.batch, a.microbatches, a.seed);
 
-  std::printf("%s: %zu params, %zu ops; %s P=%d N=%d M=%d, chunk bounds",
-              a.graph.c_str(), graph.params.size(), graph.ops.size(),
-              a.schedule.c_str(), a.ranks, chunks, a.microbatches);
-  for (int b : pipeline.chunkBounds())
-    std::printf(" %d", b);
-  std::printf("\n");
+  if (prints) {
+    std::printf("%s: %zu params, %zu ops; %s P=%d N=%d M=%d, chunk bounds",
+                a.graph.c_str(), graph.params.size(), graph.ops.size(),
+                a.schedule.c_str(), ranks, chunks, a.microbatches);
+    for (int b : pipeline->plan().chunkBounds())
+      std::printf(" %d", b);
+    std::printf("\n");
+  }
 
   bool verified = true;
   std::vector<MemoryStats> lastMemory;
   for (int step = 1; step <= a.steps; ++step) {
     Batch batch = loader.next();
     auto start = std::chrono::steady_clock::now();
-    StepResult result = pipeline.step(batch);
+    StepResult result = pipeline->step(batch);
     double seconds = std::chrono::duration<double>(
                          std::chrono::steady_clock::now() - start).count();
     if (!result.ok) {
@@ -257,11 +388,13 @@ int run(const Args &a) {
       activations = std::max(activations, m.peakOf(MemKind::Activations));
       kv = std::max(kv, m.peakOf(MemKind::KvCache) + m.peakOf(MemKind::KvGrad));
     }
-    std::printf("step %3d  loss %.6f  grad-norm %.4f  %8.0f tokens/s  "
-                "peak activations %lld B, kv %lld B",
-                step, result.loss(), result.gradNorm,
-                batch.targetTokens() / seconds,
-                static_cast<long long>(activations), static_cast<long long>(kv));
+    if (prints)
+      std::printf("step %3d  loss %.6f  grad-norm %.4f  %8.0f tokens/s  "
+                  "peak activations %lld B, kv %lld B",
+                  step, result.loss(), result.gradNorm,
+                  batch.targetTokens() / seconds,
+                  static_cast<long long>(activations),
+                  static_cast<long long>(kv));
     if (reference) {
       StepResult ref = reference->step(batch);
       if (!ref.ok)
@@ -269,20 +402,27 @@ int run(const Args &a) {
       double lossDiff = std::fabs(result.loss() - ref.loss()) /
                         std::max(1e-12, std::fabs(ref.loss()));
       bool ok = lossDiff <= a.tolerance;
-      std::printf("  | reference loss %.6f, diff %.1e", ref.loss(), lossDiff);
+      if (prints)
+        std::printf("  | reference loss %.6f, diff %.1e", ref.loss(),
+                    lossDiff);
       if (step == 1) {
         std::string worstParam;
-        double gradDiff = gradientDifference(pipeline, *reference, worstParam);
+        double gradDiff = gradientDifference(*pipeline, *reference, worstParam);
         ok = ok && gradDiff <= a.tolerance;
-        std::printf(", gradients %.1e (worst: %s)", gradDiff,
-                    worstParam.c_str());
+        if (prints)
+          std::printf(", gradients %.1e (worst: %s)", gradDiff,
+                      worstParam.c_str());
       }
-      std::printf(" %s", ok ? "ok" : "MISMATCH");
+      if (prints)
+        std::printf(" %s", ok ? "ok" : "MISMATCH");
       verified = verified && ok;
     }
-    std::printf("\n");
+    if (prints)
+      std::printf("\n");
     std::fflush(stdout);
   }
+  if (!prints) // only the printing rank decides (it has every gradient check)
+    return 0;
   if (a.memory) {
     std::printf("rank  peak bytes  activations  kv-cache  kv-grad  (peaks of "
                 "the last step; the first column is the peak of the sum)\n");
@@ -312,9 +452,18 @@ int run(const Args &a) {
 
 int main(int argc, char **argv) {
   Args args = parseArgs(argc, argv);
+#ifdef SEQ1F1B_HAVE_MPI
+  std::optional<MpiEnvironment> mpi;
+  if (args.comm == "mpi")
+    mpi.emplace(argc, argv);
+#endif
   try {
     return run(args);
   } catch (const std::exception &e) {
+#ifdef SEQ1F1B_HAVE_MPI
+    if (mpi) // the other processes may be waiting for this one
+      MpiEnvironment::abort(std::string("seq1f1b-train: error: ") + e.what());
+#endif
     std::fprintf(stderr, "seq1f1b-train: error: %s\n", e.what());
     return 1;
   }

@@ -84,5 +84,21 @@ TEST(InProcessComm, AllReduceSum) {
     EXPECT_EQ(v, 8.0);
 }
 
+TEST(InProcessComm, GatherToRoot) {
+  InProcessWorld world(3, 5s);
+  std::vector<std::vector<double>> out(3);
+  std::vector<std::thread> ts;
+  for (int r = 0; r < 3; ++r)
+    ts.emplace_back([&, r] {
+      out[r] = gatherToRoot(world.comm(r), {double(r), 10.0 + r},
+                            Tag{MsgKind::Report});
+    });
+  for (auto &t : ts)
+    t.join();
+  EXPECT_EQ(out[0], (std::vector<double>{0, 10, 1, 11, 2, 12}));
+  EXPECT_TRUE(out[1].empty());
+  EXPECT_TRUE(out[2].empty());
+}
+
 } // namespace
 } // namespace s1f::rt

@@ -26,13 +26,6 @@ using sched::ScheduleKind;
 constexpr double kTol = 1e-5;
 constexpr int kSteps = 5;
 
-double maxAbs(const std::vector<float> &x) {
-  double m = 0;
-  for (float v : x)
-    m = std::max(m, std::fabs(double(v)));
-  return m;
-}
-
 /// The reference: P = 1, N = 1, one stage; its first-step gradients and
 /// its losses over kSteps steps.
 struct Reference {
@@ -60,18 +53,6 @@ const Reference &reference(const ModelCase &m, int M) {
   for (const auto &[name, g] : ref.grads)
     ref.largestGrad = std::max(ref.largestGrad, maxAbs(g));
   return ref;
-}
-
-/// max |a - b| relative to max |b| (so near-zero elements do not dominate),
-/// but never relative to less than `floor`: the gradient of the K bias is
-/// zero in exact arithmetic (softmax ignores a constant per query), so its
-/// reference is rounding noise (~1e-12) that no other order reproduces.
-double relError(const std::vector<float> &a, const std::vector<float> &b,
-                double floor) {
-  double diff = 0;
-  for (size_t i = 0; i < a.size(); ++i)
-    diff = std::max(diff, std::fabs(double(a[i]) - b[i]));
-  return diff / std::max(maxAbs(b), floor);
 }
 
 struct Case {

@@ -6,6 +6,8 @@
 #include "seq1f1b/runtime/models.h"
 #include "seq1f1b/runtime/pipeline.h"
 
+#include <algorithm>
+#include <cmath>
 #include <random>
 #include <string>
 
@@ -84,6 +86,25 @@ inline PipelineOptions options(seq1f1b::schedule::ScheduleKind kind, int P,
   o.optimizer.maxGradNorm = 1.0;
   o.seed = 1234;
   return o;
+}
+
+inline double maxAbs(const std::vector<float> &x) {
+  double m = 0;
+  for (float v : x)
+    m = std::max(m, std::fabs(double(v)));
+  return m;
+}
+
+/// max |a - b| relative to max |b| (so near-zero elements do not dominate),
+/// but never relative to less than `floor`: the gradient of the K bias is
+/// zero in exact arithmetic (softmax ignores a constant per query), so its
+/// reference is rounding noise (~1e-12) that no other order reproduces.
+inline double relError(const std::vector<float> &a,
+                       const std::vector<float> &b, double floor) {
+  double diff = 0;
+  for (size_t i = 0; i < a.size(); ++i)
+    diff = std::max(diff, std::fabs(double(a[i]) - b[i]));
+  return diff / std::max(maxAbs(b), floor);
 }
 
 } // namespace s1f::rt::test

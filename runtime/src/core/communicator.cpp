@@ -26,6 +26,8 @@ std::string Tag::describe() const {
     return "gradient sum of squares";
   case MsgKind::Loss:
     return stage == 0 ? "loss sum" : "target token count";
+  case MsgKind::Report:
+    return "report values " + std::to_string(stage);
   }
   return "?";
 }
@@ -58,6 +60,21 @@ double allReduceSum(Communicator &comm, double value, const Tag &tag) {
   for (int r = 1; r < n; ++r)
     comm.send(r, tag, &value, sizeof value);
   return value;
+}
+
+std::vector<double> gatherToRoot(Communicator &comm,
+                                 const std::vector<double> &values,
+                                 const Tag &tag) {
+  const size_t bytes = values.size() * sizeof(double);
+  if (comm.rank() != 0) {
+    comm.send(0, tag, values.data(), bytes);
+    return {};
+  }
+  std::vector<double> all(values);
+  all.resize(values.size() * comm.size());
+  for (int r = 1; r < comm.size(); ++r)
+    comm.recv(r, tag, all.data() + r * values.size(), bytes);
+  return all;
 }
 
 } // namespace s1f::rt

@@ -1,9 +1,10 @@
-//===- pipeline.cpp - Plan, placement and threaded steps ------------------===//
+//===- pipeline.cpp - Plan, placement, one rank's step, threaded steps ----===//
 
 #include "seq1f1b/runtime/pipeline.h"
 
 #include "seq1f1b/runtime/inprocess_comm.h"
 
+#include <cmath>
 #include <stdexcept>
 #include <thread>
 
@@ -11,7 +12,11 @@ namespace s1f::rt {
 
 namespace sched = seq1f1b::schedule;
 
-Pipeline::Pipeline(Graph graph, PipelineOptions options, int seqLen)
+//===----------------------------------------------------------------------===//
+// PipelinePlan
+//===----------------------------------------------------------------------===//
+
+PipelinePlan::PipelinePlan(Graph graph, PipelineOptions options, int seqLen)
     : graph_(std::move(graph)), options_(std::move(options)) {
   graph_.validate();
   const sched::ScheduleConfig &c = options_.schedule;
@@ -23,7 +28,8 @@ Pipeline::Pipeline(Graph graph, PipelineOptions options, int seqLen)
     throw std::invalid_argument("schedule: " + withComm.error);
   schedule_ = *withComm;
   stages_ = cutStages(graph_, c.numStages(), seqLen);
-  bounds_ = s1f::rt::chunkBounds(graph_, seqLen, c.chunks, options_.chunkPolicy);
+  bounds_ =
+      s1f::rt::chunkBounds(graph_, seqLen, c.chunks, options_.chunkPolicy);
 
   holders_.assign(graph_.params.size(), {});
   for (int r = 0; r < c.ranks; ++r)
@@ -32,68 +38,151 @@ Pipeline::Pipeline(Graph graph, PipelineOptions options, int seqLen)
         for (int p : stages_[s].params)
           if (holders_[p].empty() || holders_[p].back() != r)
             holders_[p].push_back(r);
+}
+
+std::string PipelinePlan::checkBatch(const Batch &batch) const {
+  if (batch.microbatches() == options_.schedule.microbatches &&
+      batch.seq == bounds_.back())
+    return "";
+  return "batch has " + std::to_string(batch.microbatches()) +
+         " micro-batches of " + std::to_string(batch.seq) +
+         " tokens; the plan expects " +
+         std::to_string(options_.schedule.microbatches) + " of " +
+         std::to_string(bounds_.back());
+}
+
+//===----------------------------------------------------------------------===//
+// PipelineRank
+//===----------------------------------------------------------------------===//
+
+PipelineRank::PipelineRank(std::shared_ptr<const PipelinePlan> plan, int rank)
+    : PipelineRank(plan, rank,
+                   initParams(plan->graph(), plan->options().seed)) {}
+
+PipelineRank::PipelineRank(std::shared_ptr<const PipelinePlan> plan, int rank,
+                           const std::vector<std::vector<float>> &initialParams)
+    : plan_(std::move(plan)), rank_(rank) {
+  if (rank < 0 || rank >= plan_->ranks())
+    throw std::invalid_argument("rank " + std::to_string(rank) +
+                                " does not exist: the plan has " +
+                                std::to_string(plan_->ranks()) + " ranks");
+  exec_ = std::make_unique<RankExecutor>(plan_->graph(), plan_->stages(),
+                                         plan_->schedule(), rank, initialParams,
+                                         plan_->holders());
+}
+
+RankStepResult PipelineRank::step(const Batch &batch, Communicator &comm) {
+  const PipelineOptions &o = plan_->options();
+  RankStepResult result;
+  try {
+    if (comm.size() != plan_->ranks() || comm.rank() != rank_)
+      throw std::invalid_argument(
+          "the communicator is rank " + std::to_string(comm.rank()) + " of " +
+          std::to_string(comm.size()) + "; the plan needs rank " +
+          std::to_string(rank_) + " of " + std::to_string(plan_->ranks()));
+    std::string bad = plan_->checkBatch(batch);
+    if (!bad.empty())
+      throw std::invalid_argument(bad);
+    exec_->runSchedule(batch, plan_->chunkBounds(), comm, o.beforeAction);
+    result.gradNorm = exec_->optimizerStep(comm, o.optimizer);
+    // The loss is known on the last stage's rank; every rank gets the totals
+    // (bitwise the same everywhere: rank 0 adds in rank order).
+    const cpu::LossSum local = exec_->loss();
+    result.lossSum =
+        allReduceSum(comm, local.loss_sum, Tag{MsgKind::Loss, 0, 0, 0});
+    result.tokens = std::llround(allReduceSum(
+        comm, static_cast<double>(local.count), Tag{MsgKind::Loss, 1, 0, 0}));
+    result.ok = true;
+  } catch (const std::exception &e) {
+    result.error = e.what();
+    // Wake every waiting rank now rather than at its deadline.
+    comm.abort("rank " + std::to_string(rank_) + " failed: " + e.what());
+  }
+  result.memory = exec_->memory();
+  return result;
+}
+
+const ParamState &PipelineRank::state(const std::string &name) const {
+  const int p = plan_->graph().paramIndex(name);
+  auto it = p < 0 ? exec_->params().end() : exec_->params().find(p);
+  if (it == exec_->params().end())
+    throw std::invalid_argument("rank " + std::to_string(rank_) +
+                                " holds no parameter '" + name + "'");
+  return it->second;
+}
+
+bool PipelineRank::holds(const std::string &name) const {
+  const int p = plan_->graph().paramIndex(name);
+  return p >= 0 && exec_->params().count(p) != 0;
+}
+
+const std::vector<float> &PipelineRank::param(const std::string &name) const {
+  return state(name).value;
+}
+
+const std::vector<float> &PipelineRank::grad(const std::string &name) const {
+  return state(name).grad;
+}
+
+//===----------------------------------------------------------------------===//
+// Pipeline: every rank a thread
+//===----------------------------------------------------------------------===//
+
+Pipeline::Pipeline(Graph graph, PipelineOptions options, int seqLen)
+    : plan_(std::make_shared<const PipelinePlan>(std::move(graph),
+                                                 std::move(options), seqLen)) {
   const std::vector<std::vector<float>> init =
-      initParams(graph_, options_.seed);
-  for (int r = 0; r < c.ranks; ++r)
-    ranks_.push_back(std::make_unique<RankExecutor>(graph_, stages_, schedule_,
-                                                    r, init, holders_));
+      initParams(plan_->graph(), plan_->options().seed);
+  for (int r = 0; r < plan_->ranks(); ++r)
+    ranks_.push_back(std::make_unique<PipelineRank>(plan_, r, init));
 }
 
 StepResult Pipeline::step(const Batch &batch) {
-  const int P = options_.schedule.ranks;
+  const int P = plan_->ranks();
   StepResult result;
-  if (batch.microbatches() != options_.schedule.microbatches ||
-      batch.seq != bounds_.back()) {
-    result.error = "batch has " + std::to_string(batch.microbatches()) +
-                   " micro-batches of " + std::to_string(batch.seq) +
-                   " tokens; the plan expects " +
-                   std::to_string(options_.schedule.microbatches) + " of " +
-                   std::to_string(bounds_.back());
+  result.error = plan_->checkBatch(batch);
+  if (!result.error.empty())
     return result;
-  }
-  InProcessWorld world(P, options_.recvTimeout);
-  result.rankErrors.assign(P, "");
-  std::vector<double> norms(P, 0);
+  InProcessWorld world(P, plan_->options().recvTimeout);
+  std::vector<RankStepResult> ranks(P);
   std::vector<std::thread> threads;
   for (int r = 0; r < P; ++r)
-    threads.emplace_back([&, r] {
-      Communicator &comm = world.comm(r);
-      try {
-        ranks_[r]->runSchedule(batch, bounds_, comm, options_.beforeAction);
-        norms[r] = ranks_[r]->optimizerStep(comm, options_.optimizer);
-      } catch (const std::exception &e) {
-        result.rankErrors[r] = e.what();
-        // Wake every waiting rank now rather than at its deadline.
-        comm.abort("rank " + std::to_string(r) + " failed: " + e.what());
-      }
-    });
+    threads.emplace_back(
+        [&, r] { ranks[r] = ranks_[r]->step(batch, world.comm(r)); });
   for (std::thread &t : threads)
     t.join();
   result.ok = !world.aborted();
   result.error = world.abortReason();
   for (int r = 0; r < P; ++r) {
-    cpu::LossSum l = ranks_[r]->loss();
-    result.lossSum += l.loss_sum;
-    result.tokens += l.count;
-    result.memory.push_back(ranks_[r]->memory());
+    result.rankErrors.push_back(ranks[r].error);
+    result.memory.push_back(ranks[r].memory);
   }
-  result.gradNorm = norms[0];
+  if (result.ok) {
+    result.lossSum = ranks[0].lossSum;
+    result.tokens = ranks[0].tokens;
+    result.gradNorm = ranks[0].gradNorm;
+  } else {
+    for (const std::unique_ptr<PipelineRank> &r : ranks_) {
+      result.lossSum += r->localLoss().loss_sum;
+      result.tokens += r->localLoss().count;
+    }
+  }
   return result;
 }
 
-const ParamState &Pipeline::state(const std::string &name) const {
-  int p = graph_.paramIndex(name);
-  if (p < 0 || holders_[p].empty())
+const PipelineRank &Pipeline::holder(const std::string &name) const {
+  const int p = plan_->graph().paramIndex(name);
+  if (p < 0 || plan_->holders()[p].empty())
     throw std::invalid_argument("no parameter '" + name + "'");
-  return ranks_[holders_[p].front()]->params().at(p);
+  return *ranks_[plan_->holders()[p].front()];
 }
 
 const std::vector<float> &Pipeline::param(const std::string &name) const {
-  return state(name).value;
+  return holder(name).param(name);
 }
 
 const std::vector<float> &Pipeline::grad(const std::string &name) const {
-  return state(name).grad;
+  return holder(name).grad(name);
 }
 
 } // namespace s1f::rt

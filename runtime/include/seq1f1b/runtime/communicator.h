@@ -15,6 +15,7 @@
 #include <cstddef>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 namespace s1f::rt {
 
@@ -24,6 +25,7 @@ enum class MsgKind {
   ParamGrad,  ///< shared parameter `stage` (= parameter index) gradient
   NormSquare, ///< partial / total sum of squares of the gradients
   Loss,       ///< step loss: stage 0 = sum of token losses, 1 = token count
+  Report,     ///< values gathered for a report (memory peaks, checks)
 };
 
 /// Identifies a message: kind, stage, micro-batch, chunk.
@@ -71,6 +73,12 @@ std::string secondsSince(std::chrono::steady_clock::time_point start);
 /// Sum of `value` over all ranks, on every rank (gather to rank 0, which
 /// adds in rank order and sends the total back: bitwise the same everywhere).
 double allReduceSum(Communicator &comm, double value, const Tag &tag);
+
+/// Every rank's `values` (the same count on every rank), concatenated in
+/// rank order, on rank 0; the other ranks get an empty vector.
+std::vector<double> gatherToRoot(Communicator &comm,
+                                 const std::vector<double> &values,
+                                 const Tag &tag);
 
 } // namespace s1f::rt
 

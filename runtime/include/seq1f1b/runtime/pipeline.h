@@ -1,4 +1,4 @@
-//===- pipeline.h - A pipelined training run ---------------------*- C++ -*-===//
+//===- pipeline.h - A pipelined training run --------------------*- C++ -*-===//
 //
 // PipelinePlan builds the plan (schedule with communication, stage cut,
 // chunk bounds) and places stages and parameters on P ranks. PipelineRank
@@ -28,18 +28,18 @@ struct PipelineOptions {
   ChunkPolicy chunkPolicy = ChunkPolicy::Even;
   OptimizerConfig optimizer;
   std::chrono::milliseconds recvTimeout{60000};
-  uint64_t seed = 0;   ///< parameter initialization
+  uint64_t seed = 0;       ///< parameter initialization
   ActionHook beforeAction; ///< optional
 };
 
 struct StepResult {
   bool ok = false;
-  std::string error;                    ///< the first failure, if any
-  std::vector<std::string> rankErrors;  ///< per rank, empty if it succeeded
-  double lossSum = 0;                   ///< sum of token losses
-  int64_t tokens = 0;                   ///< counted targets
-  double gradNorm = 0;                  ///< global norm before clipping
-  std::vector<MemoryStats> memory;      ///< per rank, peaks of this step
+  std::string error;                   ///< the first failure, if any
+  std::vector<std::string> rankErrors; ///< per rank, empty if it succeeded
+  double lossSum = 0;                  ///< sum of token losses
+  int64_t tokens = 0;                  ///< counted targets
+  double gradNorm = 0;                 ///< global norm before clipping
+  std::vector<MemoryStats> memory;     ///< per rank, peaks of this step
 
   double loss() const { return tokens ? lossSum / tokens : 0; }
 };

@@ -1,0 +1,78 @@
+#!/usr/bin/env python3
+"""seq1f1b-train --comm mpi prints what the in-process run prints.
+
+  check_mpi_train.py TRANSLATE TRAIN EXAMPLES_DIR WORK_DIR -- MPIEXEC...
+
+Exports the tiny GPT-2 and Llama graphs, trains each with a few schedules
+in-process (--ranks P) and under MPIEXEC -np P (--comm mpi), and checks:
+both pass --verify, and their outputs are the same line by line except the
+tokens/s column (same losses, gradient norms, memory peaks, digit for digit).
+Also: --ranks that disagrees with the job size is an error naming both.
+"""
+
+import os
+import re
+import subprocess
+import sys
+
+
+def run(cmd, **kw):
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=120, **kw)
+
+
+def main():
+    args = sys.argv[1:]
+    split = args.index("--")
+    translate, train, examples, work = args[:split]
+    mpiexec = args[split + 1:]  # ends with the number-of-processes flag
+    os.makedirs(work, exist_ok=True)
+    data = os.path.join(examples, "data", "declaration.txt")
+
+    graphs = {}
+    for model in ("gpt", "llama"):
+        hf = run([translate, "--import-hf-config",
+                  os.path.join(examples, f"{model}-tiny.json"), "--seq-len", "32"])
+        exported = run([translate, "--export-runtime-graph"], input=hf.stdout)
+        if hf.returncode or exported.returncode:
+            print(hf.stderr, exported.stderr)
+            return 1
+        graphs[model] = os.path.join(work, f"{model}.json")
+        with open(graphs[model], "w") as f:
+            f.write(exported.stdout)
+
+    failed = 0
+    cases = [("gpt", 4, ["--chunks", "4", "--microbatches", "2"]),
+             ("llama", 2, ["--schedule", "seq1f1b-zb", "--chunks", "3",
+                           "--microbatches", "3"]),
+             ("gpt", 2, ["--schedule", "1f1b", "--microbatches", "3"])]
+    strip = re.compile(r"\s+[0-9.]+ tokens/s")
+    for model, ranks, extra in cases:
+        common = ["--graph", graphs[model], "--data", data, "--seq-len", "32",
+                  "--steps", "3", "--verify", "--memory"] + extra
+        local = run([train, "--ranks", str(ranks)] + common)
+        mpi = run(mpiexec + [str(ranks), train, "--comm", "mpi"] + common)
+        name = f"{model} P={ranks} {' '.join(extra)}"
+        a = strip.sub("", local.stdout).splitlines()
+        b = strip.sub("", mpi.stdout).splitlines()
+        ok = (local.returncode == 0 and mpi.returncode == 0 and a == b and
+              any(line.startswith("verified") for line in b))
+        print(f"{'ok  ' if ok else 'FAIL'} {name}")
+        if not ok:
+            failed += 1
+            print("in-process:", local.returncode, local.stdout, local.stderr)
+            print("mpi:", mpi.returncode, mpi.stdout, mpi.stderr)
+
+    bad = run(mpiexec + ["2", train, "--comm", "mpi", "--ranks", "3",
+                         "--graph", graphs["gpt"], "--data", data,
+                         "--seq-len", "32"])
+    expect = "--ranks 3 but the MPI job has 2 processes"
+    ok = bad.returncode != 0 and expect in bad.stdout + bad.stderr
+    print(f"{'ok  ' if ok else 'FAIL'} --ranks 3 under -np 2 is an error")
+    if not ok:
+        failed += 1
+        print(bad.returncode, bad.stdout, bad.stderr)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
