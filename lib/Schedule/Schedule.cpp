@@ -129,9 +129,15 @@ Status validateConfig(const ScheduleConfig &c) {
                    "got " + std::to_string(c.virtualStages)};
     long units = static_cast<long>(c.microbatches) * c.chunks;
     if (units % c.ranks != 0)
-      return Error{"schedule '" + kind + "' needs microbatches*chunks (M*N = " +
-                   std::to_string(units) + ") divisible by ranks (P = " +
-                   std::to_string(c.ranks) + ")"};
+      return Error{
+          isSequenceChunked(c.kind)
+              ? "schedule '" + kind + "' needs microbatches*chunks (M*N = " +
+                    std::to_string(units) + ") divisible by ranks (P = " +
+                    std::to_string(c.ranks) + ")"
+              : "schedule '" + kind + "' needs microbatches (M = " +
+                    std::to_string(c.microbatches) +
+                    ") divisible by ranks (P = " + std::to_string(c.ranks) +
+                    ")"};
   }
   return {};
 }

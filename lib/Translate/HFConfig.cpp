@@ -481,6 +481,18 @@ private:
 
 } // namespace
 
+std::string seq1f1b::checkImportOptions(const HFImportOptions &options) {
+  if (options.seqLen < 0)
+    return "--seq-len must be >= 1, got " + std::to_string(options.seqLen);
+  if (options.microBatchSize < 1)
+    return "--micro-batch-size must be >= 1, got " +
+           std::to_string(options.microBatchSize);
+  if (!options.dtype.empty() && options.dtype != "f32" &&
+      options.dtype != "bf16" && options.dtype != "f16")
+    return "--dtype must be f32, bf16 or f16, got '" + options.dtype + "'";
+  return "";
+}
+
 OwningOpRef<ModuleOp> seq1f1b::importHFConfig(llvm::SourceMgr &sourceMgr,
                                               MLIRContext *ctx,
                                               const HFImportOptions &options) {
@@ -518,21 +530,13 @@ OwningOpRef<ModuleOp> seq1f1b::importHFConfig(llvm::SourceMgr &sourceMgr,
   ModelSpec spec;
   if (failed(readSpec(reader, spec, ctx, file)))
     return nullptr;
-  if (!options.dtype.empty()) {
-    if (options.dtype != "f32" && options.dtype != "bf16" && options.dtype != "f16") {
-      emitError(fileLoc) << "--dtype must be f32, bf16 or f16, got '"
-                         << options.dtype << "'";
-      return nullptr;
-    }
-    spec.dtype = options.dtype;
-  }
-  int64_t seq = options.seqLen ? options.seqLen : spec.maxPositions;
-  if (options.seqLen < 0 || options.microBatchSize < 1) {
-    emitError(fileLoc) << "--seq-len must be >= 1 and --micro-batch-size >= 1, "
-                          "got "
-                       << options.seqLen << " and " << options.microBatchSize;
+  if (std::string problem = checkImportOptions(options); !problem.empty()) {
+    emitError(UnknownLoc::get(ctx)) << problem;
     return nullptr;
   }
+  if (!options.dtype.empty())
+    spec.dtype = options.dtype;
+  int64_t seq = options.seqLen ? options.seqLen : spec.maxPositions;
   if (spec.gpt2 && seq > spec.maxPositions) {
     emitError(reader.locOf("n_positions"))
         << "--seq-len " << seq << " exceeds the " << spec.maxPositions
@@ -560,6 +564,10 @@ void seq1f1b::registerHFConfigImport() {
       "import-hf-config", "Hugging Face config.json to the llm dialect",
       [](llvm::SourceMgr &sourceMgr, MLIRContext *ctx) -> OwningOpRef<Operation *> {
         HFImportOptions options{seqLen, microBatchSize, dtype};
+        if (std::string problem = checkImportOptions(options); !problem.empty()) {
+          llvm::errs() << "seq1f1b-translate: error: " << problem << "\n";
+          return nullptr;
+        }
         OwningOpRef<ModuleOp> module = importHFConfig(sourceMgr, ctx, options);
         if (!module)
           return nullptr;

@@ -133,16 +133,27 @@ int main(int argc, char **argv) {
     kinds.push_back(*kind);
   }
 
+  HFImportOptions importOptions{seqLen, microBatchSize, dtype};
+  if (std::string problem = checkImportOptions(importOptions); !problem.empty())
+    return fail(problem);
+  auto file = llvm::MemoryBuffer::getFile(configPath, /*IsText=*/true);
+  if (!file)
+    return fail("cannot open --config " + configPath + ": " +
+                file.getError().message());
   MLIRContext context;
   context.loadDialect<llm::LLMDialect, func::FuncDialect>();
   llvm::SourceMgr sourceMgr;
-  std::string includedPath;
-  if (!sourceMgr.AddIncludeFile(configPath, llvm::SMLoc(), includedPath) &&
-      !llvm::sys::fs::exists(configPath))
-    return fail("cannot open --config " + configPath);
+  sourceMgr.AddNewSourceBuffer(std::move(*file), llvm::SMLoc());
   SourceMgrDiagnosticHandler diagnostics(sourceMgr, &context);
-  OwningOpRef<ModuleOp> module = importHFConfig(
-      sourceMgr, &context, HFImportOptions{seqLen, microBatchSize, dtype});
+  // Errors about options rather than the file carry no location.
+  ScopedDiagnosticHandler optionErrors(&context, [](Diagnostic &diag) {
+    if (!isa<UnknownLoc>(diag.getLocation()))
+      return failure();
+    llvm::errs() << "seq1f1b-plan: error: " << diag.str() << "\n";
+    return success();
+  });
+  OwningOpRef<ModuleOp> module =
+      importHFConfig(sourceMgr, &context, importOptions);
   if (!module)
     return 1;
   func::FuncOp model = *findModelFunction(*module);
@@ -150,13 +161,14 @@ int main(int argc, char **argv) {
   OpList ops = modelOps(model);
 
   auto config = (*module)->getAttrOfType<DictionaryAttr>("llm.config");
-  llvm::outs() << "model " << configPath << ": "
-               << cast<StringAttr>(config.get("model_type")).getValue() << ", "
-               << countParameters(*module) << " parameters, sequence "
-               << shape.seqLen << " x micro-batch " << shape.batch << "\n"
-               << "pipeline: P=" << stages << " M=" << m << " tp=" << tensorParallel
-               << ", " << gpu->name << " with " << gpuMemory
-               << ", chunk split " << policy << "\n\n";
+  // Megatron splits heads and the MLP across tensor-parallel ranks.
+  for (StringRef key : {"heads", "kv_heads", "ffn"}) {
+    int64_t value = cast<IntegerAttr>(config.get(key)).getInt();
+    if (value % tensorParallel != 0)
+      return fail("--tp " + llvm::Twine(tensorParallel.getValue()) +
+                  " does not divide the model's " + key + " (" +
+                  llvm::Twine(value) + ")");
+  }
 
   schedule::RangeCost flopsCost = trainingFlopsCost(ops, shape.seqLen);
   SmallVector<Row> rows;
@@ -164,7 +176,7 @@ int main(int argc, char **argv) {
     bool interleaved = schedule::isInterleaved(kind);
     int64_t v = interleaved ? virtualStages.getValue() : 1;
     FailureOr<SmallVector<unsigned>> bounds =
-        partitionIntoStages(ops, shape.seqLen, stages * v, model.getLoc());
+        partitionIntoStages(ops, shape.seqLen, stages * v, UnknownLoc::get(&context));
     if (failed(bounds))
       return 1;
     PipelineCostModel costs;
@@ -212,8 +224,15 @@ int main(int argc, char **argv) {
     }
   }
 
+  llvm::outs() << "model " << configPath << ": "
+               << cast<StringAttr>(config.get("model_type")).getValue() << ", "
+               << countParameters(*module) << " parameters, sequence "
+               << shape.seqLen << " x micro-batch " << shape.batch << "\n"
+               << "pipeline: P=" << stages << " M=" << m << " tp=" << tensorParallel
+               << ", " << gpu->name << " with " << gpuMemory
+               << ", chunk split " << policy << "\n\n";
   llvm::outs() << "schedule              V   N  bubble  step ms   tokens/s  "
-                  "peak GiB (max)  stage 0 GiB  fits\n";
+                  "peak GiB (max)  stage 0 GiB  free GiB  fits\n";
   double tokens = double(m) * shape.batch * shape.seqLen;
   for (const Row &row : rows) {
     int64_t peak = 0;
@@ -221,10 +240,11 @@ int main(int argc, char **argv) {
       peak = std::max(peak, rank.peakMemory.total());
     int64_t first = row.result.ranks.front().peakMemory.total();
     llvm::outs() << llvm::format(
-        "%-20s %2lld %3lld %6.1f%% %8.1f %10.0f %15.2f %12.2f  %s\n",
+        "%-20s %2lld %3lld %6.1f%% %8.1f %10.0f %15.2f %12.2f %9.2f  %s\n",
         row.kind.c_str(), (long long)row.virtualStages, (long long)row.chunks,
         100 * row.result.bubbleFraction, row.result.makespan * 1e3,
         tokens / row.result.makespan, gib(peak), gib(first),
+        (*memoryBytes - peak) / double(1ull << 30),
         static_cast<const char *>(peak <= *memoryBytes ? "yes" : "OOM"));
     if (!svgDir.empty()) {
       if (std::error_code ec = llvm::sys::fs::create_directories(svgDir))

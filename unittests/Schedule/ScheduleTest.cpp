@@ -62,7 +62,7 @@ TEST(ConfigTest, RejectsBadValuesByName) {
             std::string::npos);
   EXPECT_NE(error({2, 1, 2, 1, ScheduleKind::Interleaved1F1B}).find("V) >= 2"),
             std::string::npos);
-  EXPECT_NE(error({4, 2, 6, 1, ScheduleKind::Interleaved1F1B}).find("M*N = 6"),
+  EXPECT_NE(error({4, 2, 6, 1, ScheduleKind::Interleaved1F1B}).find("M = 6"),
             std::string::npos);
   EXPECT_NE(error({4, 2, 3, 2, ScheduleKind::Seq1F1BInterleaved}).find("M*N"),
             std::string::npos);

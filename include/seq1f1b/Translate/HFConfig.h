@@ -18,6 +18,10 @@ struct HFImportOptions {
   std::string dtype;
 };
 
+/// The problem with `options` (a seq-len below 0, a micro-batch size below 1,
+/// an unknown dtype), or an empty string.
+std::string checkImportOptions(const HFImportOptions &options);
+
 /// Builds the llm model graph of a GPT-2 or Llama/Mistral/Qwen2 config.json
 /// held by the main buffer of `sourceMgr`. Errors are emitted as diagnostics
 /// located in that file (naming the key and the problem); returns null then.
