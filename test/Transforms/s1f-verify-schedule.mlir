@@ -101,3 +101,34 @@ pipe.schedule "1f1b" stages 2 virtual 1 microbatches 2 chunks 1 {
     pipe.send_b stage 1 mb 0 chunk 0 peer 0
   }
 }
+
+// -----
+
+// Two stages on one rank (interleaved): stage 1 cannot run before stage 0.
+pipe.schedule "interleaved-1f1b" stages 1 virtual 2 microbatches 1 chunks 1 {
+  pipe.program rank 0 {
+    // expected-error @+1 {{1F0 runs before 0F0 (action 1) on rank 0: a forward needs the previous stage's forward}}
+    pipe.forward stage 1 mb 0 chunk 0
+    pipe.forward stage 0 mb 0 chunk 0
+    pipe.backward stage 1 mb 0 chunk 0
+    pipe.backward stage 0 mb 0 chunk 0
+  }
+}
+
+// -----
+
+pipe.schedule "1f1b" stages 2 virtual 1 microbatches 1 chunks 1 {
+  pipe.program rank 0 {
+    // expected-error @+1 {{0SEND_F0 runs before 0F0 (action 1) on rank 0: a SEND_F follows the forward that produces its data}}
+    pipe.send_f stage 0 mb 0 chunk 0 peer 1
+    pipe.forward stage 0 mb 0 chunk 0
+    pipe.recv_b stage 0 mb 0 chunk 0 peer 1
+    pipe.backward stage 0 mb 0 chunk 0
+  }
+  pipe.program rank 1 {
+    pipe.recv_f stage 1 mb 0 chunk 0 peer 0
+    pipe.forward stage 1 mb 0 chunk 0
+    pipe.backward stage 1 mb 0 chunk 0
+    pipe.send_b stage 1 mb 0 chunk 0 peer 0
+  }
+}
