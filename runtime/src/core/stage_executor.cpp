@@ -196,9 +196,9 @@ void StageExecutor::forwardOp(Unit &u, int i) {
       kv.v = Tensor(n, &memory_, MemKind::KvCache);
     }
     cpu::kv_cache_write(in(1), in(2), kv.k.data(), kv.v.data(), d);
-    std::vector<float> ws(cpu::attention_workspace_size(d));
+    float *ws = scratch(0, cpu::attention_workspace_size(d));
     cpu::attention_fwd(in(0), kv.k.data(), kv.v.data(), y,
-                       save(u.saveA, B * op.heads * u.len), ws.data(), d);
+                       save(u.saveA, B * op.heads * u.len), ws, d);
     break;
   }
   case OpKind::Gelu:
@@ -322,9 +322,10 @@ void StageExecutor::backwardOp(Unit &u, int i, bool input, bool weight) {
       return; // nothing downstream depends on this op
     dy = u.grads[op.output].data();
   }
-  std::vector<float> dx;
-  if (!op.inputs.empty())
-    dx.resize(N * feat(op.inputs[0]));
+  // Every kernel below writes all of dx (activation gradients are written,
+  // not accumulated), so a reused buffer is safe.
+  const int64_t dxSize = op.inputs.empty() ? 0 : N * feat(op.inputs[0]);
+  float *dx = scratch(0, dxSize);
 
   switch (op.kind) {
   case OpKind::Embedding:
@@ -339,27 +340,27 @@ void StageExecutor::backwardOp(Unit &u, int i, bool input, bool weight) {
     break;
   case OpKind::LayerNorm:
     cpu::layer_norm_bwd(val(0), param(0), u.saveA[local].data(),
-                        u.saveB[local].data(), dy, dx.data(), pgrad(0),
+                        u.saveB[local].data(), dy, dx, pgrad(0),
                         pgrad(1), N, feat(op.output));
     if (input)
-      addGrad(op.inputs[0], dx.data());
+      addGrad(op.inputs[0], dx);
     break;
   case OpKind::RmsNorm:
-    cpu::rms_norm_bwd(val(0), param(0), u.saveA[local].data(), dy, dx.data(),
+    cpu::rms_norm_bwd(val(0), param(0), u.saveA[local].data(), dy, dx,
                       pgrad(0), N, feat(op.output));
     if (input)
-      addGrad(op.inputs[0], dx.data());
+      addGrad(op.inputs[0], dx);
     break;
   case OpKind::Linear:
-    cpu::linear_bwd(val(0), param(0), dy, input ? dx.data() : nullptr,
+    cpu::linear_bwd(val(0), param(0), dy, input ? dx : nullptr,
                     pgrad(0), pgrad(1), N, feat(op.inputs[0]), feat(op.output));
     if (input)
-      addGrad(op.inputs[0], dx.data());
+      addGrad(op.inputs[0], dx);
     break;
   case OpKind::Rope:
-    cpu::rope_bwd(dy, dx.data(), B, u.len, op.heads,
+    cpu::rope_bwd(dy, dx, B, u.len, op.heads,
                   feat(op.output) / op.heads, u.start, op.theta);
-    addGrad(op.inputs[0], dx.data());
+    addGrad(op.inputs[0], dx);
     break;
   case OpKind::Attention: {
     cpu::AttentionDims d = attentionDims(u, op);
@@ -368,34 +369,34 @@ void StageExecutor::backwardOp(Unit &u, int i, bool input, bool weight) {
       kv.dk = Tensor(kv.k.size(), &memory_, MemKind::KvGrad);
       kv.dv = Tensor(kv.v.size(), &memory_, MemKind::KvGrad);
     }
-    std::vector<float> ws(cpu::attention_workspace_size(d));
-    std::vector<float> dk(N * feat(op.inputs[1])), dv(dk.size());
+    float *ws = scratch(1, cpu::attention_workspace_size(d));
+    float *dk = scratch(2, N * feat(op.inputs[1]));
+    float *dv = scratch(3, N * feat(op.inputs[2]));
     cpu::attention_bwd(val(0), kv.k.data(), kv.v.data(),
                        u.values[op.output].data(), dy, u.saveA[local].data(),
-                       dx.data(), kv.dk.data(), kv.dv.data(), ws.data(), d);
+                       dx, kv.dk.data(), kv.dv.data(), ws, d);
     // Later chunks have added their share: this chunk's rows are complete.
-    cpu::kv_cache_write_bwd(kv.dk.data(), kv.dv.data(), dk.data(), dv.data(), d);
-    addGrad(op.inputs[0], dx.data());
-    addGrad(op.inputs[1], dk.data());
-    addGrad(op.inputs[2], dv.data());
+    cpu::kv_cache_write_bwd(kv.dk.data(), kv.dv.data(), dk, dv, d);
+    addGrad(op.inputs[0], dx);
+    addGrad(op.inputs[1], dk);
+    addGrad(op.inputs[2], dv);
     if (u.chunk == 0) // no earlier chunk needs the prefix any more
       kv_.erase({u.mb, i});
     break;
   }
   case OpKind::Gelu:
-    cpu::gelu_bwd(val(0), dy, dx.data(), static_cast<int64_t>(dx.size()));
-    addGrad(op.inputs[0], dx.data());
+    cpu::gelu_bwd(val(0), dy, dx, dxSize);
+    addGrad(op.inputs[0], dx);
     break;
   case OpKind::Silu:
-    cpu::silu_bwd(val(0), dy, dx.data(), static_cast<int64_t>(dx.size()));
-    addGrad(op.inputs[0], dx.data());
+    cpu::silu_bwd(val(0), dy, dx, dxSize);
+    addGrad(op.inputs[0], dx);
     break;
   case OpKind::Swiglu: {
-    std::vector<float> dup(dx.size());
-    cpu::swiglu_bwd(val(0), val(1), dy, dx.data(), dup.data(),
-                    static_cast<int64_t>(dx.size()));
-    addGrad(op.inputs[0], dx.data());
-    addGrad(op.inputs[1], dup.data());
+    float *dup = scratch(2, dxSize);
+    cpu::swiglu_bwd(val(0), val(1), dy, dx, dup, dxSize);
+    addGrad(op.inputs[0], dx);
+    addGrad(op.inputs[1], dup);
     break;
   }
   case OpKind::Add:
@@ -404,10 +405,17 @@ void StageExecutor::backwardOp(Unit &u, int i, bool input, bool weight) {
     break;
   case OpKind::CrossEntropy:
     cpu::cross_entropy_bwd(val(0), u.targets.data(), u.saveA[local].data(),
-                           dx.data(), N, feat(op.inputs[0]), lossScale_);
-    addGrad(op.inputs[0], dx.data());
+                           dx, N, feat(op.inputs[0]), lossScale_);
+    addGrad(op.inputs[0], dx);
     break;
   }
+}
+
+float *StageExecutor::scratch(int slot, size_t n) {
+  std::vector<float> &buffer = scratch_[slot];
+  if (buffer.size() < n)
+    buffer.resize(n);
+  return buffer.data();
 }
 
 void StageExecutor::keepOnlyWeightInputs(Unit &u) {

@@ -91,8 +91,12 @@ private:
   void backwardOp(Unit &u, int i, bool input, bool weight);
   void keepOnlyWeightInputs(Unit &u);
   cpu::AttentionDims attentionDims(const Unit &u, const Op &op) const;
+  /// A reusable, grow-only buffer of at least `n` floats, so kernels' scratch
+  /// space is not allocated per op in steady state. Contents are undefined.
+  float *scratch(int slot, size_t n);
 
   const Graph &graph_;
+  std::vector<float> scratch_[4];
   StageSpec spec_;
   int stage_;
   ParamStore &params_;
