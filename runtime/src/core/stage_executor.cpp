@@ -18,12 +18,41 @@ StageExecutor::StageExecutor(const Graph &graph, const StageSpec &spec,
                              int stage, ParamStore &params,
                              MemoryTracker &memory)
     : graph_(graph), spec_(spec), stage_(stage), params_(params),
-      memory_(memory) {
+      memory_(memory), readByBackward_(graph.valueFeatures.size(), false),
+      lastForwardRead_(graph.valueFeatures.size(), -1) {
   for (int p : spec_.params)
     if (!params_.count(p))
       throw std::invalid_argument("stage " + std::to_string(stage) +
                                   ": parameter '" + graph.params[p].name +
                                   "' is not on this rank");
+  // The values the backward pass reads (see backwardOp); every other value
+  // of a unit is dropped after its last reader in the forward.
+  for (int i = spec_.opBegin; i < spec_.opEnd; ++i) {
+    const Op &op = graph.ops[i];
+    for (int v : op.inputs)
+      lastForwardRead_[v] = i;
+    switch (op.kind) {
+    case OpKind::LayerNorm:
+    case OpKind::RmsNorm:
+    case OpKind::Linear:
+    case OpKind::Gelu:
+    case OpKind::Silu:
+    case OpKind::CrossEntropy:
+      readByBackward_[op.inputs[0]] = true;
+      break;
+    case OpKind::Swiglu:
+      readByBackward_[op.inputs[0]] = readByBackward_[op.inputs[1]] = true;
+      break;
+    case OpKind::Attention: // K and V are read from the KV cache
+      readByBackward_[op.inputs[0]] = readByBackward_[op.output] = true;
+      break;
+    case OpKind::Embedding:
+    case OpKind::PositionEmbedding:
+    case OpKind::Rope:
+    case OpKind::Add:
+      break;
+    }
+  }
 }
 
 void StageExecutor::beginStep(const Batch &batch, const std::vector<int> &bounds,
@@ -129,18 +158,19 @@ std::vector<float> StageExecutor::forward(int mb, int chunk,
   } else if (!input.empty()) {
     throw std::invalid_argument(where + "the first stage takes no input");
   }
-  for (int i = spec_.opBegin; i < spec_.opEnd; ++i)
+  for (int i = spec_.opBegin; i < spec_.opEnd; ++i) {
     forwardOp(u, i);
+    // A value the backward does not read dies with its last forward reader.
+    for (int v : graph_.ops[i].inputs)
+      if (lastForwardRead_[v] == i && !readByBackward_[v] && v != spec_.output)
+        u.values[v] = Tensor();
+  }
   if (spec_.output < 0)
     return {};
-  // The backward needs the output only if an op of this stage reads it
-  // (or, for attention, the op that wrote it); otherwise hand it over.
-  bool keep = graph_.ops[spec_.opEnd - 1].kind == OpKind::Attention;
-  for (int i = spec_.opBegin; i < spec_.opEnd; ++i)
-    for (int v : graph_.ops[i].inputs)
-      keep |= v == spec_.output;
+  // The output goes to the next stage; keep a copy only if the backward
+  // reads it.
   Tensor &out = u.values[spec_.output];
-  if (keep)
+  if (readByBackward_[spec_.output])
     return std::vector<float>(out.data(), out.data() + out.size());
   return out.release();
 }

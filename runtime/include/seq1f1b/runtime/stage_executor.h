@@ -101,6 +101,8 @@ private:
   int stage_;
   ParamStore &params_;
   MemoryTracker &memory_;
+  std::vector<bool> readByBackward_; ///< by value id
+  std::vector<int> lastForwardRead_; ///< by value id: op index, -1 if none
 
   const Batch *batch_ = nullptr;
   std::vector<int> bounds_;
