@@ -1,0 +1,211 @@
+//===- CudaTestUtil.h - Helpers for the CUDA kernel tests -------*- C++ -*-===//
+//
+// The CUDA kernels are checked against the CPU reference kernels run in fp64
+// on the very values the GPU sees (inputs rounded to the storage type first):
+//  * inputs are random and never all zeros; outputs are poisoned with NaN
+//    (all bits set) before each run, so an element a kernel forgets to write
+//    shows up as NaN, and a NaN never passes;
+//  * accumulated outputs (parameter gradients, loss sums) start from random
+//    values, so "added" is checked, not just "written";
+//  * the measure is ||out - ref|| / ||ref|| (L2 over the whole tensor), below
+//    1e-2 for bf16 paths and 1e-5 for fp32 paths. Each check records its
+//    error as a test property (it lands in the gtest JSON/XML output).
+// Without a visible device every fixture test reports SKIPPED.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef SEQ1F1B_UNITTESTS_RUNTIME_CUDATESTUTIL_H
+#define SEQ1F1B_UNITTESTS_RUNTIME_CUDATESTUTIL_H
+
+#include "seq1f1b/runtime/cuda/check.h"
+#include "seq1f1b/runtime/cuda/kernels.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <random>
+#include <string>
+#include <vector>
+
+namespace s1f::rt::cuda::test {
+
+using Vec = std::vector<double>;
+
+inline bool deviceVisible() {
+  static const bool visible = device_count() > 0;
+  return visible;
+}
+
+/// Fixture of every test that needs a GPU.
+class CudaTest : public ::testing::Test {
+protected:
+  void SetUp() override {
+    if (!deviceVisible())
+      GTEST_SKIP() << "no CUDA device visible";
+  }
+};
+
+/// Defines Suite.Name_fp32 and Suite.Name_bf16, which run Name<float>() and
+/// Name<bf16>() (a test function template) under the CudaTest fixture.
+#define S1F_TEST_BOTH_TYPES(Suite, Name)                                       \
+  TEST_F(Suite, Name##_fp32) { Name<float>(); }                                \
+  TEST_F(Suite, Name##_bf16) { Name<::s1f::rt::cuda::bf16>(); }
+
+//===----------------------------------------------------------------------===//
+// Storage types.
+//===----------------------------------------------------------------------===//
+
+template <typename T> struct Storage;
+template <> struct Storage<float> {
+  static constexpr double tol = 1e-5;
+  static float from(double x) { return static_cast<float>(x); }
+  static double to(float x) { return x; }
+};
+template <> struct Storage<bf16> {
+  static constexpr double tol = 1e-2;
+  static bf16 from(double x) { return __float2bfloat16(static_cast<float>(x)); }
+  static double to(bf16 x) { return __bfloat162float(x); }
+};
+
+template <typename T> std::vector<T> toStorage(const Vec &v) {
+  std::vector<T> r(v.size());
+  for (size_t i = 0; i < v.size(); ++i)
+    r[i] = Storage<T>::from(v[i]);
+  return r;
+}
+template <typename T> Vec toDouble(const std::vector<T> &v) {
+  Vec r(v.size());
+  for (size_t i = 0; i < v.size(); ++i)
+    r[i] = Storage<T>::to(v[i]);
+  return r;
+}
+inline Vec toDouble(const std::vector<double> &v) { return v; }
+/// The values after a round trip through T: what the GPU will see.
+template <typename T> Vec rounded(const Vec &v) {
+  return toDouble(toStorage<T>(v));
+}
+
+//===----------------------------------------------------------------------===//
+// Random inputs.
+//===----------------------------------------------------------------------===//
+
+class Rng {
+public:
+  explicit Rng(uint32_t seed) : gen_(seed) {}
+  Vec uniform(size_t n, double lo = -1.0, double hi = 1.0) {
+    std::uniform_real_distribution<double> dist(lo, hi);
+    Vec v(n);
+    for (double &x : v)
+      x = dist(gen_);
+    return v;
+  }
+  std::vector<int32_t> ints(size_t n, int32_t lo, int32_t hi) {
+    std::uniform_int_distribution<int32_t> dist(lo, hi);
+    std::vector<int32_t> v(n);
+    for (int32_t &x : v)
+      x = dist(gen_);
+    return v;
+  }
+
+private:
+  std::mt19937 gen_;
+};
+
+//===----------------------------------------------------------------------===//
+// Device memory.
+//===----------------------------------------------------------------------===//
+
+/// A device buffer, poisoned with NaN (every byte 0xFF) when created.
+template <typename T> class DeviceBuffer {
+public:
+  explicit DeviceBuffer(size_t n) : n_(n) {
+    S1F_CUDA_CHECK(cudaMalloc(reinterpret_cast<void **>(&p_),
+                              (n > 0 ? n : 1) * sizeof(T)));
+    poison();
+  }
+  explicit DeviceBuffer(const std::vector<T> &v) : DeviceBuffer(v.size()) {
+    upload(v);
+  }
+  ~DeviceBuffer() { cudaFree(p_); }
+  DeviceBuffer(const DeviceBuffer &) = delete;
+  DeviceBuffer &operator=(const DeviceBuffer &) = delete;
+
+  T *get() const { return p_; }
+  size_t size() const { return n_; }
+  void poison() { S1F_CUDA_CHECK(cudaMemset(p_, 0xFF, n_ * sizeof(T))); }
+  void upload(const std::vector<T> &v) {
+    S1F_CUDA_CHECK(
+        cudaMemcpy(p_, v.data(), n_ * sizeof(T), cudaMemcpyHostToDevice));
+  }
+  /// Copies back; cudaMemcpy waits for the kernels on the default stream.
+  std::vector<T> download() const {
+    std::vector<T> v(n_);
+    S1F_CUDA_CHECK(cudaDeviceSynchronize()); // surface asynchronous errors
+    S1F_CUDA_CHECK(
+        cudaMemcpy(v.data(), p_, n_ * sizeof(T), cudaMemcpyDeviceToHost));
+    return v;
+  }
+  Vec downloadDouble() const { return toDouble(download()); }
+
+private:
+  T *p_ = nullptr;
+  size_t n_ = 0;
+};
+
+/// A new device buffer holding `values` rounded to T.
+template <typename T> DeviceBuffer<T> toDevice(const Vec &values) {
+  return DeviceBuffer<T>(toStorage<T>(values));
+}
+
+//===----------------------------------------------------------------------===//
+// Comparison.
+//===----------------------------------------------------------------------===//
+
+/// ||out - ref|| / ||ref|| < tol, every element finite. Records the error
+/// and the tolerance as the test properties relerr_<what> and tol_<what>.
+inline ::testing::AssertionResult relErrorBelow(const Vec &out, const Vec &ref,
+                                                double tol,
+                                                const std::string &what) {
+  if (out.size() != ref.size())
+    return ::testing::AssertionFailure()
+           << what << ": " << out.size() << " elements, expected "
+           << ref.size();
+  double num = 0, den = 0;
+  for (size_t i = 0; i < out.size(); ++i) {
+    if (!std::isfinite(out[i]))
+      return ::testing::AssertionFailure()
+             << what << "[" << i << "] = " << out[i] << " (reference "
+             << ref[i] << "): not written, or not finite";
+    num += (out[i] - ref[i]) * (out[i] - ref[i]);
+    den += ref[i] * ref[i];
+  }
+  const double err = den > 0 ? std::sqrt(num / den) : std::sqrt(num);
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.3e", err);
+  char tolBuf[32];
+  std::snprintf(tolBuf, sizeof tolBuf, "%.0e", tol);
+  ::testing::Test::RecordProperty("relerr_" + what, buf);
+  ::testing::Test::RecordProperty("tol_" + what, tolBuf);
+  if (err < tol)
+    return ::testing::AssertionSuccess();
+  size_t worst = 0;
+  double worstAbs = -1;
+  for (size_t i = 0; i < out.size(); ++i)
+    if (std::abs(out[i] - ref[i]) > worstAbs) {
+      worstAbs = std::abs(out[i] - ref[i]);
+      worst = i;
+    }
+  return ::testing::AssertionFailure()
+         << what << ": relative error " << buf << " >= " << tol
+         << " (worst element " << worst << ": " << out[worst] << " vs "
+         << ref[worst] << ")";
+}
+
+#define S1F_EXPECT_CLOSE(out, ref, tol, what)                                  \
+  EXPECT_TRUE(::s1f::rt::cuda::test::relErrorBelow((out), (ref), (tol), (what)))
+
+} // namespace s1f::rt::cuda::test
+
+#endif // SEQ1F1B_UNITTESTS_RUNTIME_CUDATESTUTIL_H
