@@ -12,6 +12,7 @@
 // process of an MPI job (mpirun -np P) runs one rank and rank 0 prints.
 //
 //===----------------------------------------------------------------------===//
+#include "seq1f1b/Schedule/Csv.h"
 #include "seq1f1b/Schedule/Schedule.h"
 #include "seq1f1b/runtime/cpu_kernels.h"
 #include "seq1f1b/runtime/data.h"
@@ -28,8 +29,10 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <fstream>
 #include <memory>
 #include <optional>
+#include <sstream>
 #include <stdexcept>
 #include <string>
 
@@ -49,6 +52,9 @@ byte-level text corpus with a pipeline schedule on in-process CPU ranks.
   --batch B             sequences per micro-batch (default 1)
   --schedule K          gpipe | 1f1b | interleaved-1f1b | seq1f1b |
                         seq1f1b-interleaved | zb-h1 | seq1f1b-zb (default seq1f1b)
+  --schedule-csv FILE   run these rank programs instead (PyTorch's text format,
+                        e.g. from seq1f1b-translate --export-schedule-csv);
+                        P, V, M and N come from the file, which must verify
   --ranks P             pipeline ranks, one thread each (default 1)
   --comm inprocess|mpi  ranks as threads of this process (default), or one
                         MPI process per rank: mpirun -np P seq1f1b-train
@@ -76,6 +82,7 @@ example:
 struct Args {
   std::string graph, data, schedule = "seq1f1b", policy = "flops";
   std::string comm = "inprocess";
+  std::string scheduleCsv;
   bool ranksGiven = false;
   int seqLen = 64, batch = 1, ranks = 1, virtualStages = 2, chunks = 1;
   int microbatches = 1, steps = 10;
@@ -115,6 +122,7 @@ Args parseArgs(int argc, char **argv) {
       {"schedule", required_argument, nullptr, 'k'},
       {"ranks", required_argument, nullptr, 'p'},
       {"comm", required_argument, nullptr, 'C'},
+      {"schedule-csv", required_argument, nullptr, 'S'},
       {"virtual", required_argument, nullptr, 'v'},
       {"chunks", required_argument, nullptr, 'n'},
       {"policy", required_argument, nullptr, 'o'},
@@ -143,6 +151,7 @@ Args parseArgs(int argc, char **argv) {
     case 'k': a.schedule = optarg; break;
     case 'p': a.ranks = number<int>("ranks", optarg); a.ranksGiven = true; break;
     case 'C': a.comm = optarg; break;
+    case 'S': a.scheduleCsv = optarg; break;
     case 'v': a.virtualStages = number<int>("virtual", optarg); break;
     case 'n': a.chunks = number<int>("chunks", optarg); break;
     case 'o': a.policy = optarg; break;
@@ -181,8 +190,10 @@ Args parseArgs(int argc, char **argv) {
 }
 
 PipelineOptions pipelineOptions(const Args &a, sched::ScheduleKind kind,
-                                int ranks, int chunks) {
+                                int ranks, int chunks,
+                                std::optional<sched::Schedule> programs = {}) {
   PipelineOptions o;
+  o.programs = std::move(programs);
   o.schedule.kind = kind;
   o.schedule.ranks = ranks;
   o.schedule.virtualStages = sched::isInterleaved(kind) ? a.virtualStages : 1;
@@ -309,11 +320,37 @@ double gradientDifference(Run &run, const Pipeline &reference,
   return worst.first;
 }
 
-int run(const Args &a) {
-  sched::Result<sched::ScheduleKind> kind = sched::parseScheduleKind(a.schedule);
+/// The rank programs of `path`, or an error naming the file.
+sched::Schedule readScheduleCsv(const std::string &path) {
+  std::ifstream in(path);
+  if (!in)
+    throw std::invalid_argument("cannot open --schedule-csv '" + path + "'");
+  std::stringstream text;
+  text << in.rdbuf();
+  sched::Result<sched::Schedule> imported = sched::importCsv(text.str());
+  if (!imported)
+    throw std::invalid_argument(path + ": " + imported.error);
+  return *imported;
+}
+
+int run(Args a) {
+  std::optional<sched::Schedule> programs;
+  if (!a.scheduleCsv.empty()) {
+    programs = readScheduleCsv(a.scheduleCsv);
+    const sched::ScheduleConfig &c = programs->config;
+    a.schedule = "custom (" + a.scheduleCsv + ")";
+    a.ranks = c.ranks;
+    a.ranksGiven = true;
+    a.virtualStages = c.virtualStages;
+    a.microbatches = c.microbatches;
+    a.chunks = c.chunks;
+  }
+  sched::Result<sched::ScheduleKind> kind =
+      programs ? sched::Result<sched::ScheduleKind>(sched::ScheduleKind::Custom)
+               : sched::parseScheduleKind(a.schedule);
   if (!kind)
     usageError("--schedule: " + kind.error);
-  int chunks = sched::isSequenceChunked(*kind) ? a.chunks : 1;
+  int chunks = programs || sched::isSequenceChunked(*kind) ? a.chunks : 1;
   if (chunks != a.chunks)
     std::fprintf(stderr, "seq1f1b-train: note: %s does not chunk sequences; "
                          "using 1 chunk\n", a.schedule.c_str());
@@ -347,11 +384,12 @@ int run(const Args &a) {
 #ifdef SEQ1F1B_HAVE_MPI
   if (comm)
     pipeline = std::make_unique<MpiRun>(
-        graph, pipelineOptions(a, *kind, ranks, chunks), a.seqLen, *comm);
+        graph, pipelineOptions(a, *kind, ranks, chunks, programs), a.seqLen,
+        *comm);
 #endif
   if (!pipeline)
     pipeline = std::make_unique<InProcessRun>(
-        graph, pipelineOptions(a, *kind, ranks, chunks), a.seqLen);
+        graph, pipelineOptions(a, *kind, ranks, chunks, programs), a.seqLen);
   const bool prints = pipeline->prints();
   std::unique_ptr<Pipeline> reference;
   if (a.verify)

@@ -2,6 +2,7 @@
 
 #include "seq1f1b/runtime/pipeline.h"
 
+#include "seq1f1b/Schedule/Verify.h"
 #include "seq1f1b/runtime/inprocess_comm.h"
 
 #include <cmath>
@@ -19,14 +20,34 @@ namespace sched = seq1f1b::schedule;
 PipelinePlan::PipelinePlan(Graph graph, PipelineOptions options, int seqLen)
     : graph_(std::move(graph)), options_(std::move(options)) {
   graph_.validate();
+  if (options_.programs) {
+    options_.schedule = options_.programs->config;
+    schedule_ = *options_.programs;
+    bool hasComm = false;
+    for (const auto &program : schedule_.ranks)
+      for (const sched::Action &a : program)
+        hasComm |= sched::isComm(a.kind);
+    if (!hasComm) {
+      sched::Result<sched::Schedule> withComm = sched::addCommunication(schedule_);
+      if (!withComm)
+        throw std::invalid_argument("schedule: " + withComm.error);
+      schedule_ = *withComm;
+    }
+    std::vector<sched::Diagnostic> problems = sched::verifySchedule(schedule_);
+    if (!problems.empty())
+      throw std::invalid_argument("schedule does not verify:\n" +
+                                  sched::formatDiagnostics(problems));
+  } else {
+    sched::Result<sched::Schedule> compute =
+        sched::generateSchedule(options_.schedule);
+    if (!compute)
+      throw std::invalid_argument("schedule: " + compute.error);
+    sched::Result<sched::Schedule> withComm = sched::addCommunication(*compute);
+    if (!withComm)
+      throw std::invalid_argument("schedule: " + withComm.error);
+    schedule_ = *withComm;
+  }
   const sched::ScheduleConfig &c = options_.schedule;
-  sched::Result<sched::Schedule> compute = sched::generateSchedule(c);
-  if (!compute)
-    throw std::invalid_argument("schedule: " + compute.error);
-  sched::Result<sched::Schedule> withComm = sched::addCommunication(*compute);
-  if (!withComm)
-    throw std::invalid_argument("schedule: " + withComm.error);
-  schedule_ = *withComm;
   stages_ = cutStages(graph_, c.numStages(), seqLen);
   bounds_ =
       s1f::rt::chunkBounds(graph_, seqLen, c.chunks, options_.chunkPolicy);

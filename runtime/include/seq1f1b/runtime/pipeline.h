@@ -17,6 +17,7 @@
 
 #include <chrono>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -25,6 +26,10 @@ namespace s1f::rt {
 struct PipelineOptions {
   /// Kind, ranks P, virtual stages V, micro-batches M, chunks N.
   seq1f1b::schedule::ScheduleConfig schedule;
+  /// Runs these rank programs (e.g. an imported CSV) instead of generating
+  /// `schedule.kind`'s; their config replaces `schedule`. They must verify;
+  /// communication is added when they have none.
+  std::optional<seq1f1b::schedule::Schedule> programs;
   ChunkPolicy chunkPolicy = ChunkPolicy::Even;
   OptimizerConfig optimizer;
   std::chrono::milliseconds recvTimeout{60000};
