@@ -56,12 +56,20 @@ llm::OpCost CategoryCosts::total() const {
   return sum;
 }
 
-CategoryCosts seq1f1b::chunkCost(Region &region, int64_t chunkLen,
+CategoryCosts seq1f1b::chunkCost(ArrayRef<Operation *> ops, int64_t chunkLen,
                                  int64_t chunkEnd) {
   CategoryCosts costs;
-  region.walk([&](llm::CostOpInterface op) {
-    llm::OpCost cost = op.getChunkCost(chunkLen, chunkEnd);
-    costs[cost.category] += cost;
-  });
+  for (Operation *op : ops)
+    if (auto costOp = dyn_cast<llm::CostOpInterface>(op)) {
+      llm::OpCost cost = costOp.getChunkCost(chunkLen, chunkEnd);
+      costs[cost.category] += cost;
+    }
   return costs;
+}
+
+CategoryCosts seq1f1b::chunkCost(Region &region, int64_t chunkLen,
+                                 int64_t chunkEnd) {
+  SmallVector<Operation *> ops;
+  region.walk([&](llm::CostOpInterface op) { ops.push_back(op); });
+  return chunkCost(ops, chunkLen, chunkEnd);
 }

@@ -54,28 +54,17 @@ SmallVector<unsigned> seq1f1b::legalCutPoints(const OpList &ops) {
   return cuts;
 }
 
-CategoryCosts seq1f1b::opsChunkCost(ArrayRef<Operation *> ops, int64_t chunkLen,
-                                    int64_t chunkEnd) {
-  CategoryCosts costs;
-  for (Operation *op : ops)
-    if (auto costOp = dyn_cast<llm::CostOpInterface>(op)) {
-      llm::OpCost cost = costOp.getChunkCost(chunkLen, chunkEnd);
-      costs[cost.category] += cost;
-    }
-  return costs;
-}
-
 schedule::RangeCost seq1f1b::trainingFlopsCost(OpList ops, int64_t seqLen) {
   auto exact = [ops](double begin, double end) {
-    llm::OpCost c = opsChunkCost(ops, end - begin, end).total();
+    llm::OpCost c = chunkCost(ops, end - begin, end).total();
     return c.forwardFlops + c.backwardFlops();
   };
+  if (seqLen < 2)
+    return exact;
   // cost(0, L) = a*L^2/2 + b*L and cost(0, 1) = a/2 + b.
   double L = seqLen, whole = exact(0, L), first = exact(0, 1);
   double a = 2 * (whole - L * first) / (L * L - L);
   double b = first - a / 2;
-  if (seqLen < 2)
-    return exact;
   auto fitted = [a, b](double begin, double end) {
     double s = end - begin;
     return a * (s * end - s * s / 2) + b * s;
@@ -104,7 +93,7 @@ seq1f1b::partitionIntoStages(const OpList &ops, int64_t seqLen, int64_t stages,
   for (int64_t i = 0; i < segments; ++i) {
     ArrayRef<Operation *> segment(ops.begin() + bounds[i],
                                   ops.begin() + bounds[i + 1]);
-    llm::OpCost c = opsChunkCost(segment, seqLen, seqLen).total();
+    llm::OpCost c = chunkCost(segment, seqLen, seqLen).total();
     costs.push_back(c.forwardFlops + c.backwardFlops());
   }
   schedule::Result<schedule::StagePartition> partition =
@@ -153,7 +142,7 @@ static double chunkBytes(Value v, int64_t chunkLen) {
 
 schedule::UnitCost PipelineCostModel::unitCost(int stage, int chunk) const {
   int64_t begin = chunkBounds[chunk], end = chunkBounds[chunk + 1];
-  CategoryCosts c = opsChunkCost(stages[stage], end - begin, end);
+  CategoryCosts c = chunkCost(stages[stage], end - begin, end);
   const llm::OpCost &attention = c[llm::CostCategory::Attention];
   llm::OpCost total = c.total();
   double tp = memory.tensorParallel;

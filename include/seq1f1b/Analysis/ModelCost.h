@@ -40,8 +40,10 @@ struct CategoryCosts {
   llm::OpCost total() const;
 };
 
-/// Cost of running every op of `region` on the chunk of `chunkLen` tokens
-/// ending at absolute position `chunkEnd`.
+/// Cost of running `ops` (or every op nested in `region`) on the chunk of
+/// `chunkLen` tokens ending at absolute position `chunkEnd`.
+CategoryCosts chunkCost(llvm::ArrayRef<mlir::Operation *> ops,
+                        int64_t chunkLen, int64_t chunkEnd);
 CategoryCosts chunkCost(mlir::Region &region, int64_t chunkLen,
                         int64_t chunkEnd);
 

@@ -37,10 +37,6 @@ mlir::FailureOr<llvm::SmallVector<unsigned>>
 partitionIntoStages(const OpList &ops, int64_t seqLen, int64_t stages,
                     mlir::Location loc);
 
-/// Sum of the cost interface over `ops` for one chunk.
-CategoryCosts opsChunkCost(llvm::ArrayRef<mlir::Operation *> ops,
-                           int64_t chunkLen, int64_t chunkEnd);
-
 /// Training FLOPs (forward + backward) of `ops` on the tokens [begin, end),
 /// for balancing chunks. Every llm op's cost has the form
 /// a*(s*e - s^2/2) + b*s, so the sum is fitted from two evaluations and
