@@ -172,20 +172,28 @@ schedule::UnitCost PipelineCostModel::unitCost(int stage, int chunk) const {
 schedule::ChunkMemory PipelineCostModel::chunkMemory(int stage,
                                                      int chunk) const {
   int64_t len = chunkBounds[chunk + 1] - chunkBounds[chunk];
-  llvm::DenseSet<Value> kv, linearInputs, saved;
+  double tp = memory.tensorParallel;
+  // With the zero-bubble split, W needs the inputs and the output gradients
+  // of every op that has weights.
+  llvm::DenseSet<Value> kv, weightInputs, saved;
+  double outputGrads = 0;
   for (Operation *op : stages[stage]) {
     if (auto attention = dyn_cast<llm::AttentionOp>(op)) {
       kv.insert(attention.getKey());
       kv.insert(attention.getValue());
     }
-    if (auto linear = dyn_cast<llm::LinearOp>(op))
-      linearInputs.insert(linear.getInput());
+    if (llvm::any_of(op->getOperands(), isRematerializable)) {
+      for (Value operand : op->getOperands())
+        if (!isRematerializable(operand))
+          weightInputs.insert(operand);
+      for (Value result : op->getResults())
+        outputGrads += chunkBytes(result, len) / tp;
+    }
     if (auto costOp = dyn_cast<llm::CostOpInterface>(op))
       for (Value v : costOp.getSavedForBackward())
         if (!isRematerializable(v))
           saved.insert(v);
   }
-  double tp = memory.tensorParallel;
   double activations = 0, kvCache = 0, weightGradInput = 0;
   for (Value v : saved) {
     double bytes = chunkBytes(v, len) / tp;
@@ -193,13 +201,14 @@ schedule::ChunkMemory PipelineCostModel::chunkMemory(int stage,
       kvCache += bytes;
     else
       activations += bytes;
-    if (linearInputs.contains(v))
+    if (weightInputs.contains(v) && !kv.contains(v))
       weightGradInput += bytes;
   }
   schedule::ChunkMemory m;
   m.activations = static_cast<int64_t>(activations);
   m.kvCache = static_cast<int64_t>(kvCache);
   m.weightGradInput = static_cast<int64_t>(weightGradInput);
+  m.weightGradOutputGrads = static_cast<int64_t>(outputGrads);
   return m;
 }
 

@@ -94,6 +94,8 @@ public:
       live.kvCache += mem.kvCache;
       peakInFlight = std::max(peakInFlight, ++inFlight);
     }
+    if (a.kind == ActionKind::BackwardInput)
+      live.activations += mem.weightGradOutputGrads;
     if (kvGradBuffer && lastChunk)
       live.kvGrad += prefixKvBytes(a.stage);
     if (live.total() > peak.total())
@@ -104,7 +106,7 @@ public:
     if (a.kind == ActionKind::BackwardInput)
       live.activations -= mem.activations - mem.weightGradInput;
     if (a.kind == ActionKind::BackwardWeight)
-      live.activations -= mem.weightGradInput;
+      live.activations -= mem.weightGradInput + mem.weightGradOutputGrads;
     if (isInputBackward(a.kind)) {
       live.kvCache -= mem.kvCache;
       --inFlight;
@@ -152,7 +154,8 @@ Status checkModel(const ScheduleConfig &c, const SimulationModel &m) {
       if (m.chunkMemory) {
         ChunkMemory mem = m.chunkMemory(s, ch);
         if (mem.activations < 0 || mem.kvCache < 0 ||
-            mem.weightGradInput < 0 || mem.weightGradInput > mem.activations)
+            mem.weightGradInput < 0 || mem.weightGradInput > mem.activations ||
+            mem.weightGradOutputGrads < 0)
           return Error{"memory of " + where + " must satisfy 0 <= "
                        "weightGradInput <= activations and kvCache >= 0"};
       }

@@ -27,10 +27,6 @@ public:
     FailureOr<func::FuncOp> model = findModelFunction(module);
     if (failed(model))
       return failure();
-    if (!model->getOps<pipe::StageOp>().empty())
-      return model->emitError()
-             << "is already cut into pipe.stage ops; export the runtime graph "
-                "before s1f-partition-stages (the runtime cuts stages itself)";
     for (auto param : module.getOps<llm::ParamOp>()) {
       auto type = cast<RankedTensorType>(param.getParamType());
       json::Object p{{"name", param.getSymName()},
@@ -40,29 +36,63 @@ public:
         p["std"] = param.getStdAttr().getValueAsDouble();
       params.push_back(std::move(p));
     }
-    Value tokens = model->getArgument(0);
-    Value targets = model->getNumArguments() > 1 ? model->getArgument(1) : Value();
+    tokens = model->getArgument(0);
+    targets = model->getNumArguments() > 1 ? model->getArgument(1) : Value();
+    json::Array stageStarts;
     for (Operation &op : model->getBody().front().without_terminator()) {
-      if (isa<llm::ParamRefOp>(op))
+      auto stage = dyn_cast<pipe::StageOp>(op);
+      if (!stage) {
+        if (failed(emit(&op)))
+          return failure();
         continue;
-      std::optional<json::Object> entry = convert(&op, tokens, targets);
-      if (!entry)
-        return failure();
-      ops.push_back(std::move(*entry));
+      }
+      // A stage's block arguments are its operands, its results what it
+      // yields: the runtime sees one flat op list plus where stages start.
+      stageStarts.push_back(static_cast<int64_t>(ops.size()));
+      Block &body = stage.getBody().front();
+      for (auto [arg, input] : llvm::zip(body.getArguments(), stage.getInputs()))
+        aliases[arg] = input;
+      for (Operation &inner : body.without_terminator())
+        if (failed(emit(&inner)))
+          return failure();
+      for (auto [result, yielded] :
+           llvm::zip(stage.getResults(), body.getTerminator()->getOperands()))
+        aliases[result] = yielded;
     }
     json::Object root{{"format", "seq1f1b-graph"},
                       {"version", 1},
                       {"params", std::move(params)},
-                      {"values", std::move(values)},
-                      {"ops", std::move(ops)}};
+                      {"values", std::move(values)}};
+    if (!stageStarts.empty()) {
+      stageStarts.push_back(static_cast<int64_t>(ops.size()));
+      root["stages"] = std::move(stageStarts);
+    }
+    root["ops"] = std::move(ops);
     os << llvm::formatv("{0:2}", json::Value(std::move(root))) << "\n";
     return success();
   }
 
 private:
+  LogicalResult emit(Operation *op) {
+    if (isa<llm::ParamRefOp>(op))
+      return success();
+    std::optional<json::Object> entry = convert(op);
+    if (!entry)
+      return failure();
+    ops.push_back(std::move(*entry));
+    return success();
+  }
+
+  /// The value a stage argument or result stands for.
+  Value resolve(Value v) {
+    for (auto it = aliases.find(v); it != aliases.end(); it = aliases.find(v))
+      v = it->second;
+    return v;
+  }
+
   /// Id of an activation, or an error when it is not one.
   std::optional<int64_t> valueId(Operation *user, Value v) {
-    auto it = ids.find(v);
+    auto it = ids.find(resolve(v));
     if (it != ids.end())
       return it->second;
     user->emitOpError() << "reads a value the runtime graph cannot name "
@@ -84,8 +114,7 @@ private:
     return id;
   }
 
-  std::optional<json::Object> convert(Operation *op, Value tokens,
-                                      Value targets) {
+  std::optional<json::Object> convert(Operation *op) {
     json::Object entry{{"op", op->getName().stripDialect()}};
     json::Array in, weights;
     bool ok = true;
@@ -103,7 +132,7 @@ private:
     };
     llvm::TypeSwitch<Operation *>(op)
         .Case([&](llm::EmbeddingOp e) {
-          if (e.getIds() != tokens) {
+          if (resolve(e.getIds()) != tokens) {
             e.emitOpError() << "must read the model's token ids";
             ok = false;
           }
@@ -148,7 +177,7 @@ private:
         })
         .Case([&](llm::CrossEntropyOp e) {
           input(e.getLogits());
-          if (e.getTargets() != targets) {
+          if (resolve(e.getTargets()) != targets) {
             e.emitOpError() << "must read the model's targets";
             ok = false;
           }
@@ -170,6 +199,8 @@ private:
 
   json::Array params, values, ops;
   llvm::DenseMap<Value, int64_t> ids;
+  llvm::DenseMap<Value, Value> aliases;
+  Value tokens, targets;
 };
 } // namespace
 

@@ -392,10 +392,13 @@ int run(Args a) {
         graph, pipelineOptions(a, *kind, ranks, chunks, programs), a.seqLen);
   const bool prints = pipeline->prints();
   std::unique_ptr<Pipeline> reference;
-  if (a.verify)
+  if (a.verify) {
+    Graph whole = graph; // one stage, whatever cut the compiler made
+    whole.stages.clear();
     reference = std::make_unique<Pipeline>(
-        graph,
-        pipelineOptions(a, sched::ScheduleKind::OneFOneB, 1, 1), a.seqLen);
+        whole, pipelineOptions(a, sched::ScheduleKind::OneFOneB, 1, 1),
+        a.seqLen);
+  }
   TextLoader loader(a.data, a.seqLen, a.batch, a.microbatches, a.seed);
 
   if (prints) {

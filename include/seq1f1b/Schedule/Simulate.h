@@ -9,7 +9,9 @@
 //   F       allocates `activations` (saved for backward) and `kvCache`.
 //   B       frees both.
 //   I       frees the KV cache and `activations - weightGradInput`; the
-//           `weightGradInput` part (layer inputs W needs) stays until W.
+//           `weightGradInput` part (layer inputs W needs) stays until W, and
+//           I allocates `weightGradOutputGrads` (the gradients of the
+//           weighted ops' outputs, which W needs too), freed by W.
 //   KV grad for N > 1: a micro-batch's first backward (chunk N-1) allocates
 //           a buffer of the KV bytes of chunks 0..N-2 on that stage, in which
 //           later chunks accumulate the gradient of the prefix K/V; it is
@@ -53,6 +55,7 @@ struct StaticMemory {
 struct ChunkMemory {
   std::int64_t activations = 0;     ///< Saved by F, including the next field.
   std::int64_t weightGradInput = 0; ///< Part of `activations` W still needs.
+  std::int64_t weightGradOutputGrads = 0; ///< Made by I, kept until W.
   std::int64_t kvCache = 0;         ///< K/V of this chunk, kept until B/I.
 };
 

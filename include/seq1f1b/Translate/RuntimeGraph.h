@@ -6,7 +6,9 @@ namespace seq1f1b {
 
 /// Registers `--export-runtime-graph`: the llm model function as the
 /// runtime's graph JSON (format "seq1f1b-graph", docs/runtime.md): params,
-/// per-token feature size of every activation and the ordered op list.
+/// per-token feature size of every activation and the ordered op list; for
+/// a module cut into pipe.stage ops also the op index where each stage
+/// starts, so the runtime runs the compiler's cut.
 void registerRuntimeGraphExport();
 
 } // namespace seq1f1b

@@ -101,6 +101,7 @@ Graph graphFromJson(const std::string &text) {
   const json ops = field<json>(root, "ops", "graph: ");
   for (size_t i = 0; i < ops.size(); ++i)
     g.ops.push_back(parseOp(ops[i], i, g));
+  g.stages = optional<std::vector<int>>(root, "stages", {}, "graph: ");
   g.validate();
   return g;
 }
@@ -148,6 +149,8 @@ std::string graphToJson(const Graph &g) {
     ops.push_back(jo);
   }
   root["ops"] = ops;
+  if (!g.stages.empty())
+    root["stages"] = g.stages;
   return root.dump(1);
 }
 

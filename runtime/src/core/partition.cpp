@@ -84,11 +84,31 @@ std::vector<StageSpec> cutStages(const Graph &g, int stages, int seq) {
   if (!part)
     throw std::invalid_argument("stage partition: " + part.error);
 
+  std::vector<int> cut;
+  for (int b : part->boundaries)
+    cut.push_back(bounds[b]);
+  return stagesAt(g, cut);
+}
+
+std::vector<StageSpec> stagesAt(const Graph &g, const std::vector<int> &cut) {
+  const int ops = static_cast<int>(g.ops.size());
+  if (cut.size() < 2 || cut.front() != 0 || cut.back() != ops)
+    throw std::invalid_argument("stage cut must run from op 0 to op " +
+                                std::to_string(ops));
+  std::vector<int> points = cutPoints(g);
+  for (size_t k = 1; k + 1 < cut.size(); ++k)
+    if (!std::binary_search(points.begin(), points.end(), cut[k]))
+      throw std::invalid_argument(
+          "stage cut at op " + std::to_string(cut[k]) +
+          " is not a point where exactly one activation crosses");
+  const int stages = static_cast<int>(cut.size()) - 1;
   std::vector<StageSpec> specs(stages);
   for (int k = 0; k < stages; ++k) {
     StageSpec &s = specs[k];
-    s.opBegin = bounds[part->boundaries[k]];
-    s.opEnd = bounds[part->boundaries[k + 1]];
+    s.opBegin = cut[k];
+    s.opEnd = cut[k + 1];
+    if (s.opBegin >= s.opEnd)
+      throw std::invalid_argument("stage " + std::to_string(k) + " is empty");
     std::set<int> params, defined;
     for (int i = s.opBegin; i < s.opEnd; ++i) {
       const Op &op = g.ops[i];

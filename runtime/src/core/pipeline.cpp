@@ -48,7 +48,16 @@ PipelinePlan::PipelinePlan(Graph graph, PipelineOptions options, int seqLen)
     schedule_ = *withComm;
   }
   const sched::ScheduleConfig &c = options_.schedule;
-  stages_ = cutStages(graph_, c.numStages(), seqLen);
+  if (graph_.stages.empty()) {
+    stages_ = cutStages(graph_, c.numStages(), seqLen);
+  } else {
+    if (static_cast<int>(graph_.stages.size()) != c.numStages() + 1)
+      throw std::invalid_argument(
+          "the graph is cut into " + std::to_string(graph_.stages.size() - 1) +
+          " stages but the schedule has " + std::to_string(c.numStages()) +
+          " (P x V)");
+    stages_ = stagesAt(graph_, graph_.stages);
+  }
   bounds_ =
       s1f::rt::chunkBounds(graph_, seqLen, c.chunks, options_.chunkPolicy);
 

@@ -64,6 +64,10 @@ struct Graph {
   std::vector<ParamSpec> params;
   std::vector<int64_t> valueFeatures; ///< per-token size of each value id
   std::vector<Op> ops;                ///< in execution order
+  /// Optional stage cut made by the compiler: K+1 op indices, 0 first and
+  /// ops.size() last; stage k runs ops [stages[k], stages[k+1]). Empty: the
+  /// runtime cuts the stages itself.
+  std::vector<int> stages;
 
   /// Index of the parameter called `name`, or -1.
   int paramIndex(const std::string &name) const;

@@ -37,6 +37,12 @@ std::vector<double> opCosts(const Graph &graph, int seq);
 /// std::invalid_argument when the graph has fewer cut segments than stages.
 std::vector<StageSpec> cutStages(const Graph &graph, int stages, int seq);
 
+/// The stages [bounds[k], bounds[k+1]) of a given cut (e.g. the compiler's,
+/// Graph::stages). Throws std::invalid_argument when a bound is not a cut
+/// point or the bounds do not run from 0 to the op count.
+std::vector<StageSpec> stagesAt(const Graph &graph,
+                                const std::vector<int> &bounds);
+
 enum class ChunkPolicy { Even, Flops };
 
 /// N+1 chunk boundaries [0, ..., seq]. Even: lengths differ by at most one
