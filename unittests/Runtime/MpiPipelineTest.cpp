@@ -208,19 +208,18 @@ struct Reference {
   std::vector<double> losses;
 };
 
-/// P = 1, N = 1, in this process.
-const Reference &reference(const ModelCase &m) {
-  static std::map<std::string, Reference> cache;
-  auto [it, inserted] = cache.try_emplace(m.name);
+/// P = 1, N = 1, in this process, over `M` micro-batches.
+const Reference &reference(const ModelCase &m, int M) {
+  static std::map<std::pair<std::string, int>, Reference> cache;
+  auto [it, inserted] = cache.try_emplace({m.name, M});
   Reference &ref = it->second;
   if (!inserted)
     return ref;
-  Pipeline pipe(
-      m.graph,
-      options(ScheduleKind::GPipe, 1, kMicrobatches, 1, ChunkPolicy::Even),
-      static_cast<int>(m.seq));
+  Pipeline pipe(m.graph,
+                options(ScheduleKind::GPipe, 1, M, 1, ChunkPolicy::Even),
+                static_cast<int>(m.seq));
   for (int step = 0; step < kSteps; ++step) {
-    StepResult r = pipe.step(makeBatch(m, kMicrobatches, 100 + step));
+    StepResult r = pipe.step(makeBatch(m, M, 100 + step));
     CHECK(r.ok, "reference: %s", r.error.c_str());
     ref.losses.push_back(r.loss());
     if (step == 0)
@@ -236,12 +235,13 @@ struct Case {
   ScheduleKind kind;
   int N;
   ChunkPolicy policy;
+  int M = kMicrobatches;
 };
 
 void checkEquivalence(const ModelCase &m, const Case &c, int P,
                       double &worstOverall) {
-  const Reference &ref = reference(m);
-  PipelineOptions o = options(c.kind, P, kMicrobatches, c.N, c.policy);
+  const Reference &ref = reference(m, c.M);
+  PipelineOptions o = options(c.kind, P, c.M, c.N, c.policy);
   o.recvTimeout = 30s;
   auto plan =
       std::make_shared<const PipelinePlan>(m.graph, o, static_cast<int>(m.seq));
@@ -250,13 +250,13 @@ void checkEquivalence(const ModelCase &m, const Case &c, int P,
   const std::string name =
       m.name + " " + std::string(sched::scheduleKindName(c.kind)) +
       " P=" + std::to_string(P) + " N=" + std::to_string(c.N) +
-      " M=" + std::to_string(kMicrobatches) +
+      " M=" + std::to_string(c.M) +
       (c.policy == ChunkPolicy::Even ? " even" : " flops");
   double worst = 0;
   const int failuresBefore = failures;
   std::vector<int> checked(m.graph.params.size(), 0);
   for (int step = 0; step < kSteps; ++step) {
-    RankStepResult r = rank.step(makeBatch(m, kMicrobatches, 100 + step), comm);
+    RankStepResult r = rank.step(makeBatch(m, c.M, 100 + step), comm);
     CHECK(r.ok, "%s: %s", name.c_str(), r.error.c_str()); // (abort ended it)
     double lossErr = std::fabs(r.loss() - ref.losses[step]) / ref.losses[step];
     CHECK(lossErr <= kTol, "%s step %d: loss %.9g vs %.9g", name.c_str(), step,
@@ -373,12 +373,11 @@ int main(int argc, char **argv) {
   checkCommunicator();
   double worst = 0;
   int cases = 0;
-  // Every kind whose constraints M = 3 meets on 2 and 4 processes
-  // (interleaved-1f1b needs M divisible by P; seq1f1b-interleaved with N = 4
-  // runs the same interleaved code).
+  // Every kind (interleaved-1f1b needs M divisible by P: M = 4).
   const Case grid[] = {
       {ScheduleKind::GPipe, 1, ChunkPolicy::Even},
       {ScheduleKind::OneFOneB, 1, ChunkPolicy::Even},
+      {ScheduleKind::Interleaved1F1B, 1, ChunkPolicy::Even, 4},
       {ScheduleKind::ZBH1, 1, ChunkPolicy::Even},
       {ScheduleKind::Seq1F1BInterleaved, 4, ChunkPolicy::Flops},
       {ScheduleKind::Seq1F1B, 2, ChunkPolicy::Even},
