@@ -20,6 +20,8 @@
 #include "seq1f1b/runtime/cuda/check.h"
 #include "seq1f1b/runtime/cuda/kernels.h"
 
+#include "TestUtil.h"
+
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -91,27 +93,7 @@ template <typename T> Vec rounded(const Vec &v) {
 // Random inputs.
 //===----------------------------------------------------------------------===//
 
-class Rng {
-public:
-  explicit Rng(uint32_t seed) : gen_(seed) {}
-  Vec uniform(size_t n, double lo = -1.0, double hi = 1.0) {
-    std::uniform_real_distribution<double> dist(lo, hi);
-    Vec v(n);
-    for (double &x : v)
-      x = dist(gen_);
-    return v;
-  }
-  std::vector<int32_t> ints(size_t n, int32_t lo, int32_t hi) {
-    std::uniform_int_distribution<int32_t> dist(lo, hi);
-    std::vector<int32_t> v(n);
-    for (int32_t &x : v)
-      x = dist(gen_);
-    return v;
-  }
-
-private:
-  std::mt19937 gen_;
-};
+using cpu::test::Rng;
 
 //===----------------------------------------------------------------------===//
 // Device memory.

@@ -4,6 +4,8 @@
 #include "seq1f1b/runtime/models.h"
 #include "seq1f1b/runtime/partition.h"
 
+#include "PipelineTestUtil.h"
+
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -12,17 +14,6 @@
 
 namespace s1f::rt {
 namespace {
-
-GptConfig tinyGpt() {
-  GptConfig c;
-  c.layers = 2;
-  c.hidden = 16;
-  c.heads = 2;
-  c.ffn = 64;
-  c.vocab = 40;
-  c.positions = 32;
-  return c;
-}
 
 void expectThrowsWith(const std::function<void()> &f, const std::string &what) {
   try {
@@ -34,7 +25,7 @@ void expectThrowsWith(const std::function<void()> &f, const std::string &what) {
 }
 
 TEST(Graph, GptMatchesImporterNames) {
-  Graph g = buildGpt(tinyGpt());
+  Graph g = buildGpt(test::tinyGptConfig());
   ASSERT_GE(g.params.size(), 4u);
   EXPECT_EQ(g.params[0].name, "wte");
   EXPECT_EQ(g.params[1].name, "wpe");
@@ -60,7 +51,7 @@ TEST(Graph, LlamaMatchesImporterNames) {
 }
 
 TEST(Graph, InitIsDeterministicPerName) {
-  Graph g = buildGpt(tinyGpt());
+  Graph g = buildGpt(test::tinyGptConfig());
   auto a = initParams(g, 7), b = initParams(g, 7), c = initParams(g, 8);
   EXPECT_EQ(a, b);
   EXPECT_NE(a[0], c[0]);
@@ -73,7 +64,7 @@ TEST(Graph, InitIsDeterministicPerName) {
 }
 
 TEST(GraphJson, RoundTrip) {
-  for (const Graph &g : {buildGpt(tinyGpt()), buildLlama(LlamaConfig{})}) {
+  for (const Graph &g : {buildGpt(test::tinyGptConfig()), buildLlama(LlamaConfig{})}) {
     std::string text = graphToJson(g);
     Graph back = graphFromJson(text);
     EXPECT_EQ(graphToJson(back), text);
@@ -126,7 +117,7 @@ TEST(GraphJson, ErrorsNameTheProblem) {
 }
 
 TEST(Partition, CutPointsAreResidualStream) {
-  Graph g = buildGpt(tinyGpt());
+  Graph g = buildGpt(test::tinyGptConfig());
   std::vector<int> cuts = cutPoints(g);
   // After the token embedding, after wte + wpe, after each of the 2 * layers
   // residual adds, after ln_f and after the head.

@@ -202,33 +202,16 @@ void checkCommunicator() {
 // Gradient equivalence
 //===----------------------------------------------------------------------===//
 
-struct Reference {
-  double largestGrad = 0;
-  std::map<std::string, std::vector<float>> grads;
-  std::vector<double> losses;
-};
-
 /// P = 1, N = 1, in this process, over `M` micro-batches.
 const Reference &reference(const ModelCase &m, int M) {
   static std::map<std::pair<std::string, int>, Reference> cache;
   auto [it, inserted] = cache.try_emplace({m.name, M});
-  Reference &ref = it->second;
-  if (!inserted)
-    return ref;
-  Pipeline pipe(m.graph,
-                options(ScheduleKind::GPipe, 1, M, 1, ChunkPolicy::Even),
-                static_cast<int>(m.seq));
-  for (int step = 0; step < kSteps; ++step) {
-    StepResult r = pipe.step(makeBatch(m, M, 100 + step));
-    CHECK(r.ok, "reference: %s", r.error.c_str());
-    ref.losses.push_back(r.loss());
-    if (step == 0)
-      for (const ParamSpec &p : m.graph.params)
-        ref.grads[p.name] = pipe.grad(p.name);
+  if (inserted) {
+    std::string error;
+    it->second = runReference(m, M, kSteps, error);
+    CHECK(error.empty(), "reference: %s", error.c_str());
   }
-  for (const auto &[name, g] : ref.grads)
-    ref.largestGrad = std::max(ref.largestGrad, maxAbs(g));
-  return ref;
+  return it->second;
 }
 
 struct Case {

@@ -26,33 +26,15 @@ using sched::ScheduleKind;
 constexpr double kTol = 1e-5;
 constexpr int kSteps = 5;
 
-/// The reference: P = 1, N = 1, one stage; its first-step gradients and
-/// its losses over kSteps steps.
-struct Reference {
-  double largestGrad = 0; ///< max |g| over all parameters
-  std::map<std::string, std::vector<float>> grads;
-  std::vector<double> losses;
-};
-
 const Reference &reference(const ModelCase &m, int M) {
   static std::map<std::pair<std::string, int>, Reference> cache;
   auto [it, inserted] = cache.try_emplace({m.name, M});
-  if (!inserted)
-    return it->second;
-  Reference &ref = it->second;
-  Pipeline pipe(m.graph, options(ScheduleKind::GPipe, 1, M, 1, ChunkPolicy::Even),
-                static_cast<int>(m.seq));
-  for (int step = 0; step < kSteps; ++step) {
-    StepResult r = pipe.step(makeBatch(m, M, 100 + step));
-    EXPECT_TRUE(r.ok) << r.error;
-    ref.losses.push_back(r.loss());
-    if (step == 0)
-      for (const ParamSpec &p : m.graph.params)
-        ref.grads[p.name] = pipe.grad(p.name);
+  if (inserted) {
+    std::string error;
+    it->second = runReference(m, M, kSteps, error);
+    EXPECT_TRUE(error.empty()) << error;
   }
-  for (const auto &[name, g] : ref.grads)
-    ref.largestGrad = std::max(ref.largestGrad, maxAbs(g));
-  return ref;
+  return it->second;
 }
 
 struct Case {

@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <map>
 #include <random>
 #include <string>
 
@@ -20,9 +21,8 @@ struct ModelCase {
   int64_t batch, seq; ///< B, S
 };
 
-/// GPT-2: 2 layers, hidden 16, 2 heads, vocab 40, B = 2, S = 11 (neither
-/// 2 nor 4 chunks divide it).
-inline ModelCase tinyGptCase() {
+/// GPT-2: 2 layers, hidden 16, 2 heads, vocab 40.
+inline GptConfig tinyGptConfig() {
   GptConfig c;
   c.layers = 2;
   c.hidden = 16;
@@ -30,6 +30,12 @@ inline ModelCase tinyGptCase() {
   c.ffn = 64;
   c.vocab = 40;
   c.positions = 32;
+  return c;
+}
+
+/// Tiny GPT-2 with B = 2, S = 11 (neither 2 nor 4 chunks divide it).
+inline ModelCase tinyGptCase() {
+  GptConfig c = tinyGptConfig();
   return {"gpt", buildGpt(c), c.vocab, 2, 11};
 }
 
@@ -105,6 +111,38 @@ inline double relError(const std::vector<float> &a,
   for (size_t i = 0; i < a.size(); ++i)
     diff = std::max(diff, std::fabs(double(a[i]) - b[i]));
   return diff / std::max(maxAbs(b), floor);
+}
+
+/// The single-rank, full-sequence run every pipelined run is compared with:
+/// P = 1, N = 1 over M micro-batches; its first-step gradients and its
+/// losses over `steps` steps. `error` gets the first failed step's message.
+struct Reference {
+  double largestGrad = 0; ///< max |g| over all parameters
+  std::map<std::string, std::vector<float>> grads;
+  std::vector<double> losses;
+};
+
+inline Reference runReference(const ModelCase &m, int M, int steps,
+                              std::string &error) {
+  Reference ref;
+  Pipeline pipe(m.graph,
+                options(seq1f1b::schedule::ScheduleKind::GPipe, 1, M, 1,
+                        ChunkPolicy::Even),
+                static_cast<int>(m.seq));
+  for (int step = 0; step < steps; ++step) {
+    StepResult r = pipe.step(makeBatch(m, M, 100 + step));
+    if (!r.ok) {
+      error = r.error;
+      return ref;
+    }
+    ref.losses.push_back(r.loss());
+    if (step == 0)
+      for (const ParamSpec &p : m.graph.params)
+        ref.grads[p.name] = pipe.grad(p.name);
+  }
+  for (const auto &[name, g] : ref.grads)
+    ref.largestGrad = std::max(ref.largestGrad, maxAbs(g));
+  return ref;
 }
 
 } // namespace s1f::rt::test

@@ -296,35 +296,10 @@ void checkLinear(int64_t N, int64_t in, int64_t out, const char *what) {
                                 " out=" + std::to_string(out));
 }
 
-} // namespace
-
+/// y[N, out] = x[N, in] W^T, W stored [out, in]; the caller adds epilogues.
 template <typename T>
-void linear_fwd(Gemm &gemm, const T *x, const T *W, const T *bias, T *y,
-                int64_t N, int64_t in, int64_t out, cudaStream_t stream) {
-  checkLinear(N, in, out, "linear_fwd");
-  GemmArgs g;
-  g.transA = false;
-  g.transB = true; // y = x W^T, W stored [out, in]
-  g.m = N;
-  g.n = out;
-  g.k = in;
-  g.abType = g.cType = dtypeOf<T>();
-  g.A = x;
-  g.lda = in;
-  g.B = W;
-  g.ldb = in;
-  g.C = y;
-  g.ldc = out;
-  g.epilogue = bias ? Epilogue::Bias : Epilogue::None;
-  g.bias = bias;
-  gemm.run(g, stream);
-}
-
-template <typename T>
-void linear_gelu_fwd(Gemm &gemm, const T *x, const T *W, const T *bias, T *pre,
-                     T *y, int64_t N, int64_t in, int64_t out,
-                     cudaStream_t stream) {
-  checkLinear(N, in, out, "linear_gelu_fwd");
+GemmArgs forwardArgs(const T *x, const T *W, T *y, int64_t N, int64_t in,
+                     int64_t out) {
   GemmArgs g;
   g.transA = false;
   g.transB = true;
@@ -338,6 +313,27 @@ void linear_gelu_fwd(Gemm &gemm, const T *x, const T *W, const T *bias, T *pre,
   g.ldb = in;
   g.C = y;
   g.ldc = out;
+  return g;
+}
+
+} // namespace
+
+template <typename T>
+void linear_fwd(Gemm &gemm, const T *x, const T *W, const T *bias, T *y,
+                int64_t N, int64_t in, int64_t out, cudaStream_t stream) {
+  checkLinear(N, in, out, "linear_fwd");
+  GemmArgs g = forwardArgs(x, W, y, N, in, out);
+  g.epilogue = bias ? Epilogue::Bias : Epilogue::None;
+  g.bias = bias;
+  gemm.run(g, stream);
+}
+
+template <typename T>
+void linear_gelu_fwd(Gemm &gemm, const T *x, const T *W, const T *bias, T *pre,
+                     T *y, int64_t N, int64_t in, int64_t out,
+                     cudaStream_t stream) {
+  checkLinear(N, in, out, "linear_gelu_fwd");
+  GemmArgs g = forwardArgs(x, W, y, N, in, out);
   g.epilogue = bias ? Epilogue::GeluAuxBias : Epilogue::GeluAux;
   g.bias = bias;
   g.aux = pre;
