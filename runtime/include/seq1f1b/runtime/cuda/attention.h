@@ -1,0 +1,78 @@
+//===- attention.h - Attention over the KV prefix on the GPU ----*- C++ -*-===//
+//
+// Causal grouped-query attention of one sequence chunk over its KV prefix,
+// forward and backward, bf16 in and out, fp32 accumulation, on tensor cores
+// (mma.sync m16n8k16). The CUDA twin of cpu::attention_fwd/_bwd:
+//
+//  * A chunk covers the absolute tokens [start, start + len) of each of the B
+//    sequences. Its queries read keys/values [0, start + len) IN PLACE from
+//    the stage's per-micro-batch KV cache ([B, max_seq, kv_heads*head_dim]);
+//    the causal mask is aligned bottom-right (query start+i sees keys
+//    0..start+i). Query head h uses kv head h / (heads / kv_heads); the
+//    scale is 1/sqrt(head_dim).
+//  * The forward saves the fp32 log-sum-exp of each score row, [B, heads,
+//    len]; probabilities are never stored (FlashAttention-2 style).
+//  * The backward never concatenates: it adds the chunk's contribution to
+//    the keys of EARLIER chunks into the micro-batch's fp32 KV-gradient
+//    buffers (rows [0, start)), and for the chunk's own keys (rows [start,
+//    start + len)), whose gradients are complete once this last contribution
+//    is in (Seq1F1B runs the backwards of a micro-batch chunk-descending),
+//    writes the final bf16 dk/dv: buffer rows + this chunk's part.
+//  * Row strides are explicit so that q/k/v can live in one fused QKV
+//    buffer (0 = packed).
+//
+// head_dim must be 64 or 128; strides multiples of 8 elements and pointers
+// 16-byte aligned. Violations throw std::invalid_argument naming the rule.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef SEQ1F1B_RUNTIME_CUDA_ATTENTION_H
+#define SEQ1F1B_RUNTIME_CUDA_ATTENTION_H
+
+#include "seq1f1b/runtime/cpu_kernels.h" // cpu::AttentionDims
+
+#include <cuda_bf16.h>
+#include <cuda_runtime_api.h>
+
+#include <cstdint>
+
+namespace s1f::rt::cuda {
+
+using bf16 = __nv_bfloat16;
+
+/// Row strides in elements; 0 means packed (heads*head_dim for q, out, dout,
+/// dq; kv_heads*head_dim for dk, dv).
+struct AttentionStrides {
+  int64_t q = 0;   ///< q rows
+  int64_t out = 0; ///< out and dout rows
+  int64_t dq = 0;  ///< dq rows
+  int64_t dkv = 0; ///< dk and dv rows
+};
+
+/// out[B, len, heads*head_dim] = softmax(scale q k^T + mask) v; lse[B, heads,
+/// len] (fp32, natural log) is saved for the backward. d.key_tile is ignored.
+void attention_fwd(const bf16 *q, const bf16 *kcache, const bf16 *vcache,
+                   bf16 *out, float *lse, const cpu::AttentionDims &d,
+                   const AttentionStrides &s = {},
+                   cudaStream_t stream = nullptr);
+
+/// fp32 elements of the workspace attention_bwd needs (B*heads*len).
+int64_t attention_bwd_workspace_size(const cpu::AttentionDims &d);
+
+/// Writes dq [B, len, heads*head_dim] and the chunk's own dk, dv [B, len,
+/// kv_heads*head_dim] (bf16), and ADDS the contribution to earlier keys into
+/// rows [0, start) of dkbuf/dvbuf ([B, max_seq, kv_heads*head_dim], fp32,
+/// zeroed by the caller before the micro-batch's first backward). Rows
+/// [start, start+len) of the buffers are read (what later chunks added), not
+/// written; rows from start+len on are untouched. dkbuf/dvbuf may be nullptr
+/// only when start == 0 and no later chunk exists (one whole sequence).
+void attention_bwd(const bf16 *q, const bf16 *kcache, const bf16 *vcache,
+                   const bf16 *out, const bf16 *dout, const float *lse,
+                   bf16 *dq, bf16 *dk, bf16 *dv, float *dkbuf, float *dvbuf,
+                   float *workspace, const cpu::AttentionDims &d,
+                   const AttentionStrides &s = {},
+                   cudaStream_t stream = nullptr);
+
+} // namespace s1f::rt::cuda
+
+#endif // SEQ1F1B_RUNTIME_CUDA_ATTENTION_H

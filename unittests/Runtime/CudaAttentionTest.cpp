@@ -1,0 +1,239 @@
+//===- CudaAttentionTest.cpp - GPU attention against the fp64 CPU one -----===//
+//
+// cuda::attention_fwd/_bwd (bf16, tensor cores) against cpu::attention_fwd/
+// _bwd in fp64 on the same bf16-rounded inputs: chunks at the start, in the
+// middle and at the end of the prefix, lengths and starts that are not
+// multiples of the tiles, a one-token chunk, grouped-query heads, head_dim 64
+// and 128, and q/dq/dk/dv living in a fused QKV buffer (row strides). The
+// KV-gradient buffers start from random values standing for what later
+// chunks added; rows past the chunk must come back bit-identical. Every case
+// runs with both pipeline depths of the kernels.
+//
+//===----------------------------------------------------------------------===//
+
+#include "CudaTestUtil.h"
+
+#include "seq1f1b/runtime/cpu_kernels.h"
+#include "seq1f1b/runtime/cuda/attention.h"
+
+#include <cstdlib>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace cpu = s1f::rt::cpu;
+using namespace s1f::rt::cuda;
+using namespace s1f::rt::cuda::test;
+
+namespace {
+
+using CudaAttention = CudaTest;
+
+struct Case {
+  int64_t batch, heads, kvHeads, headDim, maxSeq, start, len;
+  bool fused; ///< q, dq, dk, dv inside one [len, 3 * heads * head_dim] row
+};
+
+std::string name(const Case &c) {
+  return "B" + std::to_string(c.batch) + "_H" + std::to_string(c.heads) +
+         "_KV" + std::to_string(c.kvHeads) + "_D" + std::to_string(c.headDim) +
+         "_S" + std::to_string(c.start) + "+" + std::to_string(c.len) +
+         (c.fused ? "_fused" : "");
+}
+
+/// Rows [r0, r1) of every sequence of a [B, rows, width] tensor.
+Vec rowsOf(const Vec &v, int64_t B, int64_t rows, int64_t width, int64_t r0,
+           int64_t r1) {
+  Vec out;
+  for (int64_t b = 0; b < B; ++b)
+    out.insert(out.end(), v.begin() + (b * rows + r0) * width,
+               v.begin() + (b * rows + r1) * width);
+  return out;
+}
+
+/// Columns [c0, c0 + width) of a [rows, stride] matrix.
+Vec columns(const Vec &v, int64_t rows, int64_t stride, int64_t c0,
+            int64_t width) {
+  Vec out;
+  for (int64_t r = 0; r < rows; ++r)
+    out.insert(out.end(), v.begin() + r * stride + c0,
+               v.begin() + r * stride + c0 + width);
+  return out;
+}
+
+::testing::AssertionResult identical(const Vec &got, const Vec &want,
+                                     const char *what) {
+  for (size_t i = 0; i < want.size(); ++i)
+    if (got[i] != want[i]) // NaN included
+      return ::testing::AssertionFailure()
+             << what << "[" << i << "] = " << got[i] << ", was " << want[i];
+  return ::testing::AssertionSuccess();
+}
+
+void runOnce(const Case &c, uint32_t seed) {
+  cpu::AttentionDims d;
+  d.batch = c.batch, d.heads = c.heads, d.kv_heads = c.kvHeads;
+  d.head_dim = c.headDim, d.max_seq = c.maxSeq, d.start = c.start;
+  d.len = c.len;
+  const int64_t B = c.batch, L = c.len, kend = c.start + c.len;
+  const int64_t qw = c.heads * c.headDim, kvw = c.kvHeads * c.headDim;
+  const double tol = Storage<bf16>::tol;
+
+  Rng rng(seed);
+  const Vec q = rounded<bf16>(rng.uniform(B * L * qw, -2, 2));
+  const Vec k = rounded<bf16>(rng.uniform(B * c.maxSeq * kvw, -2, 2));
+  const Vec v = rounded<bf16>(rng.uniform(B * c.maxSeq * kvw));
+  const Vec dout = rounded<bf16>(rng.uniform(B * L * qw));
+  // What later chunks added to the KV gradients (fp32 on the GPU).
+  const Vec dkInit = toDouble(toStorage<float>(rng.uniform(B * c.maxSeq * kvw)));
+  const Vec dvInit = toDouble(toStorage<float>(rng.uniform(B * c.maxSeq * kvw)));
+
+  // fp64 reference.
+  Vec out(B * L * qw), lse(B * c.heads * L), dq(B * L * qw);
+  Vec dkRef = dkInit, dvRef = dvInit;
+  Vec ws(cpu::attention_workspace_size(d));
+  cpu::attention_fwd<double>(q.data(), k.data(), v.data(), out.data(),
+                             lse.data(), ws.data(), d);
+  cpu::attention_bwd<double>(q.data(), k.data(), v.data(), out.data(),
+                             dout.data(), lse.data(), dq.data(), dkRef.data(),
+                             dvRef.data(), ws.data(), d);
+
+  // The GPU run; with `fused`, q sits at column 0 of a [rows, 3*qw] buffer
+  // and dq, dk, dv at columns 0, qw, 2*qw of another (how a QKV linear
+  // layer lays them out).
+  AttentionStrides s;
+  const int64_t wide = c.fused ? 3 * qw : qw;
+  if (c.fused)
+    s.q = s.dq = s.dkv = wide;
+  Vec qBuf(B * L * wide, 0.0);
+  for (int64_t r = 0; r < B * L; ++r)
+    for (int64_t j = 0; j < qw; ++j)
+      qBuf[r * wide + j] = q[r * qw + j];
+  auto gQ = toDevice<bf16>(qBuf), gK = toDevice<bf16>(k), gV = toDevice<bf16>(v);
+  auto gDout = toDevice<bf16>(dout);
+  DeviceBuffer<bf16> gOut(B * L * qw);
+  DeviceBuffer<float> gLse(B * c.heads * L);
+  attention_fwd(gQ.get(), gK.get(), gV.get(), gOut.get(), gLse.get(), d, s);
+  const Vec gotOut = gOut.downloadDouble();
+  S1F_EXPECT_CLOSE(gotOut, out, tol, "out");
+  S1F_EXPECT_CLOSE(gLse.downloadDouble(), lse, 1e-5, "lse");
+
+  // The backward reads the GPU's own output (delta = rowsum(dO * O)).
+  DeviceBuffer<bf16> gGrad(B * L * (c.fused ? wide : qw));
+  DeviceBuffer<bf16> gDk(c.fused ? 1 : B * L * kvw), gDv(c.fused ? 1 : B * L * kvw);
+  bf16 *dqPtr = gGrad.get();
+  bf16 *dkPtr = c.fused ? gGrad.get() + qw : gDk.get();
+  bf16 *dvPtr = c.fused ? gGrad.get() + 2 * qw : gDv.get();
+  auto gDkBuf = toDevice<float>(dkInit), gDvBuf = toDevice<float>(dvInit);
+  DeviceBuffer<float> gWs(attention_bwd_workspace_size(d));
+  attention_bwd(gQ.get(), gK.get(), gV.get(), gOut.get(), gDout.get(),
+                gLse.get(), dqPtr, dkPtr, dvPtr, gDkBuf.get(), gDvBuf.get(),
+                gWs.get(), d, s);
+
+  const Vec grad = gGrad.downloadDouble();
+  const Vec gotDq = c.fused ? columns(grad, B * L, wide, 0, qw) : grad;
+  const Vec gotDk = c.fused ? columns(grad, B * L, wide, qw, kvw)
+                            : gDk.downloadDouble();
+  const Vec gotDv = c.fused ? columns(grad, B * L, wide, 2 * qw, kvw)
+                            : gDv.downloadDouble();
+  S1F_EXPECT_CLOSE(gotDq, dq, tol, "dq");
+  // The chunk's own keys: complete gradients, written as bf16.
+  S1F_EXPECT_CLOSE(gotDk, rowsOf(dkRef, B, c.maxSeq, kvw, c.start, kend), tol,
+                   "dk_chunk");
+  S1F_EXPECT_CLOSE(gotDv, rowsOf(dvRef, B, c.maxSeq, kvw, c.start, kend), tol,
+                   "dv_chunk");
+  const Vec dkBuf = gDkBuf.downloadDouble(), dvBuf = gDvBuf.downloadDouble();
+  if (c.start > 0) { // earlier keys: accumulated in the fp32 buffers
+    S1F_EXPECT_CLOSE(rowsOf(dkBuf, B, c.maxSeq, kvw, 0, c.start),
+                     rowsOf(dkRef, B, c.maxSeq, kvw, 0, c.start), tol,
+                     "dk_prefix");
+    S1F_EXPECT_CLOSE(rowsOf(dvBuf, B, c.maxSeq, kvw, 0, c.start),
+                     rowsOf(dvRef, B, c.maxSeq, kvw, 0, c.start), tol,
+                     "dv_prefix");
+  }
+  // The chunk's rows are read, not written; rows after it are untouched.
+  EXPECT_TRUE(identical(rowsOf(dkBuf, B, c.maxSeq, kvw, c.start, c.maxSeq),
+                        rowsOf(dkInit, B, c.maxSeq, kvw, c.start, c.maxSeq),
+                        "dk buffer row"));
+  EXPECT_TRUE(identical(rowsOf(dvBuf, B, c.maxSeq, kvw, c.start, c.maxSeq),
+                        rowsOf(dvInit, B, c.maxSeq, kvw, c.start, c.maxSeq),
+                        "dv buffer row"));
+  if (c.fused) { // the input q buffer is read only
+    EXPECT_TRUE(identical(gQ.downloadDouble(), qBuf, "q"));
+  }
+}
+
+/// Both pipeline depths of the kernels (S1F_ATTENTION_STAGES, attention.cu).
+void runCase(const Case &c, uint32_t seed) {
+  for (const char *stages : {"1", "2"}) {
+    SCOPED_TRACE(name(c) + ", S1F_ATTENTION_STAGES=" + stages);
+    ::setenv("S1F_ATTENTION_STAGES", stages, 1);
+    runOnce(c, seed);
+    ::unsetenv("S1F_ATTENTION_STAGES");
+  }
+}
+
+TEST_F(CudaAttention, WholeSequenceOneTile) {
+  runCase({1, 2, 2, 64, 64, 0, 64, false}, 1);
+}
+
+TEST_F(CudaAttention, WholeSequenceGroupedHeads) {
+  runCase({2, 4, 2, 64, 300, 0, 300, false}, 2);
+}
+
+TEST_F(CudaAttention, MiddleChunkUnaligned) {
+  runCase({2, 4, 2, 128, 320, 130, 77, false}, 3);
+}
+
+TEST_F(CudaAttention, LastChunkAligned) {
+  runCase({1, 4, 1, 128, 512, 256, 256, false}, 4);
+}
+
+TEST_F(CudaAttention, OneTokenChunk) {
+  runCase({1, 3, 3, 64, 200, 199, 1, false}, 5);
+}
+
+TEST_F(CudaAttention, FusedQkvLayout) {
+  runCase({1, 4, 4, 128, 400, 96, 200, true}, 6);
+}
+
+TEST_F(CudaAttention, FirstChunkOfSeveral) {
+  // start 0 but a shorter chunk than the cache: rows after it untouched.
+  runCase({2, 2, 2, 128, 256, 0, 100, false}, 7);
+}
+
+// Host-side argument checks: they throw before touching the device, so they
+// run everywhere.
+TEST(CudaAttentionArgs, BadShapesAndLayouts) {
+  cpu::AttentionDims d;
+  d.batch = 1, d.heads = 4, d.kv_heads = 2, d.head_dim = 96, d.max_seq = 64;
+  d.start = 0, d.len = 64;
+  alignas(16) static bf16 buf[64];
+  float lse[4];
+  auto fwd = [&](const AttentionStrides &s = {}) {
+    attention_fwd(buf, buf, buf, buf, lse, d, s);
+  };
+  EXPECT_THROW(fwd(), std::invalid_argument); // head_dim 96
+  d.head_dim = 64;
+  d.kv_heads = 3;
+  EXPECT_THROW(fwd(), std::invalid_argument); // 4 heads over 3 kv heads
+  d.kv_heads = 2;
+  d.start = 10;
+  EXPECT_THROW(fwd(), std::invalid_argument); // past max_seq
+  d.start = 0;
+  EXPECT_THROW(fwd({260, 0, 0, 0}), std::invalid_argument); // stride % 8
+  EXPECT_THROW(fwd({128, 0, 0, 0}), std::invalid_argument); // stride < row
+  try {
+    fwd({260, 0, 0, 0});
+  } catch (const std::invalid_argument &e) {
+    EXPECT_NE(std::string(e.what()).find("multiples of 8"), std::string::npos)
+        << e.what();
+  }
+  d.start = 8, d.len = 56;
+  float ws[4];
+  EXPECT_THROW(attention_bwd(buf, buf, buf, buf, buf, lse, buf, buf, buf,
+                             nullptr, nullptr, ws, d),
+               std::invalid_argument); // start > 0 needs the buffers
+}
+
+} // namespace
