@@ -5,7 +5,7 @@
 #
 #   bash bench/gpu/bundle.sh [BUILD_DIR]     (default /tmp/build-cuda)
 #
-# Builds the two targets in BUILD_DIR (configured with the CUDA toolkit),
+# Builds the targets in BUILD_DIR (configured with the CUDA toolkit),
 # copies them to build-gpu/bin and the shared libraries they need that the
 # GPU machine may lack (OpenBLAS, gfortran, cudart, ...) to build-gpu/lib
 # (libstdc++ and libgcc_s to build-gpu/lib-fallback, used only if needed). Not copied: glibc, the driver (libcuda) and cuBLASLt
@@ -16,7 +16,7 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 BUILD=${1:-/tmp/build-cuda}
 DEST=$ROOT/build-gpu
-TARGETS=(S1FRuntimeCudaTests s1f-cuda-bench)
+TARGETS=(S1FRuntimeCudaTests s1f-cuda-bench s1f-layer-bench)
 
 [ -f "$BUILD/build.ninja" ] || {
   echo "bundle.sh: $BUILD is not a configured Ninja build directory" >&2

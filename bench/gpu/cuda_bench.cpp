@@ -14,6 +14,9 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "bench_util.h"
+
+#include "seq1f1b/runtime/cuda/attention.h"
 #include "seq1f1b/runtime/cuda/check.h"
 #include "seq1f1b/runtime/cuda/gemm.h"
 #include "seq1f1b/runtime/cuda/kernels.h"
@@ -29,6 +32,8 @@
 #include <vector>
 
 using namespace s1f::rt::cuda;
+using s1f::bench::Buf;
+using s1f::bench::fillRandom;
 
 namespace {
 
@@ -43,39 +48,6 @@ struct Result {
   std::string name, dtype, shape;
   double ms = 0, gbps = 0, tflops = 0;
 };
-
-/// Device memory that frees itself.
-template <typename T> struct Buf {
-  T *p = nullptr;
-  size_t n = 0;
-  explicit Buf(size_t count) : n(count) {
-    S1F_CUDA_CHECK(cudaMalloc(reinterpret_cast<void **>(&p),
-                              (count ? count : 1) * sizeof(T)));
-  }
-  ~Buf() { cudaFree(p); }
-  Buf(const Buf &) = delete;
-  Buf &operator=(const Buf &) = delete;
-  T *get() const { return p; }
-};
-
-/// Fills the buffer with a random block of `lo..hi` values tiled over it.
-template <typename T> void fillRandom(Buf<T> &b, double lo, double hi,
-                                      uint32_t seed) {
-  const size_t block = std::min<size_t>(b.n, size_t(1) << 20);
-  std::vector<T> host(block);
-  std::mt19937 gen(seed);
-  std::uniform_real_distribution<double> dist(lo, hi);
-  for (T &x : host)
-    x = static_cast<T>(static_cast<float>(dist(gen)));
-  S1F_CUDA_CHECK(cudaMemcpy(b.p, host.data(), block * sizeof(T),
-                            cudaMemcpyHostToDevice));
-  for (size_t done = block; done < b.n;) { // double the filled prefix
-    const size_t n = std::min(done, b.n - done);
-    S1F_CUDA_CHECK(cudaMemcpy(b.p + done, b.p, n * sizeof(T),
-                              cudaMemcpyDeviceToDevice));
-    done += n;
-  }
-}
 
 void fillIds(Buf<int32_t> &b, int32_t V, uint32_t seed) {
   std::vector<int32_t> host(b.n);
@@ -383,6 +355,45 @@ void runAll(Bench &b, int64_t T) {
                        V);
     });
   }
+
+  // Attention over a 32k prefix, 32 heads of 128: the whole causal sequence
+  // and the last of four even chunks (8k queries over 32k keys, bottom-right
+  // mask). Model FLOPs: forward 4*hd*heads*(len*end - len^2/2) (QK^T and PV,
+  // causal half), backward 2.5x that. Both pipeline depths.
+  {
+    const int64_t S = 32768;
+    Buf<bf16> q(S * H), k(S * H), v(S * H), o(S * H), dout(S * H), dq(S * H),
+        dk(S * H), dv(S * H);
+    Buf<float> lse(heads * S), dkbuf(S * H), dvbuf(S * H), ws(heads * S);
+    fillRandom(q, -1, 1, 40);
+    fillRandom(k, -1, 1, 41);
+    fillRandom(v, -1, 1, 42);
+    fillRandom(dout, -1, 1, 43);
+    for (int64_t start : {int64_t(0), S - S / 4}) {
+      s1f::rt::cpu::AttentionDims d;
+      d.batch = 1, d.heads = heads, d.kv_heads = heads, d.head_dim = hd;
+      d.max_seq = S, d.start = start, d.len = S - start;
+      const double len = double(d.len), fwd = 4.0 * hd * heads *
+                                              (len * S - len * len / 2);
+      const std::string shape =
+          dims({heads, hd}) + "_q" + std::to_string(d.len) + "@" +
+          std::to_string(start);
+      float *kb = start ? dkbuf.get() : nullptr, *vb = start ? dvbuf.get() : nullptr;
+      for (const char *stages : {"2", "1"}) {
+        ::setenv("S1F_ATTENTION_STAGES", stages, 1);
+        const std::string tag = std::string(stages) == "2" ? "" : "_stages1";
+        b.compute("attention_fwd" + tag, "bf16", shape, fwd, [&] {
+          attention_fwd(q.get(), k.get(), v.get(), o.get(), lse.get(), d);
+        });
+        b.compute("attention_bwd" + tag, "bf16", shape, 2.5 * fwd, [&] {
+          attention_bwd(q.get(), k.get(), v.get(), o.get(), dout.get(),
+                        lse.get(), dq.get(), dk.get(), dv.get(), kb, vb,
+                        ws.get(), d);
+        });
+      }
+      ::unsetenv("S1F_ATTENTION_STAGES");
+    }
+  }
 }
 
 void writeJson(const std::string &path, const std::vector<Result> &results,
@@ -392,24 +403,7 @@ void writeJson(const std::string &path, const std::vector<Result> &results,
     std::fprintf(stderr, "cannot write %s\n", path.c_str());
     std::exit(1);
   }
-  int dev = 0;
-  cudaDeviceProp prop{};
-  S1F_CUDA_CHECK(cudaGetDevice(&dev));
-  S1F_CUDA_CHECK(cudaGetDeviceProperties(&prop, dev));
-  int memClockKHz = 0, busBits = 0;
-  cudaDeviceGetAttribute(&memClockKHz, cudaDevAttrMemoryClockRate, dev);
-  cudaDeviceGetAttribute(&busBits, cudaDevAttrGlobalMemoryBusWidth, dev);
-  const double peak = 2.0 * memClockKHz * 1e3 * busBits / 8.0 / 1e9;
-  int runtimeVersion = 0, driverVersion = 0;
-  cudaRuntimeGetVersion(&runtimeVersion);
-  cudaDriverGetVersion(&driverVersion);
-  std::fprintf(f,
-               "{\n  \"device\": {\"name\": \"%s\", \"sm\": %d, \"cc\": "
-               "\"%d.%d\", \"memory_gib\": %.1f, \"peak_gbps\": %.1f, "
-               "\"cuda_runtime\": %d, \"cuda_driver\": %d},\n",
-               prop.name, prop.multiProcessorCount, prop.major, prop.minor,
-               prop.totalGlobalMem / double(1 << 30), peak, runtimeVersion,
-               driverVersion);
+  std::fprintf(f, "{\n  \"device\": %s,\n", s1f::bench::deviceJson().c_str());
   std::fprintf(f, "  \"tokens\": %lld,\n  \"results\": [\n",
                static_cast<long long>(tokens));
   for (size_t i = 0; i < results.size(); ++i) {
