@@ -4,17 +4,25 @@
 # Run from anywhere on the GPU machine (bench/gpu/README.md shows the device
 # tool call). Steps, each under a timeout so the whole run ends well before
 # 8 minutes (S1F_GPU_DEADLINE seconds, default 450, after which no new step
-# starts):
+# starts; each step's timeout also leaves the later steps their share):
 #   1. binaries: $S1F_GPU_BIN, else build-gpu/bin (bench/gpu/bundle.sh makes
 #      it on a machine with the same toolkit; the device tool carries it),
 #      else a runtime-only build here (-DSEQ1F1B_RUNTIME_ONLY=ON: needs
 #      CMake, Ninja, GTest, OpenBLAS, nlohmann_json; no MLIR);
 #   2. the `gpu` tests through ctest, one process per test (a crash or a
-#      sticky CUDA error stays in its test), each writing its own gtest JSON;
-#   3. s1f-cuda-bench (kernel timings);
-#   4. torch_baseline.py (the same operations in PyTorch), when PyTorch is
-#      there and time is left;
-#   5. summarize.py: $OUT/results.json and a short table, printed last.
+#      sticky CUDA error stays in its test), each writing its own gtest JSON
+#      (~90 s);
+#   3. s1f-layer-bench (one GPT layer, forward + backward, whole and chunked
+#      sequences; ~120 s), then torch_layer.py (the same layer in PyTorch,
+#      on the cases s1f-layer-bench lists; ~120 s): the results that matter
+#      most, so they come before the kernel timings;
+#   4. s1f-cuda-bench (kernel timings, ~40 s);
+#   5. torch_baseline.py (the same kernels in PyTorch, ~40 s), when PyTorch
+#      is there and time is left;
+#   6. summarize.py: $OUT/results.json, $OUT/layer.svg and short tables,
+#      printed last.
+# Meanwhile, in the background: $OUT/env.txt (cuDNN headers and PyTorch's
+# cuDNN version).
 # Results go to $OUT (the device tool's return folder), default
 # ./gpu-results. Exit status: 0 when every test passed (or skipped).
 
@@ -26,7 +34,8 @@ DEADLINE=${S1F_GPU_DEADLINE:-450}
 START=$(date +%s)
 mkdir -p "$OUT/gtest"
 rm -f "$OUT"/gtest/*.json "$OUT"/results.json "$OUT"/bench.json \
-  "$OUT"/torch.json
+  "$OUT"/torch.json "$OUT"/layer.json "$OUT"/layer_cases.json \
+  "$OUT"/torch_layer.json "$OUT"/layer.svg "$OUT"/env.txt
 : >"$OUT/steps.txt"
 
 elapsed() { echo $(($(date +%s) - START)); }
@@ -41,6 +50,24 @@ step() {
   echo "$*" >>"$OUT/steps.txt"
   echo "== $* [$(elapsed) s]"
 }
+# Seconds kept for the steps after each one (their usual share): summary 10,
+# torch baseline 40, kernel bench 40, torch layer 120, layer bench 120. A
+# step's timeout is at most what is left minus that, and a step that would
+# get less than its minimum does not start, so the run ends by the deadline.
+# S1F_GPU_STEPS picks steps (default: all of "tests layer torch-layer bench
+# torch-baseline"); S1F_BENCH_FILTER is passed to s1f-cuda-bench --filter.
+STEPS=" ${S1F_GPU_STEPS:-tests layer torch-layer bench torch-baseline} "
+want() { [[ $STEPS == *" $1 "* ]]; }
+share() { want "$1" && echo "$2" || echo 0; }
+LATER_BASELINE=10
+LATER_BENCH=$((LATER_BASELINE + $(share torch-baseline 40)))
+LATER_TORCH_LAYER=$((LATER_BENCH + $(share bench 40)))
+LATER_LAYER=$((LATER_TORCH_LAYER + $(share torch-layer 120)))
+LATER_TESTS=$((LATER_LAYER + $(share layer 120)))
+HAVE_TORCH=0
+command -v python3 >/dev/null &&
+  python3 -c "import importlib.util as u, sys; sys.exit(u.find_spec('torch') is None)" 2>/dev/null &&
+  HAVE_TORCH=1
 
 # --- 0. The device -----------------------------------------------------------
 if command -v nvidia-smi >/dev/null; then
@@ -50,6 +77,18 @@ if command -v nvidia-smi >/dev/null; then
 else
   step "device: nvidia-smi not found"
 fi
+
+# The environment, in the background (at most 20 s; waited for before the
+# summary): which cuDNN frontend headers the machine has, which cuDNN
+# PyTorch uses.
+(
+  echo "# cudnn_frontend headers"
+  timeout 20 bash -c 'find / -name "cudnn_frontend*.h" -not -path "/proc/*" 2>/dev/null | head'
+  echo "# torch.backends.cudnn.version(); torch, torch.version.cuda"
+  timeout 20 python3 -c "import torch; print(torch.backends.cudnn.version())
+print('torch', torch.__version__, 'cuda', torch.version.cuda)" 2>&1 | tail -3
+) >"$OUT/env.txt" 2>&1 &
+ENV_PID=$!
 
 # --- 1. Binaries ---------------------------------------------------------------
 if [ -n "${S1F_GPU_BIN:-}" ]; then
@@ -65,7 +104,8 @@ else
   if timeout "$(clamp $(($(left) - 200)) 60 300)" bash -c "
       cmake -S '$ROOT' -B '$BUILD' -G Ninja -DSEQ1F1B_RUNTIME_ONLY=ON \
         -DCMAKE_BUILD_TYPE=Release &&
-      cmake --build '$BUILD' --target S1FRuntimeCudaTests s1f-cuda-bench" \
+      cmake --build '$BUILD' --target S1FRuntimeCudaTests s1f-cuda-bench &&
+      { cmake --build '$BUILD' --target s1f-layer-bench || true; }" \
     >"$OUT/build.log" 2>&1; then
     step "build: runtime-only build in $(($(elapsed) - t0)) s"
   else
@@ -75,11 +115,15 @@ else
 fi
 
 # Shared libraries: bundled ones first, then the toolkit's, then (if still
-# missing) the CUDA libraries PyTorch's wheels carry.
+# missing) the CUDA libraries PyTorch's wheels carry (cuDNN among them).
 export LD_LIBRARY_PATH="$BIN/../lib:/usr/local/cuda/lib64:/usr/local/cuda/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
-if [ -x "$BIN/S1FRuntimeCudaTests" ] &&
-  ldd "$BIN/S1FRuntimeCudaTests" | grep -q "not found" &&
-  command -v python3 >/dev/null; then
+missing_libs() { # the "not found" lines of ldd over our binaries
+  local b
+  for b in "$BIN/S1FRuntimeCudaTests" "$BIN/s1f-cuda-bench" "$BIN/s1f-layer-bench"; do
+    [ -x "$b" ] && ldd "$b" 2>&1 | grep "not found"
+  done | sort -u | tr -s ' \t\n' ' '
+}
+if [ -n "$(missing_libs)" ] && command -v python3 >/dev/null; then
   extra=$(python3 -c '
 import glob, os, site
 dirs = set()
@@ -89,21 +133,18 @@ for sp in site.getsitepackages():
 print(":".join(sorted(dirs)))' 2>/dev/null)
   export LD_LIBRARY_PATH="$LD_LIBRARY_PATH:$extra"
 fi
-if [ -d "$BIN/../lib-fallback" ] && [ -x "$BIN/S1FRuntimeCudaTests" ] &&
-  ldd "$BIN/S1FRuntimeCudaTests" 2>&1 | grep -q "not found"; then
+if [ -d "$BIN/../lib-fallback" ] && [ -n "$(missing_libs)" ]; then
   export LD_LIBRARY_PATH="$LD_LIBRARY_PATH:$BIN/../lib-fallback"
   step "libraries: using the bundled libstdc++/libgcc_s"
 fi
-if [ -x "$BIN/S1FRuntimeCudaTests" ]; then
-  missing=$(ldd "$BIN/S1FRuntimeCudaTests" 2>&1 | grep "not found" | tr -s ' \t' ' ')
-  [ -n "$missing" ] && step "libraries still missing:$missing"
-fi
+missing=$(missing_libs)
+[ -n "$missing" ] && step "libraries still missing: $missing"
 
 # --- 2. The gpu tests ------------------------------------------------------------
 # A CTestTestfile of our own, as gtest_discover_tests would register the
 # tests (label gpu), plus one JSON output file per test.
 TESTS_RC=1
-if [ -x "$BIN/S1FRuntimeCudaTests" ]; then
+if want tests && [ -x "$BIN/S1FRuntimeCudaTests" ]; then
   CT=$(mktemp -d /tmp/s1f-gpu-ctest.XXXXXX)
   "$BIN/S1FRuntimeCudaTests" --gtest_list_tests >"$CT/list.txt" 2>"$CT/list.err"
   suite=""
@@ -125,12 +166,12 @@ if [ -x "$BIN/S1FRuntimeCudaTests" ]; then
   done <"$CT/list.txt" >"$CT/CTestTestfile.cmake"
   t0=$(elapsed)
   if command -v ctest >/dev/null; then
-    (cd "$CT" && timeout "$(clamp $(($(left) - 150)) 60 330)" \
+    (cd "$CT" && timeout "$(clamp $(($(left) - LATER_TESTS)) 60 120)" \
       ctest -L gpu -j4 --output-on-failure) 2>&1 | tee "$OUT/ctest.log"
     TESTS_RC=${PIPESTATUS[0]}
     step "tests: $n gpu tests, ctest exit $TESTS_RC, $(($(elapsed) - t0)) s"
   else # no ctest: the same tests in one process
-    OPENBLAS_NUM_THREADS=16 timeout "$(clamp $(($(left) - 150)) 60 330)" \
+    OPENBLAS_NUM_THREADS=16 timeout "$(clamp $(($(left) - LATER_TESTS)) 60 120)" \
       "$BIN/S1FRuntimeCudaTests" --gtest_output="json:$OUT/gtest/all.json" \
       2>&1 | tee "$OUT/gtest.log"
     TESTS_RC=${PIPESTATUS[0]}
@@ -141,21 +182,52 @@ else
   step "tests: no test binary"
 fi
 
-# --- 3. Kernel benchmarks --------------------------------------------------------
-if [ -x "$BIN/s1f-cuda-bench" ] && (($(left) > 40)); then
+# --- 3. The layer: ours, then PyTorch's ------------------------------------------
+# s1f-layer-bench lists its cases (--cases-json) so that torch_layer.py times
+# exactly the same ones; without that list torch_layer.py times its two
+# built-in 7B 32k cases.
+if ! want layer; then
+  step "layer bench: not selected (S1F_GPU_STEPS)"
+elif [ -x "$BIN/s1f-layer-bench" ] && (($(left) - LATER_LAYER >= 30)); then
   t0=$(elapsed)
-  timeout "$(clamp $(($(left) - 60)) 30 180)" \
-    "$BIN/s1f-cuda-bench" --json "$OUT/bench.json" 2>&1 | tee "$OUT/bench.log"
+  timeout 20 "$BIN/s1f-layer-bench" --cases-json "$OUT/layer_cases.json" \
+    >"$OUT/layer.log" 2>&1 || echo "s1f-layer-bench --cases-json: exit $?" >>"$OUT/layer.log"
+  timeout "$(clamp $(($(left) - LATER_LAYER)) 30 120)" \
+    "$BIN/s1f-layer-bench" --json "$OUT/layer.json" 2>&1 | tee -a "$OUT/layer.log"
+  step "layer bench: exit ${PIPESTATUS[0]}, $(($(elapsed) - t0)) s"
+elif [ -x "$BIN/s1f-layer-bench" ]; then
+  step "layer bench: skipped (no time left)"
+else
+  step "layer bench: skipped (no s1f-layer-bench in $BIN)"
+fi
+
+if want torch-layer && ((HAVE_TORCH)) && (($(left) - LATER_TORCH_LAYER >= 40)); then
+  t0=$(elapsed)
+  tl=$(clamp $(($(left) - LATER_TORCH_LAYER)) 40 120)
+  cases=()
+  [ -s "$OUT/layer_cases.json" ] && cases=(--cases "$OUT/layer_cases.json")
+  timeout "$tl" python3 "$ROOT/bench/gpu/torch_layer.py" ${cases[@]+"${cases[@]}"} \
+    --json "$OUT/torch_layer.json" --deadline $((tl - 30)) --gemm-check \
+    2>&1 | tee "$OUT/torch_layer.log"
+  step "torch layer: exit ${PIPESTATUS[0]}, $(($(elapsed) - t0)) s${cases[*]:+ (cases from s1f-layer-bench)}"
+else
+  step "torch layer: skipped (no PyTorch or no time left)"
+fi
+
+# --- 4. Kernel benchmarks --------------------------------------------------------
+if want bench && [ -x "$BIN/s1f-cuda-bench" ] && (($(left) - LATER_BENCH >= 20)); then
+  t0=$(elapsed)
+  timeout "$(clamp $(($(left) - LATER_BENCH)) 20 60)" \
+    "$BIN/s1f-cuda-bench" --json "$OUT/bench.json" ${S1F_BENCH_FILTER:+--filter "$S1F_BENCH_FILTER"} 2>&1 | tee "$OUT/bench.log"
   step "bench: exit ${PIPESTATUS[0]}, $(($(elapsed) - t0)) s"
 else
   step "bench: skipped (no binary or no time left)"
 fi
 
-# --- 4. PyTorch baseline ---------------------------------------------------------
-if (($(left) > 60)) && command -v python3 >/dev/null &&
-  python3 -c "import torch" 2>/dev/null; then
+# --- 5. PyTorch baseline of the kernels ------------------------------------------
+if want torch-baseline && ((HAVE_TORCH)) && (($(left) - LATER_BASELINE >= 30)); then
   t0=$(elapsed)
-  timeout "$(clamp $(($(left) - 15)) 30 150)" \
+  timeout "$(clamp $(($(left) - LATER_BASELINE)) 30 60)" \
     python3 "$ROOT/bench/gpu/torch_baseline.py" --json "$OUT/torch.json" \
     2>&1 | tee "$OUT/torch.log"
   step "torch baseline: exit ${PIPESTATUS[0]}, $(($(elapsed) - t0)) s"
@@ -163,7 +235,8 @@ else
   step "torch baseline: skipped (no PyTorch or no time left)"
 fi
 
-# --- 5. Summary (last) -----------------------------------------------------------
+# --- 6. Summary (last) -----------------------------------------------------------
+wait "$ENV_PID" 2>/dev/null
 if command -v python3 >/dev/null; then
   python3 "$ROOT/bench/gpu/summarize.py" --out "$OUT" --elapsed "$(elapsed)"
 else

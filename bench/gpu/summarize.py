@@ -4,9 +4,11 @@
 Inputs (all under --out, each optional): ctest.log (status of every `gpu`
 test, crashes included), gtest/*.json (failure messages and the relative
 errors the tests record as properties), bench.json (s1f-cuda-bench),
-torch.json (torch_baseline.py), nvidia-smi.txt, steps.txt. Output:
-results.json next to them, and the table on stdout (printed last by run.sh).
-Standard library only.
+torch.json (torch_baseline.py), layer.json (s1f-layer-bench), torch_layer.json
+(torch_layer.py), nvidia-smi.txt, steps.txt, env.txt. Output: results.json
+next to them, layer.svg (the layer throughputs as a bar chart, when there
+are any), and the tables on stdout (printed last by run.sh). Standard
+library only; missing or partial inputs give "n/a", never a crash.
 """
 
 import argparse
@@ -66,6 +68,355 @@ def tolerance(detail, test, key):
     return 1e-2 if "bf16" in test.lower() else 1e-5
 
 
+# ---- the layer benchmark (layer.json vs torch_layer.json) -------------------
+N1, N4 = "7b-32k-n1", "7b-32k-n4"  # the cases the targets name
+
+
+def fnum(v):
+    """v as a finite float, else None."""
+    try:
+        f = float(v)
+    except (TypeError, ValueError):
+        return None
+    return f if f == f and abs(f) != float("inf") else None
+
+
+def pos(v):
+    """v as a finite float > 0, else None."""
+    f = fnum(v)
+    return f if f is not None and f > 0 else None
+
+
+def layer_flops(d, seq):
+    """3 * (24 d^2 S + 2 d S^2): bench/README.md's convention."""
+    d, seq = pos(d), pos(seq)
+    if d is None or seq is None:
+        return None
+    return 3.0 * (24.0 * d * d * seq + 2.0 * d * seq * seq)
+
+
+def device_name(*candidates):
+    for d in candidates:
+        if isinstance(d, dict):
+            d = d.get("name")
+        if isinstance(d, str) and d.strip():
+            return d.strip()
+    return None
+
+
+def case_list(data):
+    cases = data.get("cases") if isinstance(data, dict) else None
+    return [c for c in cases if isinstance(c, dict) and c.get("name")] \
+        if isinstance(cases, list) else []
+
+
+def ours_numbers(c):
+    """(ms, TFLOP/s, note) of one layer.json case."""
+    if not isinstance(c, dict):
+        return None, None, "no result"
+    if c.get("skipped") is not None:
+        return None, None, f"skipped: {c['skipped']}"
+    if c.get("error") is not None:
+        return None, None, f"error: {c['error']}"
+    ms = pos(c.get("ms"))
+    tf = pos(c.get("tflops"))
+    if tf is None and ms is not None:
+        fl = layer_flops(c.get("d"), c.get("seq"))
+        tf = fl / (ms * 1e9) if fl else None
+    return ms, tf, None if ms is not None else "no time"
+
+
+def torch_numbers(c):
+    """(backend, ms, TFLOP/s, note) of torch_layer.py's best backend."""
+    if not isinstance(c, dict):
+        return None, None, None, "no result"
+    backs = c.get("backends") if isinstance(c.get("backends"), dict) else {}
+    timed = {b: r for b, r in backs.items()
+             if isinstance(r, dict) and pos(r.get("ms")) is not None}
+    notes = [f"{b}: {str(r.get('error') or r.get('skipped'))[:120]}"
+             for b, r in backs.items() if b not in timed and
+             isinstance(r, dict) and (r.get("error") or r.get("skipped"))]
+    if c.get("skipped") is not None:
+        notes.insert(0, f"skipped: {c['skipped']}")
+    if c.get("error") is not None:
+        notes.insert(0, f"error: {c['error']}")
+    note = "; ".join(notes) or None
+    if not timed:
+        return None, None, None, note or "no result"
+    best = c.get("best") if c.get("best") in timed else \
+        min(timed, key=lambda b: pos(timed[b]["ms"]))
+    r = timed[best]
+    ms = pos(r["ms"])
+    tf = pos(r.get("tflops"))
+    if tf is None:
+        fl = pos(c.get("flops")) or layer_flops(c.get("d"), c.get("seq"))
+        tf = fl / (ms * 1e9) if fl else None
+    return best, ms, tf, note
+
+
+def target(tid, what, value, threshold, higher=True, unit=""):
+    if value is None or threshold is None:
+        res = "n/a"
+    elif higher:
+        res = "PASS" if value >= threshold else "FAIL"
+    else:
+        res = "PASS" if value <= threshold else "FAIL"
+    return dict(id=tid, what=what, value=value, threshold=threshold,
+                result=res, unit=unit)
+
+
+def spread_of(pb, key):
+    """The profile_balance spread as s1f-layer-bench reports it (a fraction:
+    max/min - 1 of the per-chunk forward+backward times), else computed the
+    same way from the chunk times."""
+    s = fnum(pb.get(f"{key}_spread"))
+    if s is not None:
+        return s
+    ms = pb.get(f"{key}_chunk_ms")
+    ms = [pos(t) for t in ms] if isinstance(ms, list) else []
+    if ms and all(t is not None for t in ms):
+        return max(ms) / min(ms) - 1
+    return None
+
+
+def layer_section(out):
+    """The "layer" section of results.json and the lines of its table, or
+    (None, []) when neither layer JSON is there."""
+    ours = load_json(os.path.join(out, "layer.json"))
+    tl = load_json(os.path.join(out, "torch_layer.json"))
+    unreadable = [n for n, d in (("layer.json", ours), ("torch_layer.json", tl))
+                  if d is None and os.path.exists(os.path.join(out, n))]
+    if ours is None and tl is None:
+        return None, [f"{n}: not valid JSON (cut off by a timeout?)"
+                      for n in unreadable]
+    ours = ours if isinstance(ours, dict) else {}
+    tl = tl if isinstance(tl, dict) else {}
+    ocases = {c["name"]: c for c in case_list(ours)}
+    tcases = {c["name"]: c for c in case_list(tl)}
+    names = list(ocases) + [n for n in tcases if n not in ocases]
+
+    rows = []
+    for n in names:
+        o, t = ocases.get(n), tcases.get(n)
+        oms, otf, onote = ours_numbers(o)
+        tb, tms, ttf, tnote = torch_numbers(t)
+        src = o or t or {}
+        chunks = src.get("chunks") if isinstance(src.get("chunks"), list) \
+            else []
+        best = (t.get("backends") or {}).get(tb) if t and tb else None
+        if o and t and o.get("chunks") and t.get("chunks") and \
+                o.get("chunks") != t.get("chunks"):
+            tnote = "; ".join(x for x in (
+                f"PyTorch timed chunks {t.get('chunks')}, ours "
+                f"{o.get('chunks')}", tnote) if x)
+        rows.append(dict(
+            name=n, d=src.get("d"), seq=src.get("seq"), chunks=chunks,
+            ours_ms=oms, ours_tflops=otf, ours_note=onote,
+            ours_chunk_fwd_ms=(o or {}).get("chunk_fwd_ms"),
+            ours_chunk_bwd_ms=(o or {}).get("chunk_bwd_ms"),
+            torch_backend=tb, torch_ms=tms, torch_tflops=ttf,
+            torch_note=tnote,
+            torch_chunk_fwd_ms=best.get("chunk_fwd_ms")
+            if isinstance(best, dict) else None,
+            ratio=otf / ttf if otf and ttf else None))
+    by = {r["name"]: r for r in rows}
+
+    def get(name, key):
+        return by.get(name, {}).get(key)
+
+    pb = ours.get("profile_balance")
+    pb = pb if isinstance(pb, dict) else {}
+    o1, o4 = get(N1, "ours_tflops"), get(N4, "ours_tflops")
+    t1, t4 = get(N1, "torch_tflops"), get(N4, "torch_tflops")
+    targets = [
+        target("a", f"ours {N4} >= 0.95 x ours {N1}", o4,
+               0.95 * o1 if o1 else None, unit="TFLOP/s"),
+        target("b", f"ours {N4} >= 1.3 x PyTorch {N4}", o4,
+               1.3 * t4 if t4 else None, unit="TFLOP/s"),
+        target("c", f"ours {N1} >= 0.9 x PyTorch {N1}", o1,
+               0.9 * t1 if t1 else None, unit="TFLOP/s"),
+        target("stretch", f"ours {N1} >= 600 TFLOP/s", o1, 600.0,
+               unit="TFLOP/s"),
+        target("d", "profile-balanced split: chunk-time spread <= 5%",
+               spread_of(pb, "profile"), 0.05, higher=False, unit="fraction"),
+    ]
+    dev = device_name(ours.get("device"), tl.get("device"))
+    section = dict(
+        device=dev, torch_device=device_name(tl.get("device")),
+        torch=tl.get("torch"), cudnn=tl.get("cudnn"),
+        flops="3 * (24 d^2 S + 2 d S^2) per layer forward+backward",
+        cases=rows, targets=targets, profile_balance=pb or None,
+        gemm_check=tl.get("gemm_check"))
+
+    # ---- the lines ----------------------------------------------------------
+    def f(v, fmt):
+        return format(v, fmt) if v is not None else "n/a"
+
+    def pct(v):
+        return f"{v * 100:.1f}%" if v is not None else "n/a"
+
+    lines = [f"{n}: not valid JSON (cut off by a timeout?)" for n in unreadable]
+    lines += [f"{n}: error: {str(d['error'])[:300]}"
+              for n, d in (("layer.json", ours), ("torch_layer.json", tl))
+              if d.get("error")]
+    lines += [f"== layer fwd+bwd, bf16, batch 1: ours vs PyTorch "
+             f"{tl.get('torch') or '?'} (cuDNN {tl.get('cudnn') or '?'}) "
+             f"on {dev or 'device ?'} =="]
+    lines.append(f"{'case':16s} {'chunks':>6s} {'ours ms':>9s} {'TFLOP/s':>8s}"
+                 f"  {'torch':9s} {'ms':>9s} {'TFLOP/s':>8s} {'ours/torch':>10s}")
+    for r in rows:
+        lines.append(
+            f"{str(r['name'])[:16]:16s} {len(r['chunks']) or '?':>6} "
+            f"{f(r['ours_ms'], '9.2f'):>9s} {f(r['ours_tflops'], '8.0f'):>8s}"
+            f"  {(r['torch_backend'] or 'n/a')[:9]:9s} "
+            f"{f(r['torch_ms'], '9.2f'):>9s} {f(r['torch_tflops'], '8.0f'):>8s}"
+            f" {f(r['ratio'], '9.2f') + ('x' if r['ratio'] else ''):>10s}")
+        for who, note in (("ours", r["ours_note"]), ("torch", r["torch_note"])):
+            if note:
+                lines.append(f"    {who}: {str(note)[:200]}")
+        if len(r["chunks"]) > 1 and (r["ours_chunk_fwd_ms"] or
+                                     r["torch_chunk_fwd_ms"]):
+            def fl(xs):
+                if not isinstance(xs, list) or not xs:
+                    return "n/a"
+                return "[" + " ".join(f(pos(x), ".2f") for x in xs) + "]"
+            lines.append(f"    chunk fwd ms: ours {fl(r['ours_chunk_fwd_ms'])}"
+                         f", torch {fl(r['torch_chunk_fwd_ms'])}"
+                         f"; ours chunk bwd ms {fl(r['ours_chunk_bwd_ms'])}")
+    lines.append("targets:")
+    for t in targets:
+        if t["unit"] == "fraction":
+            val = f"spread {pct(t['value'])}"
+            thr = f"{t['threshold'] * 100:.0f}%"
+        else:
+            val = f"{f(t['value'], '.0f')} TFLOP/s"
+            thr = f"{f(t['threshold'], '.0f')}"
+        lines.append(f"  ({t['id']}) {t['result']:4s} {t['what']}: "
+                     f"{val} (needs {'<=' if t['unit'] == 'fraction' else '>='}"
+                     f" {thr})")
+    if pb:
+        if pb.get("error"):
+            lines.append(f"  profile balance: {str(pb['error'])[:200]}")
+        for key in ("flops", "even", "profile"):
+            if key == "even" and f"{key}_split" not in pb:
+                continue
+            sp = spread_of(pb, key)
+            lines.append(
+                f"  {key} split {pb.get(key + '_split', 'n/a')}: "
+                f"{f(pos(pb.get(key + '_ms')), '.2f')} ms, chunk ms "
+                f"{pb.get(key + '_chunk_ms', 'n/a')}, spread {pct(sp)}")
+    g = tl.get("gemm_check")
+    if isinstance(g, dict):
+        lines.append(f"  PyTorch bf16 GEMM check {g.get('m', '?')}^3: "
+                     + (f"{f(pos(g.get('tflops')), '.0f')} TFLOP/s"
+                        if g.get("error") is None else f"error {g['error']}"))
+    return section, lines
+
+
+def esc(s):
+    return (str(s).replace("&", "&amp;").replace("<", "&lt;")
+            .replace(">", "&gt;").replace('"', "&quot;"))
+
+
+def nice_step(vmax, n=5):
+    """A round tick step giving about n ticks up to vmax."""
+    raw = vmax / n
+    mag = 10 ** len(str(int(raw))) / 10 if raw >= 1 else 1.0
+    for m in (1, 2, 2.5, 5, 10):
+        if m * mag >= raw:
+            return m * mag
+    return 10 * mag
+
+
+def write_layer_svg(path, section):
+    """Two bars per case (ours, PyTorch's best backend), TFLOP/s. Returns
+    whether it wrote the file (not when there is nothing to draw)."""
+    rows = section["cases"]
+    if not any(r["ours_tflops"] or r["torch_tflops"] for r in rows):
+        return False
+    vmax = max(v for r in rows for v in (r["ours_tflops"], r["torch_tflops"])
+               if v is not None)
+    step = nice_step(vmax)
+    top = step * (int(vmax / step) + 1)
+    left, right, head, foot = 60, 20, 84, 50
+    group, bar = 130, 44
+    width = max(left + right + group * len(rows), 640)
+    height = 420
+    plot_h = height - head - foot
+    base = head + plot_h
+
+    def y(v):
+        return base - plot_h * v / top
+
+    colors = dict(ours="#2c6fbb", torch="#e8872a")
+    dev = section.get("device") or section.get("torch_device") or "device ?"
+    o = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" '
+         f'height="{height}" viewBox="0 0 {width} {height}" '
+         f'font-family="sans-serif">',
+         f'<rect width="{width}" height="{height}" fill="white"/>',
+         f'<text x="{width / 2:.0f}" y="22" text-anchor="middle" '
+         f'font-size="15" font-weight="bold">GPT layer forward+backward, '
+         f'bf16: TFLOP/s on {esc(dev)}</text>',
+         f'<text x="{width / 2:.0f}" y="40" text-anchor="middle" '
+         f'font-size="11" fill="#555">model FLOPs 3(24d\u00b2S + 2dS\u00b2); '
+         f'PyTorch {esc(section.get("torch") or "?")}, best SDPA backend'
+         f'</text>']
+    t = 0.0
+    while t <= top + 1e-9:
+        o.append(f'<line x1="{left}" x2="{width - right}" y1="{y(t):.1f}" '
+                 f'y2="{y(t):.1f}" stroke="#ddd"/>')
+        o.append(f'<text x="{left - 6}" y="{y(t) + 4:.1f}" text-anchor="end" '
+                 f'font-size="11">{t:g}</text>')
+        t += step
+    o.append(f'<text x="14" y="{head + plot_h / 2:.0f}" font-size="11" '
+             f'text-anchor="middle" transform="rotate(-90 14 '
+             f'{head + plot_h / 2:.0f})">TFLOP/s</text>')
+    for i, r in enumerate(rows):
+        x0 = left + group * i + (group - 2 * bar - 6) / 2
+        for j, (key, who) in enumerate((("ours_tflops", "ours"),
+                                        ("torch_tflops", "torch"))):
+            v = r[key]
+            bx = x0 + j * (bar + 6)
+            cx = bx + bar / 2
+            if v is None:
+                o.append(f'<text x="{cx:.1f}" y="{base - 6}" font-size="10" '
+                         f'text-anchor="middle" fill="#888">n/a</text>')
+                continue
+            o.append(f'<rect x="{bx:.1f}" y="{y(v):.1f}" width="{bar}" '
+                     f'height="{base - y(v):.1f}" fill="{colors[who]}"/>')
+            o.append(f'<text x="{cx:.1f}" y="{y(v) - 4:.1f}" font-size="11" '
+                     f'text-anchor="middle">{v:.0f}</text>')
+        cx = left + group * i + group / 2
+        o.append(f'<text x="{cx:.1f}" y="{base + 16}" font-size="12" '
+                 f'text-anchor="middle">{esc(r["name"])}</text>')
+        if r["torch_backend"]:
+            o.append(f'<text x="{cx:.1f}" y="{base + 30}" font-size="10" '
+                     f'text-anchor="middle" fill="#666">torch: '
+                     f'{esc(r["torch_backend"])}</text>')
+    o.append(f'<line x1="{left}" x2="{width - right}" y1="{base}" '
+             f'y2="{base}" stroke="#333"/>')
+    lx = width / 2 - 170
+    for j, (who, label) in enumerate((("ours", "ours (s1f-layer-bench)"),
+                                      ("torch", "PyTorch (best backend)"))):
+        x = lx + 180 * j
+        o.append(f'<rect x="{x:.0f}" y="52" width="10" height="10" '
+                 f'fill="{colors[who]}"/>')
+        o.append(f'<text x="{x + 14:.0f}" y="61" font-size="11">'
+                 f'{label}</text>')
+    o.append("</svg>")
+    with open(path, "w") as fh:
+        fh.write("\n".join(o) + "\n")
+    return True
+
+
+def read_text(path, limit=4000):
+    try:
+        with open(path, errors="replace") as fh:
+            return fh.read(limit)
+    except OSError:
+        return None
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", required=True)
@@ -104,14 +455,36 @@ def main():
         bench=bench.get("results", []),
         torch=dict(version=torch.get("torch"), results=torch.get("results", [])),
     )
+    try:
+        layer, layer_lines = layer_section(out)
+    except Exception as e:  # noqa: BLE001 - the rest of the summary matters
+        layer, layer_lines = None, [f"layer summary failed: {e!r}"]
+    svg = None
+    if layer is not None:
+        results["layer"] = layer
+        try:
+            if write_layer_svg(os.path.join(out, "layer.svg"), layer):
+                svg = os.path.join(out, "layer.svg")
+        except Exception as e:  # noqa: BLE001
+            layer_lines.append(f"layer.svg failed: {e!r}")
+        if not results["device"] and layer.get("device"):
+            results["device"] = dict(name=layer["device"])
+    env = read_text(os.path.join(out, "env.txt"))
+    if env is not None:
+        results["env"] = env
     with open(os.path.join(out, "results.json"), "w") as f:
         json.dump(results, f, indent=1)
 
     # ---- the short table -------------------------------------------------
     dev = bench.get("device") or {}
+    if not isinstance(dev, dict):
+        dev = dict(name=str(dev))
+    peak_gbps = pos(dev.get("peak_gbps"))
     print()
-    print(f"== seq1f1b CUDA backend: {dev.get('name', 'device ?')}"
-          f" (peak {dev.get('peak_gbps', 0):.0f} GB/s), {args.elapsed:.0f} s ==")
+    print(f"== seq1f1b CUDA backend: "
+          f"{dev.get('name') or (layer or {}).get('device') or 'device ?'}"
+          + (f" (peak {peak_gbps:.0f} GB/s)" if peak_gbps else "")
+          + f", {args.elapsed:.0f} s ==")
     for s in steps:
         print("  " + s)
     print(f"tests: {len(passed)} passed, {len(failed)} failed, "
@@ -149,7 +522,12 @@ def main():
                   f"{r['ms']:9.4f} {gb} {pk} {tf} {tm} {sp}")
     else:
         print("no benchmark results")
-    print(f"results: {os.path.join(out, 'results.json')}")
+    for line in layer_lines:
+        print(line)
+    if layer is None:
+        print("no layer results (layer.json, torch_layer.json)")
+    print(f"results: {os.path.join(out, 'results.json')}"
+          + (f", chart: {svg}" if svg else ""))
     return 1 if failed else 0
 
 

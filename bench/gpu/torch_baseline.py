@@ -167,6 +167,44 @@ def main():
         compute("linear_fwd_lm_head", "bf16", f"{T}x{H}x{V}", tHV,
                 lambda: F.linear(x, head))
 
+    # Attention over a 32k prefix (32 heads of 128): the whole causal
+    # sequence, and the last of four even chunks with a bottom-right mask
+    # (what s1f-cuda-bench's attention rows time). Model FLOPs as there.
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+    from torch.nn.attention.bias import causal_lower_right
+    S, heads, hd = 32768, 32, 128
+    for start in (0, S - S // 4):
+        n = S - start
+        q = rand(1, heads, n, hd).requires_grad_(True)
+        k = rand(1, heads, S, hd).requires_grad_(True)
+        v = rand(1, heads, S, hd).requires_grad_(True)
+        do = rand(1, heads, n, hd)
+        fwd = 4.0 * hd * heads * (n * S - n * n / 2)
+        shape = f"{heads}x{hd}_q{n}@{start}"
+        for name, backend in (("cudnn", SDPBackend.CUDNN_ATTENTION),
+                              ("flash", SDPBackend.FLASH_ATTENTION)):
+            def attn():
+                if start == 0:
+                    return F.scaled_dot_product_attention(q, k, v,
+                                                          is_causal=True)
+                return F.scaled_dot_product_attention(
+                    q, k, v, attn_mask=causal_lower_right(n, S))
+            try:
+                with sdpa_kernel([backend]):
+                    with torch.no_grad():
+                        compute(f"attention_fwd_{name}", "bf16", shape, fwd,
+                                attn)
+                    out = attn()
+                    compute(f"attention_bwd_{name}", "bf16", shape, 2.5 * fwd,
+                            lambda: torch.autograd.grad(out, (q, k, v), do,
+                                                        retain_graph=True),
+                            "autograd backward only")
+                    del out
+            except Exception as e:  # pragma: no cover - depends on the build
+                print(f"attention {name} {shape}: unsupported: "
+                      f"{str(e).splitlines()[0][:200]}", file=sys.stderr)
+        del q, k, v, do
+
     if args.json:
         with open(args.json, "w") as f:
             json.dump(dict(torch=torch.__version__,
