@@ -364,7 +364,11 @@ void runAll(Bench &b, int64_t T) {
     const int64_t S = 32768;
     Buf<bf16> q(S * H), k(S * H), v(S * H), o(S * H), dout(S * H), dq(S * H),
         dk(S * H), dv(S * H);
-    Buf<float> lse(heads * S), dkbuf(S * H), dvbuf(S * H), ws(heads * S);
+    s1f::rt::cpu::AttentionDims whole; // the largest case
+    whole.batch = 1, whole.heads = heads, whole.kv_heads = heads;
+    whole.head_dim = hd, whole.max_seq = S, whole.len = S;
+    Buf<float> lse(heads * S), dkbuf(S * H), dvbuf(S * H),
+        ws(attention_bwd_workspace_size(whole));
     fillRandom(q, -1, 1, 40);
     fillRandom(k, -1, 1, 41);
     fillRandom(v, -1, 1, 42);
@@ -379,19 +383,26 @@ void runAll(Bench &b, int64_t T) {
           dims({heads, hd}) + "_q" + std::to_string(d.len) + "@" +
           std::to_string(start);
       float *kb = start ? dkbuf.get() : nullptr, *vb = start ? dvbuf.get() : nullptr;
+      // The variants (attention.cu): pipeline depth, dQ atomic or not.
       for (const char *stages : {"2", "1"}) {
         ::setenv("S1F_ATTENTION_STAGES", stages, 1);
         const std::string tag = std::string(stages) == "2" ? "" : "_stages1";
         b.compute("attention_fwd" + tag, "bf16", shape, fwd, [&] {
           attention_fwd(q.get(), k.get(), v.get(), o.get(), lse.get(), d);
         });
-        b.compute("attention_bwd" + tag, "bf16", shape, 2.5 * fwd, [&] {
-          attention_bwd(q.get(), k.get(), v.get(), o.get(), dout.get(),
-                        lse.get(), dq.get(), dk.get(), dv.get(), kb, vb,
-                        ws.get(), d);
-        });
+        for (const char *bwd : {"atomic", "deterministic"}) {
+          ::setenv("S1F_ATTENTION_BWD", bwd, 1);
+          const std::string btag =
+              tag + (std::string(bwd) == "atomic" ? "" : "_deterministic");
+          b.compute("attention_bwd" + btag, "bf16", shape, 2.5 * fwd, [&] {
+            attention_bwd(q.get(), k.get(), v.get(), o.get(), dout.get(),
+                          lse.get(), dq.get(), dk.get(), dv.get(), kb, vb,
+                          ws.get(), d);
+          });
+        }
       }
       ::unsetenv("S1F_ATTENTION_STAGES");
+      ::unsetenv("S1F_ATTENTION_BWD");
     }
   }
 }

@@ -7,7 +7,7 @@
 // and 128, and q/dq/dk/dv living in a fused QKV buffer (row strides). The
 // KV-gradient buffers start from random values standing for what later
 // chunks added; rows past the chunk must come back bit-identical. Every case
-// runs with both pipeline depths of the kernels.
+// runs with every variant of the kernels.
 //
 //===----------------------------------------------------------------------===//
 
@@ -163,14 +163,19 @@ void runOnce(const Case &c, uint32_t seed) {
   }
 }
 
-/// Both pipeline depths of the kernels (S1F_ATTENTION_STAGES, attention.cu).
+/// Every variant of the kernels (attention.cu): both pipeline depths, dQ
+/// added with atomics or computed by its own (deterministic) kernel.
 void runCase(const Case &c, uint32_t seed) {
-  for (const char *stages : {"1", "2"}) {
-    SCOPED_TRACE(name(c) + ", S1F_ATTENTION_STAGES=" + stages);
-    ::setenv("S1F_ATTENTION_STAGES", stages, 1);
-    runOnce(c, seed);
-    ::unsetenv("S1F_ATTENTION_STAGES");
-  }
+  for (const char *stages : {"1", "2"})
+    for (const char *bwd : {"atomic", "deterministic"}) {
+      SCOPED_TRACE(name(c) + ", S1F_ATTENTION_STAGES=" + stages +
+                   ", S1F_ATTENTION_BWD=" + bwd);
+      ::setenv("S1F_ATTENTION_STAGES", stages, 1);
+      ::setenv("S1F_ATTENTION_BWD", bwd, 1);
+      runOnce(c, seed);
+      ::unsetenv("S1F_ATTENTION_STAGES");
+      ::unsetenv("S1F_ATTENTION_BWD");
+    }
 }
 
 TEST_F(CudaAttention, WholeSequenceOneTile) {

@@ -9,15 +9,15 @@
 //  * backward dK/dV: one block per 64 keys of one kv head, looping over the
 //    query heads of its group and over 32-query tiles; owning its keys
 //    outright, it reads, adds and writes them without atomics (deterministic);
-//  * backward dQ: one block per 64 queries of one head, walking 32-key tiles.
-//
-// The two backward kernels both recompute scores and probabilities from the
-// saved log-sum-exp (7 matrix products instead of FlashAttention-2's 5, no
-// fp32 atomics on dQ). Matrix products: mma.sync m16n8k16 bf16 -> fp32. Tiles
+//  * backward dQ, by default in the dK/dV kernel: each block adds its keys'
+//    share dS·K into an fp32 accumulator with atomics (5 matrix products in
+//    all, as FlashAttention-2); or, deterministic, in a kernel of its own,
+//    one block per 64 queries walking 32-key tiles, which recomputes scores
+//    and probabilities from the saved log-sum-exp (7 products, no atomics). Matrix products: mma.sync m16n8k16 bf16 -> fp32. Tiles
 // are staged row-major in shared memory with rows padded by 8 elements, which
 // makes every fragment load conflict-free; operands needed transposed (V in
 // P·V, K in dS·K, Q and dO in the dK/dV products) come out of the same tiles
-// through ldmatrix.trans.
+// through ldmatrix.trans, the others through plain ldmatrix.
 //
 // The causal mask is bottom-right aligned: query row i (absolute start + i)
 // sees keys 0..start+i. Rows past the chunk (i >= len) and keys past the
@@ -32,7 +32,6 @@
 #include <cmath>
 #include <cstdint>
 #include <cstdlib>
-#include <mutex>
 #include <string>
 
 namespace s1f::rt::cuda {
@@ -71,40 +70,57 @@ __device__ __forceinline__ uint32_t pack(float lo, float hi) {
   return *reinterpret_cast<const uint32_t *>(&v);
 }
 
-/// A fragment of rows [r0, r0+16) and columns [c0, c0+16) of a row-major
-/// shared-memory matrix with row stride `ld`.
-__device__ __forceinline__ void loadA(uint32_t (&a)[4], const bf16 *m, int ld,
-                                      int r0, int c0, int g, int t) {
-  a[0] = ld32(m + (r0 + g) * ld + c0 + 2 * t);
-  a[1] = ld32(m + (r0 + g + 8) * ld + c0 + 2 * t);
-  a[2] = ld32(m + (r0 + g) * ld + c0 + 2 * t + 8);
-  a[3] = ld32(m + (r0 + g + 8) * ld + c0 + 2 * t + 8);
+/// Loads four 8x8 bf16 matrices from shared memory with one ldmatrix: lane
+/// l passes the address of row l & 7 of matrix l >> 3 and receives, of each
+/// matrix, row g's elements 2t and 2t+1 (with Trans: column g's rows 2t and
+/// 2t+1) -- exactly an A or B fragment's register.
+template <bool Trans>
+__device__ __forceinline__ void ldmatrix4(uint32_t (&r)[4], const bf16 *row) {
+  const uint32_t addr = static_cast<uint32_t>(__cvta_generic_to_shared(row));
+  if constexpr (Trans)
+    asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 "
+                 "{%0,%1,%2,%3}, [%4];\n"
+                 : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+                 : "r"(addr));
+  else
+    asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 "
+                 "{%0,%1,%2,%3}, [%4];\n"
+                 : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+                 : "r"(addr));
 }
 
-/// c += A · Bᵀ-tile, where the B operand (k x 8) is read from rows
-/// [n0, n0+8) of a row-major shared matrix whose columns are k: element
-/// (k, n) = m[(n0 + n) * ld + k0 + k].
-__device__ __forceinline__ void mmaRows(float (&c)[4], const uint32_t (&a)[4],
-                                        const bf16 *m, int ld, int n0, int k0,
-                                        int g, int t) {
-  const bf16 *p = m + (n0 + g) * ld + k0 + 2 * t;
-  mma(c, a, ld32(p), ld32(p + 8));
+/// The A fragment of rows [r0, r0+16), columns [c0, c0+16) of a row-major
+/// shared matrix with row stride `ld` (matrices: rows r0 / r0+8 at column
+/// c0, then the same rows at c0+8).
+__device__ __forceinline__ void loadA(uint32_t (&a)[4], const bf16 *m, int ld,
+                                      int r0, int c0, int lane) {
+  ldmatrix4<false>(a, m + (r0 + (lane & 15)) * ld + c0 + (lane >> 4) * 8);
+}
+
+/// c0 += A · B[:, n0..n0+8) and c1 += A · B[:, n0+8..n0+16), where the
+/// k x n operand B is stored TRANSPOSED, row-major [n][k], in shared memory:
+/// element (k, n) = m[(n0 + n) * ld + k0 + k] (K in Q·Kᵀ, Q and dO as the
+/// right-hand operands of the transposed products).
+__device__ __forceinline__ void mmaRows(float (&c0)[4], float (&c1)[4],
+                                        const uint32_t (&a)[4], const bf16 *m,
+                                        int ld, int n0, int k0, int lane) {
+  uint32_t b[4];
+  ldmatrix4<false>(b, m + (n0 + (lane & 7) + ((lane >> 4) << 3)) * ld + k0 +
+                          ((lane >> 3) & 1) * 8);
+  mma(c0, a, b[0], b[1]);
+  mma(c1, a, b[2], b[3]);
 }
 
 /// c0 += A · B[:, n0..n0+8) and c1 += A · B[:, n0+8..n0+16), where B (k x n)
 /// is stored row-major in shared memory: element (k, n) = m[(k0 + k) * ld +
-/// n]. ldmatrix.trans hands each lane the column pairs the B fragment wants:
-/// lanes 0-15 address rows k0..k0+15 at column n0, lanes 16-31 at n0 + 8.
+/// n] (V in P·V, K in dS·K, Q and dO in the dK/dV products). ldmatrix.trans
+/// hands each lane the column pairs the B fragment wants: lanes 0-15 address
+/// rows k0..k0+15 at column n0, lanes 16-31 at n0 + 8.
 __device__ __forceinline__ void mmaCols(float (&c0)[4], float (&c1)[4],
                                         const uint32_t (&a)[4], const bf16 *m,
                                         int ld, int k0, int n0, int lane) {
-  const bf16 *row = m + (k0 + (lane & 15)) * ld + n0 + (lane >> 4) * 8;
-  const uint32_t addr = static_cast<uint32_t>(__cvta_generic_to_shared(row));
   uint32_t b[4];
-  asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 "
-               "{%0,%1,%2,%3}, [%4];\n"
-               : "=r"(b[0]), "=r"(b[1]), "=r"(b[2]), "=r"(b[3])
-               : "r"(addr));
+  ldmatrix4<true>(b, m + (k0 + (lane & 15)) * ld + n0 + (lane >> 4) * 8);
   mma(c0, a, b[0], b[1]);
   mma(c1, a, b[2], b[3]);
 }
@@ -192,7 +208,7 @@ struct Params {
   const bf16 *q, *k, *v, *out, *dout;
   const float *lse;
   bf16 *o, *dq, *dk, *dv;
-  float *lseOut, *dkbuf, *dvbuf, *delta;
+  float *lseOut, *dkbuf, *dvbuf, *delta, *dqAccum;
   int64_t qStride, oStride, dqStride, dkvStride, kvStride;
   int heads, kvHeads, maxSeq, start, len;
   float scaleLog2; // softmax scale * log2(e)
@@ -262,12 +278,13 @@ __global__ void __launch_bounds__(kThreads) fwdKernel(Params p) {
     const int key0 = j++ * Bc;
     float s[Bc / 8][4];
 #pragma unroll
-    for (int nt = 0; nt < Bc / 8; ++nt) {
+    for (int nt = 0; nt < Bc / 8; ++nt)
       s[nt][0] = s[nt][1] = s[nt][2] = s[nt][3] = 0.f;
 #pragma unroll
-      for (int ks = 0; ks < D / 16; ++ks)
-        mmaRows(s[nt], qf[ks], sK, RS, nt * 8, ks * 16, g, t);
-    }
+    for (int ks = 0; ks < D / 16; ++ks)
+#pragma unroll
+      for (int nt = 0; nt < Bc / 8; nt += 2)
+        mmaRows(s[nt], s[nt + 1], qf[ks], sK, RS, nt * 8, ks * 16, lane);
     const bool masked = key0 + Bc - 1 > p.start + qb * Br;
 #pragma unroll
     for (int nt = 0; nt < Bc / 8; ++nt)
@@ -370,12 +387,16 @@ template <int D> struct DkvTile {
   float lse2[Bq], delta[Bq];
 };
 template <int D> struct DkvSmem {
-  static constexpr int Bk = 64;
+  static constexpr int Bk = 64, DsRow = Bk + 8;
   bf16 k[Bk * kRow<D>], v[Bk * kRow<D>];
   DkvTile<D> tile[2];
+  bf16 ds[DkvTile<D>::Bq * DsRow]; ///< dS of the tile (AtomicDq only)
 };
 
-template <int D, int Stages>
+/// AtomicDq: also adds the tile's dQ = dS K into the fp32 accumulator
+/// p.dqAccum with atomics (FlashAttention-2's scheme: 5 matrix products in
+/// all instead of 7 with dqKernel), for dqConvertKernel to scale and round.
+template <int D, int Stages, bool AtomicDq>
 __global__ void __launch_bounds__(kThreads) dkvKernel(Params p) {
   using S = DkvSmem<D>;
   constexpr int Bk = S::Bk, Bq = DkvTile<D>::Bq, RS = kRow<D>;
@@ -433,12 +454,12 @@ __global__ void __launch_bounds__(kThreads) dkvKernel(Params p) {
 #pragma unroll
     for (int ks = 0; ks < D / 16; ++ks) {
       uint32_t ak[4], av[4];
-      loadA(ak, sm.k, RS, wkey, ks * 16, g, t);
-      loadA(av, sm.v, RS, wkey, ks * 16, g, t);
+      loadA(ak, sm.k, RS, wkey, ks * 16, lane);
+      loadA(av, sm.v, RS, wkey, ks * 16, lane);
 #pragma unroll
-      for (int nt = 0; nt < Bq / 8; ++nt) {
-        mmaRows(st[nt], ak, tl.q, RS, nt * 8, ks * 16, g, t);
-        mmaRows(dpt[nt], av, tl.dout, RS, nt * 8, ks * 16, g, t);
+      for (int nt = 0; nt < Bq / 8; nt += 2) {
+        mmaRows(st[nt], st[nt + 1], ak, tl.q, RS, nt * 8, ks * 16, lane);
+        mmaRows(dpt[nt], dpt[nt + 1], av, tl.dout, RS, nt * 8, ks * 16, lane);
       }
     }
     // st -> Pᵀ, dpt -> dSᵀ. Element (key, query): key = key0 + wkey + g
@@ -456,6 +477,14 @@ __global__ void __launch_bounds__(kThreads) dkvKernel(Params p) {
         st[nt][e] = pr;
         dpt[nt][e] = pr * (dpt[nt][e] - tl.delta[qi]);
       }
+    if constexpr (AtomicDq) { // dSᵀ -> dS [query][key] in shared memory
+#pragma unroll
+      for (int nt = 0; nt < Bq / 8; ++nt)
+#pragma unroll
+        for (int e = 0; e < 4; ++e)
+          sm.ds[(nt * 8 + 2 * t + (e & 1)) * S::DsRow + wkey + g +
+                ((e & 2) ? 8 : 0)] = __float2bfloat16_rn(dpt[nt][e]);
+    }
 #pragma unroll
     for (int ks = 0; ks < Bq / 16; ++ks) {
       uint32_t ap[4], ads[4];
@@ -465,6 +494,35 @@ __global__ void __launch_bounds__(kThreads) dkvKernel(Params p) {
       for (int dt = 0; dt < D / 8; dt += 2) {
         mmaCols(dv[dt], dv[dt + 1], ap, tl.dout, RS, ks * 16, dt * 8, lane);
         mmaCols(dk[dt], dk[dt + 1], ads, tl.q, RS, ks * 16, dt * 8, lane);
+      }
+    }
+    if constexpr (AtomicDq) {
+      // dQ[Bq, D] += dS[Bq, Bk] K[Bk, D]: warp w takes 16 query rows
+      // ((w & 1) * 16) and half the columns ((w >> 1) * D/2).
+      __syncthreads(); // every warp's dS is in
+      const int qr = (warp & 1) * 16, d0 = (warp >> 1) * (D / 2);
+      float acc[D / 16][4] = {};
+#pragma unroll
+      for (int ks = 0; ks < Bk / 16; ++ks) {
+        uint32_t a[4];
+        loadA(a, sm.ds, S::DsRow, qr, ks * 16, lane);
+#pragma unroll
+        for (int dt = 0; dt < D / 16; dt += 2)
+          mmaCols(acc[dt], acc[dt + 1], a, sm.k, RS, ks * 16, d0 + dt * 8,
+                  lane);
+      }
+      const int h = tileHead(i - 1);
+#pragma unroll
+      for (int rh = 0; rh < 2; ++rh) {
+        const int row = row0 + qr + g + 8 * rh;
+        if (row >= p.len)
+          continue;
+        float *dst = p.dqAccum + (int64_t(b) * p.len + row) * p.heads * D +
+                     h * D + d0 + 2 * t;
+#pragma unroll
+        for (int dt = 0; dt < D / 16; ++dt)
+          atomicAdd(reinterpret_cast<float2 *>(dst + dt * 8),
+                    make_float2(acc[dt][2 * rh], acc[dt][2 * rh + 1]));
       }
     }
   };
@@ -570,16 +628,17 @@ __global__ void __launch_bounds__(kThreads) dqKernel(Params p) {
     const int key0 = j++ * Bc;
     float s[Bc / 8][4], dp[Bc / 8][4];
 #pragma unroll
-    for (int nt = 0; nt < Bc / 8; ++nt) {
+    for (int nt = 0; nt < Bc / 8; ++nt)
 #pragma unroll
       for (int e = 0; e < 4; ++e)
         s[nt][e] = dp[nt][e] = 0.f;
 #pragma unroll
-      for (int ks = 0; ks < D / 16; ++ks) {
-        mmaRows(s[nt], qf[ks], sK, RS, nt * 8, ks * 16, g, t);
-        mmaRows(dp[nt], df[ks], sV, RS, nt * 8, ks * 16, g, t);
+    for (int ks = 0; ks < D / 16; ++ks)
+#pragma unroll
+      for (int nt = 0; nt < Bc / 8; nt += 2) {
+        mmaRows(s[nt], s[nt + 1], qf[ks], sK, RS, nt * 8, ks * 16, lane);
+        mmaRows(dp[nt], dp[nt + 1], df[ks], sV, RS, nt * 8, ks * 16, lane);
       }
-    }
 #pragma unroll
     for (int nt = 0; nt < Bc / 8; ++nt)
 #pragma unroll
@@ -613,6 +672,18 @@ __global__ void __launch_bounds__(kThreads) dqKernel(Params p) {
       *reinterpret_cast<uint32_t *>(dqbase + int64_t(row) * p.dqStride +
                                     dt * 8 + 2 * t) =
           pack(dq[dt][2 * rh] * p.scale, dq[dt][2 * rh + 1] * p.scale);
+  }
+}
+
+/// dq [B, len, heads*D] (row stride dqStride) = scale * dqAccum (fp32,
+/// packed), after the atomic backward.
+template <int D> __global__ void dqConvertKernel(Params p, int64_t n) {
+  const int64_t qw = int64_t(p.heads) * D;
+  for (int64_t i = (int64_t(blockIdx.x) * blockDim.x + threadIdx.x) * 2; i < n;
+       i += int64_t(gridDim.x) * blockDim.x * 2) {
+    const float2 v = *reinterpret_cast<const float2 *>(p.dqAccum + i);
+    *reinterpret_cast<uint32_t *>(p.dq + (i / qw) * p.dqStride + i % qw) =
+        pack(v.x * p.scale, v.y * p.scale);
   }
 }
 
@@ -666,15 +737,28 @@ int stages() {
   return env && std::string(env) == "1" ? 1 : 2;
 }
 
-/// Launches `kernel` with `smem` bytes of dynamic shared memory, raising the
-/// kernel's limit past the default 48 KiB first (once per kernel).
+/// The backward's dQ: by default added from the dK/dV kernel with fp32
+/// atomics (FlashAttention-2's way; 4% faster on an H200, docs/cuda.md);
+/// S1F_ATTENTION_BWD=deterministic computes it in dqKernel instead, which
+/// recomputes the probabilities but gives bit-identical results run to run.
+bool atomicDq() {
+  const char *env = std::getenv("S1F_ATTENTION_BWD");
+  return !(env && std::string(env) == "deterministic");
+}
+
+/// fp32 elements before the dQ accumulator in the backward's workspace: the
+/// delta rows, rounded up to 16 bytes.
+int64_t dqAccumOffset(const cpu::AttentionDims &d) {
+  return (d.batch * d.heads * d.len + 3) / 4 * 4;
+}
+
+/// Launches `Kernel` with `smem` bytes of dynamic shared memory, raising the
+/// kernel's limit past the default 48 KiB first (on every call: the setting
+/// is per device, and costs a microsecond next to a millisecond kernel).
 template <auto Kernel>
 void launch(dim3 grid, size_t smem, cudaStream_t stream, const Params &p) {
-  static std::once_flag once; // one per kernel (a template instance each)
-  std::call_once(once, [&] {
-    S1F_CUDA_CHECK(cudaFuncSetAttribute(
-        Kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem)));
-  });
+  S1F_CUDA_CHECK(cudaFuncSetAttribute(
+      Kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem)));
   Kernel<<<grid, kThreads, smem, stream>>>(p);
 }
 
@@ -696,7 +780,17 @@ void launchBwd(const Params &p, const cpu::AttentionDims &d,
 
   const dim3 kvGrid(ceilDiv(d.start + d.len, DkvSmem<D>::Bk),
                     unsigned(d.kv_heads), unsigned(d.batch));
-  launch<dkvKernel<D, Stages>>(kvGrid, sizeof(DkvSmem<D>), stream, p);
+  if (atomicDq()) {
+    const int64_t n = d.batch * d.len * d.heads * D;
+    S1F_CUDA_CHECK(
+        cudaMemsetAsync(p.dqAccum, 0, size_t(n) * sizeof(float), stream));
+    launch<dkvKernel<D, Stages, true>>(kvGrid, sizeof(DkvSmem<D>), stream, p);
+    S1F_CUDA_CHECK_LAUNCH();
+    dqConvertKernel<D><<<detail::gridFor(n / 2, 256), 256, 0, stream>>>(p, n);
+    S1F_CUDA_CHECK_LAUNCH();
+    return;
+  }
+  launch<dkvKernel<D, Stages, false>>(kvGrid, sizeof(DkvSmem<D>), stream, p);
   S1F_CUDA_CHECK_LAUNCH();
 
   const dim3 qGrid(ceilDiv(d.len, DqTile<D>::Br), unsigned(d.heads),
@@ -742,7 +836,7 @@ void attention_fwd(const bf16 *q, const bf16 *kcache, const bf16 *vcache,
 }
 
 int64_t attention_bwd_workspace_size(const cpu::AttentionDims &d) {
-  return d.batch * d.heads * d.len;
+  return dqAccumOffset(d) + d.batch * d.len * d.heads * d.head_dim;
 }
 
 void attention_bwd(const bf16 *q, const bf16 *kcache, const bf16 *vcache,
@@ -767,6 +861,7 @@ void attention_bwd(const bf16 *q, const bf16 *kcache, const bf16 *vcache,
   p.q = q, p.k = kcache, p.v = vcache, p.out = out, p.dout = dout;
   p.lse = lse, p.dq = dq, p.dk = dk, p.dv = dv;
   p.dkbuf = dkbuf, p.dvbuf = dvbuf, p.delta = workspace;
+  p.dqAccum = workspace + dqAccumOffset(d);
   dispatch<Bwd>(d.head_dim, p, d, stream);
 }
 

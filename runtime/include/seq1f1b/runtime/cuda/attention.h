@@ -56,7 +56,9 @@ void attention_fwd(const bf16 *q, const bf16 *kcache, const bf16 *vcache,
                    const AttentionStrides &s = {},
                    cudaStream_t stream = nullptr);
 
-/// fp32 elements of the workspace attention_bwd needs (B*heads*len).
+/// fp32 elements of the workspace attention_bwd needs: the row sums of
+/// dout*out (B*heads*len) and the fp32 dQ accumulator (B*len*heads*
+/// head_dim).
 int64_t attention_bwd_workspace_size(const cpu::AttentionDims &d);
 
 /// Writes dq [B, len, heads*head_dim] and the chunk's own dk, dv [B, len,
