@@ -16,8 +16,9 @@
 // ends at multiples of 64). The 7B 32k 4-chunk case also runs the even split;
 // the per-chunk times of both splits fit the measured cost model
 // (fitChunkCost), whose balanced split (balanceChunks) runs last: the
-// profile-balanced split. Each split's spread is max/min - 1 of its
-// per-chunk forward+backward times.
+// profile-balanced split, refitted with its own times and re-run (up to 3
+// rounds) while its spread is above 3%. Each split's spread is max/min - 1
+// of its per-chunk forward+backward times.
 //
 // Model FLOPs (matrix products only; the causal mask halves the score
 // matrix; backward = 2 x forward):
@@ -534,6 +535,7 @@ struct CaseResult {
 struct ProfileBalance {
   std::string error; ///< what went wrong; empty when all three splits ran
   bool fitted = false;
+  int rounds = 0; ///< profile splits timed (the last one is reported)
   sched::ChunkCostFit fit;
   CaseResult flops, even, profile; ///< profile.c is empty until it is known
 };
@@ -605,11 +607,16 @@ CaseResult timeCase(const Case &c, Gemm &gemm, cudaStream_t stream, int reps) {
 }
 
 /// Fits the chunk cost model to the per-chunk times of the flops and even
-/// splits, and times its balanced split.
+/// splits and times its balanced split; while that split's spread is above
+/// kTargetSpread, refits on every split timed so far and tries again (at most
+/// kProfileRounds splits): one round's error in the fitted model shows up as
+/// the next round's extra samples.
 std::unique_ptr<ProfileBalance> profileBalance(const CaseResult &flops,
                                                const CaseResult &even,
                                                Gemm &gemm, cudaStream_t stream,
                                                int reps) {
+  constexpr int kProfileRounds = 3;
+  constexpr double kTargetSpread = 0.03;
   auto pb = std::make_unique<ProfileBalance>();
   pb->flops = flops;
   pb->even = even;
@@ -618,35 +625,45 @@ std::unique_ptr<ProfileBalance> profileBalance(const CaseResult &flops,
     return pb;
   }
   std::vector<sched::ProfileSample> samples;
-  for (const CaseResult *r : {&flops, &even}) {
-    const std::vector<double> ms = r->chunkMs();
+  auto addSamples = [&](const CaseResult &r) {
+    const std::vector<double> ms = r.chunkMs();
     double end = 0;
     for (size_t i = 0; i < ms.size(); ++i) {
-      end += r->c.chunks[i];
-      samples.push_back({double(r->c.chunks[i]), end, ms[i] * 1e-3});
+      end += r.c.chunks[i];
+      samples.push_back({double(r.c.chunks[i]), end, ms[i] * 1e-3});
     }
+  };
+  addSamples(flops);
+  addSamples(even);
+  for (pb->rounds = 1; pb->rounds <= kProfileRounds; ++pb->rounds) {
+    auto fit = sched::fitChunkCost(samples);
+    if (!fit) {
+      pb->error = "fitChunkCost: " + fit.error;
+      return pb;
+    }
+    pb->fit = *fit;
+    pb->fitted = true;
+    const sched::ChunkCostFit model = *fit;
+    auto split = sched::balanceChunks(
+        static_cast<int>(flops.c.seq), static_cast<int>(flops.c.chunks.size()),
+        [model](double b, double e) { return model.rangeCost(b, e); }, kAlign);
+    if (!split) {
+      pb->error = "balanceChunks: " + split.error;
+      return pb;
+    }
+    Case c = flops.c;
+    c.name += "-profile";
+    c.chunks = *split;
+    pb->profile = timeCase(c, gemm, stream, reps);
+    if (!pb->profile.skipped.empty()) {
+      pb->error = "profile split skipped: " + pb->profile.skipped;
+      return pb;
+    }
+    if (pb->profile.spread() <= kTargetSpread)
+      break;
+    addSamples(pb->profile);
   }
-  auto fit = sched::fitChunkCost(samples);
-  if (!fit) {
-    pb->error = "fitChunkCost: " + fit.error;
-    return pb;
-  }
-  pb->fit = *fit;
-  pb->fitted = true;
-  const sched::ChunkCostFit model = *fit;
-  auto split = sched::balanceChunks(
-      static_cast<int>(flops.c.seq), static_cast<int>(flops.c.chunks.size()),
-      [model](double b, double e) { return model.rangeCost(b, e); }, kAlign);
-  if (!split) {
-    pb->error = "balanceChunks: " + split.error;
-    return pb;
-  }
-  Case c = flops.c;
-  c.name += "-profile";
-  c.chunks = *split;
-  pb->profile = timeCase(c, gemm, stream, reps);
-  if (!pb->profile.skipped.empty())
-    pb->error = "profile split skipped: " + pb->profile.skipped;
+  pb->rounds = std::min(pb->rounds, kProfileRounds);
   return pb;
 }
 
@@ -687,7 +704,7 @@ std::string reportJson(const Report &rep) {
            ", \"b\": " + jsonNumber("%.6e", pb->fit.b) +
            ", \"c\": " + jsonNumber("%.6e", pb->fit.c) +
            ", \"unit\": \"seconds\"}";
-    s += "}";
+    s += ",\n    \"profile_rounds\": " + std::to_string(pb->rounds) + "}";
   } else {
     s += "null";
   }
@@ -717,8 +734,10 @@ void printTable(const Report &rep) {
   if (const ProfileBalance *pb = rep.profile.get()) {
     std::printf("\nprofile balance of %s", pb->flops.c.name.c_str());
     if (pb->fitted)
-      std::printf(": seconds = %.4g*(s*e - s^2/2) + %.4g*s + %.4g", pb->fit.a,
-                  pb->fit.b, pb->fit.c);
+      std::printf(": seconds = %.4g*(s*e - s^2/2) + %.4g*s + %.4g (%d "
+                  "round%s)",
+                  pb->fit.a, pb->fit.b, pb->fit.c, pb->rounds,
+                  pb->rounds == 1 ? "" : "s");
     std::printf("\n");
     if (!pb->error.empty())
       std::printf("  error: %s\n", pb->error.c_str());

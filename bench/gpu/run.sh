@@ -55,7 +55,8 @@ step() {
 # step's timeout is at most what is left minus that, and a step that would
 # get less than its minimum does not start, so the run ends by the deadline.
 # S1F_GPU_STEPS picks steps (default: all of "tests layer torch-layer bench
-# torch-baseline"); S1F_BENCH_FILTER is passed to s1f-cuda-bench --filter.
+# torch-baseline"); S1F_BENCH_FILTER is passed to s1f-cuda-bench --filter;
+# S1F_GPU_PACK=1 packs the results (end of the script).
 STEPS=" ${S1F_GPU_STEPS:-tests layer torch-layer bench torch-baseline} "
 want() { [[ $STEPS == *" $1 "* ]]; }
 share() { want "$1" && echo "$2" || echo 0; }
@@ -238,10 +239,21 @@ fi
 # --- 6. Summary (last) -----------------------------------------------------------
 wait "$ENV_PID" 2>/dev/null
 if command -v python3 >/dev/null; then
-  python3 "$ROOT/bench/gpu/summarize.py" --out "$OUT" --elapsed "$(elapsed)"
+  python3 "$ROOT/bench/gpu/summarize.py" --out "$OUT" --elapsed "$(elapsed)" |
+    tee "$OUT/summary.txt"
 else
   echo "no python3: raw results in $OUT (ctest.log, bench.json)"
   cat "$OUT/steps.txt"
   grep -E "tests passed|tests failed" "$OUT/ctest.log" 2>/dev/null
+fi
+
+# S1F_GPU_PACK=1: everything in $OUT goes into all.tar.gz, and only it,
+# results.json, summary.txt and layer.svg stay (the device tool brings back
+# only a handful of files).
+if [ -n "${S1F_GPU_PACK:-}" ]; then
+  tar czf /tmp/s1f-gpu-all.tar.gz -C "$OUT" . &&
+    find "$OUT" -mindepth 1 -maxdepth 1 ! -name results.json \
+      ! -name summary.txt ! -name layer.svg -exec rm -rf {} + &&
+    mv /tmp/s1f-gpu-all.tar.gz "$OUT/all.tar.gz"
 fi
 exit "$TESTS_RC"

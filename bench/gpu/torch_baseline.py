@@ -173,18 +173,18 @@ def main():
     from torch.nn.attention import SDPBackend, sdpa_kernel
     from torch.nn.attention.bias import causal_lower_right
     S, heads, hd = 32768, 32, 128
-    for start in (0, S - S // 4):
-        n = S - start
+    for first in (0, S - S // 4):  # first query position
+        n = S - first
         q = rand(1, heads, n, hd).requires_grad_(True)
         k = rand(1, heads, S, hd).requires_grad_(True)
         v = rand(1, heads, S, hd).requires_grad_(True)
         do = rand(1, heads, n, hd)
         fwd = 4.0 * hd * heads * (n * S - n * n / 2)
-        shape = f"{heads}x{hd}_q{n}@{start}"
+        shape = f"{heads}x{hd}_q{n}@{first}"
         for name, backend in (("cudnn", SDPBackend.CUDNN_ATTENTION),
                               ("flash", SDPBackend.FLASH_ATTENTION)):
             def attn():
-                if start == 0:
+                if first == 0:
                     return F.scaled_dot_product_attention(q, k, v,
                                                           is_causal=True)
                 return F.scaled_dot_product_attention(
