@@ -96,9 +96,10 @@ PipelineRank::PipelineRank(std::shared_ptr<const PipelinePlan> plan, int rank,
     throw std::invalid_argument("rank " + std::to_string(rank) +
                                 " does not exist: the plan has " +
                                 std::to_string(plan_->ranks()) + " ranks");
-  exec_ = std::make_unique<RankExecutor>(plan_->graph(), plan_->stages(),
-                                         plan_->schedule(), rank, initialParams,
-                                         plan_->holders());
+  const KernelSet *kernels = plan_->options().kernels;
+  exec_ = std::make_unique<RankExecutor>(
+      plan_->graph(), plan_->stages(), plan_->schedule(), rank, initialParams,
+      plan_->holders(), kernels ? *kernels : cpuKernels());
 }
 
 RankStepResult PipelineRank::step(const Batch &batch, Communicator &comm) {

@@ -25,7 +25,8 @@ RankExecutor::RankExecutor(const Graph &graph,
                            const std::vector<StageSpec> &stages,
                            const sched::Schedule &schedule, int rank,
                            const std::vector<std::vector<float>> &initialParams,
-                           std::vector<std::vector<int>> holders)
+                           std::vector<std::vector<int>> holders,
+                           const KernelSet &kernels)
     : graph_(graph), stages_(stages), schedule_(schedule), rank_(rank),
       holders_(std::move(holders)) {
   for (int s = 0; s < static_cast<int>(stages.size()); ++s) {
@@ -44,7 +45,7 @@ RankExecutor::RankExecutor(const Graph &graph,
   for (int s = 0; s < static_cast<int>(stages.size()); ++s)
     if (schedule.config.rankOfStage(s) == rank)
       executors_[s] = std::make_unique<StageExecutor>(graph, stages[s], s,
-                                                      params_, memory_);
+                                                      params_, memory_, kernels);
 }
 
 cpu::LossSum RankExecutor::loss() const {

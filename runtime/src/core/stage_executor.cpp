@@ -16,9 +16,9 @@ constexpr int64_t kKeyTile = 64;
 
 StageExecutor::StageExecutor(const Graph &graph, const StageSpec &spec,
                              int stage, ParamStore &params,
-                             MemoryTracker &memory)
-    : graph_(graph), spec_(spec), stage_(stage), params_(params),
-      memory_(memory), readByBackward_(graph.valueFeatures.size(), false),
+                             MemoryTracker &memory, const KernelSet &kernels)
+    : graph_(graph), kernels_(kernels), spec_(spec), stage_(stage),
+      params_(params), memory_(memory), readByBackward_(graph.valueFeatures.size(), false),
       lastForwardRead_(graph.valueFeatures.size(), -1) {
   for (int p : spec_.params)
     if (!params_.count(p))
@@ -194,27 +194,27 @@ void StageExecutor::forwardOp(Unit &u, int i) {
   };
   switch (op.kind) {
   case OpKind::Embedding:
-    cpu::embedding_fwd(u.ids.data(), param(0), y, N, p0->shape[0], p0->shape[1]);
+    kernels_.embedding_fwd(u.ids.data(), param(0), y, N, p0->shape[0], p0->shape[1]);
     break;
   case OpKind::PositionEmbedding:
-    cpu::pos_embedding_fwd(param(0), y, B, u.len, u.start, p0->shape[0],
+    kernels_.pos_embedding_fwd(param(0), y, B, u.len, u.start, p0->shape[0],
                            p0->shape[1]);
     break;
   case OpKind::LayerNorm:
-    cpu::layer_norm_fwd(in(0), param(0), param(1), y, save(u.saveA, N),
+    kernels_.layer_norm_fwd(in(0), param(0), param(1), y, save(u.saveA, N),
                         save(u.saveB, N), N, feat(op.output),
                         static_cast<float>(op.eps));
     break;
   case OpKind::RmsNorm:
-    cpu::rms_norm_fwd(in(0), param(0), y, save(u.saveA, N), N, feat(op.output),
+    kernels_.rms_norm_fwd(in(0), param(0), y, save(u.saveA, N), N, feat(op.output),
                       static_cast<float>(op.eps));
     break;
   case OpKind::Linear:
-    cpu::linear_fwd(in(0), param(0), op.params.size() > 1 ? param(1) : nullptr,
+    kernels_.linear_fwd(in(0), param(0), op.params.size() > 1 ? param(1) : nullptr,
                     y, N, feat(op.inputs[0]), feat(op.output));
     break;
   case OpKind::Rope:
-    cpu::rope_fwd(in(0), y, B, u.len, op.heads, feat(op.output) / op.heads,
+    kernels_.rope_fwd(in(0), y, B, u.len, op.heads, feat(op.output) / op.heads,
                   u.start, op.theta);
     break;
   case OpKind::Attention: {
@@ -225,26 +225,26 @@ void StageExecutor::forwardOp(Unit &u, int i) {
       kv.k = Tensor(n, &memory_, MemKind::KvCache);
       kv.v = Tensor(n, &memory_, MemKind::KvCache);
     }
-    cpu::kv_cache_write(in(1), in(2), kv.k.data(), kv.v.data(), d);
-    float *ws = scratch(0, cpu::attention_workspace_size(d));
-    cpu::attention_fwd(in(0), kv.k.data(), kv.v.data(), y,
+    kernels_.kv_cache_write(in(1), in(2), kv.k.data(), kv.v.data(), d);
+    float *ws = scratch(0, kernels_.attention_workspace_size(d));
+    kernels_.attention_fwd(in(0), kv.k.data(), kv.v.data(), y,
                        save(u.saveA, B * op.heads * u.len), ws, d);
     break;
   }
   case OpKind::Gelu:
-    cpu::gelu_fwd(in(0), y, N * feat(op.output));
+    kernels_.gelu_fwd(in(0), y, N * feat(op.output));
     break;
   case OpKind::Silu:
-    cpu::silu_fwd(in(0), y, N * feat(op.output));
+    kernels_.silu_fwd(in(0), y, N * feat(op.output));
     break;
   case OpKind::Swiglu:
-    cpu::swiglu_fwd(in(0), in(1), y, N * feat(op.output));
+    kernels_.swiglu_fwd(in(0), in(1), y, N * feat(op.output));
     break;
   case OpKind::Add:
-    cpu::add_fwd(in(0), in(1), y, N * feat(op.output));
+    kernels_.add_fwd(in(0), in(1), y, N * feat(op.output));
     break;
   case OpKind::CrossEntropy: {
-    cpu::LossSum l = cpu::cross_entropy_fwd(in(0), u.targets.data(),
+    cpu::LossSum l = kernels_.cross_entropy_fwd(in(0), u.targets.data(),
                                             save(u.saveA, N), N,
                                             feat(op.inputs[0]));
     loss_.loss_sum += l.loss_sum;
@@ -344,7 +344,7 @@ void StageExecutor::backwardOp(Unit &u, int i, bool input, bool weight) {
     Tensor &g = u.grads[v];
     if (g.empty())
       g = Tensor(N * feat(v));
-    cpu::accumulate(src, g.data(), static_cast<int64_t>(g.size()));
+    kernels_.accumulate(src, g.data(), static_cast<int64_t>(g.size()));
   };
   const float *dy = nullptr;
   if (op.kind != OpKind::CrossEntropy) {
@@ -360,35 +360,35 @@ void StageExecutor::backwardOp(Unit &u, int i, bool input, bool weight) {
   switch (op.kind) {
   case OpKind::Embedding:
     if (weight)
-      cpu::embedding_bwd(u.ids.data(), dy, pgrad(0), N, p0->shape[0],
+      kernels_.embedding_bwd(u.ids.data(), dy, pgrad(0), N, p0->shape[0],
                          p0->shape[1]);
     break;
   case OpKind::PositionEmbedding:
     if (weight)
-      cpu::pos_embedding_bwd(dy, pgrad(0), B, u.len, u.start, p0->shape[0],
+      kernels_.pos_embedding_bwd(dy, pgrad(0), B, u.len, u.start, p0->shape[0],
                              p0->shape[1]);
     break;
   case OpKind::LayerNorm:
-    cpu::layer_norm_bwd(val(0), param(0), u.saveA[local].data(),
+    kernels_.layer_norm_bwd(val(0), param(0), u.saveA[local].data(),
                         u.saveB[local].data(), dy, dx, pgrad(0),
                         pgrad(1), N, feat(op.output));
     if (input)
       addGrad(op.inputs[0], dx);
     break;
   case OpKind::RmsNorm:
-    cpu::rms_norm_bwd(val(0), param(0), u.saveA[local].data(), dy, dx,
+    kernels_.rms_norm_bwd(val(0), param(0), u.saveA[local].data(), dy, dx,
                       pgrad(0), N, feat(op.output));
     if (input)
       addGrad(op.inputs[0], dx);
     break;
   case OpKind::Linear:
-    cpu::linear_bwd(val(0), param(0), dy, input ? dx : nullptr,
+    kernels_.linear_bwd(val(0), param(0), dy, input ? dx : nullptr,
                     pgrad(0), pgrad(1), N, feat(op.inputs[0]), feat(op.output));
     if (input)
       addGrad(op.inputs[0], dx);
     break;
   case OpKind::Rope:
-    cpu::rope_bwd(dy, dx, B, u.len, op.heads,
+    kernels_.rope_bwd(dy, dx, B, u.len, op.heads,
                   feat(op.output) / op.heads, u.start, op.theta);
     addGrad(op.inputs[0], dx);
     break;
@@ -399,14 +399,14 @@ void StageExecutor::backwardOp(Unit &u, int i, bool input, bool weight) {
       kv.dk = Tensor(kv.k.size(), &memory_, MemKind::KvGrad);
       kv.dv = Tensor(kv.v.size(), &memory_, MemKind::KvGrad);
     }
-    float *ws = scratch(1, cpu::attention_workspace_size(d));
+    float *ws = scratch(1, kernels_.attention_workspace_size(d));
     float *dk = scratch(2, N * feat(op.inputs[1]));
     float *dv = scratch(3, N * feat(op.inputs[2]));
-    cpu::attention_bwd(val(0), kv.k.data(), kv.v.data(),
+    kernels_.attention_bwd(val(0), kv.k.data(), kv.v.data(),
                        u.values[op.output].data(), dy, u.saveA[local].data(),
                        dx, kv.dk.data(), kv.dv.data(), ws, d);
     // Later chunks have added their share: this chunk's rows are complete.
-    cpu::kv_cache_write_bwd(kv.dk.data(), kv.dv.data(), dk, dv, d);
+    kernels_.kv_cache_write_bwd(kv.dk.data(), kv.dv.data(), dk, dv, d);
     addGrad(op.inputs[0], dx);
     addGrad(op.inputs[1], dk);
     addGrad(op.inputs[2], dv);
@@ -415,16 +415,16 @@ void StageExecutor::backwardOp(Unit &u, int i, bool input, bool weight) {
     break;
   }
   case OpKind::Gelu:
-    cpu::gelu_bwd(val(0), dy, dx, dxSize);
+    kernels_.gelu_bwd(val(0), dy, dx, dxSize);
     addGrad(op.inputs[0], dx);
     break;
   case OpKind::Silu:
-    cpu::silu_bwd(val(0), dy, dx, dxSize);
+    kernels_.silu_bwd(val(0), dy, dx, dxSize);
     addGrad(op.inputs[0], dx);
     break;
   case OpKind::Swiglu: {
     float *dup = scratch(2, dxSize);
-    cpu::swiglu_bwd(val(0), val(1), dy, dx, dup, dxSize);
+    kernels_.swiglu_bwd(val(0), val(1), dy, dx, dup, dxSize);
     addGrad(op.inputs[0], dx);
     addGrad(op.inputs[1], dup);
     break;
@@ -434,7 +434,7 @@ void StageExecutor::backwardOp(Unit &u, int i, bool input, bool weight) {
     addGrad(op.inputs[1], dy);
     break;
   case OpKind::CrossEntropy:
-    cpu::cross_entropy_bwd(val(0), u.targets.data(), u.saveA[local].data(),
+    kernels_.cross_entropy_bwd(val(0), u.targets.data(), u.saveA[local].data(),
                            dx, N, feat(op.inputs[0]), lossScale_);
     addGrad(op.inputs[0], dx);
     break;

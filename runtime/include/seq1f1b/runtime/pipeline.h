@@ -35,6 +35,9 @@ struct PipelineOptions {
   std::chrono::milliseconds recvTimeout{60000};
   uint64_t seed = 0;       ///< parameter initialization
   ActionHook beforeAction; ///< optional
+  /// The kernels the stages run (nullptr: cpuKernels()); must outlive the
+  /// pipeline. kernel_set.h lists the sets.
+  const KernelSet *kernels = nullptr;
 };
 
 struct StepResult {

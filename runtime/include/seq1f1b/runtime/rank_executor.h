@@ -37,11 +37,13 @@ struct OptimizerConfig {
 class RankExecutor {
 public:
   /// `holders[p]` lists, ascending, the ranks that hold parameter p (empty if
-  /// none); the first one owns it for the gradient norm.
+  /// none); the first one owns it for the gradient norm. The stages run on
+  /// `kernels` (which outlives the executor).
   RankExecutor(const Graph &graph, const std::vector<StageSpec> &stages,
                const seq1f1b::schedule::Schedule &schedule, int rank,
                const std::vector<std::vector<float>> &initialParams,
-               std::vector<std::vector<int>> holders);
+               std::vector<std::vector<int>> holders,
+               const KernelSet &kernels = cpuKernels());
 
   /// Runs the rank's actions for one step; throws on any failure.
   void runSchedule(const Batch &batch, const std::vector<int> &bounds,

@@ -24,6 +24,7 @@
 #include "seq1f1b/runtime/batch.h"
 #include "seq1f1b/runtime/cpu_kernels.h"
 #include "seq1f1b/runtime/graph.h"
+#include "seq1f1b/runtime/kernel_set.h"
 #include "seq1f1b/runtime/memory.h"
 #include "seq1f1b/runtime/params.h"
 #include "seq1f1b/runtime/partition.h"
@@ -36,10 +37,11 @@ namespace s1f::rt {
 
 class StageExecutor {
 public:
-  /// `params` must hold every parameter of `spec`; both it and `memory`
-  /// outlive the executor.
+  /// `params` must hold every parameter of `spec`; it, `memory` and
+  /// `kernels` outlive the executor.
   StageExecutor(const Graph &graph, const StageSpec &spec, int stage,
-                ParamStore &params, MemoryTracker &memory);
+                ParamStore &params, MemoryTracker &memory,
+                const KernelSet &kernels = cpuKernels());
 
   /// Starts a step: the batch (kept by pointer until the step ends), chunk
   /// bounds (N+1 entries ending at S) and the scale of the loss gradient.
@@ -96,6 +98,7 @@ private:
   float *scratch(int slot, size_t n);
 
   const Graph &graph_;
+  const KernelSet &kernels_;
   std::vector<float> scratch_[4];
   StageSpec spec_;
   int stage_;
