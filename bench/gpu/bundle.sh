@@ -16,7 +16,7 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 BUILD=${1:-/tmp/build-cuda}
 DEST=$ROOT/build-gpu
-TARGETS=(S1FRuntimeCudaTests s1f-cuda-bench s1f-layer-bench)
+TARGETS=(S1FRuntimeCudaTests s1f-cuda-bench s1f-layer-bench seq1f1b-train)
 
 [ -f "$BUILD/build.ninja" ] || {
   echo "bundle.sh: $BUILD is not a configured Ninja build directory" >&2
@@ -46,6 +46,16 @@ done | sort -u | while read -r name path; do
   else
     cp -L "$path" "$DEST/lib/$name"
   fi
+done
+
+# The tiny models' runtime graphs for seq1f1b-train --kernels cuda (the GPU
+# machine has no MLIR to export them).
+mkdir -p "$DEST/graphs"
+for m in gpt-tiny llama-tiny; do
+  ninja -C "$BUILD" -j"${JOBS:-2}" seq1f1b-translate >/dev/null
+  "$BUILD/bin/seq1f1b-translate" --import-hf-config "$ROOT/examples/$m.json" \
+    --seq-len 32 | "$BUILD/bin/seq1f1b-translate" --export-runtime-graph \
+    >"$DEST/graphs/$m.graph.json"
 done
 
 {

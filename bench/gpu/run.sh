@@ -54,10 +54,10 @@ step() {
 # torch baseline 40, kernel bench 40, torch layer 120, layer bench 120. A
 # step's timeout is at most what is left minus that, and a step that would
 # get less than its minimum does not start, so the run ends by the deadline.
-# S1F_GPU_STEPS picks steps (default: all of "tests layer torch-layer bench
-# torch-baseline"); S1F_BENCH_FILTER is passed to s1f-cuda-bench --filter;
+# S1F_GPU_STEPS picks steps (default: all of "tests train layer torch-layer
+# bench torch-baseline"); S1F_BENCH_FILTER is passed to s1f-cuda-bench --filter;
 # S1F_GPU_PACK=1 packs the results (end of the script).
-STEPS=" ${S1F_GPU_STEPS:-tests layer torch-layer bench torch-baseline} "
+STEPS=" ${S1F_GPU_STEPS:-tests train layer torch-layer bench torch-baseline} "
 want() { [[ $STEPS == *" $1 "* ]]; }
 share() { want "$1" && echo "$2" || echo 0; }
 LATER_BASELINE=10
@@ -181,6 +181,29 @@ if want tests && [ -x "$BIN/S1FRuntimeCudaTests" ]; then
   rm -rf "$CT"
 else
   step "tests: no test binary"
+fi
+
+# --- 2b. Training steps on the GPU kernels, checked against the CPU -------------
+# seq1f1b-train --kernels cuda --verify: a Seq1F1B run of the tiny models
+# with every kernel on the GPU (fp32), compared step by step with the CPU
+# single-rank reference (the graphs come with the bundle).
+GRAPHS=$BIN/../graphs
+if ! want train; then
+  step "train: not selected (S1F_GPU_STEPS)"
+elif [ -x "$BIN/seq1f1b-train" ] && [ -d "$GRAPHS" ]; then
+  t0=$(elapsed)
+  rc=0
+  for m in gpt-tiny llama-tiny; do
+    timeout 60 "$BIN/seq1f1b-train" --graph "$GRAPHS/$m.graph.json" \
+      --data "$ROOT/examples/data/declaration.txt" --seq-len 32 --kernels cuda \
+      --ranks 2 --chunks 3 --microbatches 2 --steps 3 --verify \
+      >>"$OUT/train.log" 2>&1 || rc=$?
+  done
+  tail -12 "$OUT/train.log"
+  step "train: --kernels cuda --verify, exit $rc, $(($(elapsed) - t0)) s"
+  ((rc == 0)) || TESTS_RC=1
+else
+  step "train: skipped (no seq1f1b-train or graphs in the bundle)"
 fi
 
 # --- 3. The layer: ours, then PyTorch's ------------------------------------------

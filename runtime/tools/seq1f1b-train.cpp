@@ -21,6 +21,10 @@
 #ifdef SEQ1F1B_HAVE_MPI
 #include "seq1f1b/runtime/mpi_comm.h"
 #endif
+#ifdef SEQ1F1B_HAVE_CUDA
+#include "seq1f1b/runtime/cuda/kernels.h" // device_count
+#include "seq1f1b/runtime/cuda/staged_kernels.h"
+#endif
 
 #include <getopt.h>
 
@@ -59,6 +63,11 @@ byte-level text corpus with a pipeline schedule on in-process CPU ranks.
   --comm inprocess|mpi  ranks as threads of this process (default), or one
                         MPI process per rank: mpirun -np P seq1f1b-train
                         --comm mpi ... (P = the processes; rank 0 prints)
+  --kernels cpu|cuda    the kernels the ranks run: the CPU reference kernels
+                        (default), or every kernel on the GPU in fp32 with
+                        operands copied per call (a check of the CUDA
+                        backend, not a fast path; with --verify, against the
+                        CPU reference run)
   --virtual V           stages per rank for interleaved kinds (default 2)
   --chunks N            sequence chunks per micro-batch (default 1)
   --policy even|flops   chunk split (default flops)
@@ -82,6 +91,7 @@ example:
 struct Args {
   std::string graph, data, schedule = "seq1f1b", policy = "flops";
   std::string comm = "inprocess";
+  std::string kernels = "cpu";
   std::string scheduleCsv;
   bool ranksGiven = false;
   int seqLen = 64, batch = 1, ranks = 1, virtualStages = 2, chunks = 1;
@@ -122,6 +132,7 @@ Args parseArgs(int argc, char **argv) {
       {"schedule", required_argument, nullptr, 'k'},
       {"ranks", required_argument, nullptr, 'p'},
       {"comm", required_argument, nullptr, 'C'},
+      {"kernels", required_argument, nullptr, 'K'},
       {"schedule-csv", required_argument, nullptr, 'S'},
       {"virtual", required_argument, nullptr, 'v'},
       {"chunks", required_argument, nullptr, 'n'},
@@ -151,6 +162,7 @@ Args parseArgs(int argc, char **argv) {
     case 'k': a.schedule = optarg; break;
     case 'p': a.ranks = number<int>("ranks", optarg); a.ranksGiven = true; break;
     case 'C': a.comm = optarg; break;
+    case 'K': a.kernels = optarg; break;
     case 'S': a.scheduleCsv = optarg; break;
     case 'v': a.virtualStages = number<int>("virtual", optarg); break;
     case 'n': a.chunks = number<int>("chunks", optarg); break;
@@ -181,6 +193,16 @@ Args parseArgs(int argc, char **argv) {
     usageError("--policy must be even or flops, got '" + a.policy + "'");
   if (a.comm != "inprocess" && a.comm != "mpi")
     usageError("--comm must be inprocess or mpi, got '" + a.comm + "'");
+  if (a.kernels != "cpu" && a.kernels != "cuda")
+    usageError("--kernels must be cpu or cuda, got '" + a.kernels + "'");
+#ifdef SEQ1F1B_HAVE_CUDA
+  if (a.kernels == "cuda" && s1f::rt::cuda::device_count() == 0)
+    usageError("--kernels cuda: no CUDA device visible");
+#else
+  if (a.kernels == "cuda")
+    usageError("--kernels cuda: this build has no CUDA backend (needs the "
+               "CUDA toolkit at configure time; docs/cuda.md)");
+#endif
 #ifndef SEQ1F1B_HAVE_MPI
   if (a.comm == "mpi")
     usageError("--comm mpi: this build has no MPI (install libopenmpi-dev "
@@ -205,6 +227,10 @@ PipelineOptions pipelineOptions(const Args &a, sched::ScheduleKind kind,
   o.optimizer.maxGradNorm = a.clip;
   o.recvTimeout = std::chrono::milliseconds(a.timeoutMs);
   o.seed = a.seed;
+#ifdef SEQ1F1B_HAVE_CUDA
+  if (a.kernels == "cuda")
+    o.kernels = &s1f::rt::cuda::stagedKernels();
+#endif
   return o;
 }
 
@@ -395,9 +421,9 @@ int run(Args a) {
   if (a.verify) {
     Graph whole = graph; // one stage, whatever cut the compiler made
     whole.stages.clear();
-    reference = std::make_unique<Pipeline>(
-        whole, pipelineOptions(a, sched::ScheduleKind::OneFOneB, 1, 1),
-        a.seqLen);
+    PipelineOptions o = pipelineOptions(a, sched::ScheduleKind::OneFOneB, 1, 1);
+    o.kernels = nullptr; // the reference always runs the CPU kernels
+    reference = std::make_unique<Pipeline>(whole, o, a.seqLen);
   }
   TextLoader loader(a.data, a.seqLen, a.batch, a.microbatches, a.seed);
 

@@ -207,6 +207,53 @@ TEST_F(CudaAttention, FirstChunkOfSeveral) {
   runCase({2, 2, 2, 128, 256, 0, 100, false}, 7);
 }
 
+/// The fp32 kernels against the same fp64 reference at 1e-5: CPU semantics
+/// (the buffers get rows [0, start+len) added), any head_dim.
+void runFp32(const Case &c, uint32_t seed) {
+  SCOPED_TRACE(name(c) + " fp32");
+  cpu::AttentionDims d;
+  d.batch = c.batch, d.heads = c.heads, d.kv_heads = c.kvHeads;
+  d.head_dim = c.headDim, d.max_seq = c.maxSeq, d.start = c.start;
+  d.len = c.len;
+  const int64_t B = c.batch, L = c.len;
+  const int64_t qw = c.heads * c.headDim, kvw = c.kvHeads * c.headDim;
+  Rng rng(seed);
+  const Vec q = rounded<float>(rng.uniform(B * L * qw, -2, 2));
+  const Vec k = rounded<float>(rng.uniform(B * c.maxSeq * kvw, -2, 2));
+  const Vec v = rounded<float>(rng.uniform(B * c.maxSeq * kvw));
+  const Vec dout = rounded<float>(rng.uniform(B * L * qw));
+  const Vec dkInit = rounded<float>(rng.uniform(B * c.maxSeq * kvw));
+  const Vec dvInit = rounded<float>(rng.uniform(B * c.maxSeq * kvw));
+  Vec out(B * L * qw), lse(B * c.heads * L), dq(B * L * qw);
+  Vec dkRef = dkInit, dvRef = dvInit, ws(cpu::attention_workspace_size(d));
+  cpu::attention_fwd<double>(q.data(), k.data(), v.data(), out.data(),
+                             lse.data(), ws.data(), d);
+  cpu::attention_bwd<double>(q.data(), k.data(), v.data(), out.data(),
+                             dout.data(), lse.data(), dq.data(), dkRef.data(),
+                             dvRef.data(), ws.data(), d);
+
+  auto gQ = toDevice<float>(q), gK = toDevice<float>(k), gV = toDevice<float>(v);
+  auto gDout = toDevice<float>(dout);
+  auto gDk = toDevice<float>(dkInit), gDv = toDevice<float>(dvInit);
+  DeviceBuffer<float> gOut(B * L * qw), gLse(B * c.heads * L), gDq(B * L * qw);
+  attention_fwd_fp32(gQ.get(), gK.get(), gV.get(), gOut.get(), gLse.get(), d);
+  attention_bwd_fp32(gQ.get(), gK.get(), gV.get(), gOut.get(), gDout.get(),
+                     gLse.get(), gDq.get(), gDk.get(), gDv.get(), d);
+  const double tol = Storage<float>::tol;
+  S1F_EXPECT_CLOSE(gOut.downloadDouble(), out, tol, "out");
+  S1F_EXPECT_CLOSE(gLse.downloadDouble(), lse, tol, "lse");
+  S1F_EXPECT_CLOSE(gDq.downloadDouble(), dq, tol, "dq");
+  S1F_EXPECT_CLOSE(gDk.downloadDouble(), dkRef, tol, "dkcache");
+  S1F_EXPECT_CLOSE(gDv.downloadDouble(), dvRef, tol, "dvcache");
+}
+
+TEST_F(CudaAttention, Fp32MatchesCpuContract) {
+  runFp32({2, 4, 2, 8, 40, 13, 17, false}, 11);  // GQA, tiny head_dim
+  runFp32({1, 2, 2, 4, 14, 0, 14, false}, 12);   // whole sequence
+  runFp32({1, 3, 1, 40, 90, 60, 30, false}, 13); // last chunk, head_dim 40
+  runFp32({1, 2, 2, 128, 200, 64, 77, false}, 14);
+}
+
 // Host-side argument checks: they throw before touching the device, so they
 // run everywhere.
 TEST(CudaAttentionArgs, BadShapesAndLayouts) {

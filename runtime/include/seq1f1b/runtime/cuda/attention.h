@@ -75,6 +75,24 @@ void attention_bwd(const bf16 *q, const bf16 *kcache, const bf16 *vcache,
                    const AttentionStrides &s = {},
                    cudaStream_t stream = nullptr);
 
+//===----------------------------------------------------------------------===//
+// fp32 attention with the CPU kernels' exact contract (cpu::attention_fwd/
+// _bwd at T = float): dkcache/dvcache rows [0, start+len) ADDED, any
+// head_dim, no workspace. Plain CUDA cores, one warp per score row: for the
+// fp32 mode that checks whole training steps against the CPU, not for speed.
+//===----------------------------------------------------------------------===//
+
+void attention_fwd_fp32(const float *q, const float *kcache,
+                        const float *vcache, float *out, float *lse,
+                        const cpu::AttentionDims &d,
+                        cudaStream_t stream = nullptr);
+void attention_bwd_fp32(const float *q, const float *kcache,
+                        const float *vcache, const float *out,
+                        const float *dout, const float *lse, float *dq,
+                        float *dkcache, float *dvcache,
+                        const cpu::AttentionDims &d,
+                        cudaStream_t stream = nullptr);
+
 } // namespace s1f::rt::cuda
 
 #endif // SEQ1F1B_RUNTIME_CUDA_ATTENTION_H
