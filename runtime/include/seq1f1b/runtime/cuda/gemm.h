@@ -17,7 +17,7 @@
 //  * One Gemm object owns a cuBLASLt handle and a workspace; the workspace is
 //    stream-ordered, so use one Gemm per stream (e.g. one per pipeline rank).
 //
-// NOT VERIFIED ON A GPU YET: see docs/cuda.md.
+// Checked on an H200 against the fp64 CPU reference (docs/cuda.md).
 //
 //===----------------------------------------------------------------------===//
 

@@ -25,7 +25,7 @@
 //  * Parameter-gradient reductions use fp32 atomics: results are not bitwise
 //    deterministic from run to run.
 //
-// NOT VERIFIED ON A GPU YET: see docs/cuda.md.
+// Checked on an H200 against the fp64 CPU reference (docs/cuda.md).
 //
 //===----------------------------------------------------------------------===//
 
