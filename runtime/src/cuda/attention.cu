@@ -219,19 +219,52 @@ struct Params {
 /// rows an ldmatrix phase or a fragment load touches hit distinct banks.
 template <int D> constexpr int kRow = D + 8;
 
+/// K and V rows [j*Bc, (j+1)*Bc) of one kv head, as the forward and dQ
+/// kernels stream them.
+template <int D, int Bc> struct KvTile {
+  bf16 k[Bc * kRow<D>], v[Bc * kRow<D>];
+
+  /// Loads tile j of the prefix that starts at kv (row stride p.kvStride);
+  /// rows from `kend` on read as zeros.
+  template <bool Async>
+  __device__ __forceinline__ void load(const Params &p, int64_t kvOff, int j,
+                                       int kend) {
+    const int64_t off = kvOff + int64_t(j) * Bc * p.kvStride;
+    loadTile<D, Async>(p.k + off, p.kvStride, Bc, kend - j * Bc, k, kRow<D>);
+    loadTile<D, Async>(p.v + off, p.kvStride, Bc, kend - j * Bc, v, kRow<D>);
+  }
+};
+
+/// A fragments of this warp's 16 rows [row0, row0+16) of a [len, stride]
+/// bf16 matrix (columns 0..D); rows from `len` on are zeros.
+template <int D>
+__device__ __forceinline__ void loadRowFragments(uint32_t (&f)[D / 16][4],
+                                                 const bf16 *base,
+                                                 int64_t stride, int row0,
+                                                 int len, int g, int t) {
+#pragma unroll
+  for (int ks = 0; ks < D / 16; ++ks)
+#pragma unroll
+    for (int r = 0; r < 4; ++r) {
+      const int row = row0 + g + ((r & 1) ? 8 : 0);
+      const int col = ks * 16 + 2 * t + ((r & 2) ? 8 : 0);
+      f[ks][r] = row < len ? ld32(base + int64_t(row) * stride + col) : 0u;
+    }
+}
+
 //===----------------------------------------------------------------------===//
 // Forward: block = 64 queries of one head, warp = 16 rows, 64-key tiles.
 //===----------------------------------------------------------------------===//
 
-template <int D> struct FwdTile {
+template <int D> struct Fwd64 {
   static constexpr int Br = 64, Bc = 64;
-  bf16 k[Bc * kRow<D>], v[Bc * kRow<D>];
+  using Tile = KvTile<D, Bc>;
 };
 
 template <int D, int Stages>
 __global__ void __launch_bounds__(kThreads) fwdKernel(Params p) {
-  using Tile = FwdTile<D>;
-  constexpr int Br = Tile::Br, Bc = Tile::Bc, RS = kRow<D>;
+  using Tile = typename Fwd64<D>::Tile;
+  constexpr int Br = Fwd64<D>::Br, Bc = Fwd64<D>::Bc, RS = kRow<D>;
   extern __shared__ __align__(16) unsigned char smemRaw[];
   Tile *tiles = reinterpret_cast<Tile *>(smemRaw);
 
@@ -245,16 +278,8 @@ __global__ void __launch_bounds__(kThreads) fwdKernel(Params p) {
 
   // Q fragments in registers (rows past the chunk are zeros).
   uint32_t qf[D / 16][4];
-  const bf16 *qbase = p.q + int64_t(b) * p.len * p.qStride + h * D;
-#pragma unroll
-  for (int ks = 0; ks < D / 16; ++ks)
-#pragma unroll
-    for (int r = 0; r < 4; ++r) {
-      const int row = row0 + g + ((r & 1) ? 8 : 0);
-      const int col = ks * 16 + 2 * t + ((r & 2) ? 8 : 0);
-      qf[ks][r] =
-          row < p.len ? ld32(qbase + int64_t(row) * p.qStride + col) : 0u;
-    }
+  loadRowFragments<D>(qf, p.q + int64_t(b) * p.len * p.qStride + h * D,
+                      p.qStride, row0, p.len, g, t);
   // Absolute positions of this thread's two rows (clamped into the chunk so
   // that padding rows stay finite).
   const int pos[2] = {p.start + min(row0 + g, p.len - 1),
@@ -266,11 +291,7 @@ __global__ void __launch_bounds__(kThreads) fwdKernel(Params p) {
   const int blockLast = p.start + min(qb * Br + Br - 1, p.len - 1);
   const int64_t kvOff = int64_t(b) * p.maxSeq * p.kvStride + kvh * D;
   auto load = [&](int j, int stage) {
-    const int64_t off = kvOff + int64_t(j) * Bc * p.kvStride;
-    loadTile<D, Stages == 2>(p.k + off, p.kvStride, Bc, kend - j * Bc,
-                             tiles[stage].k, RS);
-    loadTile<D, Stages == 2>(p.v + off, p.kvStride, Bc, kend - j * Bc,
-                             tiles[stage].v, RS);
+    tiles[stage].template load<Stages == 2>(p, kvOff, j, kend);
   };
   int j = 0; // the tile being computed
   auto compute = [&](int stage) {
@@ -567,15 +588,15 @@ __global__ void __launch_bounds__(kThreads) dkvKernel(Params p) {
 // tile: S = Q Kᵀ, P, dP = dO Vᵀ, dS = P ∘ (dP − δ), dQ += dS K.
 //===----------------------------------------------------------------------===//
 
-template <int D> struct DqTile {
+template <int D> struct Dq32 {
   static constexpr int Br = 64, Bc = 32;
-  bf16 k[Bc * kRow<D>], v[Bc * kRow<D>];
+  using Tile = KvTile<D, Bc>;
 };
 
 template <int D, int Stages>
 __global__ void __launch_bounds__(kThreads) dqKernel(Params p) {
-  using Tile = DqTile<D>;
-  constexpr int Br = Tile::Br, Bc = Tile::Bc, RS = kRow<D>;
+  using Tile = typename Dq32<D>::Tile;
+  constexpr int Br = Dq32<D>::Br, Bc = Dq32<D>::Bc, RS = kRow<D>;
   extern __shared__ __align__(16) unsigned char smemRaw[];
   Tile *tiles = reinterpret_cast<Tile *>(smemRaw);
 
@@ -588,18 +609,10 @@ __global__ void __launch_bounds__(kThreads) dqKernel(Params p) {
   const int kend = p.start + p.len;
 
   uint32_t qf[D / 16][4], df[D / 16][4];
-  const bf16 *qbase = p.q + int64_t(b) * p.len * p.qStride + h * D;
-  const bf16 *dobase = p.dout + int64_t(b) * p.len * p.oStride + h * D;
-#pragma unroll
-  for (int ks = 0; ks < D / 16; ++ks)
-#pragma unroll
-    for (int r = 0; r < 4; ++r) {
-      const int row = row0 + g + ((r & 1) ? 8 : 0);
-      const int col = ks * 16 + 2 * t + ((r & 2) ? 8 : 0);
-      const bool valid = row < p.len;
-      qf[ks][r] = valid ? ld32(qbase + int64_t(row) * p.qStride + col) : 0u;
-      df[ks][r] = valid ? ld32(dobase + int64_t(row) * p.oStride + col) : 0u;
-    }
+  loadRowFragments<D>(qf, p.q + int64_t(b) * p.len * p.qStride + h * D,
+                      p.qStride, row0, p.len, g, t);
+  loadRowFragments<D>(df, p.dout + int64_t(b) * p.len * p.oStride + h * D,
+                      p.oStride, row0, p.len, g, t);
   const int64_t statOff = (int64_t(b) * p.heads + h) * p.len;
   int pos[2];
   float lse2[2], delta[2];
@@ -616,11 +629,7 @@ __global__ void __launch_bounds__(kThreads) dqKernel(Params p) {
   const int blockLast = p.start + min(qb * Br + Br - 1, p.len - 1);
   const int64_t kvOff = int64_t(b) * p.maxSeq * p.kvStride + kvh * D;
   auto load = [&](int j, int stage) {
-    const int64_t off = kvOff + int64_t(j) * Bc * p.kvStride;
-    loadTile<D, Stages == 2>(p.k + off, p.kvStride, Bc, kend - j * Bc,
-                             tiles[stage].k, RS);
-    loadTile<D, Stages == 2>(p.v + off, p.kvStride, Bc, kend - j * Bc,
-                             tiles[stage].v, RS);
+    tiles[stage].template load<Stages == 2>(p, kvOff, j, kend);
   };
   int j = 0;
   auto compute = [&](int stage) {
@@ -765,9 +774,10 @@ void launch(dim3 grid, size_t smem, cudaStream_t stream, const Params &p) {
 template <int D, int Stages>
 void launchFwd(const Params &p, const cpu::AttentionDims &d,
                cudaStream_t stream) {
-  const dim3 grid(ceilDiv(d.len, FwdTile<D>::Br), unsigned(d.heads),
+  const dim3 grid(ceilDiv(d.len, Fwd64<D>::Br), unsigned(d.heads),
                   unsigned(d.batch));
-  launch<fwdKernel<D, Stages>>(grid, Stages * sizeof(FwdTile<D>), stream, p);
+  launch<fwdKernel<D, Stages>>(grid, Stages * sizeof(typename Fwd64<D>::Tile),
+                               stream, p);
   S1F_CUDA_CHECK_LAUNCH();
 }
 
@@ -793,9 +803,10 @@ void launchBwd(const Params &p, const cpu::AttentionDims &d,
   launch<dkvKernel<D, Stages, false>>(kvGrid, sizeof(DkvSmem<D>), stream, p);
   S1F_CUDA_CHECK_LAUNCH();
 
-  const dim3 qGrid(ceilDiv(d.len, DqTile<D>::Br), unsigned(d.heads),
+  const dim3 qGrid(ceilDiv(d.len, Dq32<D>::Br), unsigned(d.heads),
                    unsigned(d.batch));
-  launch<dqKernel<D, Stages>>(qGrid, Stages * sizeof(DqTile<D>), stream, p);
+  launch<dqKernel<D, Stages>>(qGrid, Stages * sizeof(typename Dq32<D>::Tile),
+                              stream, p);
   S1F_CUDA_CHECK_LAUNCH();
 }
 
