@@ -6,8 +6,8 @@
 // PipelineEquivalenceTest, to the same 1e-5; so must the losses over three
 // AdamW steps. Tiny GPT (LayerNorm, GELU, learned positions, tied
 // embeddings) and tiny Llama (RMSNorm, rope, SwiGLU, grouped-query heads),
-// Seq1F1B and its zero-bubble form with uneven chunks, and 1F1B. Skipped
-// without a GPU.
+// Seq1F1B and its zero-bubble form with uneven chunks, 1F1B, and the tiny
+// Llama under every other schedule kind. Skipped without a GPU.
 //
 //===----------------------------------------------------------------------===//
 
@@ -84,6 +84,19 @@ TEST_F(CudaPipeline, ZeroBubbleSplitBackwardMatchesCpuReference) {
 TEST_F(CudaPipeline, OneFOneBMatchesCpuReference) {
   for (const ModelCase &m : {tinyGptCase(), tinyLlamaCase()})
     compare(m, {sched::ScheduleKind::OneFOneB, 2, 1, 3});
+}
+
+// The other kinds (GPipe, the interleaved ones with two stages per rank,
+// ZB-H1): the same kernels in other orders.
+TEST_F(CudaPipeline, OtherScheduleKindsMatchCpuReference) {
+  for (sched::ScheduleKind kind : sched::generatableScheduleKinds()) {
+    if (kind == sched::ScheduleKind::Seq1F1B ||
+        kind == sched::ScheduleKind::Seq1F1BZB ||
+        kind == sched::ScheduleKind::OneFOneB)
+      continue; // above
+    const int N = sched::isSequenceChunked(kind) ? 2 : 1;
+    compare(tinyLlamaCase(), {kind, 2, N, 2});
+  }
 }
 
 } // namespace
