@@ -34,6 +34,8 @@
 //
 //   s1f-layer-bench [--json FILE] [--reps N] [--filter SUBSTR] [--small]
 //   s1f-layer-bench --cases-json FILE      (lists the cases; no GPU needed)
+//   s1f-layer-bench --samples-json FILE    (also writes the profile case's
+//                                           chunk times for the split pass)
 //
 //===----------------------------------------------------------------------===//
 
@@ -77,7 +79,7 @@ struct UsageError : std::runtime_error {
 };
 
 struct Options {
-  std::string json, filter, casesJson;
+  std::string json, filter, casesJson, samplesJson;
   int reps = 5;
   bool small = false, help = false;
 };
@@ -98,6 +100,9 @@ void printUsage(FILE *f) {
       "run\n"
       "  --cases-json FILE  write the cases and their chunk lengths, run "
       "nothing\n"
+      "  --samples-json FILE  write the profile case's measured chunk times\n"
+      "                     for seq1f1b-opt --s1f-split-sequence=\"policy=\n"
+      "                     profile profile=FILE\"\n"
       "  --help             this text\n"
       "\n"
       "Exit status: 0 success, 1 runtime error, 2 bad options.\n",
@@ -128,6 +133,8 @@ Options parseArgs(int argc, char **argv) {
       o.filter = value();
     } else if (a == "--cases-json") {
       o.casesJson = value();
+    } else if (a == "--samples-json") {
+      o.samplesJson = value();
     } else if (a == "--small") {
       o.small = true;
     } else if (a == "--help" || a == "-h") {
@@ -536,6 +543,7 @@ struct ProfileBalance {
   std::string error; ///< what went wrong; empty when all three splits ran
   bool fitted = false;
   int rounds = 0; ///< profile splits timed (the last one is reported)
+  std::vector<sched::ProfileSample> samples; ///< every chunk timed
   sched::ChunkCostFit fit;
   CaseResult flops, even, profile; ///< profile.c is empty until it is known
 };
@@ -624,7 +632,7 @@ std::unique_ptr<ProfileBalance> profileBalance(const CaseResult &flops,
     pb->error = "the flops or even split was skipped";
     return pb;
   }
-  std::vector<sched::ProfileSample> samples;
+  std::vector<sched::ProfileSample> &samples = pb->samples;
   auto addSamples = [&](const CaseResult &r) {
     const std::vector<double> ms = r.chunkMs();
     double end = 0;
@@ -659,9 +667,9 @@ std::unique_ptr<ProfileBalance> profileBalance(const CaseResult &flops,
       pb->error = "profile split skipped: " + pb->profile.skipped;
       return pb;
     }
+    addSamples(pb->profile);
     if (pb->profile.spread() <= kTargetSpread)
       break;
-    addSamples(pb->profile);
   }
   pb->rounds = std::min(pb->rounds, kProfileRounds);
   return pb;
@@ -755,6 +763,28 @@ struct Stream {
   ~Stream() { cudaStreamDestroy(s); }
 };
 
+/// The profile case's per-chunk times in the split pass's profile format:
+/// {"samples": [{"length", "end", "seconds"}, ...]} plus where they came from.
+void writeSamplesJson(const std::string &path, const ProfileBalance &pb,
+                      const std::string &device) {
+  std::string s = "{\n  \"case\": " + jsonString(pb.flops.c.name) +
+                  ",\n  \"device\": " + device +
+                  ",\n  \"what\": \"one layer forward+backward per chunk\",\n"
+                  "  \"samples\": [";
+  for (size_t i = 0; i < pb.samples.size(); ++i) {
+    const sched::ProfileSample &p = pb.samples[i];
+    s += std::string(i ? "," : "") + "\n    {\"length\": " +
+         jsonNumber("%.0f", p.length) + ", \"end\": " +
+         jsonNumber("%.0f", p.end) + ", \"seconds\": " +
+         jsonNumber("%.6e", p.seconds) + "}";
+  }
+  s += "\n  ]\n}\n";
+  std::unique_ptr<FILE, int (*)(FILE *)> f(std::fopen(path.c_str(), "w"),
+                                            &std::fclose);
+  if (!f || std::fputs(s.c_str(), f.get()) < 0)
+    throw std::runtime_error("cannot write " + path);
+}
+
 int runCases(const Options &opt, const std::vector<Case> &cases) {
   if (device_count() == 0)
     throw std::runtime_error("no CUDA device visible");
@@ -791,6 +821,15 @@ int runCases(const Options &opt, const std::vector<Case> &cases) {
   printTable(rep);
   if (json && std::fputs(reportJson(rep).c_str(), json.get()) < 0)
     throw std::runtime_error("cannot write " + opt.json);
+  if (!opt.samplesJson.empty()) {
+    if (rep.profile && !rep.profile->samples.empty())
+      writeSamplesJson(opt.samplesJson, *rep.profile, rep.device);
+    else
+      std::fprintf(stderr,
+                   "%s: warning: no chunk times for --samples-json (the "
+                   "profile case %s did not run)\n",
+                   kProg, profileCase(opt.small).c_str());
+  }
   if (!rep.error.empty())
     throw std::runtime_error(rep.error);
   return 0;

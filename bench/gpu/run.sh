@@ -217,7 +217,8 @@ elif [ -x "$BIN/s1f-layer-bench" ] && (($(left) - LATER_LAYER >= 30)); then
   timeout 20 "$BIN/s1f-layer-bench" --cases-json "$OUT/layer_cases.json" \
     >"$OUT/layer.log" 2>&1 || echo "s1f-layer-bench --cases-json: exit $?" >>"$OUT/layer.log"
   timeout "$(clamp $(($(left) - LATER_LAYER)) 30 120)" \
-    "$BIN/s1f-layer-bench" --json "$OUT/layer.json" 2>&1 | tee -a "$OUT/layer.log"
+    "$BIN/s1f-layer-bench" --json "$OUT/layer.json" \
+    --samples-json "$OUT/chunk_samples.json" 2>&1 | tee -a "$OUT/layer.log"
   step "layer bench: exit ${PIPESTATUS[0]}, $(($(elapsed) - t0)) s"
 elif [ -x "$BIN/s1f-layer-bench" ]; then
   step "layer bench: skipped (no time left)"
