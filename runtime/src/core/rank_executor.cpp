@@ -44,8 +44,8 @@ RankExecutor::RankExecutor(const Graph &graph,
   }
   for (int s = 0; s < static_cast<int>(stages.size()); ++s)
     if (schedule.config.rankOfStage(s) == rank)
-      executors_[s] = std::make_unique<StageExecutor>(graph, stages[s], s,
-                                                      params_, memory_, kernels);
+      executors_[s] = std::make_unique<StageExecutor>(
+          graph, stages[s], s, params_, memory_, kernels);
 }
 
 cpu::LossSum RankExecutor::loss() const {

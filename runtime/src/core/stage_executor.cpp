@@ -18,7 +18,8 @@ StageExecutor::StageExecutor(const Graph &graph, const StageSpec &spec,
                              int stage, ParamStore &params,
                              MemoryTracker &memory, const KernelSet &kernels)
     : graph_(graph), kernels_(kernels), spec_(spec), stage_(stage),
-      params_(params), memory_(memory), readByBackward_(graph.valueFeatures.size(), false),
+      params_(params), memory_(memory),
+      readByBackward_(graph.valueFeatures.size(), false),
       lastForwardRead_(graph.valueFeatures.size(), -1) {
   for (int p : spec_.params)
     if (!params_.count(p))
@@ -182,7 +183,8 @@ void StageExecutor::forwardOp(Unit &u, int i) {
   auto in = [&](int k) { return u.values[op.inputs[k]].data(); };
   auto feat = [&](int v) { return graph_.valueFeatures[v]; };
   auto param = [&](int k) { return params_.at(op.params[k]).value.data(); };
-  const ParamSpec *p0 = op.params.empty() ? nullptr : &graph_.params[op.params[0]];
+  const ParamSpec *p0 =
+      op.params.empty() ? nullptr : &graph_.params[op.params[0]];
   float *y = nullptr;
   if (op.output >= 0) {
     u.values[op.output] = Tensor(N * feat(op.output), &memory_);
@@ -194,28 +196,30 @@ void StageExecutor::forwardOp(Unit &u, int i) {
   };
   switch (op.kind) {
   case OpKind::Embedding:
-    kernels_.embedding_fwd(u.ids.data(), param(0), y, N, p0->shape[0], p0->shape[1]);
+    kernels_.embedding_fwd(u.ids.data(), param(0), y, N, p0->shape[0],
+                           p0->shape[1]);
     break;
   case OpKind::PositionEmbedding:
     kernels_.pos_embedding_fwd(param(0), y, B, u.len, u.start, p0->shape[0],
-                           p0->shape[1]);
+                               p0->shape[1]);
     break;
   case OpKind::LayerNorm:
     kernels_.layer_norm_fwd(in(0), param(0), param(1), y, save(u.saveA, N),
-                        save(u.saveB, N), N, feat(op.output),
-                        static_cast<float>(op.eps));
+                            save(u.saveB, N), N, feat(op.output),
+                            static_cast<float>(op.eps));
     break;
   case OpKind::RmsNorm:
-    kernels_.rms_norm_fwd(in(0), param(0), y, save(u.saveA, N), N, feat(op.output),
-                      static_cast<float>(op.eps));
+    kernels_.rms_norm_fwd(in(0), param(0), y, save(u.saveA, N), N,
+                          feat(op.output), static_cast<float>(op.eps));
     break;
   case OpKind::Linear:
-    kernels_.linear_fwd(in(0), param(0), op.params.size() > 1 ? param(1) : nullptr,
-                    y, N, feat(op.inputs[0]), feat(op.output));
+    kernels_.linear_fwd(in(0), param(0),
+                        op.params.size() > 1 ? param(1) : nullptr, y, N,
+                        feat(op.inputs[0]), feat(op.output));
     break;
   case OpKind::Rope:
     kernels_.rope_fwd(in(0), y, B, u.len, op.heads, feat(op.output) / op.heads,
-                  u.start, op.theta);
+                      u.start, op.theta);
     break;
   case OpKind::Attention: {
     cpu::AttentionDims d = attentionDims(u, op);
@@ -228,7 +232,7 @@ void StageExecutor::forwardOp(Unit &u, int i) {
     kernels_.kv_cache_write(in(1), in(2), kv.k.data(), kv.v.data(), d);
     float *ws = scratch(0, kernels_.attention_workspace_size(d));
     kernels_.attention_fwd(in(0), kv.k.data(), kv.v.data(), y,
-                       save(u.saveA, B * op.heads * u.len), ws, d);
+                           save(u.saveA, B * op.heads * u.len), ws, d);
     break;
   }
   case OpKind::Gelu:
@@ -244,9 +248,8 @@ void StageExecutor::forwardOp(Unit &u, int i) {
     kernels_.add_fwd(in(0), in(1), y, N * feat(op.output));
     break;
   case OpKind::CrossEntropy: {
-    cpu::LossSum l = kernels_.cross_entropy_fwd(in(0), u.targets.data(),
-                                            save(u.saveA, N), N,
-                                            feat(op.inputs[0]));
+    cpu::LossSum l = kernels_.cross_entropy_fwd(
+        in(0), u.targets.data(), save(u.saveA, N), N, feat(op.inputs[0]));
     loss_.loss_sum += l.loss_sum;
     loss_.count += l.count;
     break;
@@ -309,11 +312,11 @@ std::vector<float> StageExecutor::runBackward(Unit &u,
   if (spec_.output >= 0) {
     size_t expected = rows * graph_.valueFeatures[spec_.output];
     if (dOutput.size() != expected)
-      throw std::invalid_argument(where + "output gradient has " +
-                                  std::to_string(dOutput.size()) +
-                                  " elements, expected " +
-                                  std::to_string(expected));
-    u.grads[spec_.output] = Tensor(std::move(dOutput), nullptr, MemKind::Activations);
+      throw std::invalid_argument(
+          where + "output gradient has " + std::to_string(dOutput.size()) +
+          " elements, expected " + std::to_string(expected));
+    u.grads[spec_.output] =
+        Tensor(std::move(dOutput), nullptr, MemKind::Activations);
   }
   for (int i = spec_.opEnd - 1; i >= spec_.opBegin; --i)
     backwardOp(u, i, input, weight);
@@ -337,7 +340,8 @@ void StageExecutor::backwardOp(Unit &u, int i, bool input, bool weight) {
     return weight && k < op.params.size() ? params_.at(op.params[k]).grad.data()
                                           : nullptr;
   };
-  const ParamSpec *p0 = op.params.empty() ? nullptr : &graph_.params[op.params[0]];
+  const ParamSpec *p0 =
+      op.params.empty() ? nullptr : &graph_.params[op.params[0]];
   // Input gradients: kernels write into a scratch buffer, then it is added to
   // the value's gradient (a value with several uses sums them).
   auto addGrad = [&](int v, const float *src) {
@@ -361,35 +365,35 @@ void StageExecutor::backwardOp(Unit &u, int i, bool input, bool weight) {
   case OpKind::Embedding:
     if (weight)
       kernels_.embedding_bwd(u.ids.data(), dy, pgrad(0), N, p0->shape[0],
-                         p0->shape[1]);
+                             p0->shape[1]);
     break;
   case OpKind::PositionEmbedding:
     if (weight)
       kernels_.pos_embedding_bwd(dy, pgrad(0), B, u.len, u.start, p0->shape[0],
-                             p0->shape[1]);
+                                 p0->shape[1]);
     break;
   case OpKind::LayerNorm:
     kernels_.layer_norm_bwd(val(0), param(0), u.saveA[local].data(),
-                        u.saveB[local].data(), dy, dx, pgrad(0),
-                        pgrad(1), N, feat(op.output));
+                            u.saveB[local].data(), dy, dx, pgrad(0), pgrad(1),
+                            N, feat(op.output));
     if (input)
       addGrad(op.inputs[0], dx);
     break;
   case OpKind::RmsNorm:
     kernels_.rms_norm_bwd(val(0), param(0), u.saveA[local].data(), dy, dx,
-                      pgrad(0), N, feat(op.output));
+                          pgrad(0), N, feat(op.output));
     if (input)
       addGrad(op.inputs[0], dx);
     break;
   case OpKind::Linear:
-    kernels_.linear_bwd(val(0), param(0), dy, input ? dx : nullptr,
-                    pgrad(0), pgrad(1), N, feat(op.inputs[0]), feat(op.output));
+    kernels_.linear_bwd(val(0), param(0), dy, input ? dx : nullptr, pgrad(0),
+                        pgrad(1), N, feat(op.inputs[0]), feat(op.output));
     if (input)
       addGrad(op.inputs[0], dx);
     break;
   case OpKind::Rope:
-    kernels_.rope_bwd(dy, dx, B, u.len, op.heads,
-                  feat(op.output) / op.heads, u.start, op.theta);
+    kernels_.rope_bwd(dy, dx, B, u.len, op.heads, feat(op.output) / op.heads,
+                      u.start, op.theta);
     addGrad(op.inputs[0], dx);
     break;
   case OpKind::Attention: {
@@ -402,9 +406,9 @@ void StageExecutor::backwardOp(Unit &u, int i, bool input, bool weight) {
     float *ws = scratch(1, kernels_.attention_workspace_size(d));
     float *dk = scratch(2, N * feat(op.inputs[1]));
     float *dv = scratch(3, N * feat(op.inputs[2]));
-    kernels_.attention_bwd(val(0), kv.k.data(), kv.v.data(),
-                       u.values[op.output].data(), dy, u.saveA[local].data(),
-                       dx, kv.dk.data(), kv.dv.data(), ws, d);
+    kernels_.attention_bwd(
+        val(0), kv.k.data(), kv.v.data(), u.values[op.output].data(), dy,
+        u.saveA[local].data(), dx, kv.dk.data(), kv.dv.data(), ws, d);
     // Later chunks have added their share: this chunk's rows are complete.
     kernels_.kv_cache_write_bwd(kv.dk.data(), kv.dv.data(), dk, dv, d);
     addGrad(op.inputs[0], dx);
@@ -435,7 +439,7 @@ void StageExecutor::backwardOp(Unit &u, int i, bool input, bool weight) {
     break;
   case OpKind::CrossEntropy:
     kernels_.cross_entropy_bwd(val(0), u.targets.data(), u.saveA[local].data(),
-                           dx, N, feat(op.inputs[0]), lossScale_);
+                               dx, N, feat(op.inputs[0]), lossScale_);
     addGrad(op.inputs[0], dx);
     break;
   }

@@ -13,10 +13,12 @@
 //    share dS·K into an fp32 accumulator with atomics (5 matrix products in
 //    all, as FlashAttention-2); or, deterministic, in a kernel of its own,
 //    one block per 64 queries walking 32-key tiles, which recomputes scores
-//    and probabilities from the saved log-sum-exp (7 products, no atomics). Matrix products: mma.sync m16n8k16 bf16 -> fp32. Tiles
-// are staged row-major in shared memory with rows padded by 8 elements, which
-// makes every fragment load conflict-free; operands needed transposed (V in
-// P·V, K in dS·K, Q and dO in the dK/dV products) come out of the same tiles
+//    and probabilities from the saved log-sum-exp (7 products, no atomics).
+//
+// Matrix products: mma.sync m16n8k16 bf16 -> fp32. Tiles are staged
+// row-major in shared memory with rows padded by 8 elements, which makes
+// every fragment load conflict-free; operands needed transposed (V in P·V,
+// K in dS·K, Q and dO in the dK/dV products) come out of the same tiles
 // through ldmatrix.trans, the others through plain ldmatrix.
 //
 // The causal mask is bottom-right aligned: query row i (absolute start + i)
