@@ -85,8 +85,8 @@ void runOnce(const Case &c, uint32_t seed) {
   const Vec v = rounded<bf16>(rng.uniform(B * c.maxSeq * kvw));
   const Vec dout = rounded<bf16>(rng.uniform(B * L * qw));
   // What later chunks added to the KV gradients (fp32 on the GPU).
-  const Vec dkInit = toDouble(toStorage<float>(rng.uniform(B * c.maxSeq * kvw)));
-  const Vec dvInit = toDouble(toStorage<float>(rng.uniform(B * c.maxSeq * kvw)));
+  const Vec dkInit = rounded<float>(rng.uniform(B * c.maxSeq * kvw));
+  const Vec dvInit = rounded<float>(rng.uniform(B * c.maxSeq * kvw));
 
   // fp64 reference.
   Vec out(B * L * qw), lse(B * c.heads * L), dq(B * L * qw);

@@ -41,7 +41,7 @@ void compare(const ModelCase &m, const Case &c) {
                " P=" + std::to_string(c.P) + " N=" + std::to_string(c.N) +
                " M=" + std::to_string(c.M));
   std::string error;
-  const Reference ref = runReference(m, c.M, kSteps, error); // on the CPU
+  const Reference &ref = cachedReference(m, c.M, kSteps, error); // CPU
   ASSERT_TRUE(error.empty()) << error;
   PipelineOptions o = options(c.kind, c.P, c.M, c.N, ChunkPolicy::Flops);
   o.kernels = &cuda::stagedKernels();

@@ -204,14 +204,10 @@ void checkCommunicator() {
 
 /// P = 1, N = 1, in this process, over `M` micro-batches.
 const Reference &reference(const ModelCase &m, int M) {
-  static std::map<std::pair<std::string, int>, Reference> cache;
-  auto [it, inserted] = cache.try_emplace({m.name, M});
-  if (inserted) {
-    std::string error;
-    it->second = runReference(m, M, kSteps, error);
-    CHECK(error.empty(), "reference: %s", error.c_str());
-  }
-  return it->second;
+  std::string error;
+  const Reference &ref = cachedReference(m, M, kSteps, error);
+  CHECK(error.empty(), "reference: %s", error.c_str());
+  return ref;
 }
 
 struct Case {

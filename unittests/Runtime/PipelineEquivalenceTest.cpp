@@ -15,7 +15,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <map>
 
 namespace s1f::rt::test {
 namespace {
@@ -27,14 +26,10 @@ constexpr double kTol = 1e-5;
 constexpr int kSteps = 5;
 
 const Reference &reference(const ModelCase &m, int M) {
-  static std::map<std::pair<std::string, int>, Reference> cache;
-  auto [it, inserted] = cache.try_emplace({m.name, M});
-  if (inserted) {
-    std::string error;
-    it->second = runReference(m, M, kSteps, error);
-    EXPECT_TRUE(error.empty()) << error;
-  }
-  return it->second;
+  std::string error;
+  const Reference &ref = cachedReference(m, M, kSteps, error);
+  EXPECT_TRUE(error.empty()) << error;
+  return ref;
 }
 
 struct Case {

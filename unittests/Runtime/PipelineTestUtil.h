@@ -11,6 +11,7 @@
 #include <map>
 #include <random>
 #include <string>
+#include <tuple>
 
 namespace s1f::rt::test {
 
@@ -143,6 +144,20 @@ inline Reference runReference(const ModelCase &m, int M, int steps,
   for (const auto &[name, g] : ref.grads)
     ref.largestGrad = std::max(ref.largestGrad, maxAbs(g));
   return ref;
+}
+
+/// runReference, run once per (model, M, steps) in this process; `error`
+/// gets that run's failure, if any.
+inline const Reference &cachedReference(const ModelCase &m, int M, int steps,
+                                        std::string &error) {
+  static std::map<std::tuple<std::string, int, int>,
+                  std::pair<Reference, std::string>>
+      cache;
+  auto [it, inserted] = cache.try_emplace({m.name, M, steps});
+  if (inserted)
+    it->second.first = runReference(m, M, steps, it->second.second);
+  error = it->second.second;
+  return it->second.first;
 }
 
 } // namespace s1f::rt::test
