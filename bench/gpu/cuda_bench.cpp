@@ -11,6 +11,7 @@
 // inputs are random (a random block tiled over each buffer), never zeros.
 //
 //   s1f-cuda-bench [--json FILE] [--reps N] [--tokens N] [--filter SUBSTR]
+//   s1f-cuda-bench --cudnn-device FILE   (cuDNN's JSON of the GPU, no timing)
 //
 //===----------------------------------------------------------------------===//
 
@@ -38,7 +39,7 @@ using s1f::bench::fillRandom;
 namespace {
 
 struct Options {
-  std::string json;
+  std::string json, cudnnDevice;
   std::string filter;
   int reps = 20;
   int64_t tokens = 8192;
@@ -403,6 +404,29 @@ void runAll(Bench &b, int64_t T) {
       }
       ::unsetenv("S1F_ATTENTION_STAGES");
       ::unsetenv("S1F_ATTENTION_BWD");
+      // cuDNN's fused attention (the cudnn engine), same calls.
+      if (!b.wanted("attention_fwd_cudnn") && !b.wanted("attention_bwd_cudnn"))
+        continue;
+      if (const std::string why = cudnn_unavailable_reason(); !why.empty()) {
+        std::printf("attention_*_cudnn: skipped: %s\n", why.c_str());
+        continue;
+      }
+      ::setenv("S1F_ATTENTION_ENGINE", "cudnn", 1);
+      try {
+        Buf<float> cws(attention_bwd_workspace_size(d));
+        b.compute("attention_fwd_cudnn", "bf16", shape, fwd, [&] {
+          attention_fwd(q.get(), k.get(), v.get(), o.get(), lse.get(), d);
+        });
+        b.compute("attention_bwd_cudnn", "bf16", shape, 2.5 * fwd, [&] {
+          attention_bwd(q.get(), k.get(), v.get(), o.get(), dout.get(),
+                        lse.get(), dq.get(), dk.get(), dv.get(), kb, vb,
+                        cws.get(), d);
+        });
+      } catch (const std::exception &e) {
+        std::printf("attention_*_cudnn %s: failed: %s\n", shape.c_str(),
+                    e.what());
+      }
+      ::unsetenv("S1F_ATTENTION_ENGINE");
     }
   }
 }
@@ -450,11 +474,14 @@ int main(int argc, char **argv) {
       opt.tokens = std::max(1, std::atoi(next().c_str()));
     else if (a == "--filter")
       opt.filter = next();
+    else if (a == "--cudnn-device")
+      opt.cudnnDevice = next();
     else {
       std::fprintf(stderr,
                    "usage: %s [--json FILE] [--reps N] [--tokens N] "
-                   "[--filter SUBSTR]\n",
-                   argv[0]);
+                   "[--filter SUBSTR]\n"
+                   "       %s --cudnn-device FILE\n",
+                   argv[0], argv[0]);
       return 2;
     }
   }
@@ -463,6 +490,14 @@ int main(int argc, char **argv) {
     return 3;
   }
   try {
+    if (!opt.cudnnDevice.empty()) {
+      const std::string json = cudnn_device_json();
+      std::unique_ptr<FILE, int (*)(FILE *)> f(
+          std::fopen(opt.cudnnDevice.c_str(), "w"), &std::fclose);
+      if (!f || std::fputs(json.c_str(), f.get()) < 0)
+        throw std::runtime_error("cannot write " + opt.cudnnDevice);
+      return 0;
+    }
     Bench b(opt);
     runAll(b, opt.tokens);
     if (!opt.json.empty())

@@ -33,6 +33,7 @@
 // its forward and of its backward (events between consecutive steps).
 //
 //   s1f-layer-bench [--json FILE] [--reps N] [--filter SUBSTR] [--small]
+//                   [--attention own|cudnn]
 //   s1f-layer-bench --cases-json FILE      (lists the cases; no GPU needed)
 //   s1f-layer-bench --samples-json FILE    (also writes the profile case's
 //                                           chunk times for the split pass)
@@ -79,7 +80,7 @@ struct UsageError : std::runtime_error {
 };
 
 struct Options {
-  std::string json, filter, casesJson, samplesJson;
+  std::string json, filter, casesJson, samplesJson, attention = "own";
   int reps = 5;
   bool small = false, help = false;
 };
@@ -98,6 +99,8 @@ void printUsage(FILE *f) {
       "  --filter SUBSTR    only the cases whose name contains SUBSTR\n"
       "  --small            tiny cases (d=512, 4 heads, S=2048) for a smoke "
       "run\n"
+      "  --attention ENGINE own (default: our kernels) or cudnn (cuDNN's\n"
+      "                     fused attention), as S1F_ATTENTION_ENGINE\n"
       "  --cases-json FILE  write the cases and their chunk lengths, run "
       "nothing\n"
       "  --samples-json FILE  write the profile case's measured chunk times\n"
@@ -135,6 +138,11 @@ Options parseArgs(int argc, char **argv) {
       o.casesJson = value();
     } else if (a == "--samples-json") {
       o.samplesJson = value();
+    } else if (a == "--attention") {
+      o.attention = value();
+      if (o.attention != "own" && o.attention != "cudnn")
+        throw UsageError("--attention must be 'own' or 'cudnn', got '" +
+                         o.attention + "'");
     } else if (a == "--small") {
       o.small = true;
     } else if (a == "--help" || a == "-h") {
@@ -322,8 +330,8 @@ public:
       len_.push_back(len);
       start += len;
       maxLen_ = std::max<int64_t>(maxLen_, len);
-      wsFloats_ = std::max(wsFloats_,
-                           attention_bwd_workspace_size(dims(len_.size() - 1)));
+      wsFloats_ = std::max(wsFloats_, attention_bwd_workspace_size(
+                                          dims(len_.size() - 1), bwdStrides()));
     }
     Arena a;
     layout(a);
@@ -374,6 +382,13 @@ public:
   }
 
 private:
+  /// dq, dk, dv side by side in dqkv [L, 3d]: one GEMM takes all three.
+  AttentionStrides bwdStrides() const {
+    AttentionStrides s;
+    s.dq = s.dkv = 3 * d_;
+    return s;
+  }
+
   AttentionDims dims(size_t c) const {
     AttentionDims a;
     a.batch = 1;
@@ -471,13 +486,9 @@ private:
                          dln2b_, L, d, st);
     accumulate<bf16>(dy, dx1_, L * d, st);
     linear_bwd<bf16>(gemm, attn, wo_, dx1_, dattn_, dwo_, dbo_, L, d, d, st);
-    // dq, dk, dv side by side in dqkv [L, 3d]: one GEMM for all three below.
-    AttentionStrides strides;
-    strides.dq = 3 * d;
-    strides.dkv = 3 * d;
     attention_bwd(q, kcache_, vcache_, attn, dattn_, lse_ + heads_ * s, dqkv_,
                   dqkv_ + d, dqkv_ + 2 * d, dkbuf_, dvbuf_, ws_, dims(c),
-                  strides, st);
+                  bwdStrides(), st);
     linear_bwd<bf16>(gemm, ln1, wqkv_, dqkv_, dln1_, dwqkv_, dbqkv_, L, d,
                      3 * d, st);
     layer_norm_bwd<bf16>(x, ln1g_, mean1_ + s, rstd1_ + s, dln1_, dx_, dln1g_,
@@ -549,7 +560,7 @@ struct ProfileBalance {
 };
 
 struct Report {
-  std::string device;
+  std::string device, attention;
   int reps = 0;
   std::vector<CaseResult> cases;
   std::unique_ptr<ProfileBalance> profile;
@@ -677,6 +688,7 @@ std::unique_ptr<ProfileBalance> profileBalance(const CaseResult &flops,
 
 std::string reportJson(const Report &rep) {
   std::string s = "{\n  \"device\": " + rep.device +
+                  ",\n  \"attention\": " + jsonString(rep.attention) +
                   ",\n  \"reps\": " + std::to_string(rep.reps) +
                   ",\n  \"cases\": [\n";
   for (size_t i = 0; i < rep.cases.size(); ++i) {
@@ -722,6 +734,7 @@ std::string reportJson(const Report &rep) {
 }
 
 void printTable(const Report &rep) {
+  std::printf("\nattention engine: %s", rep.attention.c_str());
   std::printf("\n%-20s %5s %5s %6s %3s %10s %8s  %s\n", "case", "d", "heads",
               "seq", "N", "ms", "TFLOP/s", "chunks (length:fwd+bwd ms)");
   for (const CaseResult &r : rep.cases) {
@@ -797,7 +810,13 @@ int runCases(const Options &opt, const std::vector<Case> &cases) {
   }
   Report rep;
   rep.device = s1f::bench::deviceJson();
+  rep.attention = opt.attention;
   rep.reps = opt.reps;
+  // attention_fwd/_bwd read the engine from the environment (attention.h).
+  ::setenv("S1F_ATTENTION_ENGINE", opt.attention.c_str(), 1);
+  if (opt.attention == "cudnn")
+    if (const std::string why = cudnn_unavailable_reason(); !why.empty())
+      throw std::runtime_error("--attention cudnn: " + why);
   try {
     Stream stream;
     Gemm gemm;

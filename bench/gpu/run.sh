@@ -13,9 +13,10 @@
 #      sticky CUDA error stays in its test), each writing its own gtest JSON
 #      (~90 s);
 #   3. s1f-layer-bench (one GPT layer, forward + backward, whole and chunked
-#      sequences; ~120 s), then torch_layer.py (the same layer in PyTorch,
-#      on the cases s1f-layer-bench lists; ~120 s): the results that matter
-#      most, so they come before the kernel timings;
+#      sequences), first with cuDNN's attention (--attention cudnn, ~100 s,
+#      plans logged), then with ours (~120 s), then torch_layer.py (the same
+#      layer in PyTorch, on the cases s1f-layer-bench lists; ~120 s): the
+#      results that matter most, so they come before the kernel timings;
 #   4. s1f-cuda-bench (kernel timings, ~40 s);
 #   5. torch_baseline.py (the same kernels in PyTorch, ~40 s), when PyTorch
 #      is there and time is left;
@@ -34,7 +35,8 @@ DEADLINE=${S1F_GPU_DEADLINE:-450}
 START=$(date +%s)
 mkdir -p "$OUT/gtest"
 rm -f "$OUT"/gtest/*.json "$OUT"/results.json "$OUT"/bench.json \
-  "$OUT"/torch.json "$OUT"/layer.json "$OUT"/layer_cases.json \
+  "$OUT"/torch.json "$OUT"/layer.json "$OUT"/layer_cudnn.json \
+  "$OUT"/layer_cases.json "$OUT"/cudnn-device.json "$OUT"/cudnn-device.log \
   "$OUT"/torch_layer.json "$OUT"/layer.svg "$OUT"/env.txt
 : >"$OUT/steps.txt"
 
@@ -54,17 +56,18 @@ step() {
 # torch baseline 40, kernel bench 40, torch layer 120, layer bench 120. A
 # step's timeout is at most what is left minus that, and a step that would
 # get less than its minimum does not start, so the run ends by the deadline.
-# S1F_GPU_STEPS picks steps (default: all of "tests train layer torch-layer
-# bench torch-baseline"); S1F_BENCH_FILTER is passed to s1f-cuda-bench --filter;
-# S1F_GPU_PACK=1 packs the results (end of the script).
-STEPS=" ${S1F_GPU_STEPS:-tests train layer torch-layer bench torch-baseline} "
+# S1F_GPU_STEPS picks steps (default: all of "tests train layer-cudnn layer
+# torch-layer bench torch-baseline"); S1F_BENCH_FILTER is passed to
+# s1f-cuda-bench --filter; S1F_GPU_PACK=1 packs the results (end of the script).
+STEPS=" ${S1F_GPU_STEPS:-tests train layer-cudnn layer torch-layer bench torch-baseline} "
 want() { [[ $STEPS == *" $1 "* ]]; }
 share() { want "$1" && echo "$2" || echo 0; }
 LATER_BASELINE=10
 LATER_BENCH=$((LATER_BASELINE + $(share torch-baseline 40)))
 LATER_TORCH_LAYER=$((LATER_BENCH + $(share bench 40)))
 LATER_LAYER=$((LATER_TORCH_LAYER + $(share torch-layer 120)))
-LATER_TESTS=$((LATER_LAYER + $(share layer 120)))
+LATER_LAYER_CUDNN=$((LATER_LAYER + $(share layer 120)))
+LATER_TESTS=$((LATER_LAYER_CUDNN + $(share layer-cudnn 100)))
 HAVE_TORCH=0
 command -v python3 >/dev/null &&
   python3 -c "import importlib.util as u, sys; sys.exit(u.find_spec('torch') is None)" 2>/dev/null &&
@@ -85,6 +88,8 @@ fi
 (
   echo "# cudnn_frontend headers"
   timeout 20 bash -c 'find / -name "cudnn_frontend*.h" -not -path "/proc/*" 2>/dev/null | head'
+  echo "# libcudnn.so.9 the loader knows"
+  ldconfig -p 2>/dev/null | grep "libcudnn.so.9 " | head -3
   echo "# torch.backends.cudnn.version(); torch, torch.version.cuda"
   timeout 20 python3 -c "import torch; print(torch.backends.cudnn.version())
 print('torch', torch.__version__, 'cuda', torch.version.cuda)" 2>&1 | tail -3
@@ -140,6 +145,22 @@ if [ -d "$BIN/../lib-fallback" ] && [ -n "$(missing_libs)" ]; then
 fi
 missing=$(missing_libs)
 [ -n "$missing" ] && step "libraries still missing: $missing"
+# cuDNN is dlopened (the cudnn attention engine), so ldd does not list it:
+# without a system copy, PyTorch's wheel's copy.
+if ! ldconfig -p 2>/dev/null | grep -q "libcudnn.so.9 " &&
+  ! ls /usr/local/cuda/lib64/libcudnn.so.9 /usr/local/cuda/lib/libcudnn.so.9 >/dev/null 2>&1 &&
+  command -v python3 >/dev/null; then
+  cudnn_dir=$(python3 -c '
+import glob, os, site
+print(":".join(sorted({os.path.dirname(p) for sp in site.getsitepackages()
+      for p in glob.glob(os.path.join(sp, "nvidia", "cudnn", "lib", "libcudnn.so.9"))})))' 2>/dev/null)
+  if [ -n "$cudnn_dir" ]; then
+    export LD_LIBRARY_PATH="$LD_LIBRARY_PATH:$cudnn_dir"
+    step "libraries: cuDNN from $cudnn_dir"
+  else
+    step "libraries: no libcudnn.so.9 (the cudnn attention engine will say so)"
+  fi
+fi
 
 # --- 2. The gpu tests ------------------------------------------------------------
 # A CTestTestfile of our own, as gtest_discover_tests would register the
@@ -183,6 +204,12 @@ else
   step "tests: no test binary"
 fi
 
+# cuDNN's description of this GPU: the input of the unit test that builds the
+# cudnn engine's plans without a GPU (unittests/Runtime/data/).
+[ -x "$BIN/s1f-cuda-bench" ] &&
+  timeout 30 "$BIN/s1f-cuda-bench" --cudnn-device "$OUT/cudnn-device.json" \
+    >"$OUT/cudnn-device.log" 2>&1
+
 # --- 2b. Training steps on the GPU kernels, checked against the CPU -------------
 # seq1f1b-train --kernels cuda --verify: a Seq1F1B run of the tiny models
 # with every kernel on the GPU (fp32), compared step by step with the CPU
@@ -206,10 +233,25 @@ else
   step "train: skipped (no seq1f1b-train or graphs in the bundle)"
 fi
 
-# --- 3. The layer: ours, then PyTorch's ------------------------------------------
+# --- 3. The layer: ours with cuDNN's attention and with ours, then PyTorch's -----
 # s1f-layer-bench lists its cases (--cases-json) so that torch_layer.py times
 # exactly the same ones; without that list torch_layer.py times its two
-# built-in 7B 32k cases.
+# built-in 7B 32k cases. The cudnn run logs every plan it builds
+# (S1F_CUDNN_LOG) to layer_cudnn.log.
+if ! want layer-cudnn; then
+  step "layer bench, cudnn attention: not selected (S1F_GPU_STEPS)"
+elif [ -x "$BIN/s1f-layer-bench" ] && (($(left) - LATER_LAYER_CUDNN >= 30)); then
+  t0=$(elapsed)
+  S1F_CUDNN_LOG=1 timeout "$(clamp $(($(left) - LATER_LAYER_CUDNN)) 30 110)" \
+    "$BIN/s1f-layer-bench" --attention cudnn --json "$OUT/layer_cudnn.json" \
+    >"$OUT/layer_cudnn.log" 2>&1
+  rc=$?
+  grep -v "^s1f cudnn:" "$OUT/layer_cudnn.log" | tail -15
+  step "layer bench, cudnn attention: exit $rc, $(($(elapsed) - t0)) s"
+else
+  step "layer bench, cudnn attention: skipped (no s1f-layer-bench or no time left)"
+fi
+
 if ! want layer; then
   step "layer bench: not selected (S1F_GPU_STEPS)"
 elif [ -x "$BIN/s1f-layer-bench" ] && (($(left) - LATER_LAYER >= 30)); then

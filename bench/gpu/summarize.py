@@ -4,7 +4,8 @@
 Inputs (all under --out, each optional): ctest.log (status of every `gpu`
 test, crashes included), gtest/*.json (failure messages and the relative
 errors the tests record as properties), bench.json (s1f-cuda-bench),
-torch.json (torch_baseline.py), layer.json (s1f-layer-bench), torch_layer.json
+torch.json (torch_baseline.py), layer.json and layer_cudnn.json
+(s1f-layer-bench with our attention and with cuDNN's), torch_layer.json
 (torch_layer.py), nvidia-smi.txt, steps.txt, env.txt. Output: results.json
 next to them, layer.svg (the layer throughputs as a bar chart, when there
 are any), and the tables on stdout (printed last by run.sh). Standard
@@ -179,16 +180,23 @@ def spread_of(pb, key):
     return None
 
 
-def layer_section(out):
-    """The "layer" section of results.json and the lines of its table, or
-    (None, []) when neither layer JSON is there."""
-    ours = load_json(os.path.join(out, "layer.json"))
+# s1f-layer-bench's output file for each attention engine (run.sh).
+ENGINE_FILES = (("own", "layer.json"), ("cudnn", "layer_cudnn.json"))
+
+
+def layer_section(out, engine="own"):
+    """The layer section of results.json for one attention engine (ours
+    against PyTorch's) and the lines of its table, or (None, []) when there
+    is nothing to report: no layer JSON at all, or for the cudnn engine no
+    layer_cudnn.json."""
+    fname = dict(ENGINE_FILES)[engine]
+    ours = load_json(os.path.join(out, fname))
     tl = load_json(os.path.join(out, "torch_layer.json"))
-    unreadable = [n for n, d in (("layer.json", ours), ("torch_layer.json", tl))
+    unreadable = [n for n, d in ((fname, ours), ("torch_layer.json", tl))
                   if d is None and os.path.exists(os.path.join(out, n))]
-    if ours is None and tl is None:
+    if ours is None and (tl is None or engine != "own"):
         return None, [f"{n}: not valid JSON (cut off by a timeout?)"
-                      for n in unreadable]
+                      for n in unreadable if n == fname or engine == "own"]
     ours = ours if isinstance(ours, dict) else {}
     tl = tl if isinstance(tl, dict) else {}
     ocases = {c["name"]: c for c in case_list(ours)}
@@ -242,7 +250,7 @@ def layer_section(out):
     ]
     dev = device_name(ours.get("device"), tl.get("device"))
     section = dict(
-        device=dev, torch_device=device_name(tl.get("device")),
+        attention=engine, device=dev, torch_device=device_name(tl.get("device")),
         torch=tl.get("torch"), cudnn=tl.get("cudnn"),
         flops="3 * (24 d^2 S + 2 d S^2) per layer forward+backward",
         cases=rows, targets=targets, profile_balance=pb or None,
@@ -257,9 +265,10 @@ def layer_section(out):
 
     lines = [f"{n}: not valid JSON (cut off by a timeout?)" for n in unreadable]
     lines += [f"{n}: error: {str(d['error'])[:300]}"
-              for n, d in (("layer.json", ours), ("torch_layer.json", tl))
-              if d.get("error")]
-    lines += [f"== layer fwd+bwd, bf16, batch 1: ours vs PyTorch "
+              for n, d in ((fname, ours), ("torch_layer.json", tl))
+              if d.get("error") and (n == fname or engine == "own")]
+    lines += [f"== layer fwd+bwd, bf16, batch 1: ours ({engine} attention) "
+              f"vs PyTorch "
              f"{tl.get('torch') or '?'} (cuDNN {tl.get('cudnn') or '?'}) "
              f"on {dev or 'device ?'} =="]
     lines.append(f"{'case':16s} {'chunks':>6s} {'ours ms':>9s} {'TFLOP/s':>8s}"
@@ -328,18 +337,29 @@ def nice_step(vmax, n=5):
     return 10 * mag
 
 
-def write_layer_svg(path, section):
-    """Two bars per case (ours, PyTorch's best backend), TFLOP/s. Returns
-    whether it wrote the file (not when there is nothing to draw)."""
+def write_layer_svg(path, section, cudnn=None):
+    """Bars per case, TFLOP/s: ours, ours with cuDNN's attention (when the
+    `cudnn` section is given) and PyTorch's best backend. Returns whether it
+    wrote the file (not when there is nothing to draw)."""
     rows = section["cases"]
-    if not any(r["ours_tflops"] or r["torch_tflops"] for r in rows):
+    other = {r["name"]: r["ours_tflops"] for r in (cudnn or {}).get("cases", [])}
+    series = [("ours", "ours, own attention" if cudnn else "ours",
+               lambda r: r["ours_tflops"])]
+    if cudnn:
+        series.append(("cudnn", "ours, cuDNN attention",
+                       lambda r: other.get(r["name"])))
+    series.append(("torch", "PyTorch (best backend)",
+                   lambda r: r["torch_tflops"]))
+    values = [v for r in rows for _, _, get in series
+              if (v := get(r)) is not None]
+    if not values:
         return False
-    vmax = max(v for r in rows for v in (r["ours_tflops"], r["torch_tflops"])
-               if v is not None)
+    vmax = max(values)
     step = nice_step(vmax)
     top = step * (int(vmax / step) + 1)
     left, right, head, foot = 60, 20, 84, 50
-    group, bar = 130, 44
+    bar = 44 if len(series) == 2 else 34
+    group = len(series) * (bar + 6) + 32
     width = max(left + right + group * len(rows), 640)
     height = 420
     plot_h = height - head - foot
@@ -348,7 +368,7 @@ def write_layer_svg(path, section):
     def y(v):
         return base - plot_h * v / top
 
-    colors = dict(ours="#2c6fbb", torch="#e8872a")
+    colors = dict(ours="#2c6fbb", cudnn="#6aa84f", torch="#e8872a")
     dev = section.get("device") or section.get("torch_device") or "device ?"
     o = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" '
          f'height="{height}" viewBox="0 0 {width} {height}" '
@@ -372,10 +392,9 @@ def write_layer_svg(path, section):
              f'text-anchor="middle" transform="rotate(-90 14 '
              f'{head + plot_h / 2:.0f})">TFLOP/s</text>')
     for i, r in enumerate(rows):
-        x0 = left + group * i + (group - 2 * bar - 6) / 2
-        for j, (key, who) in enumerate((("ours_tflops", "ours"),
-                                        ("torch_tflops", "torch"))):
-            v = r[key]
+        x0 = left + group * i + (group - len(series) * (bar + 6) + 6) / 2
+        for j, (who, _, get) in enumerate(series):
+            v = get(r)
             bx = x0 + j * (bar + 6)
             cx = bx + bar / 2
             if v is None:
@@ -395,9 +414,8 @@ def write_layer_svg(path, section):
                      f'{esc(r["torch_backend"])}</text>')
     o.append(f'<line x1="{left}" x2="{width - right}" y1="{base}" '
              f'y2="{base}" stroke="#333"/>')
-    lx = width / 2 - 170
-    for j, (who, label) in enumerate((("ours", "ours (s1f-layer-bench)"),
-                                      ("torch", "PyTorch (best backend)"))):
+    lx = width / 2 - 90 * len(series)
+    for j, (who, label, _) in enumerate(series):
         x = lx + 180 * j
         o.append(f'<rect x="{x:.0f}" y="52" width="10" height="10" '
                  f'fill="{colors[who]}"/>')
@@ -455,15 +473,24 @@ def main():
         bench=bench.get("results", []),
         torch=dict(version=torch.get("torch"), results=torch.get("results", [])),
     )
-    try:
-        layer, layer_lines = layer_section(out)
-    except Exception as e:  # noqa: BLE001 - the rest of the summary matters
-        layer, layer_lines = None, [f"layer summary failed: {e!r}"]
+    sections, layer_lines = {}, []
+    for engine, _ in ENGINE_FILES:
+        try:
+            sec, lines = layer_section(out, engine)
+        except Exception as e:  # noqa: BLE001 - the rest of the summary matters
+            sec, lines = None, [f"layer summary ({engine}) failed: {e!r}"]
+        layer_lines += lines
+        if sec is not None:
+            sections[engine] = sec
+    layer = sections.get("own") or sections.get("cudnn")
     svg = None
     if layer is not None:
-        results["layer"] = layer
+        results["layer"] = sections.get("own")
+        results["layer_cudnn"] = sections.get("cudnn")
         try:
-            if write_layer_svg(os.path.join(out, "layer.svg"), layer):
+            if write_layer_svg(os.path.join(out, "layer.svg"), layer,
+                               sections.get("cudnn") if "own" in sections
+                               else None):
                 svg = os.path.join(out, "layer.svg")
         except Exception as e:  # noqa: BLE001
             layer_lines.append(f"layer.svg failed: {e!r}")

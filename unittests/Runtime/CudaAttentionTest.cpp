@@ -7,7 +7,8 @@
 // and 128, and q/dq/dk/dv living in a fused QKV buffer (row strides). The
 // KV-gradient buffers start from random values standing for what later
 // chunks added; rows past the chunk must come back bit-identical. Every case
-// runs with every variant of the kernels.
+// runs on both engines: every variant of our kernels (CudaAttention.*) and
+// cuDNN's fused attention (CudaAttentionCudnn.*).
 //
 //===----------------------------------------------------------------------===//
 
@@ -15,6 +16,14 @@
 
 #include "seq1f1b/runtime/cpu_kernels.h"
 #include "seq1f1b/runtime/cuda/attention.h"
+#ifdef SEQ1F1B_HAVE_CUDNN
+#include "attention_cudnn.h"
+
+#include <dlfcn.h>
+
+#include <fstream>
+#include <sstream>
+#endif
 
 #include <cstdlib>
 #include <stdexcept>
@@ -163,9 +172,9 @@ void runOnce(const Case &c, uint32_t seed) {
   }
 }
 
-/// Every variant of the kernels (attention.cu): both pipeline depths, dQ
+/// Every variant of our kernels (attention.cu): both pipeline depths, dQ
 /// added with atomics or computed by its own (deterministic) kernel.
-void runCase(const Case &c, uint32_t seed) {
+void runOwn(const Case &c, uint32_t seed) {
   for (const char *stages : {"1", "2"})
     for (const char *bwd : {"atomic", "deterministic"}) {
       SCOPED_TRACE(name(c) + ", S1F_ATTENTION_STAGES=" + stages +
@@ -178,34 +187,40 @@ void runCase(const Case &c, uint32_t seed) {
     }
 }
 
-TEST_F(CudaAttention, WholeSequenceOneTile) {
-  runCase({1, 2, 2, 64, 64, 0, 64, false}, 1);
+/// cuDNN's fused attention (attention_cudnn.cpp) under the same contract.
+void runCudnn(const Case &c, uint32_t seed) {
+  SCOPED_TRACE(name(c) + ", S1F_ATTENTION_ENGINE=cudnn");
+  ::setenv("S1F_ATTENTION_ENGINE", "cudnn", 1);
+  runOnce(c, seed);
+  ::unsetenv("S1F_ATTENTION_ENGINE");
 }
 
-TEST_F(CudaAttention, WholeSequenceGroupedHeads) {
-  runCase({2, 4, 2, 64, 300, 0, 300, false}, 2);
-}
+/// The cudnn engine's tests: skipped, saying why, where it cannot run.
+class CudaAttentionCudnn : public CudaTest {
+protected:
+  void SetUp() override {
+    CudaTest::SetUp();
+    if (IsSkipped())
+      return;
+    if (const std::string why = cudnn_unavailable_reason(); !why.empty())
+      GTEST_SKIP() << why;
+  }
+};
 
-TEST_F(CudaAttention, MiddleChunkUnaligned) {
-  runCase({2, 4, 2, 128, 320, 130, 77, false}, 3);
-}
+/// One case, on both engines: CudaAttention.Name and CudaAttentionCudnn.Name.
+#define S1F_ATTENTION_CASE(Name, seed, ...)                                    \
+  TEST_F(CudaAttention, Name) { runOwn(Case{__VA_ARGS__}, seed); }             \
+  TEST_F(CudaAttentionCudnn, Name) { runCudnn(Case{__VA_ARGS__}, seed); }
 
-TEST_F(CudaAttention, LastChunkAligned) {
-  runCase({1, 4, 1, 128, 512, 256, 256, false}, 4);
-}
-
-TEST_F(CudaAttention, OneTokenChunk) {
-  runCase({1, 3, 3, 64, 200, 199, 1, false}, 5);
-}
-
-TEST_F(CudaAttention, FusedQkvLayout) {
-  runCase({1, 4, 4, 128, 400, 96, 200, true}, 6);
-}
-
-TEST_F(CudaAttention, FirstChunkOfSeveral) {
-  // start 0 but a shorter chunk than the cache: rows after it untouched.
-  runCase({2, 2, 2, 128, 256, 0, 100, false}, 7);
-}
+S1F_ATTENTION_CASE(WholeSequenceOneTile, 1, 1, 2, 2, 64, 64, 0, 64, false)
+S1F_ATTENTION_CASE(WholeSequenceGroupedHeads, 2, 2, 4, 2, 64, 300, 0, 300,
+                   false)
+S1F_ATTENTION_CASE(MiddleChunkUnaligned, 3, 2, 4, 2, 128, 320, 130, 77, false)
+S1F_ATTENTION_CASE(LastChunkAligned, 4, 1, 4, 1, 128, 512, 256, 256, false)
+S1F_ATTENTION_CASE(OneTokenChunk, 5, 1, 3, 3, 64, 200, 199, 1, false)
+S1F_ATTENTION_CASE(FusedQkvLayout, 6, 1, 4, 4, 128, 400, 96, 200, true)
+// start 0 but a shorter chunk than the cache: rows after it untouched.
+S1F_ATTENTION_CASE(FirstChunkOfSeveral, 7, 2, 2, 2, 128, 256, 0, 100, false)
 
 /// The fp32 kernels against the same fp64 reference at 1e-5: CPU semantics
 /// (the buffers get rows [0, start+len) added), any head_dim.
@@ -287,5 +302,67 @@ TEST(CudaAttentionArgs, BadShapesAndLayouts) {
                              nullptr, nullptr, ws, d),
                std::invalid_argument); // start > 0 needs the buffers
 }
+
+TEST(CudaAttentionArgs, EngineFromEnvironment) {
+  ::setenv("S1F_ATTENTION_ENGINE", "cudnn", 1);
+  EXPECT_EQ(attention_engine(), AttentionEngine::Cudnn);
+  ::setenv("S1F_ATTENTION_ENGINE", "own", 1);
+  EXPECT_EQ(attention_engine(), AttentionEngine::Own);
+  ::setenv("S1F_ATTENTION_ENGINE", "flash", 1);
+  try {
+    attention_engine();
+    ADD_FAILURE() << "S1F_ATTENTION_ENGINE=flash was accepted";
+  } catch (const std::invalid_argument &e) {
+    EXPECT_NE(std::string(e.what()).find("S1F_ATTENTION_ENGINE must be"),
+              std::string::npos)
+        << e.what();
+  }
+  ::unsetenv("S1F_ATTENTION_ENGINE");
+  EXPECT_EQ(attention_engine(), AttentionEngine::Own);
+}
+
+#ifdef SEQ1F1B_HAVE_CUDNN
+// The cudnn engine's forward and backward graphs, built on the host for every
+// layout the GPU tests use and for the 7B layer's chunks: cuDNN checks each
+// operation as it is finalized; then, for an H200 described by its
+// properties (data/h200-cudnn-device.json), its heuristics must pick an
+// engine and generate that engine's kernel. Only loading the kernel needs a
+// GPU: the toolkit's stub driver stands in and refuses, which is where the
+// check ends. With a GPU visible the CudaAttention tests do all this for
+// real, so only the operations are checked here.
+TEST(CudaAttentionArgs, CudnnPlansForAnH200) {
+  if (const std::string why = cudnn_unavailable_reason(); !why.empty())
+    GTEST_SKIP() << why;
+  std::string device;
+  const std::string stub = S1F_CUDA_STUB_DRIVER;
+  if (device_count() == 0 && !stub.empty() &&
+      stub.find("NOTFOUND") == std::string::npos &&
+      dlopen(stub.c_str(), RTLD_NOW | RTLD_GLOBAL)) {
+    std::ifstream f(S1F_TEST_DATA_DIR "/h200-cudnn-device.json");
+    std::stringstream text;
+    text << f.rdbuf();
+    device = text.str();
+    ASSERT_FALSE(device.empty()) << "no data/h200-cudnn-device.json";
+  }
+  const Case cases[] = {{1, 2, 2, 64, 64, 0, 64, false},
+                        {2, 4, 2, 64, 300, 0, 300, false},
+                        {2, 4, 2, 128, 320, 130, 77, false},
+                        {1, 3, 3, 64, 200, 199, 1, false},
+                        {1, 4, 4, 128, 400, 96, 200, true},
+                        {1, 32, 32, 128, 32768, 24576, 8192, true}};
+  for (const Case &c : cases) {
+    SCOPED_TRACE(name(c) + (device.empty() ? ", operations only"
+                                           : ", plans for an H200"));
+    cpu::AttentionDims d;
+    d.batch = c.batch, d.heads = c.heads, d.kv_heads = c.kvHeads;
+    d.head_dim = c.headDim, d.max_seq = c.maxSeq, d.start = c.start;
+    d.len = c.len;
+    const int64_t qw = c.heads * c.headDim, kvw = c.kvHeads * c.headDim;
+    const int64_t wide = c.fused ? 3 * qw : qw;
+    const AttentionStrides s{wide, qw, wide, c.fused ? wide : kvw};
+    EXPECT_NO_THROW(detail::cudnnCheckAttentionGraphs(d, s, device));
+  }
+}
+#endif
 
 } // namespace

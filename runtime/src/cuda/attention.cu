@@ -30,6 +30,9 @@
 #include "seq1f1b/runtime/cuda/attention.h"
 
 #include "common.cuh"
+#ifdef SEQ1F1B_HAVE_CUDNN
+#include "attention_cudnn.h"
+#endif
 
 #include <cmath>
 #include <cstdint>
@@ -834,7 +837,48 @@ template <int D, int S> struct Bwd {
   }
 };
 
+/// The row strides with the packed defaults filled in.
+AttentionStrides resolved(const Params &p) {
+  return {p.qStride, p.oStride, p.dqStride, p.dkvStride};
+}
+
+bool useCudnn() { return attention_engine() == AttentionEngine::Cudnn; }
+
+[[noreturn]] void noCudnn() {
+  throw std::runtime_error("attention: S1F_ATTENTION_ENGINE=cudnn, but " +
+                           cudnn_unavailable_reason());
+}
+
 } // namespace
+
+AttentionEngine attention_engine() {
+  const char *env = std::getenv("S1F_ATTENTION_ENGINE");
+  const std::string v = env ? env : "";
+  if (v.empty() || v == "own")
+    return AttentionEngine::Own;
+  if (v == "cudnn")
+    return AttentionEngine::Cudnn;
+  throw std::invalid_argument("attention: S1F_ATTENTION_ENGINE must be 'own' "
+                              "or 'cudnn', got '" +
+                              v + "'");
+}
+
+std::string cudnn_unavailable_reason() {
+#ifdef SEQ1F1B_HAVE_CUDNN
+  return detail::cudnnUnavailableReason();
+#else
+  return "this build has no cuDNN (cudnn_graph.h was not found when it was "
+         "configured)";
+#endif
+}
+
+std::string cudnn_device_json() {
+#ifdef SEQ1F1B_HAVE_CUDNN
+  if (cudnn_unavailable_reason().empty())
+    return detail::cudnnDeviceJson();
+#endif
+  throw std::runtime_error("attention: " + cudnn_unavailable_reason());
+}
 
 void attention_fwd(const bf16 *q, const bf16 *kcache, const bf16 *vcache,
                    bf16 *out, float *lse, const cpu::AttentionDims &d,
@@ -844,11 +888,28 @@ void attention_fwd(const bf16 *q, const bf16 *kcache, const bf16 *vcache,
   for (auto [ptr, what] : {std::pair<const void *, const char *>{q, "q"},
                            {kcache, "kcache"}, {vcache, "vcache"}, {out, "out"}})
     requireAligned(ptr, what);
+  if (useCudnn()) {
+#ifdef SEQ1F1B_HAVE_CUDNN
+    if (cudnn_unavailable_reason().empty())
+      return detail::cudnnAttentionFwd(q, kcache, vcache, out, lse, d,
+                                       resolved(p), stream);
+#endif
+    noCudnn();
+  }
   p.q = q, p.k = kcache, p.v = vcache, p.o = out, p.lseOut = lse;
   dispatch<Fwd>(d.head_dim, p, d, stream);
 }
 
-int64_t attention_bwd_workspace_size(const cpu::AttentionDims &d) {
+int64_t attention_bwd_workspace_size(const cpu::AttentionDims &d,
+                                     const AttentionStrides &s) {
+  const Params p = makeParams(d, s);
+  if (useCudnn()) {
+#ifdef SEQ1F1B_HAVE_CUDNN
+    if (cudnn_unavailable_reason().empty())
+      return detail::cudnnAttentionBwdWorkspace(d, resolved(p));
+#endif
+    noCudnn();
+  }
   return dqAccumOffset(d) + d.batch * d.len * d.heads * d.head_dim;
 }
 
@@ -871,6 +932,15 @@ void attention_bwd(const bf16 *q, const bf16 *kcache, const bf16 *vcache,
                            {dk, "dk"}, {dv, "dv"}, {dkbuf, "dkbuf"},
                            {dvbuf, "dvbuf"}})
     requireAligned(ptr, what);
+  if (useCudnn()) {
+#ifdef SEQ1F1B_HAVE_CUDNN
+    if (cudnn_unavailable_reason().empty())
+      return detail::cudnnAttentionBwd(q, kcache, vcache, out, dout, lse, dq,
+                                       dk, dv, dkbuf, dvbuf, workspace, d,
+                                       resolved(p), stream);
+#endif
+    noCudnn();
+  }
   p.q = q, p.k = kcache, p.v = vcache, p.out = out, p.dout = dout;
   p.lse = lse, p.dq = dq, p.dk = dk, p.dv = dv;
   p.dkbuf = dkbuf, p.dvbuf = dvbuf, p.delta = workspace;

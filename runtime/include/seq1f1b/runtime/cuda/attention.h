@@ -24,6 +24,11 @@
 // head_dim must be 64 or 128; strides multiples of 8 elements and pointers
 // 16-byte aligned. Violations throw std::invalid_argument naming the rule.
 //
+// Two engines implement the bf16 pair, chosen per call by the environment
+// variable S1F_ATTENTION_ENGINE: `own` (the default; attention.cu, ours) or
+// `cudnn` (attention_cudnn.cpp: cuDNN's fused flash attention through its
+// graph API, loaded at run time; docs/cuda.md compares them).
+//
 //===----------------------------------------------------------------------===//
 
 #ifndef SEQ1F1B_RUNTIME_CUDA_ATTENTION_H
@@ -35,6 +40,7 @@
 #include <cuda_runtime_api.h>
 
 #include <cstdint>
+#include <string>
 
 namespace s1f::rt::cuda {
 
@@ -49,6 +55,22 @@ struct AttentionStrides {
   int64_t dkv = 0; ///< dk and dv rows
 };
 
+/// The implementations of attention_fwd/_bwd (bf16).
+enum class AttentionEngine { Own, Cudnn };
+
+/// The engine S1F_ATTENTION_ENGINE names (unset or empty: Own). Any other
+/// value than `own` or `cudnn` throws std::invalid_argument.
+AttentionEngine attention_engine();
+
+/// Empty when the cudnn engine can run in this process; otherwise why not
+/// (built without cuDNN's headers, libcudnn.so.9 not found, too old).
+std::string cudnn_unavailable_reason();
+
+/// cuDNN's JSON description of the current GPU: what lets cuDNN build plans
+/// for that GPU on a machine without one (the unit tests' H200 comes from
+/// here). Throws std::runtime_error where the cudnn engine cannot run.
+std::string cudnn_device_json();
+
 /// out[B, len, heads*head_dim] = softmax(scale q k^T + mask) v; lse[B, heads,
 /// len] (fp32, natural log) is saved for the backward. d.key_tile is ignored.
 void attention_fwd(const bf16 *q, const bf16 *kcache, const bf16 *vcache,
@@ -56,10 +78,13 @@ void attention_fwd(const bf16 *q, const bf16 *kcache, const bf16 *vcache,
                    const AttentionStrides &s = {},
                    cudaStream_t stream = nullptr);
 
-/// fp32 elements of the workspace attention_bwd needs: the row sums of
-/// dout*out (B*heads*len) and the fp32 dQ accumulator (B*len*heads*
-/// head_dim).
-int64_t attention_bwd_workspace_size(const cpu::AttentionDims &d);
+/// fp32 elements of the workspace attention_bwd needs with the same dims,
+/// strides and engine. Own engine: the row sums of dout*out (B*heads*len)
+/// and the fp32 dQ accumulator (B*len*heads*head_dim). cudnn engine: those,
+/// cuDNN's bf16 dK/dV of the prefix (2*B*(start+len)*kv_heads*head_dim
+/// halves) and cuDNN's own workspace (building the plan: needs a GPU).
+int64_t attention_bwd_workspace_size(const cpu::AttentionDims &d,
+                                     const AttentionStrides &s = {});
 
 /// Writes dq [B, len, heads*head_dim] and the chunk's own dk, dv [B, len,
 /// kv_heads*head_dim] (bf16), and ADDS the contribution to earlier keys into
