@@ -23,3 +23,11 @@ tool_dirs = [config.seq1f1b_tools_dir, config.llvm_tools_dir]
 tools = ["seq1f1b-opt", "seq1f1b-translate", "seq1f1b-plan", "seq1f1b-train", "split-file", "not", "count"]
 llvm_config.add_tool_substitutions(
     [ToolSubst(t, unresolved="ignore") for t in tools], tool_dirs)
+
+# The CUDA backend's benchmarks exist when CMake found a CUDA compiler; their
+# command-line checks need no GPU.
+if os.path.exists(os.path.join(config.seq1f1b_tools_dir, "s1f-layer-bench")):
+    config.available_features.add("cuda")
+    llvm_config.add_tool_substitutions(
+        [ToolSubst("s1f-layer-bench", unresolved="ignore")],
+        [config.seq1f1b_tools_dir])

@@ -799,6 +799,9 @@ void writeSamplesJson(const std::string &path, const ProfileBalance &pb,
 }
 
 int runCases(const Options &opt, const std::vector<Case> &cases) {
+  if (opt.attention == "cudnn")
+    if (const std::string why = cudnn_unavailable_reason(); !why.empty())
+      throw std::runtime_error("--attention cudnn: " + why);
   if (device_count() == 0)
     throw std::runtime_error("no CUDA device visible");
   // Fail on an unwritable --json now, not after the GPU time is spent.
@@ -814,9 +817,6 @@ int runCases(const Options &opt, const std::vector<Case> &cases) {
   rep.reps = opt.reps;
   // attention_fwd/_bwd read the engine from the environment (attention.h).
   ::setenv("S1F_ATTENTION_ENGINE", opt.attention.c_str(), 1);
-  if (opt.attention == "cudnn")
-    if (const std::string why = cudnn_unavailable_reason(); !why.empty())
-      throw std::runtime_error("--attention cudnn: " + why);
   try {
     Stream stream;
     Gemm gemm;

@@ -237,13 +237,16 @@ fi
 # s1f-layer-bench lists its cases (--cases-json) so that torch_layer.py times
 # exactly the same ones; without that list torch_layer.py times its two
 # built-in 7B 32k cases. The cudnn run logs every plan it builds
-# (S1F_CUDNN_LOG) to layer_cudnn.log.
+# (S1F_CUDNN_LOG) to layer_cudnn.log; cuDNN generates a kernel for each chunk
+# shape (about a second each), so it times the 7B 32k cases the targets name
+# unless S1F_LAYER_CUDNN_FILTER says otherwise ("" for all).
 if ! want layer-cudnn; then
   step "layer bench, cudnn attention: not selected (S1F_GPU_STEPS)"
 elif [ -x "$BIN/s1f-layer-bench" ] && (($(left) - LATER_LAYER_CUDNN >= 30)); then
   t0=$(elapsed)
   S1F_CUDNN_LOG=1 timeout "$(clamp $(($(left) - LATER_LAYER_CUDNN)) 30 110)" \
     "$BIN/s1f-layer-bench" --attention cudnn --json "$OUT/layer_cudnn.json" \
+    --filter "${S1F_LAYER_CUDNN_FILTER-7b-32k}" \
     >"$OUT/layer_cudnn.log" 2>&1
   rc=$?
   grep -v "^s1f cudnn:" "$OUT/layer_cudnn.log" | tail -15
