@@ -322,6 +322,29 @@ def layer_section(out, engine="own"):
     return section, lines
 
 
+def engine_lines(sections, status):
+    """Our two attention engines side by side: the layer cases both timed,
+    and how the cudnn engine's GPU tests fared (what decides the default)."""
+    own, cudnn = sections.get("own"), sections.get("cudnn")
+    if not own or not cudnn:
+        return []
+    lines = ["attention engines (ours: own vs cudnn):"]
+    ms = {r["name"]: r["ours_ms"] for r in own["cases"]}
+    for r in cudnn["cases"]:
+        a, b = ms.get(r["name"]), r["ours_ms"]
+        if a and b:
+            lines.append(f"  {r['name']:18s} own {a:8.2f} ms, cudnn {b:8.2f} ms:"
+                         f" cudnn {a / b:.2f}x")
+    tests = {n: st for n, st in status.items()
+             if n.startswith("CudaAttentionCudnn.")}
+    if tests:
+        bad = sorted(n for n, st in tests.items() if st != "Passed")
+        lines.append(f"  CudaAttentionCudnn tests: {len(tests) - len(bad)} of "
+                     f"{len(tests)} passed" + (f"; not: {', '.join(bad)}"
+                                                if bad else ""))
+    return lines
+
+
 def esc(s):
     return (str(s).replace("&", "&amp;").replace("<", "&lt;")
             .replace(">", "&gt;").replace('"', "&quot;"))
@@ -550,6 +573,8 @@ def main():
     else:
         print("no benchmark results")
     for line in layer_lines:
+        print(line)
+    for line in engine_lines(sections, status):
         print(line)
     if layer is None:
         print("no layer results (layer.json, torch_layer.json)")
