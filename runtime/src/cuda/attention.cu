@@ -838,14 +838,14 @@ template <int D, int S> struct Bwd {
 };
 
 /// The row strides with the packed defaults filled in.
-AttentionStrides resolved(const Params &p) {
+[[maybe_unused]] AttentionStrides resolved(const Params &p) {
   return {p.qStride, p.oStride, p.dqStride, p.dkvStride};
 }
 
 bool useCudnn() { return attention_engine() == AttentionEngine::Cudnn; }
 
-[[noreturn]] void noCudnn() {
-  throw std::runtime_error("attention: S1F_ATTENTION_ENGINE=cudnn, but " +
+[[noreturn, maybe_unused]] void noCudnn() {
+  throw std::runtime_error("attention (cudnn engine): " +
                            cudnn_unavailable_reason());
 }
 
@@ -874,10 +874,10 @@ std::string cudnn_unavailable_reason() {
 
 std::string cudnn_device_json() {
 #ifdef SEQ1F1B_HAVE_CUDNN
-  if (cudnn_unavailable_reason().empty())
-    return detail::cudnnDeviceJson();
+  return detail::cudnnDeviceJson();
+#else
+  noCudnn();
 #endif
-  throw std::runtime_error("attention: " + cudnn_unavailable_reason());
 }
 
 void attention_fwd(const bf16 *q, const bf16 *kcache, const bf16 *vcache,
@@ -889,12 +889,12 @@ void attention_fwd(const bf16 *q, const bf16 *kcache, const bf16 *vcache,
                            {kcache, "kcache"}, {vcache, "vcache"}, {out, "out"}})
     requireAligned(ptr, what);
   if (useCudnn()) {
-#ifdef SEQ1F1B_HAVE_CUDNN
-    if (cudnn_unavailable_reason().empty())
-      return detail::cudnnAttentionFwd(q, kcache, vcache, out, lse, d,
-                                       resolved(p), stream);
-#endif
+#ifdef SEQ1F1B_HAVE_CUDNN // (throws, saying why, where cuDNN cannot run)
+    return detail::cudnnAttentionFwd(q, kcache, vcache, out, lse, d,
+                                     resolved(p), stream);
+#else
     noCudnn();
+#endif
   }
   p.q = q, p.k = kcache, p.v = vcache, p.o = out, p.lseOut = lse;
   dispatch<Fwd>(d.head_dim, p, d, stream);
@@ -902,13 +902,13 @@ void attention_fwd(const bf16 *q, const bf16 *kcache, const bf16 *vcache,
 
 int64_t attention_bwd_workspace_size(const cpu::AttentionDims &d,
                                      const AttentionStrides &s) {
-  const Params p = makeParams(d, s);
+  [[maybe_unused]] const Params p = makeParams(d, s); // checks d and s
   if (useCudnn()) {
-#ifdef SEQ1F1B_HAVE_CUDNN
-    if (cudnn_unavailable_reason().empty())
-      return detail::cudnnAttentionBwdWorkspace(d, resolved(p));
-#endif
+#ifdef SEQ1F1B_HAVE_CUDNN // (throws, saying why, where cuDNN cannot run)
+    return detail::cudnnAttentionBwdWorkspace(d, resolved(p));
+#else
     noCudnn();
+#endif
   }
   return dqAccumOffset(d) + d.batch * d.len * d.heads * d.head_dim;
 }
@@ -933,13 +933,13 @@ void attention_bwd(const bf16 *q, const bf16 *kcache, const bf16 *vcache,
                            {dvbuf, "dvbuf"}})
     requireAligned(ptr, what);
   if (useCudnn()) {
-#ifdef SEQ1F1B_HAVE_CUDNN
-    if (cudnn_unavailable_reason().empty())
-      return detail::cudnnAttentionBwd(q, kcache, vcache, out, dout, lse, dq,
-                                       dk, dv, dkbuf, dvbuf, workspace, d,
-                                       resolved(p), stream);
-#endif
+#ifdef SEQ1F1B_HAVE_CUDNN // (throws, saying why, where cuDNN cannot run)
+    return detail::cudnnAttentionBwd(q, kcache, vcache, out, dout, lse, dq,
+                                     dk, dv, dkbuf, dvbuf, workspace, d,
+                                     resolved(p), stream);
+#else
     noCudnn();
+#endif
   }
   p.q = q, p.k = kcache, p.v = vcache, p.out = out, p.dout = dout;
   p.lse = lse, p.dq = dq, p.dk = dk, p.dv = dv;
