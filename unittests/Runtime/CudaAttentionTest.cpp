@@ -328,7 +328,7 @@ TEST(CudaAttentionArgs, EngineFromEnvironment) {
 // properties (data/h200-cudnn-device.json), its heuristics must pick an
 // engine and generate that engine's kernel. Only loading the kernel needs a
 // GPU: the toolkit's stub driver stands in and refuses, which is where the
-// check ends. With a GPU visible the CudaAttention tests do all this for
+// check ends. With a GPU visible the CudaAttentionCudnn tests do all this for
 // real, so only the operations are checked here.
 TEST(CudaAttentionArgs, CudnnPlansForAnH200) {
   if (const std::string why = cudnn_unavailable_reason(); !why.empty())
