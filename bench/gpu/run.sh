@@ -200,8 +200,10 @@ if want tests && [ -x "$BIN/S1FRuntimeCudaTests" ]; then
     step "tests: $n gpu tests in one process (no ctest), exit $TESTS_RC, $(($(elapsed) - t0)) s"
   fi
   rm -rf "$CT"
-else
+elif want tests; then
   step "tests: no test binary"
+else
+  step "tests: not selected (S1F_GPU_STEPS)"
 fi
 
 # cuDNN's description of this GPU: the input of the unit test that builds the
