@@ -16,14 +16,6 @@
 
 #include "seq1f1b/runtime/cpu_kernels.h"
 #include "seq1f1b/runtime/cuda/attention.h"
-#ifdef SEQ1F1B_HAVE_CUDNN
-#include "attention_cudnn.h"
-
-#include <dlfcn.h>
-
-#include <fstream>
-#include <sstream>
-#endif
 
 #include <cstdlib>
 #include <stdexcept>
@@ -320,49 +312,5 @@ TEST(CudaAttentionArgs, EngineFromEnvironment) {
   ::unsetenv("S1F_ATTENTION_ENGINE");
   EXPECT_EQ(attention_engine(), AttentionEngine::Own);
 }
-
-#ifdef SEQ1F1B_HAVE_CUDNN
-// The cudnn engine's forward and backward graphs, built on the host for every
-// layout the GPU tests use and for the 7B layer's chunks: cuDNN checks each
-// operation as it is finalized; then, for an H200 described by its
-// properties (data/h200-cudnn-device.json), its heuristics must pick an
-// engine and generate that engine's kernel. Only loading the kernel needs a
-// GPU: the toolkit's stub driver stands in and refuses, which is where the
-// check ends. With a GPU visible the CudaAttentionCudnn tests do all this for
-// real, so only the operations are checked here.
-TEST(CudaAttentionArgs, CudnnPlansForAnH200) {
-  if (const std::string why = cudnn_unavailable_reason(); !why.empty())
-    GTEST_SKIP() << why;
-  std::string device;
-  const std::string stub = S1F_CUDA_STUB_DRIVER;
-  if (device_count() == 0 && !stub.empty() &&
-      stub.find("NOTFOUND") == std::string::npos &&
-      dlopen(stub.c_str(), RTLD_NOW | RTLD_GLOBAL)) {
-    std::ifstream f(S1F_TEST_DATA_DIR "/h200-cudnn-device.json");
-    std::stringstream text;
-    text << f.rdbuf();
-    device = text.str();
-    ASSERT_FALSE(device.empty()) << "no data/h200-cudnn-device.json";
-  }
-  const Case cases[] = {{1, 2, 2, 64, 64, 0, 64, false},
-                        {2, 4, 2, 64, 300, 0, 300, false},
-                        {2, 4, 2, 128, 320, 130, 77, false},
-                        {1, 3, 3, 64, 200, 199, 1, false},
-                        {1, 4, 4, 128, 400, 96, 200, true},
-                        {1, 32, 32, 128, 32768, 24576, 8192, true}};
-  for (const Case &c : cases) {
-    SCOPED_TRACE(name(c) + (device.empty() ? ", operations only"
-                                           : ", plans for an H200"));
-    cpu::AttentionDims d;
-    d.batch = c.batch, d.heads = c.heads, d.kv_heads = c.kvHeads;
-    d.head_dim = c.headDim, d.max_seq = c.maxSeq, d.start = c.start;
-    d.len = c.len;
-    const int64_t qw = c.heads * c.headDim, kvw = c.kvHeads * c.headDim;
-    const int64_t wide = c.fused ? 3 * qw : qw;
-    const AttentionStrides s{wide, qw, wide, c.fused ? wide : kvw};
-    EXPECT_NO_THROW(detail::cudnnCheckAttentionGraphs(d, s, device));
-  }
-}
-#endif
 
 } // namespace

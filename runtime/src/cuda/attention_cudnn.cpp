@@ -206,10 +206,12 @@ private:
 
 using Dims = std::vector<int64_t>;
 
-/// A tensor of the graph under construction.
+/// A tensor of the graph under construction: its record, and its cuDNN
+/// descriptor (none when the graph is only recorded).
 struct Tensor {
+  const GraphTensor *info;
   const Desc *desc;
-  Dims dims;
+  const Dims &dims() const { return info->dims; }
 };
 
 Dims packedStrides(const Dims &dims) {
@@ -230,13 +232,17 @@ Dims broadcast(const Dims &a, const Dims &b) {
 /// Builds one operation graph, finds an engine for it and runs it. Tensors
 /// bound to memory have the caller's unique ids; virtual tensors and
 /// by-value scalars get ids from 1000 up, and the scalars' values live here
-/// (the variant pack points at them).
+/// (the variant pack points at them). Every tensor and operation is also
+/// recorded (trace()); with `withCudnn` false only recorded, which needs no
+/// cuDNN at all.
 class Graph {
 public:
-  explicit Graph(std::string name) : name_(std::move(name)) {}
+  explicit Graph(std::string name, bool withCudnn = true)
+      : name_(std::move(name)), cudnn_(withCudnn) {}
 
   const std::string &name() const { return name_; }
   int64_t workspaceBytes() const { return workspace_; }
+  GraphTrace &trace() { return trace_; }
 
   /// A tensor in device memory, bound at execution by `uid`.
   Tensor data(int64_t uid, const char *name, Dims dims, Dims strides,
@@ -255,17 +261,20 @@ public:
     scalars_.push_back({nextUid_, {}});
     scalars_.back().value.f = v;
     return tensor(nextUid_++, name, {1, 1, 1, 1}, {1, 1, 1, 1},
-                  CUDNN_DATA_FLOAT, false, true);
+                  CUDNN_DATA_FLOAT, false, true, v);
   }
   Tensor scalar(const char *name, int32_t v) {
     scalars_.push_back({nextUid_, {}});
     scalars_.back().value.i = v;
     return tensor(nextUid_++, name, {1, 1, 1, 1}, {1, 1, 1, 1},
-                  CUDNN_DATA_INT32, false, true);
+                  CUDNN_DATA_INT32, false, true, v);
   }
 
   void matmul(const char *name, const Tensor &a, const Tensor &b,
               const Tensor &c) {
+    record(GraphOp::Matmul, name, 0, {a, b}, c);
+    if (!cudnn_)
+      return;
     Desc &m = keep(CUDNN_BACKEND_MATMUL_DESCRIPTOR, name);
     m.setType(CUDNN_ATTR_MATMUL_COMP_TYPE, CUDNN_DATA_FLOAT).finalize();
     Desc &op = addOp(CUDNN_BACKEND_OPERATION_MATMUL_DESCRIPTOR, name);
@@ -281,6 +290,13 @@ public:
                  cudnnDataType_t math, const Tensor &x, const Tensor &y,
                  const Tensor *b = nullptr, const Tensor *t = nullptr,
                  int64_t axis = -1) {
+    std::vector<Tensor> in{x};
+    for (const Tensor *extra : {b, t})
+      if (extra)
+        in.push_back(*extra);
+    record(GraphOp::Pointwise, name, mode, in, y, axis);
+    if (!cudnn_)
+      return;
     Desc &pw = keep(CUDNN_BACKEND_POINTWISE_DESCRIPTOR, name);
     pw.set(CUDNN_ATTR_POINTWISE_MODE, CUDNN_TYPE_POINTWISE_MODE, 1, &mode)
         .setType(CUDNN_ATTR_POINTWISE_MATH_PREC, math);
@@ -304,8 +320,8 @@ public:
   /// A virtual fp32 result of a one- or two-input pointwise operation.
   Tensor apply(const char *name, cudnnPointwiseMode_t mode, const Tensor &x,
                const Tensor *b = nullptr) {
-    Tensor y =
-        virt(name, b ? broadcast(x.dims, b->dims) : x.dims, CUDNN_DATA_FLOAT);
+    Tensor y = virt(name, b ? broadcast(x.dims(), b->dims()) : x.dims(),
+                    CUDNN_DATA_FLOAT);
     pointwise(name, mode, CUDNN_DATA_FLOAT, x, y, b);
     return y;
   }
@@ -316,6 +332,9 @@ public:
 
   void reduction(const char *name, cudnnReduceTensorOp_t mode, const Tensor &x,
                  const Tensor &y) {
+    record(GraphOp::Reduction, name, mode, {x}, y);
+    if (!cudnn_)
+      return;
     Desc &r = keep(CUDNN_BACKEND_REDUCTION_DESCRIPTOR, name);
     r.set(CUDNN_ATTR_REDUCTION_OPERATOR, CUDNN_TYPE_REDUCTION_OPERATOR_TYPE, 1,
           &mode)
@@ -329,6 +348,9 @@ public:
   }
 
   void reshape(const char *name, const Tensor &x, const Tensor &y) {
+    record(GraphOp::Reshape, name, 0, {x}, y);
+    if (!cudnn_)
+      return;
     Desc &op = addOp(CUDNN_BACKEND_OPERATION_RESHAPE_DESCRIPTOR, name);
     op.setDesc(CUDNN_ATTR_OPERATION_RESHAPE_XDESC, *x.desc)
         .setDesc(CUDNN_ATTR_OPERATION_RESHAPE_YDESC, *y.desc)
@@ -364,8 +386,22 @@ private:
     ops_.push_back(op.get());
     return op;
   }
+  void record(GraphOp::Kind kind, const char *name, int mode,
+              const std::vector<Tensor> &in, const Tensor &out,
+              int64_t axis = -1) {
+    GraphOp op{kind, name, mode, axis, {}, out.info};
+    for (const Tensor &t : in)
+      op.in.push_back(t.info);
+    trace_.ops.push_back(std::move(op));
+  }
   Tensor tensor(int64_t uid, const char *name, Dims dims, Dims strides,
-                cudnnDataType_t type, bool isVirtual, bool byValue) {
+                cudnnDataType_t type, bool isVirtual, bool byValue,
+                double value = 0) {
+    trace_.tensors.push_back(
+        {uid, name, dims, strides, type, isVirtual, byValue, value});
+    const GraphTensor *info = &trace_.tensors.back();
+    if (!cudnn_)
+      return {info, nullptr};
     Desc &t =
         keep(CUDNN_BACKEND_TENSOR_DESCRIPTOR, std::string("tensor ") + name);
     t.setType(CUDNN_ATTR_TENSOR_DATA_TYPE, type)
@@ -381,10 +417,12 @@ private:
     if (byValue)
       t.set(CUDNN_ATTR_TENSOR_IS_BY_VALUE, CUDNN_TYPE_BOOLEAN, 1, &yes);
     t.finalize();
-    return {&t, std::move(dims)};
+    return {info, &t};
   }
 
   std::string name_;
+  bool cudnn_;
+  GraphTrace trace_;
   std::deque<Desc> descs_; ///< everything the plan refers to (stable)
   std::vector<cudnnBackendDescriptor_t> ops_;
   std::deque<Scalar> scalars_;
@@ -539,21 +577,6 @@ void Graph::execute(cudnnHandle_t handle, cudaStream_t stream,
 // The attention graphs.
 //===----------------------------------------------------------------------===//
 
-/// Unique ids of the tensors in memory.
-enum Uid : int64_t {
-  kQ = 1,
-  kK,
-  kV,
-  kO,
-  kLse,
-  kDout,
-  kDq,
-  kDkPart,
-  kDvPart,
-  kDelta,
-  kDqAccum,
-};
-
 constexpr cudnnDataType_t kBf16 = CUDNN_DATA_BFLOAT16;
 constexpr cudnnDataType_t kF32 = CUDNN_DATA_FLOAT;
 
@@ -590,11 +613,12 @@ struct Inputs {
 
 Inputs inputs(Graph &g, const Shape &s) {
   const int64_t kvw = s.kvw();
-  return {
-      g.data(kQ, "Q", s.rowsOf(s.H, s.sq), s.stridesOf(s.sq, s.qStride), kBf16),
-      g.data(kK, "K^T", {s.B, s.Hk, s.D, s.skv}, {s.maxSeq * kvw, s.D, 1, kvw},
-             kBf16),
-      g.data(kLse, "lse", {s.B, s.H, s.sq, 1}, {s.H * s.sq, s.sq, 1, 1}, kF32)};
+  return {g.data(uid::Q, "Q", s.rowsOf(s.H, s.sq), s.stridesOf(s.sq, s.qStride),
+                 kBf16),
+          g.data(uid::K, "K^T", {s.B, s.Hk, s.D, s.skv},
+                 {s.maxSeq * kvw, s.D, 1, kvw}, kBf16),
+          g.data(uid::Lse, "lse", {s.B, s.H, s.sq, 1}, {s.H * s.sq, s.sq, 1, 1},
+                 kF32)};
 }
 
 /// mask(scale * Q K^T): fp32 scores, -inf where key j > i + s_kv - s_q.
@@ -633,13 +657,13 @@ Tensor maskedScores(Graph &g, const Shape &s, const Inputs &in) {
 
 /// The graphs' operations, every one finalized (checked by cuDNN, which
 /// needs no GPU for that); Graph::build then finds an engine.
-std::unique_ptr<Graph> forwardGraph(const Shape &s) {
-  auto g = std::make_unique<Graph>("forward [" + s.describe() + "]");
+std::unique_ptr<Graph> forwardGraph(const Shape &s, bool withCudnn = true) {
+  auto g = std::make_unique<Graph>("forward [" + s.describe() + "]", withCudnn);
   const int64_t kvw = s.kvw();
   const Inputs in = inputs(*g, s);
-  const Tensor v = g->data(kV, "V", s.rowsOf(s.Hk, s.skv),
+  const Tensor v = g->data(uid::V, "V", s.rowsOf(s.Hk, s.skv),
                            {s.maxSeq * kvw, s.D, kvw, 1}, kBf16);
-  const Tensor o = g->data(kO, "O", s.rowsOf(s.H, s.sq),
+  const Tensor o = g->data(uid::O, "O", s.rowsOf(s.H, s.sq),
                            s.stridesOf(s.sq, s.oStride), kBf16);
   const Tensor scores = maskedScores(*g, s, in);
 
@@ -676,26 +700,28 @@ struct BwdLayout {
   }
 };
 
-std::unique_ptr<Graph> backwardGraph(const Shape &s) {
-  auto g = std::make_unique<Graph>("backward [" + s.describe() + "]");
+std::unique_ptr<Graph> backwardGraph(const Shape &s, bool withCudnn = true) {
+  auto g =
+      std::make_unique<Graph>("backward [" + s.describe() + "]", withCudnn);
   const int64_t kvw = s.kvw();
   const Dims qDims = s.rowsOf(s.H, s.sq), rowDims{s.B, s.H, s.sq, 1};
   const Inputs in = inputs(*g, s);
-  const Tensor vt = g->data(kV, "V^T", {s.B, s.Hk, s.D, s.skv},
+  const Tensor vt = g->data(uid::V, "V^T", {s.B, s.Hk, s.D, s.skv},
                             {s.maxSeq * kvw, s.D, 1, kvw}, kBf16);
-  const Tensor o = g->data(kO, "O", qDims, s.stridesOf(s.sq, s.oStride), kBf16);
+  const Tensor o =
+      g->data(uid::O, "O", qDims, s.stridesOf(s.sq, s.oStride), kBf16);
   const Tensor dout =
-      g->data(kDout, "dO", qDims, s.stridesOf(s.sq, s.oStride), kBf16);
+      g->data(uid::Dout, "dO", qDims, s.stridesOf(s.sq, s.oStride), kBf16);
   const Tensor dq =
-      g->data(kDq, "dQ", qDims, s.stridesOf(s.sq, s.dqStride), kBf16);
+      g->data(uid::Dq, "dQ", qDims, s.stridesOf(s.sq, s.dqStride), kBf16);
   const Dims partDims = s.rowsOf(s.Hk, s.skv),
              partStrides = s.stridesOf(s.skv, kvw);
-  const Tensor dk = g->data(kDkPart, "dK", partDims, partStrides, kBf16);
-  const Tensor dv = g->data(kDvPart, "dV", partDims, partStrides, kBf16);
+  const Tensor dk = g->data(uid::DkPart, "dK", partDims, partStrides, kBf16);
+  const Tensor dv = g->data(uid::DvPart, "dV", partDims, partStrides, kBf16);
   const Tensor delta =
-      g->data(kDelta, "delta", rowDims, packedStrides(rowDims), kF32);
-  const Tensor dqAccum =
-      g->data(kDqAccum, "dQ accumulator", qDims, packedStrides(qDims), kF32);
+      g->data(uid::Delta, "delta", rowDims, packedStrides(rowDims), kF32);
+  const Tensor dqAccum = g->data(uid::DqAccum, "dQ accumulator", qDims,
+                                 packedStrides(qDims), kF32);
 
   // delta = rowsum(dO * O), materialized (the pattern has it pass through a
   // multiplication by the dropout scale, 1 here, into memory).
@@ -829,6 +855,14 @@ std::string cudnnDeviceJson() {
   return json;
 }
 
+GraphTrace cudnnAttentionGraph(bool backward, const cpu::AttentionDims &d,
+                               const AttentionStrides &s) {
+  const Shape shape(d, s);
+  return std::move(
+      (backward ? backwardGraph(shape, false) : forwardGraph(shape, false))
+          ->trace());
+}
+
 void cudnnCheckAttentionGraphs(const cpu::AttentionDims &d,
                                const AttentionStrides &s,
                                const std::string &deviceJson) {
@@ -866,11 +900,11 @@ void cudnnAttentionFwd(const bf16 *q, const bf16 *kcache, const bf16 *vcache,
   if (g.workspaceBytes() > 0) // rare for a forward: stream-ordered, per call
     S1F_CUDA_CHECK(cudaMallocAsync(&ws, size_t(g.workspaceBytes()), stream));
   g.execute(cache().handle(device), stream,
-            {{kQ, const_cast<bf16 *>(q)},
-             {kK, const_cast<bf16 *>(kcache)},
-             {kV, const_cast<bf16 *>(vcache)},
-             {kO, out},
-             {kLse, lse}},
+            {{uid::Q, const_cast<bf16 *>(q)},
+             {uid::K, const_cast<bf16 *>(kcache)},
+             {uid::V, const_cast<bf16 *>(vcache)},
+             {uid::O, out},
+             {uid::Lse, lse}},
             ws);
   if (ws)
     S1F_CUDA_CHECK(cudaFreeAsync(ws, stream));
@@ -904,17 +938,17 @@ void cudnnAttentionBwd(const bf16 *q, const bf16 *kcache, const bf16 *vcache,
         workspace + at.dqAccum, 0,
         size_t(s.B * s.H * s.sq * s.D) * sizeof(float), stream));
     g.execute(cache().handle(device), stream,
-              {{kQ, const_cast<bf16 *>(q)},
-               {kK, const_cast<bf16 *>(kcache)},
-               {kV, const_cast<bf16 *>(vcache)},
-               {kO, const_cast<bf16 *>(out)},
-               {kDout, const_cast<bf16 *>(dout)},
-               {kLse, const_cast<float *>(lse)},
-               {kDq, dq},
-               {kDkPart, workspace + at.dkPart},
-               {kDvPart, workspace + at.dvPart},
-               {kDelta, workspace + at.delta},
-               {kDqAccum, workspace + at.dqAccum}},
+              {{uid::Q, const_cast<bf16 *>(q)},
+               {uid::K, const_cast<bf16 *>(kcache)},
+               {uid::V, const_cast<bf16 *>(vcache)},
+               {uid::O, const_cast<bf16 *>(out)},
+               {uid::Dout, const_cast<bf16 *>(dout)},
+               {uid::Lse, const_cast<float *>(lse)},
+               {uid::Dq, dq},
+               {uid::DkPart, workspace + at.dkPart},
+               {uid::DvPart, workspace + at.dvPart},
+               {uid::Delta, workspace + at.delta},
+               {uid::DqAccum, workspace + at.dqAccum}},
               workspace + at.cudnn);
   }
   const BwdLayout at(s, 0); // the parts' offsets do not depend on cuDNN's

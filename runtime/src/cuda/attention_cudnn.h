@@ -12,9 +12,63 @@
 
 #include "seq1f1b/runtime/cuda/attention.h"
 
+#include <cudnn_graph.h>
+
+#include <deque>
 #include <string>
+#include <vector>
 
 namespace s1f::rt::cuda::detail {
+
+//===----------------------------------------------------------------------===//
+// The operation graphs the engine hands to cuDNN, also as data: what the unit
+// tests evaluate on the host to check that they compute attention.
+//===----------------------------------------------------------------------===//
+
+struct GraphTensor {
+  int64_t uid;
+  std::string name;
+  std::vector<int64_t> dims, strides;
+  cudnnDataType_t type;
+  bool isVirtual, byValue;
+  double value; ///< a by-value scalar's
+};
+
+struct GraphOp {
+  enum Kind { Matmul, Pointwise, Reduction, Reshape } kind;
+  std::string name;
+  int mode;     ///< cudnnPointwiseMode_t or cudnnReduceTensorOp_t
+  int64_t axis; ///< GEN_INDEX's
+  std::vector<const GraphTensor *> in; ///< pointwise: x, then b, then t
+  const GraphTensor *out;
+};
+
+struct GraphTrace {
+  std::deque<GraphTensor> tensors; ///< stable: the operations point here
+  std::vector<GraphOp> ops;
+};
+
+/// Unique ids of the tensors in memory (the variant pack binds them).
+namespace uid {
+enum : int64_t {
+  Q = 1,  ///< [B, heads, len, head_dim] over q's rows
+  K,      ///< K^T: [B, kv_heads, head_dim, start+len] over the KV cache
+  V,      ///< V (forward) or V^T (backward), over the KV cache
+  O,      ///< the output / the forward's output
+  Lse,    ///< [B, heads, len, 1] fp32
+  Dout,   ///< dO, laid out as O
+  Dq,     ///< dQ over dq's rows
+  DkPart, ///< dK of the prefix: [B, kv_heads, start+len, head_dim], packed
+  DvPart, ///< dV of the prefix, the same
+  Delta,  ///< rowsum(dO * O), [B, heads, len, 1] fp32, workspace
+  DqAccum ///< dQ in fp32, [B, heads, len, head_dim] packed, workspace
+};
+} // namespace uid
+
+/// The forward's (backward false) or the backward's graph for this shape
+/// and strides (none 0), recorded only: no cuDNN needed.
+GraphTrace cudnnAttentionGraph(bool backward, const cpu::AttentionDims &d,
+                               const AttentionStrides &s);
 
 /// Empty when cuDNN's fused attention can run here; otherwise why not.
 std::string cudnnUnavailableReason();
