@@ -165,14 +165,10 @@ public:
     if (d_)
       api().destroyDescriptor(d_);
   }
-  Desc(Desc &&o) noexcept
-      : d_(std::exchange(o.d_, nullptr)), name_(std::move(o.name_)) {}
   Desc(const Desc &) = delete;
   Desc &operator=(const Desc &) = delete;
-  Desc &operator=(Desc &&) = delete;
 
   cudnnBackendDescriptor_t get() const { return d_; }
-  const std::string &name() const { return name_; }
 
   Desc &set(cudnnBackendAttributeName_t attr, cudnnBackendAttributeType_t type,
             int64_t count, const void *value) {
@@ -240,7 +236,6 @@ public:
   explicit Graph(std::string name, bool withCudnn = true)
       : name_(std::move(name)), cudnn_(withCudnn) {}
 
-  const std::string &name() const { return name_; }
   int64_t workspaceBytes() const { return workspace_; }
   GraphTrace &trace() { return trace_; }
 
