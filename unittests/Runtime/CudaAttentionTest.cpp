@@ -89,15 +89,10 @@ void runOnce(const Case &c, uint32_t seed) {
   const Vec dkInit = rounded<float>(rng.uniform(B * c.maxSeq * kvw));
   const Vec dvInit = rounded<float>(rng.uniform(B * c.maxSeq * kvw));
 
-  // fp64 reference.
-  Vec out(B * L * qw), lse(B * c.heads * L), dq(B * L * qw);
-  Vec dkRef = dkInit, dvRef = dvInit;
-  Vec ws(cpu::attention_workspace_size(d));
-  cpu::attention_fwd<double>(q.data(), k.data(), v.data(), out.data(),
-                             lse.data(), ws.data(), d);
-  cpu::attention_bwd<double>(q.data(), k.data(), v.data(), out.data(),
-                             dout.data(), lse.data(), dq.data(), dkRef.data(),
-                             dvRef.data(), ws.data(), d);
+  const AttentionReference ref =
+      attentionReference(q, k, v, dout, dkInit, dvInit, d);
+  const Vec &out = ref.out, &lse = ref.lse, &dq = ref.dq;
+  const Vec &dkRef = ref.dk, &dvRef = ref.dv;
 
   // The GPU run; with `fused`, q sits at column 0 of a [rows, 3*qw] buffer
   // and dq, dk, dv at columns 0, qw, 2*qw of another (how a QKV linear
@@ -231,13 +226,8 @@ void runFp32(const Case &c, uint32_t seed) {
   const Vec dout = rounded<float>(rng.uniform(B * L * qw));
   const Vec dkInit = rounded<float>(rng.uniform(B * c.maxSeq * kvw));
   const Vec dvInit = rounded<float>(rng.uniform(B * c.maxSeq * kvw));
-  Vec out(B * L * qw), lse(B * c.heads * L), dq(B * L * qw);
-  Vec dkRef = dkInit, dvRef = dvInit, ws(cpu::attention_workspace_size(d));
-  cpu::attention_fwd<double>(q.data(), k.data(), v.data(), out.data(),
-                             lse.data(), ws.data(), d);
-  cpu::attention_bwd<double>(q.data(), k.data(), v.data(), out.data(),
-                             dout.data(), lse.data(), dq.data(), dkRef.data(),
-                             dvRef.data(), ws.data(), d);
+  const AttentionReference ref =
+      attentionReference(q, k, v, dout, dkInit, dvInit, d);
 
   auto gQ = toDevice<float>(q), gK = toDevice<float>(k), gV = toDevice<float>(v);
   auto gDout = toDevice<float>(dout);
@@ -247,11 +237,11 @@ void runFp32(const Case &c, uint32_t seed) {
   attention_bwd_fp32(gQ.get(), gK.get(), gV.get(), gOut.get(), gDout.get(),
                      gLse.get(), gDq.get(), gDk.get(), gDv.get(), d);
   const double tol = Storage<float>::tol;
-  S1F_EXPECT_CLOSE(gOut.downloadDouble(), out, tol, "out");
-  S1F_EXPECT_CLOSE(gLse.downloadDouble(), lse, tol, "lse");
-  S1F_EXPECT_CLOSE(gDq.downloadDouble(), dq, tol, "dq");
-  S1F_EXPECT_CLOSE(gDk.downloadDouble(), dkRef, tol, "dkcache");
-  S1F_EXPECT_CLOSE(gDv.downloadDouble(), dvRef, tol, "dvcache");
+  S1F_EXPECT_CLOSE(gOut.downloadDouble(), ref.out, tol, "out");
+  S1F_EXPECT_CLOSE(gLse.downloadDouble(), ref.lse, tol, "lse");
+  S1F_EXPECT_CLOSE(gDq.downloadDouble(), ref.dq, tol, "dq");
+  S1F_EXPECT_CLOSE(gDk.downloadDouble(), ref.dk, tol, "dkcache");
+  S1F_EXPECT_CLOSE(gDv.downloadDouble(), ref.dv, tol, "dvcache");
 }
 
 TEST_F(CudaAttention, Fp32MatchesCpuContract) {

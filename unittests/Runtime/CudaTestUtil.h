@@ -17,6 +17,7 @@
 #ifndef SEQ1F1B_UNITTESTS_RUNTIME_CUDATESTUTIL_H
 #define SEQ1F1B_UNITTESTS_RUNTIME_CUDATESTUTIL_H
 
+#include "seq1f1b/runtime/cpu_kernels.h"
 #include "seq1f1b/runtime/cuda/check.h"
 #include "seq1f1b/runtime/cuda/kernels.h"
 
@@ -187,6 +188,33 @@ inline ::testing::AssertionResult relErrorBelow(const Vec &out, const Vec &ref,
 
 #define S1F_EXPECT_CLOSE(out, ref, tol, what)                                  \
   EXPECT_TRUE(::s1f::rt::cuda::test::relErrorBelow((out), (ref), (tol), (what)))
+
+//===----------------------------------------------------------------------===//
+// The attention reference.
+//===----------------------------------------------------------------------===//
+
+/// The fp64 CPU attention of one chunk (cpu::attention_fwd, then _bwd) on
+/// packed inputs: out, lse, dq, and the KV-gradient caches `dk`, `dv` after
+/// the backward added this chunk's share to rows [0, start+len).
+struct AttentionReference {
+  Vec out, lse, dq, dk, dv;
+};
+
+inline AttentionReference attentionReference(const Vec &q, const Vec &k,
+                                             const Vec &v, const Vec &dout,
+                                             Vec dk, Vec dv,
+                                             const cpu::AttentionDims &d) {
+  const size_t n = size_t(d.batch * d.len * d.heads * d.head_dim);
+  AttentionReference r{Vec(n), Vec(size_t(d.batch * d.heads * d.len)), Vec(n),
+                       std::move(dk), std::move(dv)};
+  Vec ws(size_t(cpu::attention_workspace_size(d)));
+  cpu::attention_fwd<double>(q.data(), k.data(), v.data(), r.out.data(),
+                             r.lse.data(), ws.data(), d);
+  cpu::attention_bwd<double>(q.data(), k.data(), v.data(), r.out.data(),
+                             dout.data(), r.lse.data(), r.dq.data(),
+                             r.dk.data(), r.dv.data(), ws.data(), d);
+  return r;
+}
 
 } // namespace s1f::rt::cuda::test
 

@@ -23,8 +23,7 @@
 
 #include "attention_cudnn.h"
 
-#include "seq1f1b/runtime/cpu_kernels.h"
-#include "seq1f1b/runtime/cuda/kernels.h"
+#include "CudaTestUtil.h"
 
 #include <gtest/gtest.h>
 
@@ -35,7 +34,6 @@
 #include <fstream>
 #include <limits>
 #include <map>
-#include <random>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -43,10 +41,10 @@
 namespace cpu = s1f::rt::cpu;
 using namespace s1f::rt::cuda;
 using namespace s1f::rt::cuda::detail;
+using namespace s1f::rt::cuda::test;
 
 namespace {
 
-using Vec = std::vector<double>;
 using Dims = std::vector<int64_t>;
 
 //===----------------------------------------------------------------------===//
@@ -341,29 +339,19 @@ void checkGraphsCompute(const Case &c, uint32_t seed) {
   const int64_t B = c.batch, L = c.len, skv = c.start + c.len;
   const int64_t qw = c.heads * c.headDim, kvw = c.kvHeads * c.headDim;
 
-  std::mt19937 gen(seed);
-  auto uniform = [&](int64_t n, double lo, double hi) {
-    std::uniform_real_distribution<double> u(lo, hi);
-    Vec v(n);
-    for (double &x : v)
-      x = u(gen);
-    return v;
-  };
-  const Vec q = uniform(B * L * qw, -2, 2);
-  const Vec k = uniform(B * c.maxSeq * kvw, -2, 2);
-  const Vec v = uniform(B * c.maxSeq * kvw, -1, 1);
-  const Vec dout = uniform(B * L * qw, -1, 1);
+  Rng rng(seed);
+  const Vec q = rng.uniform(B * L * qw, -2, 2);
+  const Vec k = rng.uniform(B * c.maxSeq * kvw, -2, 2);
+  const Vec v = rng.uniform(B * c.maxSeq * kvw);
+  const Vec dout = rng.uniform(B * L * qw);
 
-  // Reference: the KV-gradient caches start at zero, so they end up holding
-  // exactly this chunk's contribution to keys [0, start+len).
-  Vec out(B * L * qw), lse(B * c.heads * L), dq(B * L * qw);
-  Vec dkRef(B * c.maxSeq * kvw, 0.0), dvRef(B * c.maxSeq * kvw, 0.0);
-  Vec ws(cpu::attention_workspace_size(d));
-  cpu::attention_fwd<double>(q.data(), k.data(), v.data(), out.data(),
-                             lse.data(), ws.data(), d);
-  cpu::attention_bwd<double>(q.data(), k.data(), v.data(), out.data(),
-                             dout.data(), lse.data(), dq.data(), dkRef.data(),
-                             dvRef.data(), ws.data(), d);
+  // The KV-gradient caches start at zero, so they end up holding exactly
+  // this chunk's share of keys [0, start+len).
+  const Vec zeros(B * c.maxSeq * kvw, 0.0);
+  const AttentionReference ref =
+      attentionReference(q, k, v, dout, zeros, zeros, d);
+  const Vec &out = ref.out, &lse = ref.lse, &dq = ref.dq;
+  const Vec &dkRef = ref.dk, &dvRef = ref.dv;
 
   // The graphs, on memory laid out as the engine binds it.
   Vec gq = strided(q, B * L, qw, s.q), gk = k, gv = v;
