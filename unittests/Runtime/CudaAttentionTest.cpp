@@ -30,17 +30,7 @@ namespace {
 
 using CudaAttention = CudaTest;
 
-struct Case {
-  int64_t batch, heads, kvHeads, headDim, maxSeq, start, len;
-  bool fused; ///< q, dq, dk, dv inside one [len, 3 * heads * head_dim] row
-};
-
-std::string name(const Case &c) {
-  return "B" + std::to_string(c.batch) + "_H" + std::to_string(c.heads) +
-         "_KV" + std::to_string(c.kvHeads) + "_D" + std::to_string(c.headDim) +
-         "_S" + std::to_string(c.start) + "+" + std::to_string(c.len) +
-         (c.fused ? "_fused" : "");
-}
+using Case = AttentionCase;
 
 /// Rows [r0, r1) of every sequence of a [B, rows, width] tensor.
 Vec rowsOf(const Vec &v, int64_t B, int64_t rows, int64_t width, int64_t r0,
@@ -72,10 +62,7 @@ Vec columns(const Vec &v, int64_t rows, int64_t stride, int64_t c0,
 }
 
 void runOnce(const Case &c, uint32_t seed) {
-  cpu::AttentionDims d;
-  d.batch = c.batch, d.heads = c.heads, d.kv_heads = c.kvHeads;
-  d.head_dim = c.headDim, d.max_seq = c.maxSeq, d.start = c.start;
-  d.len = c.len;
+  const cpu::AttentionDims d = c.dims();
   const int64_t B = c.batch, L = c.len, kend = c.start + c.len;
   const int64_t qw = c.heads * c.headDim, kvw = c.kvHeads * c.headDim;
   const double tol = Storage<bf16>::tol;
@@ -96,11 +83,9 @@ void runOnce(const Case &c, uint32_t seed) {
 
   // The GPU run; with `fused`, q sits at column 0 of a [rows, 3*qw] buffer
   // and dq, dk, dv at columns 0, qw, 2*qw of another (how a QKV linear
-  // layer lays them out).
-  AttentionStrides s;
-  const int64_t wide = c.fused ? 3 * qw : qw;
-  if (c.fused)
-    s.q = s.dq = s.dkv = wide;
+  // layer lays them out). Unfused, the strides stay 0: the API's default.
+  const AttentionStrides s = c.fused ? c.strides() : AttentionStrides{};
+  const int64_t wide = c.strides().q;
   Vec qBuf(B * L * wide, 0.0);
   for (int64_t r = 0; r < B * L; ++r)
     for (int64_t j = 0; j < qw; ++j)
@@ -164,7 +149,7 @@ void runOnce(const Case &c, uint32_t seed) {
 void runOwn(const Case &c, uint32_t seed) {
   for (const char *stages : {"1", "2"})
     for (const char *bwd : {"atomic", "deterministic"}) {
-      SCOPED_TRACE(name(c) + ", S1F_ATTENTION_STAGES=" + stages +
+      SCOPED_TRACE(c.name() + ", S1F_ATTENTION_STAGES=" + stages +
                    ", S1F_ATTENTION_BWD=" + bwd);
       ::setenv("S1F_ATTENTION_STAGES", stages, 1);
       ::setenv("S1F_ATTENTION_BWD", bwd, 1);
@@ -176,7 +161,7 @@ void runOwn(const Case &c, uint32_t seed) {
 
 /// cuDNN's fused attention (attention_cudnn.cpp) under the same contract.
 void runCudnn(const Case &c, uint32_t seed) {
-  SCOPED_TRACE(name(c) + ", S1F_ATTENTION_ENGINE=cudnn");
+  SCOPED_TRACE(c.name() + ", S1F_ATTENTION_ENGINE=cudnn");
   ::setenv("S1F_ATTENTION_ENGINE", "cudnn", 1);
   runOnce(c, seed);
   ::unsetenv("S1F_ATTENTION_ENGINE");
@@ -212,11 +197,8 @@ S1F_ATTENTION_CASE(FirstChunkOfSeveral, 7, 2, 2, 2, 128, 256, 0, 100, false)
 /// The fp32 kernels against the same fp64 reference at 1e-5: CPU semantics
 /// (the buffers get rows [0, start+len) added), any head_dim.
 void runFp32(const Case &c, uint32_t seed) {
-  SCOPED_TRACE(name(c) + " fp32");
-  cpu::AttentionDims d;
-  d.batch = c.batch, d.heads = c.heads, d.kv_heads = c.kvHeads;
-  d.head_dim = c.headDim, d.max_seq = c.maxSeq, d.start = c.start;
-  d.len = c.len;
+  SCOPED_TRACE(c.name() + " fp32");
+  const cpu::AttentionDims d = c.dims();
   const int64_t B = c.batch, L = c.len;
   const int64_t qw = c.heads * c.headDim, kvw = c.kvHeads * c.headDim;
   Rng rng(seed);

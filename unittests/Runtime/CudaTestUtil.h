@@ -18,6 +18,7 @@
 #define SEQ1F1B_UNITTESTS_RUNTIME_CUDATESTUTIL_H
 
 #include "seq1f1b/runtime/cpu_kernels.h"
+#include "seq1f1b/runtime/cuda/attention.h"
 #include "seq1f1b/runtime/cuda/check.h"
 #include "seq1f1b/runtime/cuda/kernels.h"
 
@@ -192,6 +193,34 @@ inline ::testing::AssertionResult relErrorBelow(const Vec &out, const Vec &ref,
 //===----------------------------------------------------------------------===//
 // The attention reference.
 //===----------------------------------------------------------------------===//
+
+/// One attention call: B sequences, heads and kv_heads of head_dim, the
+/// chunk [start, start+len) of a max_seq KV cache; `fused`: q, dq, dk, dv
+/// rows live inside one [len, 3*heads*head_dim] buffer (a QKV layer's).
+struct AttentionCase {
+  int64_t batch, heads, kvHeads, headDim, maxSeq, start, len;
+  bool fused;
+
+  std::string name() const {
+    return "B" + std::to_string(batch) + "_H" + std::to_string(heads) +
+           "_KV" + std::to_string(kvHeads) + "_D" + std::to_string(headDim) +
+           "_S" + std::to_string(start) + "+" + std::to_string(len) +
+           (fused ? "_fused" : "");
+  }
+  cpu::AttentionDims dims() const {
+    cpu::AttentionDims d;
+    d.batch = batch, d.heads = heads, d.kv_heads = kvHeads;
+    d.head_dim = headDim, d.max_seq = maxSeq, d.start = start, d.len = len;
+    return d;
+  }
+  /// Row strides, none left 0: q and dq (and dk, dv) `3*heads*head_dim`
+  /// apart when fused.
+  AttentionStrides strides() const {
+    const int64_t qw = heads * headDim, kvw = kvHeads * headDim;
+    const int64_t wide = fused ? 3 * qw : qw;
+    return {wide, qw, wide, fused ? wide : kvw};
+  }
+};
 
 /// The fp64 CPU attention of one chunk (cpu::attention_fwd, then _bwd) on
 /// packed inputs: out, lse, dq, and the KV-gradient caches `dk`, `dv` after

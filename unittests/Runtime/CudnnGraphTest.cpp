@@ -271,31 +271,7 @@ private:
 // The cases.
 //===----------------------------------------------------------------------===//
 
-struct Case {
-  int64_t batch, heads, kvHeads, headDim, maxSeq, start, len;
-  bool fused; ///< q, dq, dk, dv rows inside one [len, 3 * heads * head_dim]
-};
-
-std::string name(const Case &c) {
-  return "B" + std::to_string(c.batch) + "_H" + std::to_string(c.heads) +
-         "_KV" + std::to_string(c.kvHeads) + "_D" + std::to_string(c.headDim) +
-         "_S" + std::to_string(c.start) + "+" + std::to_string(c.len) +
-         (c.fused ? "_fused" : "");
-}
-
-cpu::AttentionDims dimsOf(const Case &c) {
-  cpu::AttentionDims d;
-  d.batch = c.batch, d.heads = c.heads, d.kv_heads = c.kvHeads;
-  d.head_dim = c.headDim, d.max_seq = c.maxSeq, d.start = c.start;
-  d.len = c.len;
-  return d;
-}
-
-AttentionStrides stridesOf(const Case &c) {
-  const int64_t qw = c.heads * c.headDim, kvw = c.kvHeads * c.headDim;
-  const int64_t wide = c.fused ? 3 * qw : qw;
-  return {wide, qw, wide, c.fused ? wide : kvw};
-}
+using Case = AttentionCase;
 
 double relErr(const Vec &got, const Vec &want) {
   double num = 0, den = 0;
@@ -333,9 +309,9 @@ constexpr double kTol = 1e-6;
 /// The recorded forward and backward graphs evaluated in fp64 against the
 /// CPU reference (cpu::attention_fwd/_bwd at double) on the same inputs.
 void checkGraphsCompute(const Case &c, uint32_t seed) {
-  SCOPED_TRACE(name(c));
-  const cpu::AttentionDims d = dimsOf(c);
-  const AttentionStrides s = stridesOf(c);
+  SCOPED_TRACE(c.name());
+  const cpu::AttentionDims d = c.dims();
+  const AttentionStrides s = c.strides();
   const int64_t B = c.batch, L = c.len, skv = c.start + c.len;
   const int64_t qw = c.heads * c.headDim, kvw = c.kvHeads * c.headDim;
 
@@ -421,9 +397,9 @@ TEST(CudnnGraph, PlansForAnH200) {
                         {1, 4, 4, 128, 400, 96, 200, true},
                         {1, 32, 32, 128, 32768, 24576, 8192, true}};
   for (const Case &c : cases) {
-    SCOPED_TRACE(name(c) + (device.empty() ? ", operations only"
+    SCOPED_TRACE(c.name() + (device.empty() ? ", operations only"
                                            : ", plans for an H200"));
-    EXPECT_NO_THROW(cudnnCheckAttentionGraphs(dimsOf(c), stridesOf(c), device));
+    EXPECT_NO_THROW(cudnnCheckAttentionGraphs(c.dims(), c.strides(), device));
   }
 }
 
