@@ -202,9 +202,9 @@ struct AttentionCase {
   bool fused;
 
   std::string name() const {
-    return "B" + std::to_string(batch) + "_H" + std::to_string(heads) +
-           "_KV" + std::to_string(kvHeads) + "_D" + std::to_string(headDim) +
-           "_S" + std::to_string(start) + "+" + std::to_string(len) +
+    return "B" + std::to_string(batch) + "_H" + std::to_string(heads) + "_KV" +
+           std::to_string(kvHeads) + "_D" + std::to_string(headDim) + "_S" +
+           std::to_string(start) + "+" + std::to_string(len) +
            (fused ? "_fused" : "");
   }
   cpu::AttentionDims dims() const {

@@ -398,7 +398,7 @@ TEST(CudnnGraph, PlansForAnH200) {
                         {1, 32, 32, 128, 32768, 24576, 8192, true}};
   for (const Case &c : cases) {
     SCOPED_TRACE(c.name() + (device.empty() ? ", operations only"
-                                           : ", plans for an H200"));
+                                            : ", plans for an H200"));
     EXPECT_NO_THROW(cudnnCheckAttentionGraphs(c.dims(), c.strides(), device));
   }
 }
