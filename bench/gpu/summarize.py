@@ -338,10 +338,13 @@ def engine_lines(sections, status):
     tests = {n: st for n, st in status.items()
              if n.startswith("CudaAttentionCudnn.")}
     if tests:
-        bad = sorted(n for n, st in tests.items() if st != "Passed")
-        lines.append(f"  CudaAttentionCudnn tests: {len(tests) - len(bad)} of "
-                     f"{len(tests)} passed" + (f"; not: {', '.join(bad)}"
-                                                if bad else ""))
+        by = {}
+        for n, st in sorted(tests.items()):
+            by.setdefault(st, []).append(n.split(".", 1)[1])
+        lines.append("  CudaAttentionCudnn tests: " + "; ".join(
+            f"{len(ns)} {st.lower()}" + ("" if st == "Passed" else
+                                         f" ({', '.join(ns)})")
+            for st, ns in sorted(by.items())))
     return lines
 
 
