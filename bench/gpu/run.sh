@@ -53,7 +53,8 @@ step() {
   echo "== $* [$(elapsed) s]"
 }
 # Seconds kept for the steps after each one (their usual share): summary 10,
-# torch baseline 40, kernel bench 40, torch layer 120, layer bench 120. A
+# torch baseline 40, kernel bench 40, torch layer 120, layer bench 120,
+# layer bench with cuDNN's attention 100. A
 # step's timeout is at most what is left minus that, and a step that would
 # get less than its minimum does not start, so the run ends by the deadline.
 # S1F_GPU_STEPS picks steps (default: all of "tests train layer-cudnn layer
