@@ -61,21 +61,35 @@ Vec columns(const Vec &v, int64_t rows, int64_t stride, int64_t c0,
   return ::testing::AssertionSuccess();
 }
 
+/// A case's random inputs, rounded to the storage type T; the KV-gradient
+/// buffers (what later chunks added) are fp32 on the GPU in both modes.
+struct Inputs {
+  Vec q, k, v, dout, dkInit, dvInit;
+};
+
+template <typename T> Inputs randomInputs(const Case &c, uint32_t seed) {
+  const int64_t B = c.batch, L = c.len;
+  const int64_t qw = c.heads * c.headDim, kvw = c.kvHeads * c.headDim;
+  Rng rng(seed);
+  Inputs in;
+  in.q = rounded<T>(rng.uniform(B * L * qw, -2, 2));
+  in.k = rounded<T>(rng.uniform(B * c.maxSeq * kvw, -2, 2));
+  in.v = rounded<T>(rng.uniform(B * c.maxSeq * kvw));
+  in.dout = rounded<T>(rng.uniform(B * L * qw));
+  in.dkInit = rounded<float>(rng.uniform(B * c.maxSeq * kvw));
+  in.dvInit = rounded<float>(rng.uniform(B * c.maxSeq * kvw));
+  return in;
+}
+
 void runOnce(const Case &c, uint32_t seed) {
   const cpu::AttentionDims d = c.dims();
   const int64_t B = c.batch, L = c.len, kend = c.start + c.len;
   const int64_t qw = c.heads * c.headDim, kvw = c.kvHeads * c.headDim;
   const double tol = Storage<bf16>::tol;
 
-  Rng rng(seed);
-  const Vec q = rounded<bf16>(rng.uniform(B * L * qw, -2, 2));
-  const Vec k = rounded<bf16>(rng.uniform(B * c.maxSeq * kvw, -2, 2));
-  const Vec v = rounded<bf16>(rng.uniform(B * c.maxSeq * kvw));
-  const Vec dout = rounded<bf16>(rng.uniform(B * L * qw));
-  // What later chunks added to the KV gradients (fp32 on the GPU).
-  const Vec dkInit = rounded<float>(rng.uniform(B * c.maxSeq * kvw));
-  const Vec dvInit = rounded<float>(rng.uniform(B * c.maxSeq * kvw));
-
+  const Inputs in = randomInputs<bf16>(c, seed);
+  const Vec &q = in.q, &k = in.k, &v = in.v, &dout = in.dout;
+  const Vec &dkInit = in.dkInit, &dvInit = in.dvInit;
   const AttentionReference ref =
       attentionReference(q, k, v, dout, dkInit, dvInit, d);
   const Vec &out = ref.out, &lse = ref.lse, &dq = ref.dq;
@@ -200,14 +214,10 @@ void runFp32(const Case &c, uint32_t seed) {
   SCOPED_TRACE(c.name() + " fp32");
   const cpu::AttentionDims d = c.dims();
   const int64_t B = c.batch, L = c.len;
-  const int64_t qw = c.heads * c.headDim, kvw = c.kvHeads * c.headDim;
-  Rng rng(seed);
-  const Vec q = rounded<float>(rng.uniform(B * L * qw, -2, 2));
-  const Vec k = rounded<float>(rng.uniform(B * c.maxSeq * kvw, -2, 2));
-  const Vec v = rounded<float>(rng.uniform(B * c.maxSeq * kvw));
-  const Vec dout = rounded<float>(rng.uniform(B * L * qw));
-  const Vec dkInit = rounded<float>(rng.uniform(B * c.maxSeq * kvw));
-  const Vec dvInit = rounded<float>(rng.uniform(B * c.maxSeq * kvw));
+  const int64_t qw = c.heads * c.headDim;
+  const Inputs in = randomInputs<float>(c, seed);
+  const Vec &q = in.q, &k = in.k, &v = in.v, &dout = in.dout;
+  const Vec &dkInit = in.dkInit, &dvInit = in.dvInit;
   const AttentionReference ref =
       attentionReference(q, k, v, dout, dkInit, dvInit, d);
 
