@@ -58,7 +58,8 @@ step() {
 # step's timeout is at most what is left minus that, and a step that would
 # get less than its minimum does not start, so the run ends by the deadline.
 # S1F_GPU_STEPS picks steps (default: all of "tests train layer-cudnn layer
-# torch-layer bench torch-baseline"); S1F_BENCH_FILTER is passed to
+# torch-layer bench torch-baseline"); S1F_GPU_TESTS is a gtest filter for the
+# tests step (default: every test); S1F_BENCH_FILTER is passed to
 # s1f-cuda-bench --filter; S1F_GPU_PACK=1 packs the results (end of the script).
 STEPS=" ${S1F_GPU_STEPS:-tests train layer-cudnn layer torch-layer bench torch-baseline} "
 want() { [[ $STEPS == *" $1 "* ]]; }
@@ -169,7 +170,8 @@ fi
 TESTS_RC=1
 if want tests && [ -x "$BIN/S1FRuntimeCudaTests" ]; then
   CT=$(mktemp -d /tmp/s1f-gpu-ctest.XXXXXX)
-  "$BIN/S1FRuntimeCudaTests" --gtest_list_tests >"$CT/list.txt" 2>"$CT/list.err"
+  "$BIN/S1FRuntimeCudaTests" --gtest_list_tests \
+    ${S1F_GPU_TESTS:+--gtest_filter="$S1F_GPU_TESTS"} >"$CT/list.txt" 2>"$CT/list.err"
   suite=""
   n=0
   while IFS= read -r line; do
@@ -196,6 +198,7 @@ if want tests && [ -x "$BIN/S1FRuntimeCudaTests" ]; then
   else # no ctest: the same tests in one process
     OPENBLAS_NUM_THREADS=16 timeout "$(clamp $(($(left) - LATER_TESTS)) 60 120)" \
       "$BIN/S1FRuntimeCudaTests" --gtest_output="json:$OUT/gtest/all.json" \
+      ${S1F_GPU_TESTS:+--gtest_filter="$S1F_GPU_TESTS"} \
       2>&1 | tee "$OUT/gtest.log"
     TESTS_RC=${PIPESTATUS[0]}
     step "tests: $n gpu tests in one process (no ctest), exit $TESTS_RC, $(($(elapsed) - t0)) s"
@@ -274,7 +277,9 @@ else
   step "layer bench: skipped (no s1f-layer-bench in $BIN)"
 fi
 
-if want torch-layer && ((HAVE_TORCH)) && (($(left) - LATER_TORCH_LAYER >= 40)); then
+if ! want torch-layer; then
+  step "torch layer: not selected (S1F_GPU_STEPS)"
+elif ((HAVE_TORCH)) && (($(left) - LATER_TORCH_LAYER >= 40)); then
   t0=$(elapsed)
   tl=$(clamp $(($(left) - LATER_TORCH_LAYER)) 40 120)
   cases=()
@@ -288,7 +293,9 @@ else
 fi
 
 # --- 4. Kernel benchmarks --------------------------------------------------------
-if want bench && [ -x "$BIN/s1f-cuda-bench" ] && (($(left) - LATER_BENCH >= 20)); then
+if ! want bench; then
+  step "bench: not selected (S1F_GPU_STEPS)"
+elif [ -x "$BIN/s1f-cuda-bench" ] && (($(left) - LATER_BENCH >= 20)); then
   t0=$(elapsed)
   timeout "$(clamp $(($(left) - LATER_BENCH)) 20 60)" \
     "$BIN/s1f-cuda-bench" --json "$OUT/bench.json" ${S1F_BENCH_FILTER:+--filter "$S1F_BENCH_FILTER"} 2>&1 | tee "$OUT/bench.log"
@@ -298,7 +305,9 @@ else
 fi
 
 # --- 5. PyTorch baseline of the kernels ------------------------------------------
-if want torch-baseline && ((HAVE_TORCH)) && (($(left) - LATER_BASELINE >= 30)); then
+if ! want torch-baseline; then
+  step "torch baseline: not selected (S1F_GPU_STEPS)"
+elif ((HAVE_TORCH)) && (($(left) - LATER_BASELINE >= 30)); then
   t0=$(elapsed)
   timeout "$(clamp $(($(left) - LATER_BASELINE)) 30 60)" \
     python3 "$ROOT/bench/gpu/torch_baseline.py" --json "$OUT/torch.json" \
