@@ -631,14 +631,19 @@ Tensor maskedScores(Graph &g, const Shape &s, const Inputs &in) {
               nullptr, nullptr, 2);
   g.pointwise("column index", CUDNN_POINTWISE_GEN_INDEX, kF32, scaled, col,
               nullptr, nullptr, 3);
-  const Tensor skv = g.scalar("s_kv", int32_t(s.skv));
-  const Tensor sq = g.scalar("s_q", int32_t(s.sq));
-  const Tensor plusKv = g.virt("row + s_kv", dims, CUDNN_DATA_INT32);
-  g.pointwise("row + s_kv", CUDNN_POINTWISE_ADD, CUDNN_DATA_INT32, row, plusKv,
-              &skv);
-  const Tensor diag = g.virt("row + s_kv - s_q", dims, CUDNN_DATA_INT32);
-  g.pointwise("row + s_kv - s_q", CUDNN_POINTWISE_SUB, CUDNN_DATA_INT32, plusKv,
-              diag, &sq);
+  // A whole sequence (s_q = s_kv) needs no shift: it gets the plain causal
+  // mask, the graph PyTorch's cuDNN attention runs (the same fused kernels).
+  Tensor diag = row;
+  if (s.sq != s.skv) {
+    const Tensor skv = g.scalar("s_kv", int32_t(s.skv));
+    const Tensor sq = g.scalar("s_q", int32_t(s.sq));
+    const Tensor plusKv = g.virt("row + s_kv", dims, CUDNN_DATA_INT32);
+    g.pointwise("row + s_kv", CUDNN_POINTWISE_ADD, CUDNN_DATA_INT32, row,
+                plusKv, &skv);
+    diag = g.virt("row + s_kv - s_q", dims, CUDNN_DATA_INT32);
+    g.pointwise("row + s_kv - s_q", CUDNN_POINTWISE_SUB, CUDNN_DATA_INT32,
+                plusKv, diag, &sq);
+  }
   const Tensor keep = g.virt("causal keep", dims, CUDNN_DATA_BOOLEAN);
   g.pointwise("causal keep", CUDNN_POINTWISE_CMP_GE, CUDNN_DATA_BOOLEAN, diag,
               keep, &col);
