@@ -23,6 +23,9 @@
 #include "llvm/Support/Path.h"
 #include "llvm/Support/SourceMgr.h"
 
+#include <map>
+#include <optional>
+
 using namespace mlir;
 using namespace seq1f1b;
 namespace cl = llvm::cl;
@@ -90,7 +93,145 @@ struct Row {
   std::string kind;
   int64_t virtualStages, chunks;
   schedule::SimulationResult result;
+
+  /// The largest peak over the stages.
+  int64_t peak() const {
+    int64_t bytes = 0;
+    for (const schedule::RankStats &rank : result.ranks)
+      bytes = std::max(bytes, rank.peakMemory.total());
+    return bytes;
+  }
+  std::string name() const {
+    return kind +
+           (virtualStages > 1 ? " V=" + std::to_string(virtualStages) : "") +
+           " N=" + std::to_string(chunks);
+  }
 };
+
+/// Simulates one schedule kind at one chunk count on the stages partitioned
+/// for it (stageBounds[kind], from partitionIntoStages).
+struct Planner {
+  const OpList &ops;
+  int64_t seqLen;
+  GpuProfile gpu;
+  int64_t microbatches;
+  schedule::RangeCost flopsCost;
+  std::map<schedule::ScheduleKind, SmallVector<unsigned>> stageBounds;
+
+  schedule::Result<Row> simulate(schedule::ScheduleKind kind, int64_t n) const {
+    const std::string name(schedule::scheduleKindName(kind));
+    if (n > seqLen)
+      return schedule::Error{"--chunks " + std::to_string(n) +
+                             " exceeds the sequence length " +
+                             std::to_string(seqLen)};
+    const SmallVector<unsigned> &bounds = stageBounds.at(kind);
+    PipelineCostModel costs;
+    costs.gpu = gpu;
+    costs.memory.tensorParallel = tensorParallel;
+    for (size_t i = 0; i + 1 < bounds.size(); ++i)
+      costs.stages.push_back(
+          OpList(ops.begin() + bounds[i], ops.begin() + bounds[i + 1]));
+    schedule::RangeCost cost =
+        policy == "even" ? schedule::RangeCost([](double begin, double end) {
+          return end - begin;
+        })
+                         : flopsCost;
+    schedule::Result<std::vector<int>> lengths =
+        schedule::balanceChunks(seqLen, n, cost);
+    if (!lengths)
+      return schedule::Error{"cannot split " + std::to_string(seqLen) +
+                             " tokens into " + std::to_string(n) +
+                             " chunks: " + lengths.error};
+    costs.chunkBounds = {0};
+    for (int len : *lengths)
+      costs.chunkBounds.push_back(costs.chunkBounds.back() + len);
+
+    schedule::ScheduleConfig sc;
+    sc.kind = kind;
+    sc.ranks = stages;
+    sc.virtualStages =
+        schedule::isInterleaved(kind) ? virtualStages.getValue() : 1;
+    sc.microbatches = microbatches;
+    sc.chunks = n;
+    schedule::Result<schedule::Schedule> s = schedule::generateSchedule(sc);
+    if (!s)
+      return schedule::Error{name + ": " + s.error};
+    schedule::Result<schedule::SimulationResult> r =
+        schedule::simulateSchedule(*s, costs.simulationModel());
+    if (!r)
+      return schedule::Error{name + ": " + r.error};
+    return Row{name, sc.virtualStages, n, std::move(*r)};
+  }
+};
+
+/// Chunk counts the search for a fitting plan tries, up to this many.
+static constexpr int64_t kMaxSearchedChunks = 64;
+
+/// The answer under the table: the fastest row that fits, against 1F1B when
+/// it is there. When nothing fits: the row that comes closest, and the
+/// fastest chunked plan with more chunks than the table's that would fit.
+static void printVerdict(ArrayRef<Row> rows, double memoryBytes, double tokens,
+                         const Planner &planner) {
+  const Row *fastest = nullptr, *smallest = nullptr, *oneF1B = nullptr;
+  for (const Row &row : rows) {
+    if (row.kind == "1f1b" && !oneF1B)
+      oneF1B = &row;
+    if (!smallest || row.peak() < smallest->peak())
+      smallest = &row;
+    if (row.peak() <= memoryBytes &&
+        (!fastest || row.result.makespan < fastest->result.makespan))
+      fastest = &row;
+  }
+  llvm::outs() << "\n";
+  if (fastest) {
+    llvm::outs() << llvm::format(
+        "fastest that fits: %s, %.0f tokens/s, peak %.2f GiB of %s\n",
+        fastest->name().c_str(), tokens / fastest->result.makespan,
+        gib(fastest->peak()), gpuMemory.c_str());
+    if (oneF1B && oneF1B != fastest)
+      llvm::outs() << llvm::format(
+          "  against 1f1b: %.2fx the tokens/s at %.2fx the peak memory "
+          "(1f1b: %.2f GiB, %s)\n",
+          oneF1B->result.makespan / fastest->result.makespan,
+          double(fastest->peak()) / oneF1B->peak(), gib(oneF1B->peak()),
+          oneF1B->peak() <= memoryBytes ? "fits" : "OOM");
+    return;
+  }
+  llvm::outs() << llvm::format(
+      "nothing fits in %s: the smallest peak is %s at %.2f GiB (%.2f GiB "
+      "over)\n",
+      gpuMemory.c_str(), smallest->name().c_str(), gib(smallest->peak()),
+      gib(smallest->peak()) - memoryBytes / double(1ull << 30));
+  // Each chunked kind in the table, with twice its most chunks, and so on.
+  std::optional<Row> found;
+  for (const auto &[kind, bounds] : planner.stageBounds) {
+    if (!schedule::isSequenceChunked(kind))
+      continue;
+    int64_t most = 0;
+    for (const Row &row : rows)
+      if (row.kind == schedule::scheduleKindName(kind))
+        most = std::max(most, row.chunks);
+    for (int64_t n = 2 * most; n <= kMaxSearchedChunks; n *= 2) {
+      schedule::Result<Row> row = planner.simulate(kind, n);
+      if (!row || row->peak() > memoryBytes)
+        continue;
+      if (!found || row->result.makespan < found->result.makespan)
+        found = std::move(*row);
+      break;
+    }
+  }
+  if (found)
+    llvm::outs() << llvm::format(
+        "  with more chunks, %s fits: %.0f tokens/s, peak %.2f GiB (simulated "
+        "beyond --chunks)\n",
+        found->name().c_str(), tokens / found->result.makespan,
+        gib(found->peak()));
+  else
+    llvm::outs() << "  no chunked schedule fits with up to "
+                 << kMaxSearchedChunks << " chunks\n";
+  llvm::outs() << "  memory per GPU also falls with more stages (--stages) and "
+                  "tensor parallelism (--tp)\n";
+}
 
 int main(int argc, char **argv) {
   llvm::InitLLVM init(argc, argv);
@@ -170,57 +311,24 @@ int main(int argc, char **argv) {
                   llvm::Twine(value) + ")");
   }
 
-  schedule::RangeCost flopsCost = trainingFlopsCost(ops, shape.seqLen);
+  Planner planner{
+      ops, shape.seqLen, *gpu, m, trainingFlopsCost(ops, shape.seqLen), {}};
   SmallVector<Row> rows;
   for (schedule::ScheduleKind kind : kinds) {
-    bool interleaved = schedule::isInterleaved(kind);
-    int64_t v = interleaved ? virtualStages.getValue() : 1;
-    FailureOr<SmallVector<unsigned>> bounds =
-        partitionIntoStages(ops, shape.seqLen, stages * v, UnknownLoc::get(&context));
+    int64_t v = schedule::isInterleaved(kind) ? virtualStages.getValue() : 1;
+    FailureOr<SmallVector<unsigned>> bounds = partitionIntoStages(
+        ops, shape.seqLen, stages * v, UnknownLoc::get(&context));
     if (failed(bounds))
       return 1;
-    PipelineCostModel costs;
-    costs.gpu = *gpu;
-    costs.memory.tensorParallel = tensorParallel;
-    for (size_t i = 0; i + 1 < bounds->size(); ++i)
-      costs.stages.push_back(OpList(ops.begin() + (*bounds)[i],
-                                    ops.begin() + (*bounds)[i + 1]));
+    planner.stageBounds[kind] = *bounds;
     SmallVector<int64_t> counts = schedule::isSequenceChunked(kind)
                                       ? chunkCounts
                                       : SmallVector<int64_t>{1};
     for (int64_t n : counts) {
-      if (n > shape.seqLen)
-        return fail("--chunks " + llvm::Twine(n) + " exceeds the sequence length " +
-                    llvm::Twine(shape.seqLen));
-      schedule::RangeCost cost =
-          policy == "even"
-              ? schedule::RangeCost([](double begin, double end) {
-                  return end - begin;
-                })
-              : flopsCost;
-      schedule::Result<std::vector<int>> lengths =
-          schedule::balanceChunks(shape.seqLen, n, cost);
-      if (!lengths)
-        return fail("cannot split " + llvm::Twine(shape.seqLen) + " tokens into " +
-                    llvm::Twine(n) + " chunks: " + lengths.error);
-      costs.chunkBounds = {0};
-      for (int len : *lengths)
-        costs.chunkBounds.push_back(costs.chunkBounds.back() + len);
-
-      schedule::ScheduleConfig sc;
-      sc.kind = kind;
-      sc.ranks = stages;
-      sc.virtualStages = v;
-      sc.microbatches = m;
-      sc.chunks = n;
-      schedule::Result<schedule::Schedule> s = schedule::generateSchedule(sc);
-      if (!s)
-        return fail(std::string(schedule::scheduleKindName(kind)) + ": " + s.error);
-      schedule::Result<schedule::SimulationResult> r =
-          schedule::simulateSchedule(*s, costs.simulationModel());
-      if (!r)
-        return fail(std::string(schedule::scheduleKindName(kind)) + ": " + r.error);
-      rows.push_back({std::string(schedule::scheduleKindName(kind)), v, n, *r});
+      schedule::Result<Row> row = planner.simulate(kind, n);
+      if (!row)
+        return fail(row.error);
+      rows.push_back(std::move(*row));
     }
   }
 
@@ -235,9 +343,7 @@ int main(int argc, char **argv) {
                   "peak GiB (max)  stage 0 GiB  free GiB  fits\n";
   double tokens = double(m) * shape.batch * shape.seqLen;
   for (const Row &row : rows) {
-    int64_t peak = 0;
-    for (const schedule::RankStats &rank : row.result.ranks)
-      peak = std::max(peak, rank.peakMemory.total());
+    int64_t peak = row.peak();
     int64_t first = row.result.ranks.front().peakMemory.total();
     llvm::outs() << llvm::format(
         "%-20s %2lld %3lld %6.1f%% %8.1f %10.0f %15.2f %12.2f %9.2f  %s\n",
@@ -258,5 +364,6 @@ int main(int argc, char **argv) {
       os << schedule::timelineSvg(row.result);
     }
   }
+  printVerdict(rows, *memoryBytes, tokens, planner);
   return 0;
 }

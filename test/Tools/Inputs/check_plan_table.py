@@ -23,7 +23,7 @@ def parse(lines):
             continue
         kind, v, n = f[0], int(f[1]), int(f[2])
         values = [float(x.rstrip("%")) for x in f[3:8]]
-        rows[(kind, n, v)] = [None, None, None] + values
+        rows[(kind, n, v)] = [None, None, None] + values + [f[9] == "yes"]
     return rows
 
 
@@ -40,10 +40,15 @@ def lookup(rows, text):
     return hits[0]
 
 
-lhs, op, rhs, column = sys.argv[1:5]
-rows = parse(sys.stdin.read().splitlines())
-a = lookup(rows, lhs)[COLUMNS[column]]
-b = lookup(rows, rhs)[COLUMNS[column]]
-ok = a < b if op == "<" else a > b
-print(f"{column}: {lhs} = {a} {op} {rhs} = {b}: {'ok' if ok else 'WRONG'}")
-sys.exit(0 if ok else 1)
+def main():
+    lhs, op, rhs, column = sys.argv[1:5]
+    rows = parse(sys.stdin.read().splitlines())
+    a = lookup(rows, lhs)[COLUMNS[column]]
+    b = lookup(rows, rhs)[COLUMNS[column]]
+    ok = a < b if op == "<" else a > b
+    print(f"{column}: {lhs} = {a} {op} {rhs} = {b}: {'ok' if ok else 'WRONG'}")
+    sys.exit(0 if ok else 1)
+
+
+if __name__ == "__main__":
+    main()
