@@ -18,6 +18,14 @@ config.json (or flags) and applies
   * The last stage also keeps the final LayerNorm input and the output layer's
     input (2*h/t bytes per token each) and the fp32 logits that Megatron's
     vocab-parallel cross entropy saves (4*V/t bytes per token, V padded).
+  * With --recompute full (Megatron's uniform method, one layer per
+    checkpoint, Korthikanti et al. Section 5): a layer keeps only its bf16
+    input, 2*h/t bytes per token, and its backward first recomputes the
+    layer, holding one layer's activations for the unit being backwarded
+    (34*h/t bytes per token of the longest chunk) on top of what is held.
+    Seq1F1B (N > 1) still keeps every held chunk's K and V for the chunks
+    after it (2*2*h/t bytes per token per layer); the last stage's head
+    (final LayerNorm, output layer, logits) is not recomputed.
   * Megatron's even layer split (L/P layers per stage), word embedding on the
     first stage, final LayerNorm and untied output layer on the last; rotary
     position embeddings (no learned position table), as in the paper's
@@ -145,14 +153,23 @@ def peak_units(rank, pp, m, n, lengths):
     return peak
 
 
-def stage_memory(shape, seq, tp, pp, m, n, micro_batch=1, act_per_token_layer=34):
+def stage_memory(shape, seq, tp, pp, m, n, micro_batch=1, act_per_token_layer=34,
+                 recompute=False):
     h, vocab = shape["hidden"], pad_vocab(shape["vocab"], tp)
     layers = stage_layers(shape["layers"], pp)
     lengths = computation_wise_split(seq, n, shape, align=tp if tp > 1 else 1)
     out = []
     for r in range(pp):
         params = layers[r] * layer_params(h, shape["ffn"], tp)
-        per_token = layers[r] * act_per_token_layer * h / tp
+        layer_bytes = act_per_token_layer * h / tp
+        transient = 0
+        if recompute:
+            kept = 2 * h / tp + (4 * h / tp if n > 1 else 0)
+            per_token = layers[r] * kept
+            if layers[r]:
+                transient = layer_bytes * max(lengths) * micro_batch
+        else:
+            per_token = layers[r] * layer_bytes
         if r == 0:
             params += vocab * h / tp  # word embeddings (vocab-parallel)
         if r == pp - 1:
@@ -160,7 +177,7 @@ def stage_memory(shape, seq, tp, pp, m, n, micro_batch=1, act_per_token_layer=34
             per_token += 2 * h / tp + 2 * h / tp + 4 * vocab / tp
         static = 18 * params
         tokens = peak_units(r, pp, m, n, lengths) * micro_batch
-        act = per_token * tokens
+        act = per_token * tokens + transient
         out.append(dict(rank=r, layers=layers[r], static=static,
                         activations=act, tokens=tokens, total=static + act))
     return out, lengths
@@ -184,6 +201,8 @@ def main():
     p.add_argument("--act-bytes", type=float, default=34,
                    help="activation bytes per token per layer, times h/t "
                         "(34 = Korthikanti with dropout masks; 32 without)")
+    p.add_argument("--recompute", choices=("none", "full"), default="none",
+                   help="full activation recomputation, one layer per checkpoint")
     p.add_argument("--json", action="store_true")
     a = p.parse_args()
     shape = shape_from_config(a.config) if a.config else {}
@@ -198,7 +217,8 @@ def main():
     results = {}
     for name, n in (("1f1b", 1), ("seq1f1b", a.chunks)):
         stages, lengths = stage_memory(shape, a.seq_len, a.tp, a.pp, m, n,
-                                       a.micro_batch_size, a.act_bytes)
+                                       a.micro_batch_size, a.act_bytes,
+                                       a.recompute == "full")
         top = max(stages, key=lambda s: s["total"])
         results[name] = dict(chunks=n, chunk_lengths=lengths, stages=stages,
                              peak_gb=top["total"] / 1e9, peak_rank=top["rank"],

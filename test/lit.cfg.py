@@ -14,6 +14,7 @@ config.test_exec_root = os.path.join(config.seq1f1b_obj_root, "test")
 config.environment["FILECHECK_OPTS"] = "--enable-var-scope"
 config.substitutions.append(("%examples", os.path.join(config.seq1f1b_src_root, "examples")))
 config.substitutions.append(("%python", config.python_executable))
+config.substitutions.append(("%bench", os.path.join(config.seq1f1b_src_root, "bench")))
 
 llvm_config.with_system_environment(["HOME", "TMP", "TEMP"])
 llvm_config.use_default_substitutions()

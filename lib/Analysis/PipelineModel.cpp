@@ -5,6 +5,7 @@
 
 #include "llvm/ADT/DenseMap.h"
 #include "llvm/ADT/DenseSet.h"
+#include "llvm/ADT/MapVector.h"
 #include <cmath>
 #include <memory>
 
@@ -52,6 +53,29 @@ SmallVector<unsigned> seq1f1b::legalCutPoints(const OpList &ops) {
       cuts.push_back(p);
   }
   return cuts;
+}
+
+OpRanges seq1f1b::layerRanges(const OpList &ops, unsigned begin, unsigned end) {
+  SmallVector<unsigned> bounds = {0};
+  llvm::append_range(bounds, legalCutPoints(ops));
+  bounds.push_back(ops.size());
+  OpRanges layers;
+  int attentions = 0, lastLayer = -1; // attention ops up to the piece's end
+  for (size_t i = 0; i + 1 < bounds.size(); ++i) {
+    unsigned first = bounds[i], last = bounds[i + 1];
+    for (unsigned k = first; k < last; ++k)
+      attentions += isa<llm::AttentionOp>(ops[k]);
+    bool interior = i > 0 && i + 2 < bounds.size();
+    if (!interior || attentions == 0 || first < begin || last > end)
+      continue;
+    int layer = attentions - 1;
+    if (layer == lastLayer && layers.back().second == first - begin)
+      layers.back().second = last - begin;
+    else
+      layers.push_back({first - begin, last - begin});
+    lastLayer = layer;
+  }
+  return layers;
 }
 
 schedule::RangeCost seq1f1b::trainingFlopsCost(OpList ops, int64_t seqLen) {
@@ -142,19 +166,30 @@ static double chunkBytes(Value v, int64_t chunkLen) {
 
 schedule::UnitCost PipelineCostModel::unitCost(int stage, int chunk) const {
   int64_t begin = chunkBounds[chunk], end = chunkBounds[chunk + 1];
-  CategoryCosts c = chunkCost(stages[stage], end - begin, end);
-  const llm::OpCost &attention = c[llm::CostCategory::Attention];
-  llm::OpCost total = c.total();
   double tp = memory.tensorParallel;
   double matmul = gpu.peakFlops * gpu.matmulEfficiency * tp;
   double attn = gpu.peakFlops * gpu.attentionEfficiency * tp;
+  auto forwardSeconds = [&](ArrayRef<Operation *> ops) {
+    CategoryCosts c = chunkCost(ops, end - begin, end);
+    const llm::OpCost &attention = c[llm::CostCategory::Attention];
+    llm::OpCost total = c.total();
+    return (total.forwardFlops - attention.forwardFlops) / matmul +
+           attention.forwardFlops / attn +
+           total.forwardBytes / (gpu.memoryBandwidth * tp);
+  };
+  CategoryCosts c = chunkCost(stages[stage], end - begin, end);
+  const llm::OpCost &attention = c[llm::CostCategory::Attention];
+  llm::OpCost total = c.total();
   double bytes = total.forwardBytes / (gpu.memoryBandwidth * tp);
   schedule::UnitCost unit;
-  unit.forward = (total.forwardFlops - attention.forwardFlops) / matmul +
-                 attention.forwardFlops / attn + bytes;
+  unit.forward = forwardSeconds(stages[stage]);
   unit.backwardInput =
       (total.backwardInputFlops - attention.backwardInputFlops) / matmul +
       attention.backwardInputFlops / attn + bytes;
+  if (memory.recompute) // each layer's forward again, before its backward
+    for (auto [first, last] : layers[stage])
+      unit.backwardInput += forwardSeconds(
+          ArrayRef<Operation *>(stages[stage]).slice(first, last - first));
   unit.backwardWeight = total.backwardWeightFlops / matmul;
   unit.backward = unit.backwardInput + unit.backwardWeight;
 
@@ -173,11 +208,25 @@ schedule::ChunkMemory PipelineCostModel::chunkMemory(int stage,
                                                      int chunk) const {
   int64_t len = chunkBounds[chunk + 1] - chunkBounds[chunk];
   double tp = memory.tensorParallel;
+  // With recomputation, the layer (index into layers[stage]) of each op the
+  // backward runs again.
+  constexpr int kKept = -1;
+  llvm::DenseMap<Operation *, int> layerOf;
+  if (memory.recompute)
+    for (auto [i, range] : llvm::enumerate(layers[stage]))
+      for (unsigned k = range.first; k < range.second; ++k)
+        layerOf[stages[stage][k]] = int(i);
+  auto layerOfOp = [&](Operation *op) {
+    auto it = layerOf.find(op);
+    return it == layerOf.end() ? kKept : it->second;
+  };
   // With the zero-bubble split, W needs the inputs and the output gradients
   // of every op that has weights.
-  llvm::DenseSet<Value> kv, weightInputs, saved;
+  llvm::DenseSet<Value> kv, weightInputs, checkpoints;
+  llvm::MapVector<Value, int> saved; // value -> layer (kKept wins)
   double outputGrads = 0;
   for (Operation *op : stages[stage]) {
+    int layer = layerOfOp(op);
     if (auto attention = dyn_cast<llm::AttentionOp>(op)) {
       kv.insert(attention.getKey());
       kv.insert(attention.getValue());
@@ -189,26 +238,46 @@ schedule::ChunkMemory PipelineCostModel::chunkMemory(int stage,
       for (Value result : op->getResults())
         outputGrads += chunkBytes(result, len) / tp;
     }
+    // A recomputed layer keeps what flows into it from outside.
+    if (layer != kKept)
+      for (Value operand : op->getOperands())
+        if (!isRematerializable(operand) &&
+            layerOfOp(operand.getDefiningOp()) != layer)
+          checkpoints.insert(operand);
     if (auto costOp = dyn_cast<llm::CostOpInterface>(op))
       for (Value v : costOp.getSavedForBackward())
-        if (!isRematerializable(v))
-          saved.insert(v);
+        if (!isRematerializable(v)) {
+          auto [it, inserted] = saved.insert({v, layer});
+          if (!inserted && layer == kKept)
+            it->second = kKept;
+        }
   }
+  const bool keepKv = chunkBounds.size() > 2; // later chunks read the prefix
   double activations = 0, kvCache = 0, weightGradInput = 0;
-  for (Value v : saved) {
+  SmallVector<double> recomputed(layers.empty() ? 0 : layers[stage].size());
+  for (auto [v, layer] : saved) {
     double bytes = chunkBytes(v, len) / tp;
-    if (kv.contains(v))
+    if (kv.contains(v) && (layer == kKept || keepKv)) {
       kvCache += bytes;
-    else
+    } else if (layer != kKept) {
+      if (!checkpoints.contains(v))
+        recomputed[layer] += bytes;
+    } else {
       activations += bytes;
-    if (weightInputs.contains(v) && !kv.contains(v))
-      weightGradInput += bytes;
+      if (weightInputs.contains(v))
+        weightGradInput += bytes;
+    }
   }
+  for (Value v : checkpoints)
+    if (!(saved.count(v) && saved.lookup(v) == kKept)) // not counted yet
+      activations += chunkBytes(v, len) / tp;
   schedule::ChunkMemory m;
   m.activations = static_cast<int64_t>(activations);
   m.kvCache = static_cast<int64_t>(kvCache);
   m.weightGradInput = static_cast<int64_t>(weightGradInput);
   m.weightGradOutputGrads = static_cast<int64_t>(outputGrads);
+  for (double bytes : recomputed)
+    m.recomputed = std::max(m.recomputed, static_cast<int64_t>(bytes));
   return m;
 }
 

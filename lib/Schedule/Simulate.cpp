@@ -96,11 +96,15 @@ public:
     }
     if (a.kind == ActionKind::BackwardInput)
       live.activations += mem.weightGradOutputGrads;
+    if (isInputBackward(a.kind))
+      live.activations += mem.recomputed;
     if (kvGradBuffer && lastChunk)
       live.kvGrad += prefixKvBytes(a.stage);
     if (live.total() > peak.total())
       peak = live;
     // Frees.
+    if (isInputBackward(a.kind))
+      live.activations -= mem.recomputed;
     if (a.kind == ActionKind::Backward)
       live.activations -= mem.activations;
     if (a.kind == ActionKind::BackwardInput)
@@ -153,11 +157,13 @@ Status checkModel(const ScheduleConfig &c, const SimulationModel &m) {
           return Error{"cost of " + where + " is negative or not finite"};
       if (m.chunkMemory) {
         ChunkMemory mem = m.chunkMemory(s, ch);
-        if (mem.activations < 0 || mem.kvCache < 0 ||
-            mem.weightGradInput < 0 || mem.weightGradInput > mem.activations ||
-            mem.weightGradOutputGrads < 0)
-          return Error{"memory of " + where + " must satisfy 0 <= "
-                       "weightGradInput <= activations and kvCache >= 0"};
+        if (mem.activations < 0 || mem.kvCache < 0 || mem.weightGradInput < 0 ||
+            mem.weightGradInput > mem.activations ||
+            mem.weightGradOutputGrads < 0 || mem.recomputed < 0)
+          return Error{"memory of " + where +
+                       " must satisfy 0 <= "
+                       "weightGradInput <= activations and kvCache, "
+                       "recomputed >= 0"};
       }
     }
   return {};

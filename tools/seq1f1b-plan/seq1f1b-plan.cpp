@@ -61,6 +61,11 @@ static cl::opt<std::string> policy("policy", cl::desc("Chunk split: even or flop
                                    cl::init("flops"), cl::cat(category));
 static cl::opt<std::string> dtype("dtype", cl::desc("f32, bf16 or f16 (default: the config's)"),
                                   cl::init(""), cl::cat(category));
+static cl::opt<std::string> recomputeList(
+    "recompute",
+    cl::desc("Activation recomputation to compare: none, full (Megatron's "
+             "uniform method, one layer per checkpoint), or none,full"),
+    cl::init("none"), cl::cat(category));
 static cl::opt<std::string> svgDir("svg", cl::desc("Write one SVG timeline per row into this directory"),
                                    cl::value_desc("dir"), cl::init(""), cl::cat(category));
 
@@ -92,6 +97,7 @@ static double gib(int64_t bytes) { return bytes / double(1ull << 30); }
 struct Row {
   std::string kind;
   int64_t virtualStages, chunks;
+  bool recompute;
   schedule::SimulationResult result;
 
   /// The largest peak over the stages.
@@ -104,7 +110,7 @@ struct Row {
   std::string name() const {
     return kind +
            (virtualStages > 1 ? " V=" + std::to_string(virtualStages) : "") +
-           " N=" + std::to_string(chunks);
+           " N=" + std::to_string(chunks) + (recompute ? " recompute" : "");
   }
 };
 
@@ -118,7 +124,8 @@ struct Planner {
   schedule::RangeCost flopsCost;
   std::map<schedule::ScheduleKind, SmallVector<unsigned>> stageBounds;
 
-  schedule::Result<Row> simulate(schedule::ScheduleKind kind, int64_t n) const {
+  schedule::Result<Row> simulate(schedule::ScheduleKind kind, int64_t n,
+                                 bool recompute) const {
     const std::string name(schedule::scheduleKindName(kind));
     if (n > seqLen)
       return schedule::Error{"--chunks " + std::to_string(n) +
@@ -128,9 +135,13 @@ struct Planner {
     PipelineCostModel costs;
     costs.gpu = gpu;
     costs.memory.tensorParallel = tensorParallel;
-    for (size_t i = 0; i + 1 < bounds.size(); ++i)
+    costs.memory.recompute = recompute;
+    for (size_t i = 0; i + 1 < bounds.size(); ++i) {
       costs.stages.push_back(
           OpList(ops.begin() + bounds[i], ops.begin() + bounds[i + 1]));
+      if (recompute)
+        costs.layers.push_back(layerRanges(ops, bounds[i], bounds[i + 1]));
+    }
     schedule::RangeCost cost =
         policy == "even" ? schedule::RangeCost([](double begin, double end) {
           return end - begin;
@@ -160,22 +171,24 @@ struct Planner {
         schedule::simulateSchedule(*s, costs.simulationModel());
     if (!r)
       return schedule::Error{name + ": " + r.error};
-    return Row{name, sc.virtualStages, n, std::move(*r)};
+    return Row{name, sc.virtualStages, n, recompute, std::move(*r)};
   }
 };
 
 /// Chunk counts the search for a fitting plan tries, up to this many.
 static constexpr int64_t kMaxSearchedChunks = 64;
 
-/// The answer under the table: the fastest row that fits, against 1F1B when
-/// it is there. When nothing fits: the row that comes closest, and the
-/// fastest chunked plan with more chunks than the table's that would fit.
+/// The answer under the table: the fastest row that fits, against 1F1B (and
+/// 1F1B with recomputation) when they are there. When nothing fits: the row
+/// that comes closest, and the fastest chunked plan with more chunks than
+/// the table's that would fit.
 static void printVerdict(ArrayRef<Row> rows, double memoryBytes, double tokens,
                          const Planner &planner) {
-  const Row *fastest = nullptr, *smallest = nullptr, *oneF1B = nullptr;
+  const Row *fastest = nullptr, *smallest = nullptr;
+  const Row *oneF1B[2] = {nullptr, nullptr}; // without, with recomputation
   for (const Row &row : rows) {
-    if (row.kind == "1f1b" && !oneF1B)
-      oneF1B = &row;
+    if (row.kind == "1f1b" && !oneF1B[row.recompute])
+      oneF1B[row.recompute] = &row;
     if (!smallest || row.peak() < smallest->peak())
       smallest = &row;
     if (row.peak() <= memoryBytes &&
@@ -188,13 +201,16 @@ static void printVerdict(ArrayRef<Row> rows, double memoryBytes, double tokens,
         "fastest that fits: %s, %.0f tokens/s, peak %.2f GiB of %s\n",
         fastest->name().c_str(), tokens / fastest->result.makespan,
         gib(fastest->peak()), gpuMemory.c_str());
-    if (oneF1B && oneF1B != fastest)
-      llvm::outs() << llvm::format(
-          "  against 1f1b: %.2fx the tokens/s at %.2fx the peak memory "
-          "(1f1b: %.2f GiB, %s)\n",
-          oneF1B->result.makespan / fastest->result.makespan,
-          double(fastest->peak()) / oneF1B->peak(), gib(oneF1B->peak()),
-          oneF1B->peak() <= memoryBytes ? "fits" : "OOM");
+    for (const Row *base : oneF1B)
+      if (base && base != fastest) {
+        const char *name = base->recompute ? "1f1b recompute" : "1f1b";
+        llvm::outs() << llvm::format(
+            "  against %s: %.2fx the tokens/s at %.2fx the peak memory "
+            "(%s: %.2f GiB, %s)\n",
+            name, base->result.makespan / fastest->result.makespan,
+            double(fastest->peak()) / base->peak(), name, gib(base->peak()),
+            base->peak() <= memoryBytes ? "fits" : "OOM");
+      }
     return;
   }
   llvm::outs() << llvm::format(
@@ -209,10 +225,10 @@ static void printVerdict(ArrayRef<Row> rows, double memoryBytes, double tokens,
       continue;
     int64_t most = 0;
     for (const Row &row : rows)
-      if (row.kind == schedule::scheduleKindName(kind))
+      if (row.kind == schedule::scheduleKindName(kind) && !row.recompute)
         most = std::max(most, row.chunks);
-    for (int64_t n = 2 * most; n <= kMaxSearchedChunks; n *= 2) {
-      schedule::Result<Row> row = planner.simulate(kind, n);
+    for (int64_t n = 2 * most; most && n <= kMaxSearchedChunks; n *= 2) {
+      schedule::Result<Row> row = planner.simulate(kind, n, false);
       if (!row || row->peak() > memoryBytes)
         continue;
       if (!found || row->result.makespan < found->result.makespan)
@@ -265,6 +281,13 @@ int main(int argc, char **argv) {
       return fail("--chunks: '" + item + "' is not a positive integer");
     chunkCounts.push_back(n);
   }
+  SmallVector<bool> recomputes;
+  for (StringRef item : llvm::split(recomputeList, ',')) {
+    item = item.trim();
+    if (item != "none" && item != "full")
+      return fail("--recompute: '" + item + "' is not none or full");
+    recomputes.push_back(item == "full");
+  }
   SmallVector<schedule::ScheduleKind> kinds;
   for (StringRef item : llvm::split(scheduleList, ',')) {
     schedule::Result<schedule::ScheduleKind> kind =
@@ -314,6 +337,7 @@ int main(int argc, char **argv) {
   Planner planner{
       ops, shape.seqLen, *gpu, m, trainingFlopsCost(ops, shape.seqLen), {}};
   SmallVector<Row> rows;
+  SmallVector<std::string> unmodelled; // kinds without recompute=full
   for (schedule::ScheduleKind kind : kinds) {
     int64_t v = schedule::isInterleaved(kind) ? virtualStages.getValue() : 1;
     FailureOr<SmallVector<unsigned>> bounds = partitionIntoStages(
@@ -324,13 +348,23 @@ int main(int argc, char **argv) {
     SmallVector<int64_t> counts = schedule::isSequenceChunked(kind)
                                       ? chunkCounts
                                       : SmallVector<int64_t>{1};
-    for (int64_t n : counts) {
-      schedule::Result<Row> row = planner.simulate(kind, n);
-      if (!row)
-        return fail(row.error);
-      rows.push_back(std::move(*row));
+    for (bool recompute : recomputes) {
+      // Not modelled: W would need the recomputed layer inputs kept.
+      if (recompute && schedule::splitsBackward(kind)) {
+        unmodelled.emplace_back(schedule::scheduleKindName(kind));
+        continue;
+      }
+      for (int64_t n : counts) {
+        schedule::Result<Row> row = planner.simulate(kind, n, recompute);
+        if (!row)
+          return fail(row.error);
+        rows.push_back(std::move(*row));
+      }
     }
   }
+  if (rows.empty())
+    return fail("--recompute full is not modelled for " +
+                llvm::join(unmodelled, ", ") + ", and no other row is left");
 
   llvm::outs() << "model " << configPath << ": "
                << cast<StringAttr>(config.get("model_type")).getValue() << ", "
@@ -339,24 +373,31 @@ int main(int argc, char **argv) {
                << "pipeline: P=" << stages << " M=" << m << " tp=" << tensorParallel
                << ", " << gpu->name << " with " << gpuMemory
                << ", chunk split " << policy << "\n\n";
+  const bool recomputeColumn = llvm::is_contained(recomputes, true);
   llvm::outs() << "schedule              V   N  bubble  step ms   tokens/s  "
-                  "peak GiB (max)  stage 0 GiB  free GiB  fits\n";
+                  "peak GiB (max)  stage 0 GiB  free GiB  fits"
+               << (recomputeColumn ? "  recompute" : "") << "\n";
   double tokens = double(m) * shape.batch * shape.seqLen;
   for (const Row &row : rows) {
     int64_t peak = row.peak();
     int64_t first = row.result.ranks.front().peakMemory.total();
     llvm::outs() << llvm::format(
-        "%-20s %2lld %3lld %6.1f%% %8.1f %10.0f %15.2f %12.2f %9.2f  %s\n",
+        "%-20s %2lld %3lld %6.1f%% %8.1f %10.0f %15.2f %12.2f %9.2f  %-3s%s\n",
         row.kind.c_str(), (long long)row.virtualStages, (long long)row.chunks,
         100 * row.result.bubbleFraction, row.result.makespan * 1e3,
         tokens / row.result.makespan, gib(peak), gib(first),
         (*memoryBytes - peak) / double(1ull << 30),
-        static_cast<const char *>(peak <= *memoryBytes ? "yes" : "OOM"));
+        static_cast<const char *>(peak <= *memoryBytes ? "yes" : "OOM"),
+        static_cast<const char *>(!recomputeColumn ? ""
+                                  : row.recompute  ? "   full"
+                                                   : "   none"));
     if (!svgDir.empty()) {
       if (std::error_code ec = llvm::sys::fs::create_directories(svgDir))
         return fail("cannot create --svg directory " + svgDir + ": " + ec.message());
       llvm::SmallString<128> path(svgDir);
-      llvm::sys::path::append(path, row.kind + "-N" + std::to_string(row.chunks) + ".svg");
+      llvm::sys::path::append(path,
+                              row.kind + "-N" + std::to_string(row.chunks) +
+                                  (row.recompute ? "-recompute" : "") + ".svg");
       std::error_code ec;
       llvm::raw_fd_ostream os(path, ec);
       if (ec)
@@ -364,6 +405,11 @@ int main(int argc, char **argv) {
       os << schedule::timelineSvg(row.result);
     }
   }
+  if (!unmodelled.empty())
+    llvm::outs() << "(recompute=full is not modelled for "
+                 << llvm::join(unmodelled, ", ")
+                 << ": their W passes would need the recomputed layer inputs "
+                    "kept)\n";
   printVerdict(rows, *memoryBytes, tokens, planner);
   return 0;
 }

@@ -132,6 +132,35 @@ TEST(SimulateTest, MemoryOfZeroBubbleSplitByHand) {
   EXPECT_EQ(r->ranks[1].peakInFlight, 2);
 }
 
+TEST(SimulateTest, RecomputedBytesLiveOnlyDuringTheBackward) {
+  // The Seq1F1B case above with 7 bytes recomputed by every B: rank 0's
+  // F-side peak stays 54 (after F1.0), but B0.1 now holds (47,10,4) = 61,
+  // and B0.0, after F1.1 (40,10,4), holds 47 + 10 + 4 = 61 too.
+  Result<Schedule> s = generateSchedule({2, 1, 2, 2, ScheduleKind::Seq1F1B});
+  ASSERT_TRUE(s.ok());
+  SimulationModel m = model(1, 1);
+  addMemory(m);
+  auto plain = m.chunkMemory;
+  m.chunkMemory = [plain](int stage, int chunk) {
+    ChunkMemory c = plain(stage, chunk);
+    c.recomputed = 7;
+    return c;
+  };
+  Result<SimulationResult> r = simulateSchedule(*s, m);
+  ASSERT_TRUE(r.ok()) << r.error;
+  const MemoryBreakdown &p = r->ranks[0].peakMemory;
+  EXPECT_EQ(p.activations, 47);
+  EXPECT_EQ(p.kvCache, 10);
+  EXPECT_EQ(p.kvGrad, 4);
+  m.chunkMemory = [plain](int stage, int chunk) {
+    ChunkMemory c = plain(stage, chunk);
+    c.recomputed = -1;
+    return c;
+  };
+  EXPECT_NE(simulateSchedule(*s, m).error.find("recomputed >= 0"),
+            std::string::npos);
+}
+
 TEST(SimulateTest, RejectsBadInput) {
   Result<Schedule> s = generateSchedule({2, 1, 2, 1, ScheduleKind::OneFOneB});
   ASSERT_TRUE(s.ok());

@@ -37,6 +37,16 @@ mlir::FailureOr<llvm::SmallVector<unsigned>>
 partitionIntoStages(const OpList &ops, int64_t seqLen, int64_t stages,
                     mlir::Location loc);
 
+/// Op index ranges [first, last) of a stage.
+using OpRanges = llvm::SmallVector<std::pair<unsigned, unsigned>>;
+
+/// The transformer layers of the stage ops[begin, end) (begin and end legal
+/// cut points or the ends of `ops`), as op index ranges relative to `begin`:
+/// the pieces between legal cut points, two per layer (attention and MLP
+/// halves), grouped by the attention op they belong to. The embedding before
+/// the first layer and the head after the last are not layers.
+OpRanges layerRanges(const OpList &ops, unsigned begin, unsigned end);
+
 /// Training FLOPs (forward + backward) of `ops` on the tokens [begin, end),
 /// for balancing chunks. Every llm op's cost has the form
 /// a*(s*e - s^2/2) + b*s, so the sum is fitted from two evaluations and
@@ -62,6 +72,12 @@ struct MemoryOptions {
   /// Tensor parallel degree: weights, activations and FLOPs divide by it
   /// (Megatron tensor + sequence parallelism; its all-reduces are not timed).
   int64_t tensorParallel = 1;
+  /// Full activation recomputation, Megatron's uniform method with one layer
+  /// per checkpoint: a layer's forward keeps only its input, and its backward
+  /// runs the layer's forward again first, holding that layer's activations
+  /// meanwhile. Layers are PipelineCostModel::layers; the embedding and the
+  /// head keep what they save. K/V caches stay for the chunks after (N > 1).
+  bool recompute = false;
 };
 
 /// Everything the schedule simulator needs about one partitioned model:
@@ -71,6 +87,8 @@ struct PipelineCostModel {
   llvm::SmallVector<int64_t> chunkBounds; ///< N+1 token positions
   GpuProfile gpu;
   MemoryOptions memory;
+  /// Per stage, its layers (layerRanges); read with memory.recompute.
+  llvm::SmallVector<OpRanges> layers;
 
   schedule::UnitCost unitCost(int stage, int chunk) const;
   schedule::ChunkMemory chunkMemory(int stage, int chunk) const;

@@ -12,6 +12,8 @@
 //           `weightGradInput` part (layer inputs W needs) stays until W, and
 //           I allocates `weightGradOutputGrads` (the gradients of the
 //           weighted ops' outputs, which W needs too), freed by W.
+//   B, I    also hold `recomputed` while they run (what recomputation
+//           materializes again), freed when they end.
 //   KV grad for N > 1: a micro-batch's first backward (chunk N-1) allocates
 //           a buffer of the KV bytes of chunks 0..N-2 on that stage, in which
 //           later chunks accumulate the gradient of the prefix K/V; it is
@@ -57,6 +59,7 @@ struct ChunkMemory {
   std::int64_t weightGradInput = 0; ///< Part of `activations` W still needs.
   std::int64_t weightGradOutputGrads = 0; ///< Made by I, kept until W.
   std::int64_t kvCache = 0;         ///< K/V of this chunk, kept until B/I.
+  std::int64_t recomputed = 0;      ///< Held by B/I while they run.
 };
 
 struct SimulationModel {

@@ -5,7 +5,9 @@ smaller than another's, e.g.
 
 compares the "stage 0 GiB" of the seq1f1b row with N=4 against the 1f1b row
 with N=1. Columns: bubble, step, tokens, peak, stage0. A row is KIND:N or
-KIND:N:V. Exits 1 (and says why) when a row is missing or the order is wrong.
+KIND:N:V, with ":full" last for a row with recomputation (the table's
+recompute column). Exits 1 (and says why) when a row is missing or the order
+is wrong.
 """
 import sys
 
@@ -19,22 +21,28 @@ def parse(lines):
         sys.exit("no table header in the input")
     for line in lines[header + 1:]:
         f = line.split()
-        if len(f) != 10:
+        if len(f) not in (10, 11) or f[9] not in ("yes", "OOM"):
             continue
         kind, v, n = f[0], int(f[1]), int(f[2])
         values = [float(x.rstrip("%")) for x in f[3:8]]
-        rows[(kind, n, v)] = [None, None, None] + values + [f[9] == "yes"]
+        recompute = len(f) == 11 and f[10] == "full"
+        rows[(kind, n, v, recompute)] = [None, None, None] + values + [f[9] == "yes"]
     return rows
 
 
 def key(text):
     parts = text.split(":")
-    return parts[0], int(parts[1]) if len(parts) > 1 else 1, int(parts[2]) if len(parts) > 2 else None
+    full = parts[-1] == "full"
+    if full:
+        parts = parts[:-1]
+    return (parts[0], int(parts[1]) if len(parts) > 1 else 1,
+            int(parts[2]) if len(parts) > 2 else None, full)
 
 
 def lookup(rows, text):
-    kind, n, v = key(text)
-    hits = [r for (k, rn, rv), r in rows.items() if k == kind and rn == n and (v is None or rv == v)]
+    kind, n, v, full = key(text)
+    hits = [r for (k, rn, rv, rf), r in rows.items()
+            if k == kind and rn == n and (v is None or rv == v) and rf == full]
     if len(hits) != 1:
         sys.exit(f"row {text}: found {len(hits)} rows, have {sorted(rows)}")
     return hits[0]
