@@ -18,7 +18,9 @@
 #include "llvm/Support/CommandLine.h"
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/Format.h"
+#include "llvm/Support/FormatVariadic.h"
 #include "llvm/Support/InitLLVM.h"
+#include "llvm/Support/JSON.h"
 #include "llvm/Support/MemoryBuffer.h"
 #include "llvm/Support/Path.h"
 #include "llvm/Support/SourceMgr.h"
@@ -66,6 +68,10 @@ static cl::opt<std::string> recomputeList(
     cl::desc("Activation recomputation to compare: none, full (Megatron's "
              "uniform method, one layer per checkpoint), or none,full"),
     cl::init("none"), cl::cat(category));
+static cl::opt<std::string>
+    jsonPath("json",
+             cl::desc("Also write the table, itemized per rank, as JSON"),
+             cl::value_desc("file"), cl::init(""), cl::cat(category));
 static cl::opt<std::string> svgDir("svg", cl::desc("Write one SVG timeline per row into this directory"),
                                    cl::value_desc("dir"), cl::init(""), cl::cat(category));
 
@@ -175,6 +181,16 @@ struct Planner {
   }
 };
 
+/// The row with the shortest step among those that fit; null if none fits.
+static const Row *fastestFitting(ArrayRef<Row> rows, double memoryBytes) {
+  const Row *fastest = nullptr;
+  for (const Row &row : rows)
+    if (row.peak() <= memoryBytes &&
+        (!fastest || row.result.makespan < fastest->result.makespan))
+      fastest = &row;
+  return fastest;
+}
+
 /// Chunk counts the search for a fitting plan tries, up to this many.
 static constexpr int64_t kMaxSearchedChunks = 64;
 
@@ -184,16 +200,13 @@ static constexpr int64_t kMaxSearchedChunks = 64;
 /// the table's that would fit.
 static void printVerdict(ArrayRef<Row> rows, double memoryBytes, double tokens,
                          const Planner &planner) {
-  const Row *fastest = nullptr, *smallest = nullptr;
+  const Row *fastest = fastestFitting(rows, memoryBytes), *smallest = nullptr;
   const Row *oneF1B[2] = {nullptr, nullptr}; // without, with recomputation
   for (const Row &row : rows) {
     if (row.kind == "1f1b" && !oneF1B[row.recompute])
       oneF1B[row.recompute] = &row;
     if (!smallest || row.peak() < smallest->peak())
       smallest = &row;
-    if (row.peak() <= memoryBytes &&
-        (!fastest || row.result.makespan < fastest->result.makespan))
-      fastest = &row;
   }
   llvm::outs() << "\n";
   if (fastest) {
@@ -249,6 +262,49 @@ static void printVerdict(ArrayRef<Row> rows, double memoryBytes, double tokens,
                   "tensor parallelism (--tp)\n";
 }
 
+/// A row's identity, as the JSON names it.
+static llvm::json::Object rowKey(const Row &row) {
+  return llvm::json::Object{{"schedule", row.kind},
+                            {"virtual", row.virtualStages},
+                            {"chunks", row.chunks},
+                            {"recompute", row.recompute}};
+}
+
+/// The table as JSON: every row with its ranks' peaks itemized.
+static llvm::json::Value tableJson(ArrayRef<Row> rows, double memoryBytes,
+                                   double tokens, llvm::json::Object header) {
+  llvm::json::Array out;
+  for (const Row &row : rows) {
+    llvm::json::Object o = rowKey(row);
+    llvm::json::Array ranks;
+    for (auto [r, rank] : llvm::enumerate(row.result.ranks)) {
+      const schedule::MemoryBreakdown &p = rank.peakMemory;
+      ranks.push_back(llvm::json::Object{
+          {"rank", int64_t(r)},
+          {"bubble", rank.bubbleFraction},
+          {"peak_bytes", p.total()},
+          {"peak", llvm::json::Object{{"weights", p.weights},
+                                      {"grads", p.grads},
+                                      {"optimizer", p.optimizer},
+                                      {"activations", p.activations},
+                                      {"kv_cache", p.kvCache},
+                                      {"kv_grad", p.kvGrad}}}});
+    }
+    o["bubble"] = row.result.bubbleFraction;
+    o["step_seconds"] = row.result.makespan;
+    o["tokens_per_second"] = tokens / row.result.makespan;
+    o["peak_bytes"] = row.peak();
+    o["fits"] = row.peak() <= memoryBytes;
+    o["ranks"] = std::move(ranks);
+    out.push_back(std::move(o));
+  }
+  const Row *fastest = fastestFitting(rows, memoryBytes);
+  header["rows"] = std::move(out);
+  header["fastest_that_fits"] = fastest ? llvm::json::Value(rowKey(*fastest))
+                                        : llvm::json::Value(nullptr);
+  return llvm::json::Value(std::move(header));
+}
+
 int main(int argc, char **argv) {
   llvm::InitLLVM init(argc, argv);
   cl::HideUnrelatedOptions(category);
@@ -295,6 +351,15 @@ int main(int argc, char **argv) {
     if (!kind)
       return fail("--schedules: " + kind.error);
     kinds.push_back(*kind);
+  }
+
+  // Opened first, so that a bad path fails before any work.
+  std::optional<llvm::raw_fd_ostream> jsonFile;
+  if (!jsonPath.empty()) {
+    std::error_code ec;
+    jsonFile.emplace(jsonPath, ec);
+    if (ec)
+      return fail("cannot write --json " + jsonPath + ": " + ec.message());
   }
 
   HFImportOptions importOptions{seqLen, microBatchSize, dtype};
@@ -411,5 +476,21 @@ int main(int argc, char **argv) {
                  << ": their W passes would need the recomputed layer inputs "
                     "kept)\n";
   printVerdict(rows, *memoryBytes, tokens, planner);
+  if (jsonFile) {
+    llvm::json::Object header{
+        {"config", configPath},
+        {"model_type", cast<StringAttr>(config.get("model_type")).getValue()},
+        {"parameters", countParameters(*module)},
+        {"seq_len", shape.seqLen},
+        {"micro_batch", shape.batch},
+        {"stages", stages.getValue()},
+        {"microbatches", m},
+        {"tp", tensorParallel.getValue()},
+        {"gpu", gpu->name},
+        {"gpu_memory_bytes", *memoryBytes},
+        {"policy", policy.getValue()}};
+    *jsonFile << llvm::formatv(
+        "{0:2}\n", tableJson(rows, *memoryBytes, tokens, std::move(header)));
+  }
   return 0;
 }
