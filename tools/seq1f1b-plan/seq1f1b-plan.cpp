@@ -258,6 +258,24 @@ static void printVerdict(ArrayRef<Row> rows, double memoryBytes, double tokens,
   else
     llvm::outs() << "  no chunked schedule fits with up to "
                  << kMaxSearchedChunks << " chunks\n";
+  // The table's rows with full recomputation, unless it has them already.
+  std::optional<Row> recomputed;
+  if (llvm::none_of(rows, [](const Row &row) { return row.recompute; }))
+    for (const Row &table : rows) {
+      schedule::ScheduleKind kind =
+          *schedule::parseScheduleKind(table.kind); // a name it printed
+      if (schedule::splitsBackward(kind))
+        continue;
+      schedule::Result<Row> row = planner.simulate(kind, table.chunks, true);
+      if (row && row->peak() <= memoryBytes &&
+          (!recomputed || row->result.makespan < recomputed->result.makespan))
+        recomputed = std::move(*row);
+    }
+  if (recomputed)
+    llvm::outs() << llvm::format(
+        "  with --recompute full, %s fits: %.0f tokens/s, peak %.2f GiB\n",
+        recomputed->name().c_str(), tokens / recomputed->result.makespan,
+        gib(recomputed->peak()));
   llvm::outs() << "  memory per GPU also falls with more stages (--stages) and "
                   "tensor parallelism (--tp)\n";
 }
