@@ -58,6 +58,10 @@ TEST(PipelineMemory, Seq1F1BKeepsFewerActivations) {
   // micro-batch's chunk 0 starts before the oldest one's chunk 0 finishes).
   EXPECT_EQ(kv(seq2[0]) * 4, kv(oneF[0]) * 3);
   EXPECT_EQ(kv(seq4[0]) * 4, kv(oneF[0]) * 3);
+  // A KV-gradient buffer only where chunks share a prefix (N > 1).
+  auto kvGrad = [](const MemoryStats &s) { return s.peakOf(MemKind::KvGrad); };
+  EXPECT_EQ(kvGrad(oneF[0]), 0);
+  EXPECT_GT(kvGrad(seq2[0]), 0);
 }
 
 } // namespace

@@ -2,6 +2,7 @@
 
 #include "seq1f1b/runtime/stage_executor.h"
 
+#include <algorithm>
 #include <stdexcept>
 #include <string>
 
@@ -399,18 +400,29 @@ void StageExecutor::backwardOp(Unit &u, int i, bool input, bool weight) {
   case OpKind::Attention: {
     cpu::AttentionDims d = attentionDims(u, op);
     KvState &kv = kv_.at({u.mb, i});
-    if (kv.dk.empty()) { // the micro-batch's first backward (chunk N-1)
-      kv.dk = Tensor(kv.k.size(), &memory_, MemKind::KvGrad);
-      kv.dv = Tensor(kv.v.size(), &memory_, MemKind::KvGrad);
-    }
     float *ws = scratch(1, kernels_.attention_workspace_size(d));
     float *dk = scratch(2, N * feat(op.inputs[1]));
     float *dv = scratch(3, N * feat(op.inputs[2]));
-    kernels_.attention_bwd(
-        val(0), kv.k.data(), kv.v.data(), u.values[op.output].data(), dy,
-        u.saveA[local].data(), dx, kv.dk.data(), kv.dv.data(), ws, d);
-    // Later chunks have added their share: this chunk's rows are complete.
-    kernels_.kv_cache_write_bwd(kv.dk.data(), kv.dv.data(), dk, dv, d);
+    if (d.start == 0 && d.len == d.max_seq) {
+      // The whole sequence in one chunk: no other chunk shares its K/V, so
+      // their gradient goes straight to dk, dv (laid out as the buffers
+      // would be), and no KV-gradient buffer is needed.
+      std::fill_n(dk, N * feat(op.inputs[1]), 0.f);
+      std::fill_n(dv, N * feat(op.inputs[2]), 0.f);
+      kernels_.attention_bwd(val(0), kv.k.data(), kv.v.data(),
+                             u.values[op.output].data(), dy,
+                             u.saveA[local].data(), dx, dk, dv, ws, d);
+    } else {
+      if (kv.dk.empty()) { // the micro-batch's first backward (chunk N-1)
+        kv.dk = Tensor(kv.k.size(), &memory_, MemKind::KvGrad);
+        kv.dv = Tensor(kv.v.size(), &memory_, MemKind::KvGrad);
+      }
+      kernels_.attention_bwd(
+          val(0), kv.k.data(), kv.v.data(), u.values[op.output].data(), dy,
+          u.saveA[local].data(), dx, kv.dk.data(), kv.dv.data(), ws, d);
+      // Later chunks have added their share: this chunk's rows are complete.
+      kernels_.kv_cache_write_bwd(kv.dk.data(), kv.dv.data(), dk, dv, d);
+    }
     addGrad(op.inputs[0], dx);
     addGrad(op.inputs[1], dk);
     addGrad(op.inputs[2], dv);
