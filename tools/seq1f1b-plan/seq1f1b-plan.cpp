@@ -333,7 +333,9 @@ int main(int argc, char **argv) {
       "  seq1f1b-plan --config examples/gpt2-small.json --stages 4 --chunks 4\n"
       "  seq1f1b-plan --config examples/llama-7b.json --seq-len 65536 --stages 8 \\\n"
       "      --microbatches 16 --chunks 1,2,4,8 --schedules 1f1b,seq1f1b \\\n"
-      "      --tp 1 --gpu-memory 80GiB --svg plans/\n");
+      "      --tp 1 --gpu-memory 80GiB --svg plans/\n"
+      "  seq1f1b-plan --config examples/llama-7b.json --seq-len 32768 \\\n"
+      "      --recompute none,full --json plan.json\n");
 
   std::optional<GpuProfile> gpu = lookupGpuProfile(gpuName);
   if (!gpu)
