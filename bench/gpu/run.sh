@@ -33,8 +33,8 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 OUT=${OUT:-$ROOT/gpu-results}
 DEADLINE=${S1F_GPU_DEADLINE:-450}
 START=$(date +%s)
-mkdir -p "$OUT/gtest"
-rm -f "$OUT"/gtest/*.json "$OUT"/results.json "$OUT"/bench.json \
+mkdir -p "$OUT/gtest" "$OUT/cudnn-logs"
+rm -f "$OUT"/gtest/*.json "$OUT"/cudnn-logs/*.log "$OUT"/results.json "$OUT"/bench.json \
   "$OUT"/torch.json "$OUT"/layer.json "$OUT"/layer_cudnn.json \
   "$OUT"/layer_cases.json "$OUT"/cudnn-device.json "$OUT"/cudnn-device.log \
   "$OUT"/torch_layer.json "$OUT"/layer.svg "$OUT"/env.txt
@@ -184,8 +184,12 @@ if want tests && [ -x "$BIN/S1FRuntimeCudaTests" ]; then
       name="$suite.${line#"${line%%[![:space:]]*}"}"
       printf 'add_test([=[%s]=] "%s" "--gtest_filter=%s")\n' \
         "$name" "$BIN/S1FRuntimeCudaTests" "$name"
-      printf 'set_tests_properties([=[%s]=] PROPERTIES LABELS gpu TIMEOUT 150 SKIP_REGULAR_EXPRESSION [==[\\[  SKIPPED \\]]==] ENVIRONMENT "GTEST_OUTPUT=json:%s/gtest/%s.json;OPENBLAS_NUM_THREADS=4")\n' \
-        "$name" "$OUT" "$name"
+      # cuDNN's own log of warnings and errors for the tests that run it.
+      cudnn_log=""
+      [[ $name == Cudnn* || $name == CudaAttentionCudnn.* ]] &&
+        cudnn_log=";CUDNN_LOGLEVEL_DBG=2;CUDNN_LOGDEST_DBG=$OUT/cudnn-logs/$name.log"
+      printf 'set_tests_properties([=[%s]=] PROPERTIES LABELS gpu TIMEOUT 150 SKIP_REGULAR_EXPRESSION [==[\\[  SKIPPED \\]]==] ENVIRONMENT "GTEST_OUTPUT=json:%s/gtest/%s.json;OPENBLAS_NUM_THREADS=4%s")\n' \
+        "$name" "$OUT" "$name" "$cudnn_log"
       n=$((n + 1))
     fi
   done <"$CT/list.txt" >"$CT/CTestTestfile.cmake"
@@ -250,7 +254,8 @@ if ! want layer-cudnn; then
   step "layer bench, cudnn attention: not selected (S1F_GPU_STEPS)"
 elif [ -x "$BIN/s1f-layer-bench" ] && (($(left) - LATER_LAYER_CUDNN >= 30)); then
   t0=$(elapsed)
-  S1F_CUDNN_LOG=1 timeout "$(clamp $(($(left) - LATER_LAYER_CUDNN)) 30 110)" \
+  S1F_CUDNN_LOG=1 CUDNN_LOGLEVEL_DBG=1 CUDNN_LOGDEST_DBG="$OUT/cudnn-logs/layer.log" \
+    timeout "$(clamp $(($(left) - LATER_LAYER_CUDNN)) 30 110)" \
     "$BIN/s1f-layer-bench" --attention cudnn --json "$OUT/layer_cudnn.json" \
     --filter "${S1F_LAYER_CUDNN_FILTER-7b-32k}" \
     >"$OUT/layer_cudnn.log" 2>&1
