@@ -71,6 +71,9 @@ byte-level text corpus with a pipeline schedule on in-process CPU ranks.
   --virtual V           stages per rank for interleaved kinds (default 2)
   --chunks N            sequence chunks per micro-batch (default 1)
   --policy even|flops   chunk split (default flops)
+  --recompute none|full full activation recomputation: every layer keeps
+                        only its input and runs again before its backward
+                        (default none; not with zb-h1 or seq1f1b-zb)
   --microbatches M      micro-batches per step (default 1)
   --steps T             training steps (default 10)
   --lr X, --weight-decay X, --clip X    AdamW (defaults 1e-3, 0.01, 1.0)
@@ -92,6 +95,7 @@ struct Args {
   std::string graph, data, schedule = "seq1f1b", policy = "flops";
   std::string comm = "inprocess";
   std::string kernels = "cpu";
+  std::string recompute = "none";
   std::string scheduleCsv;
   bool ranksGiven = false;
   int seqLen = 64, batch = 1, ranks = 1, virtualStages = 2, chunks = 1;
@@ -137,6 +141,7 @@ Args parseArgs(int argc, char **argv) {
       {"virtual", required_argument, nullptr, 'v'},
       {"chunks", required_argument, nullptr, 'n'},
       {"policy", required_argument, nullptr, 'o'},
+      {"recompute", required_argument, nullptr, 'R'},
       {"microbatches", required_argument, nullptr, 'm'},
       {"steps", required_argument, nullptr, 't'},
       {"lr", required_argument, nullptr, 'l'},
@@ -167,6 +172,9 @@ Args parseArgs(int argc, char **argv) {
     case 'v': a.virtualStages = number<int>("virtual", optarg); break;
     case 'n': a.chunks = number<int>("chunks", optarg); break;
     case 'o': a.policy = optarg; break;
+    case 'R':
+      a.recompute = optarg;
+      break;
     case 'm': a.microbatches = number<int>("microbatches", optarg); break;
     case 't': a.steps = number<int>("steps", optarg); break;
     case 'l': a.lr = number<double>("lr", optarg); break;
@@ -191,6 +199,8 @@ Args parseArgs(int argc, char **argv) {
                "--steps and --timeout-ms must be >= 1");
   if (a.policy != "even" && a.policy != "flops")
     usageError("--policy must be even or flops, got '" + a.policy + "'");
+  if (a.recompute != "none" && a.recompute != "full")
+    usageError("--recompute must be none or full, got '" + a.recompute + "'");
   if (a.comm != "inprocess" && a.comm != "mpi")
     usageError("--comm must be inprocess or mpi, got '" + a.comm + "'");
   if (a.kernels != "cpu" && a.kernels != "cuda")
@@ -227,6 +237,7 @@ PipelineOptions pipelineOptions(const Args &a, sched::ScheduleKind kind,
   o.optimizer.maxGradNorm = a.clip;
   o.recvTimeout = std::chrono::milliseconds(a.timeoutMs);
   o.seed = a.seed;
+  o.recompute = a.recompute == "full";
 #ifdef SEQ1F1B_HAVE_CUDA
   if (a.kernels == "cuda")
     o.kernels = &s1f::rt::cuda::stagedKernels();
@@ -423,6 +434,7 @@ int run(Args a) {
     whole.stages.clear();
     PipelineOptions o = pipelineOptions(a, sched::ScheduleKind::OneFOneB, 1, 1);
     o.kernels = nullptr; // the reference always runs the CPU kernels
+    o.recompute = false; // and keeps its activations
     reference = std::make_unique<Pipeline>(whole, o, a.seqLen);
   }
   TextLoader loader(a.data, a.seqLen, a.batch, a.microbatches, a.seed);

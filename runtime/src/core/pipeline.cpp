@@ -48,6 +48,11 @@ PipelinePlan::PipelinePlan(Graph graph, PipelineOptions options, int seqLen)
     schedule_ = *withComm;
   }
   const sched::ScheduleConfig &c = options_.schedule;
+  if (options_.recompute && sched::splitsBackward(c.kind))
+    throw std::invalid_argument(
+        "recomputation does not combine with " +
+        std::string(sched::scheduleKindName(c.kind)) +
+        ": its W passes would need every recomputed input kept");
   if (graph_.stages.empty()) {
     stages_ = cutStages(graph_, c.numStages(), seqLen);
   } else {
@@ -99,7 +104,8 @@ PipelineRank::PipelineRank(std::shared_ptr<const PipelinePlan> plan, int rank,
   const KernelSet *kernels = plan_->options().kernels;
   exec_ = std::make_unique<RankExecutor>(
       plan_->graph(), plan_->stages(), plan_->schedule(), rank, initialParams,
-      plan_->holders(), kernels ? *kernels : cpuKernels());
+      plan_->holders(), kernels ? *kernels : cpuKernels(),
+      plan_->options().recompute);
 }
 
 RankStepResult PipelineRank::step(const Batch &batch, Communicator &comm) {

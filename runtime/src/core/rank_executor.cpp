@@ -26,7 +26,7 @@ RankExecutor::RankExecutor(const Graph &graph,
                            const sched::Schedule &schedule, int rank,
                            const std::vector<std::vector<float>> &initialParams,
                            std::vector<std::vector<int>> holders,
-                           const KernelSet &kernels)
+                           const KernelSet &kernels, bool recompute)
     : graph_(graph), stages_(stages), schedule_(schedule), rank_(rank),
       holders_(std::move(holders)) {
   for (int s = 0; s < static_cast<int>(stages.size()); ++s) {
@@ -45,7 +45,7 @@ RankExecutor::RankExecutor(const Graph &graph,
   for (int s = 0; s < static_cast<int>(stages.size()); ++s)
     if (schedule.config.rankOfStage(s) == rank)
       executors_[s] = std::make_unique<StageExecutor>(
-          graph, stages[s], s, params_, memory_, kernels);
+          graph, stages[s], s, params_, memory_, kernels, recompute);
 }
 
 cpu::LossSum RankExecutor::loss() const {

@@ -17,7 +17,8 @@ constexpr int64_t kKeyTile = 64;
 
 StageExecutor::StageExecutor(const Graph &graph, const StageSpec &spec,
                              int stage, ParamStore &params,
-                             MemoryTracker &memory, const KernelSet &kernels)
+                             MemoryTracker &memory, const KernelSet &kernels,
+                             bool recompute)
     : graph_(graph), kernels_(kernels), spec_(spec), stage_(stage),
       params_(params), memory_(memory),
       readByBackward_(graph.valueFeatures.size(), false),
@@ -54,6 +55,51 @@ StageExecutor::StageExecutor(const Graph &graph, const StageSpec &spec,
     case OpKind::Add:
       break;
     }
+  }
+  // Recomputation: what flows into each layer is kept (its checkpoint), and
+  // of what the layer makes only what flows out of it.
+  checkpoint_.assign(graph.valueFeatures.size(), false);
+  leavesLayer_.assign(graph.valueFeatures.size(), false);
+  if (recompute)
+    layers_ = layerRanges(graph, spec_.opBegin, spec_.opEnd);
+  std::vector<int> producer(graph.valueFeatures.size(), -1);
+  for (int i = 0; i < static_cast<int>(graph.ops.size()); ++i)
+    if (graph.ops[i].output >= 0)
+      producer[graph.ops[i].output] = i;
+  for (auto [first, last] : layers_) {
+    auto inside = [&](int i) { return i >= first && i < last; };
+    for (int i = spec_.opBegin; i < spec_.opEnd; ++i)
+      for (int v : graph.ops[i].inputs) {
+        if (inside(i) && !inside(producer[v]))
+          checkpoint_[v] = true;
+        if (!inside(i) && inside(producer[v]))
+          leavesLayer_[v] = true;
+      }
+    if (spec_.output >= 0 && inside(producer[spec_.output]))
+      leavesLayer_[spec_.output] = true;
+  }
+}
+
+bool StageExecutor::droppable(int v) const {
+  return !readByBackward_[v] && v != spec_.output && !checkpoint_[v];
+}
+
+void StageExecutor::dropLayer(Unit &u, std::pair<int, int> layer) {
+  for (int i = layer.first; i < layer.second; ++i) {
+    const int out = graph_.ops[i].output;
+    if (out >= 0 && !leavesLayer_[out])
+      u.values[out] = Tensor();
+    u.saveA[i - spec_.opBegin] = Tensor();
+    u.saveB[i - spec_.opBegin] = Tensor();
+  }
+}
+
+void StageExecutor::recomputeLayer(Unit &u, std::pair<int, int> layer) {
+  for (int i = layer.first; i < layer.second; ++i) {
+    forwardOp(u, i);
+    for (int v : graph_.ops[i].inputs)
+      if (lastForwardRead_[v] == i && droppable(v))
+        u.values[v] = Tensor();
   }
 }
 
@@ -160,12 +206,16 @@ std::vector<float> StageExecutor::forward(int mb, int chunk,
   } else if (!input.empty()) {
     throw std::invalid_argument(where + "the first stage takes no input");
   }
+  size_t layer = 0;
   for (int i = spec_.opBegin; i < spec_.opEnd; ++i) {
     forwardOp(u, i);
     // A value the backward does not read dies with its last forward reader.
     for (int v : graph_.ops[i].inputs)
-      if (lastForwardRead_[v] == i && !readByBackward_[v] && v != spec_.output)
+      if (lastForwardRead_[v] == i && droppable(v))
         u.values[v] = Tensor();
+    // A recomputed layer keeps only what leaves it, from its end on.
+    if (layer < layers_.size() && i == layers_[layer].second - 1)
+      dropLayer(u, layers_[layer++]);
   }
   if (spec_.output < 0)
     return {};
@@ -319,8 +369,20 @@ std::vector<float> StageExecutor::runBackward(Unit &u,
     u.grads[spec_.output] =
         Tensor(std::move(dOutput), nullptr, MemKind::Activations);
   }
-  for (int i = spec_.opEnd - 1; i >= spec_.opBegin; --i)
+  // With recomputation, each layer runs again just before its backward and
+  // is dropped right after it: one layer's activations at a time.
+  int layer = static_cast<int>(layers_.size()) - 1;
+  for (int i = spec_.opEnd - 1; i >= spec_.opBegin; --i) {
+    if (layer >= 0 && i == layers_[layer].second - 1)
+      recomputeLayer(u, layers_[layer]);
     backwardOp(u, i, input, weight);
+    if (layer >= 0 && i == layers_[layer].first) {
+      for (int k = layers_[layer].first; k < layers_[layer].second; ++k)
+        if (graph_.ops[k].output >= 0)
+          u.values[graph_.ops[k].output] = Tensor();
+      dropLayer(u, layers_[layer--]);
+    }
+  }
   if (spec_.input < 0)
     return {};
   Tensor &d = u.grads[spec_.input];

@@ -20,17 +20,22 @@ def table(path, header):
     return rows
 
 
-train = table(sys.argv[1], "rank  peak bytes  activations")
-simulated = table(sys.argv[2], "rank  bubble")
-tolerance = float(sys.argv[3])
-if len(train) != len(simulated) or not train:
-    sys.exit(f"rank counts differ: {len(train)} measured, {len(simulated)} simulated")
-worst = 0.0
-for measured, predicted in zip(train, simulated):
-    # train: rank, peak, activations, kv, kvgrad
-    # simulate: rank, bubble, peak, weights, grads, optim, activ, kv, kvgrad, in-flight
-    m, p = int(measured[2]), int(predicted[6])
-    diff = abs(m - p) / p
-    worst = max(worst, diff)
-    print(f"rank {measured[0]}: activations measured {m}, predicted {p}, {100 * diff:.1f}%")
-sys.exit(0 if worst <= tolerance else 1)
+def main():
+    train = table(sys.argv[1], "rank  peak bytes  activations")
+    simulated = table(sys.argv[2], "rank  bubble")
+    tolerance = float(sys.argv[3])
+    if len(train) != len(simulated) or not train:
+        sys.exit(f"rank counts differ: {len(train)} measured, {len(simulated)} simulated")
+    worst = 0.0
+    for measured, predicted in zip(train, simulated):
+        # train: rank, peak, activations, kv, kvgrad
+        # simulate: rank, bubble, peak, weights, grads, optim, activ, kv, kvgrad, in-flight
+        m, p = int(measured[2]), int(predicted[6])
+        diff = abs(m - p) / p
+        worst = max(worst, diff)
+        print(f"rank {measured[0]}: activations measured {m}, predicted {p}, {100 * diff:.1f}%")
+    sys.exit(0 if worst <= tolerance else 1)
+
+
+if __name__ == "__main__":
+    main()

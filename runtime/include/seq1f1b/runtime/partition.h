@@ -13,6 +13,7 @@
 
 #include "seq1f1b/runtime/graph.h"
 
+#include <utility>
 #include <vector>
 
 namespace s1f::rt {
@@ -27,6 +28,15 @@ struct StageSpec {
 /// Op indices i (0 < i < #ops) before which exactly one value is live:
 /// defined before op i and used at or after it.
 std::vector<int> cutPoints(const Graph &graph);
+
+/// The transformer layers among ops [begin, end) (a stage: its bounds are cut
+/// points or the ends of the graph), as op ranges [first, last): the pieces
+/// between cut points, two per layer (attention and MLP halves), grouped by
+/// the attention op they belong to. The embedding before the first cut point
+/// and the head after the last are not layers. Full recomputation keeps each
+/// layer's input and runs the layer again in the backward.
+std::vector<std::pair<int, int>> layerRanges(const Graph &graph, int begin,
+                                             int end);
 
 /// Per-token cost estimate of each op (multiply-adds; attention counted per
 /// key, i.e. scaled by the sequence length `seq`).

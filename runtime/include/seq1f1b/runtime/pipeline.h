@@ -38,6 +38,10 @@ struct PipelineOptions {
   /// The kernels the stages run (nullptr: cpuKernels()); must outlive the
   /// pipeline. kernel_set.h lists the sets.
   const KernelSet *kernels = nullptr;
+  /// Full activation recomputation: every layer keeps only its input and
+  /// runs again before its backward (partition.h, layerRanges). Not with
+  /// the kinds that split the backward into I and W.
+  bool recompute = false;
 };
 
 struct StepResult {

@@ -38,12 +38,13 @@ class RankExecutor {
 public:
   /// `holders[p]` lists, ascending, the ranks that hold parameter p (empty if
   /// none); the first one owns it for the gradient norm. The stages run on
-  /// `kernels` (which outlives the executor).
+  /// `kernels` (which outlives the executor), recomputing their layers in
+  /// the backward if `recompute`.
   RankExecutor(const Graph &graph, const std::vector<StageSpec> &stages,
                const seq1f1b::schedule::Schedule &schedule, int rank,
                const std::vector<std::vector<float>> &initialParams,
                std::vector<std::vector<int>> holders,
-               const KernelSet &kernels = cpuKernels());
+               const KernelSet &kernels = cpuKernels(), bool recompute = false);
 
   /// Runs the rank's actions for one step; throws on any failure.
   void runSchedule(const Batch &batch, const std::vector<int> &bounds,

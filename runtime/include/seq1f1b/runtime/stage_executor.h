@@ -38,10 +38,13 @@ namespace s1f::rt {
 class StageExecutor {
 public:
   /// `params` must hold every parameter of `spec`; it, `memory` and
-  /// `kernels` outlive the executor.
+  /// `kernels` outlive the executor. With `recompute`, each layer
+  /// (layerRanges) keeps only its input after the forward and runs again
+  /// just before its backward (full activation recomputation).
   StageExecutor(const Graph &graph, const StageSpec &spec, int stage,
                 ParamStore &params, MemoryTracker &memory,
-                const KernelSet &kernels = cpuKernels());
+                const KernelSet &kernels = cpuKernels(),
+                bool recompute = false);
 
   /// Starts a step: the batch (kept by pointer until the step ends), chunk
   /// bounds (N+1 entries ending at S) and the scale of the loss gradient.
@@ -92,6 +95,12 @@ private:
   void forwardOp(Unit &u, int i);
   void backwardOp(Unit &u, int i, bool input, bool weight);
   void keepOnlyWeightInputs(Unit &u);
+  /// Recomputation: drops what layer [first, last) saved, keeping the values
+  /// that leave it; runs its forward again.
+  void dropLayer(Unit &u, std::pair<int, int> layer);
+  void recomputeLayer(Unit &u, std::pair<int, int> layer);
+  /// Whether the forward may drop value v after its last forward reader.
+  bool droppable(int v) const;
   cpu::AttentionDims attentionDims(const Unit &u, const Op &op) const;
   /// A reusable, grow-only buffer of at least `n` floats, so kernels' scratch
   /// space is not allocated per op in steady state. Contents are undefined.
@@ -106,6 +115,9 @@ private:
   MemoryTracker &memory_;
   std::vector<bool> readByBackward_; ///< by value id
   std::vector<int> lastForwardRead_; ///< by value id: op index, -1 if none
+  std::vector<std::pair<int, int>> layers_; ///< recomputed, ascending
+  std::vector<bool> checkpoint_;  ///< by value id: a recomputed layer's input
+  std::vector<bool> leavesLayer_; ///< by value id: read after its layer
 
   const Batch *batch_ = nullptr;
   std::vector<int> bounds_;
