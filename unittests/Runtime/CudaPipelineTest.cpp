@@ -33,18 +33,20 @@ constexpr int kSteps = 3;
 struct Case {
   sched::ScheduleKind kind;
   int P, N, M;
+  bool recompute = false;
 };
 
 void compare(const ModelCase &m, const Case &c) {
   const std::string kind(sched::scheduleKindName(c.kind));
-  SCOPED_TRACE(m.name + " " + kind +
-               " P=" + std::to_string(c.P) + " N=" + std::to_string(c.N) +
-               " M=" + std::to_string(c.M));
+  SCOPED_TRACE(m.name + " " + kind + " P=" + std::to_string(c.P) +
+               " N=" + std::to_string(c.N) + " M=" + std::to_string(c.M) +
+               (c.recompute ? " recompute" : ""));
   std::string error;
   const Reference &ref = cachedReference(m, c.M, kSteps, error); // CPU
   ASSERT_TRUE(error.empty()) << error;
   PipelineOptions o = options(c.kind, c.P, c.M, c.N, ChunkPolicy::Flops);
   o.kernels = &cuda::stagedKernels();
+  o.recompute = c.recompute;
   Pipeline pipe(m.graph, o, static_cast<int>(m.seq));
   double worst = 0;
   for (int step = 0; step < kSteps; ++step) {
@@ -84,6 +86,13 @@ TEST_F(CudaPipeline, ZeroBubbleSplitBackwardMatchesCpuReference) {
 TEST_F(CudaPipeline, OneFOneBMatchesCpuReference) {
   for (const ModelCase &m : {tinyGptCase(), tinyLlamaCase()})
     compare(m, {sched::ScheduleKind::OneFOneB, 2, 1, 3});
+}
+
+// Full recomputation: each layer's forward runs again on the GPU before its
+// backward (the CPU reference keeps its activations).
+TEST_F(CudaPipeline, RecomputeMatchesCpuReference) {
+  for (const ModelCase &m : {tinyGptCase(), tinyLlamaCase()})
+    compare(m, {sched::ScheduleKind::Seq1F1B, 2, 2, 2, true});
 }
 
 // The other kinds (GPipe, the interleaved ones with two stages per rank,
