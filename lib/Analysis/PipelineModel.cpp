@@ -24,12 +24,30 @@ static bool isRematerializable(Value v) {
   return v.getDefiningOp<llm::ParamRefOp>() != nullptr;
 }
 
+/// A floating-point tensor: an activation, not token ids or targets.
+static bool isActivation(Value v) {
+  auto type = dyn_cast<RankedTensorType>(v.getType());
+  return type && isa<FloatType>(type.getElementType());
+}
+
 SmallVector<unsigned> seq1f1b::legalCutPoints(const OpList &ops) {
   llvm::DenseMap<Operation *, unsigned> index;
   for (auto [i, op] : llvm::enumerate(ops))
     index[op] = i;
   // crossing[p] counts activations defined before p and used at or after p.
   SmallVector<int> delta(ops.size() + 2, 0);
+  // Activations from before the list (a stage's input) are live from its
+  // start to their last use in it.
+  llvm::MapVector<Value, unsigned> fromBefore;
+  for (auto [i, op] : llvm::enumerate(ops))
+    for (Value operand : op->getOperands())
+      if (!index.count(operand.getDefiningOp()) &&
+          !isRematerializable(operand) && isActivation(operand))
+        fromBefore[operand] = i;
+  for (auto [v, lastUse] : fromBefore) {
+    delta[1] += 1;
+    delta[lastUse + 1] -= 1;
+  }
   for (auto [i, op] : llvm::enumerate(ops)) {
     for (Value result : op->getResults()) {
       if (isRematerializable(result))
@@ -55,25 +73,42 @@ SmallVector<unsigned> seq1f1b::legalCutPoints(const OpList &ops) {
   return cuts;
 }
 
-OpRanges seq1f1b::layerRanges(const OpList &ops, unsigned begin, unsigned end) {
+/// layerRanges of one stage; `attentionsBefore` counts the attention ops of
+/// the stages before.
+static OpRanges stageLayers(const OpList &stage, int attentionsBefore,
+                            bool firstStage, bool lastStage) {
   SmallVector<unsigned> bounds = {0};
-  llvm::append_range(bounds, legalCutPoints(ops));
-  bounds.push_back(ops.size());
+  llvm::append_range(bounds, legalCutPoints(stage));
+  bounds.push_back(stage.size());
   OpRanges layers;
-  int attentions = 0, lastLayer = -1; // attention ops up to the piece's end
+  // Attention ops of the model up to the piece's end.
+  int attentions = attentionsBefore, lastLayer = -1;
   for (size_t i = 0; i + 1 < bounds.size(); ++i) {
     unsigned first = bounds[i], last = bounds[i + 1];
     for (unsigned k = first; k < last; ++k)
-      attentions += isa<llm::AttentionOp>(ops[k]);
-    bool interior = i > 0 && i + 2 < bounds.size();
-    if (!interior || attentions == 0 || first < begin || last > end)
+      attentions += isa<llm::AttentionOp>(stage[k]);
+    bool embedding = firstStage && i == 0;
+    bool head = lastStage && i + 2 == bounds.size();
+    if (embedding || head || attentions == 0)
       continue;
     int layer = attentions - 1;
-    if (layer == lastLayer && layers.back().second == first - begin)
-      layers.back().second = last - begin;
+    if (layer == lastLayer && layers.back().second == first)
+      layers.back().second = last;
     else
-      layers.push_back({first - begin, last - begin});
+      layers.push_back({first, last});
     lastLayer = layer;
+  }
+  return layers;
+}
+
+SmallVector<OpRanges> seq1f1b::layerRanges(ArrayRef<OpList> stages) {
+  SmallVector<OpRanges> layers;
+  int attentions = 0;
+  for (auto [i, stage] : llvm::enumerate(stages)) {
+    layers.push_back(
+        stageLayers(stage, attentions, i == 0, i + 1 == stages.size()));
+    attentions += llvm::count_if(
+        stage, [](Operation *op) { return isa<llm::AttentionOp>(op); });
   }
   return layers;
 }

@@ -142,12 +142,11 @@ struct Planner {
     costs.gpu = gpu;
     costs.memory.tensorParallel = tensorParallel;
     costs.memory.recompute = recompute;
-    for (size_t i = 0; i + 1 < bounds.size(); ++i) {
+    for (size_t i = 0; i + 1 < bounds.size(); ++i)
       costs.stages.push_back(
           OpList(ops.begin() + bounds[i], ops.begin() + bounds[i + 1]));
-      if (recompute)
-        costs.layers.push_back(layerRanges(ops, bounds[i], bounds[i + 1]));
-    }
+    if (recompute)
+      costs.layers = layerRanges(costs.stages);
     schedule::RangeCost cost =
         policy == "even" ? schedule::RangeCost([](double begin, double end) {
           return end - begin;

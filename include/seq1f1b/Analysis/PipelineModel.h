@@ -26,7 +26,9 @@ OpList modelOps(mlir::func::FuncOp model);
 /// Positions p (0 < p < ops.size()) where the graph may be cut between
 /// ops[p-1] and ops[p]: exactly one activation crosses (the residual stream).
 /// Function arguments (token ids, targets) are available to every stage and
-/// parameter reads are repeated where needed, so neither counts.
+/// parameter reads are repeated where needed, so neither counts. An
+/// activation from before the list (a stage's input) crosses from its start
+/// to its last use.
 llvm::SmallVector<unsigned> legalCutPoints(const OpList &ops);
 
 /// Cuts `ops` into `stages` contiguous groups at legal cut points minimizing
@@ -40,12 +42,13 @@ partitionIntoStages(const OpList &ops, int64_t seqLen, int64_t stages,
 /// Op index ranges [first, last) of a stage.
 using OpRanges = llvm::SmallVector<std::pair<unsigned, unsigned>>;
 
-/// The transformer layers of the stage ops[begin, end) (begin and end legal
-/// cut points or the ends of `ops`), as op index ranges relative to `begin`:
-/// the pieces between legal cut points, two per layer (attention and MLP
-/// halves), grouped by the attention op they belong to. The embedding before
-/// the first layer and the head after the last are not layers.
-OpRanges layerRanges(const OpList &ops, unsigned begin, unsigned end);
+/// The transformer layers of each stage (the model's ops, in order), as op
+/// index ranges of that stage: the pieces between legal cut points, two per
+/// layer (attention and MLP halves), grouped by the attention op they belong
+/// to; a stage cut inside a layer leaves each stage its part. The embedding
+/// (the first stage's first piece) and the head (the last stage's last
+/// piece) are not layers.
+llvm::SmallVector<OpRanges> layerRanges(llvm::ArrayRef<OpList> stages);
 
 /// Training FLOPs (forward + backward) of `ops` on the tokens [begin, end),
 /// for balancing chunks. Every llm op's cost has the form

@@ -113,12 +113,15 @@ struct SimulatePass : public seq1f1b::impl::SimulateBase<SimulatePass> {
     PipelineCostModel pipelineModel;
     pipelineModel.gpu = *profile;
     pipelineModel.memory.tensorParallel = tensorParallel;
+    pipelineModel.memory.recompute = recompute;
     for (auto stage : model->getOps<pipe::StageOp>()) {
       OpList ops;
       for (Operation &op : stage.getBody().front().without_terminator())
         ops.push_back(&op);
       pipelineModel.stages.push_back(ops);
     }
+    if (recompute)
+      pipelineModel.layers = layerRanges(pipelineModel.stages);
     auto plans = module.getOps<pipe::ChunkPlanOp>();
     if (plans.empty())
       pipelineModel.chunkBounds = {0, getModelShape(*model).seqLen};
@@ -127,6 +130,13 @@ struct SimulatePass : public seq1f1b::impl::SimulateBase<SimulatePass> {
 
     pipe::ScheduleOp scheduleOp = *schedules.begin();
     schedule::Schedule s = pipe::toLibrarySchedule(scheduleOp);
+    if (recompute && schedule::splitsBackward(s.config.kind)) {
+      scheduleOp.emitError()
+          << "recompute=true is not modelled for "
+          << schedule::scheduleKindName(s.config.kind)
+          << ": its W passes would need every recomputed input kept";
+      return signalPassFailure();
+    }
     if (s.config.numStages() != static_cast<int>(pipelineModel.stages.size()) ||
         s.config.chunks + 1 != static_cast<int>(pipelineModel.chunkBounds.size())) {
       scheduleOp.emitError() << "does not match the model: it has "

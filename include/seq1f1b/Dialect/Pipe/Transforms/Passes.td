@@ -109,7 +109,9 @@ def Simulate : Pass<"s1f-simulate", "mlir::ModuleOp"> {
     `{"units": [{"stage": 0, "chunk": 0, "forward": 0.0081, "backward":
     0.0162, "backward_input": 0.0081, "backward_weight": 0.0081}, ...]}`
     (seconds; one entry per (stage, chunk); without the I/W split a backward
-    counts half for each).
+    counts half for each). `recompute=true` models full activation
+    recomputation (one layer per checkpoint, as `seq1f1b-train --recompute
+    full` runs it; not with the kinds that split the backward).
 
     Example: `seq1f1b-opt --s1f-simulate="gpu=h100 svg=plan.svg"`
   }];
@@ -124,6 +126,8 @@ def Simulate : Pass<"s1f-simulate", "mlir::ModuleOp"> {
     Option<"svg", "svg", "std::string", "\"\"", "SVG timeline file">,
     Option<"bytes", "bytes", "bool", "false",
            "Print memory in bytes instead of GiB">,
+    Option<"recompute", "recompute", "bool", "false",
+           "Full activation recomputation, one layer per checkpoint">,
   ];
 }
 
