@@ -73,42 +73,21 @@ SmallVector<unsigned> seq1f1b::legalCutPoints(const OpList &ops) {
   return cuts;
 }
 
-/// layerRanges of one stage; `attentionsBefore` counts the attention ops of
-/// the stages before.
-static OpRanges stageLayers(const OpList &stage, int attentionsBefore,
-                            bool firstStage, bool lastStage) {
-  SmallVector<unsigned> bounds = {0};
-  llvm::append_range(bounds, legalCutPoints(stage));
-  bounds.push_back(stage.size());
-  OpRanges layers;
-  // Attention ops of the model up to the piece's end.
-  int attentions = attentionsBefore, lastLayer = -1;
-  for (size_t i = 0; i + 1 < bounds.size(); ++i) {
-    unsigned first = bounds[i], last = bounds[i + 1];
-    for (unsigned k = first; k < last; ++k)
-      attentions += isa<llm::AttentionOp>(stage[k]);
-    bool embedding = firstStage && i == 0;
-    bool head = lastStage && i + 2 == bounds.size();
-    if (embedding || head || attentions == 0)
-      continue;
-    int layer = attentions - 1;
-    if (layer == lastLayer && layers.back().second == first)
-      layers.back().second = last;
-    else
-      layers.push_back({first, last});
-    lastLayer = layer;
-  }
-  return layers;
-}
-
 SmallVector<OpRanges> seq1f1b::layerRanges(ArrayRef<OpList> stages) {
   SmallVector<OpRanges> layers;
-  int attentions = 0;
+  int attentions = 0; // in the stages before
   for (auto [i, stage] : llvm::enumerate(stages)) {
-    layers.push_back(
-        stageLayers(stage, attentions, i == 0, i + 1 == stages.size()));
-    attentions += llvm::count_if(
-        stage, [](Operation *op) { return isa<llm::AttentionOp>(op); });
+    std::vector<int> bounds = {0};
+    llvm::append_range(bounds, legalCutPoints(stage));
+    bounds.push_back(stage.size());
+    std::vector<bool> attention;
+    for (Operation *op : stage)
+      attention.push_back(isa<llm::AttentionOp>(op));
+    OpRanges &ranges = layers.emplace_back();
+    for (auto [first, last] : schedule::groupLayers(
+             bounds, attention, attentions, i == 0, i + 1 == stages.size()))
+      ranges.push_back({unsigned(first), unsigned(last)});
+    attentions += llvm::count(attention, true);
   }
   return layers;
 }

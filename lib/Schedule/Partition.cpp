@@ -52,6 +52,30 @@ Result<StagePartition> partitionStages(const std::vector<double> &costs,
   return result;
 }
 
+std::vector<std::pair<int, int>> groupLayers(const std::vector<int> &bounds,
+                                             const std::vector<bool> &attention,
+                                             int attentionsBefore,
+                                             bool firstStage, bool lastStage) {
+  std::vector<std::pair<int, int>> layers;
+  int attentions = attentionsBefore, lastLayer = -1; // up to the piece's end
+  for (size_t i = 0; i + 1 < bounds.size(); ++i) {
+    const int first = bounds[i], last = bounds[i + 1];
+    for (int k = first; k < last; ++k)
+      attentions += attention[k];
+    const bool embedding = firstStage && i == 0;
+    const bool head = lastStage && i + 2 == bounds.size();
+    if (embedding || head || attentions == 0)
+      continue;
+    const int layer = attentions - 1;
+    if (layer == lastLayer && layers.back().second == first)
+      layers.back().second = last;
+    else
+      layers.push_back({first, last});
+    lastLayer = layer;
+  }
+  return layers;
+}
+
 namespace {
 
 Status checkChunkArgs(int length, int chunks, int align) {

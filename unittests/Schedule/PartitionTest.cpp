@@ -167,3 +167,22 @@ TEST(PartitionTest, ProfileFitErrors) {
                 .error.find("singular"),
             std::string::npos);
 }
+
+TEST(GroupLayers, PiecesGroupByTheirAttentionAndStageCutsSplitThem) {
+  // Ops: embedding [0,2), layer 0 = attention half [2,5) (attention at 3) +
+  // MLP half [5,7), layer 1 = [7,10) (attention at 8) + [10,12), head
+  // [12,14).
+  std::vector<bool> attention(14, false);
+  attention[3] = attention[8] = true;
+  using Ranges = std::vector<std::pair<int, int>>;
+  EXPECT_EQ(groupLayers({0, 2, 5, 7, 10, 12, 14}, attention, 0, true, true),
+            (Ranges{{2, 7}, {7, 12}}));
+  // Cut at op 5, inside layer 0: each stage its part.
+  EXPECT_EQ(groupLayers({0, 2, 5}, attention, 0, true, false),
+            (Ranges{{2, 5}}));
+  EXPECT_EQ(groupLayers({5, 7, 10, 12, 14}, attention, 1, false, true),
+            (Ranges{{5, 7}, {7, 12}}));
+  // A middle stage keeps its first and last pieces.
+  EXPECT_EQ(groupLayers({5, 7, 10}, attention, 1, false, false),
+            (Ranges{{5, 7}, {7, 10}}));
+}

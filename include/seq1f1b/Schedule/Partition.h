@@ -4,6 +4,7 @@
 #include "seq1f1b/Schedule/Result.h"
 
 #include <functional>
+#include <utility>
 #include <vector>
 
 namespace seq1f1b::schedule {
@@ -21,6 +22,19 @@ struct StagePartition {
 /// programming, O(K n^2)). Ties go to the earliest boundaries.
 Result<StagePartition> partitionStages(const std::vector<double> &costs,
                                        int stages);
+
+/// The transformer layers of a stage, for full recomputation. `bounds` are
+/// its pieces' boundaries (its first op, the cut points where only the
+/// residual stream crosses, its end), `attention[i]` tells whether op i is
+/// an attention op. Pieces (two per layer: attention and MLP halves) are
+/// grouped by the attention op they follow, counting `attentionsBefore` of
+/// the stages before; pieces before any attention, the first stage's first
+/// piece (the embedding) and the last stage's last piece (the head) are not
+/// layers. Returns op ranges [first, last), ascending.
+std::vector<std::pair<int, int>> groupLayers(const std::vector<int> &bounds,
+                                             const std::vector<bool> &attention,
+                                             int attentionsBefore,
+                                             bool firstStage, bool lastStage);
 
 //===-- Sequence chunks -----------------------------------------------------//
 

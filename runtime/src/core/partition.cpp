@@ -57,27 +57,18 @@ std::vector<int> cutPoints(const Graph &g) {
 
 std::vector<std::pair<int, int>> layerRanges(const Graph &g, int begin,
                                              int end) {
-  std::vector<int> bounds = {0};
+  std::vector<int> bounds = {begin};
   for (int p : cutPoints(g))
-    bounds.push_back(p);
-  bounds.push_back(static_cast<int>(g.ops.size()));
-  std::vector<std::pair<int, int>> layers;
-  int attentions = 0, lastLayer = -1; // attention ops up to the piece's end
-  for (size_t i = 0; i + 1 < bounds.size(); ++i) {
-    const int first = bounds[i], last = bounds[i + 1];
-    for (int k = first; k < last; ++k)
-      attentions += g.ops[k].kind == OpKind::Attention;
-    const bool interior = i > 0 && i + 2 < bounds.size();
-    if (!interior || attentions == 0 || first < begin || last > end)
-      continue;
-    const int layer = attentions - 1;
-    if (layer == lastLayer && layers.back().second == first)
-      layers.back().second = last;
-    else
-      layers.push_back({first, last});
-    lastLayer = layer;
-  }
-  return layers;
+    if (p > begin && p < end)
+      bounds.push_back(p);
+  bounds.push_back(end);
+  std::vector<bool> attention;
+  for (const Op &op : g.ops)
+    attention.push_back(op.kind == OpKind::Attention);
+  const int before = static_cast<int>(
+      std::count(attention.begin(), attention.begin() + begin, true));
+  return sched::groupLayers(bounds, attention, before, begin == 0,
+                            end == static_cast<int>(g.ops.size()));
 }
 
 std::vector<double> opCosts(const Graph &g, int seq) {
