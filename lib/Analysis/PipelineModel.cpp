@@ -183,8 +183,7 @@ schedule::UnitCost PipelineCostModel::unitCost(int stage, int chunk) const {
   double tp = memory.tensorParallel;
   double matmul = gpu.peakFlops * gpu.matmulEfficiency * tp;
   double attn = gpu.peakFlops * gpu.attentionEfficiency * tp;
-  auto forwardSeconds = [&](ArrayRef<Operation *> ops) {
-    CategoryCosts c = chunkCost(ops, end - begin, end);
+  auto forwardSeconds = [&](CategoryCosts c) {
     const llm::OpCost &attention = c[llm::CostCategory::Attention];
     llm::OpCost total = c.total();
     return (total.forwardFlops - attention.forwardFlops) / matmul +
@@ -196,14 +195,15 @@ schedule::UnitCost PipelineCostModel::unitCost(int stage, int chunk) const {
   llm::OpCost total = c.total();
   double bytes = total.forwardBytes / (gpu.memoryBandwidth * tp);
   schedule::UnitCost unit;
-  unit.forward = forwardSeconds(stages[stage]);
+  unit.forward = forwardSeconds(c);
   unit.backwardInput =
       (total.backwardInputFlops - attention.backwardInputFlops) / matmul +
       attention.backwardInputFlops / attn + bytes;
   if (memory.recompute) // each layer's forward again, before its backward
     for (auto [first, last] : layers[stage])
-      unit.backwardInput += forwardSeconds(
-          ArrayRef<Operation *>(stages[stage]).slice(first, last - first));
+      unit.backwardInput += forwardSeconds(chunkCost(
+          ArrayRef<Operation *>(stages[stage]).slice(first, last - first),
+          end - begin, end));
   unit.backwardWeight = total.backwardWeightFlops / matmul;
   unit.backward = unit.backwardInput + unit.backwardWeight;
 
@@ -283,7 +283,8 @@ schedule::ChunkMemory PipelineCostModel::chunkMemory(int stage,
     }
   }
   for (Value v : checkpoints)
-    if (!(saved.count(v) && saved.lookup(v) == kKept)) // not counted yet
+    // Not counted above as a value a kept op saves.
+    if (auto it = saved.find(v); it == saved.end() || it->second != kKept)
       activations += chunkBytes(v, len) / tp;
   schedule::ChunkMemory m;
   m.activations = static_cast<int64_t>(activations);

@@ -101,7 +101,7 @@ static std::optional<double> parseBytes(StringRef text) {
 static double gib(int64_t bytes) { return bytes / double(1ull << 30); }
 
 struct Row {
-  std::string kind;
+  schedule::ScheduleKind kind;
   int64_t virtualStages, chunks;
   bool recompute;
   schedule::SimulationResult result;
@@ -113,8 +113,11 @@ struct Row {
       bytes = std::max(bytes, rank.peakMemory.total());
     return bytes;
   }
+  std::string kindName() const {
+    return std::string(schedule::scheduleKindName(kind));
+  }
   std::string name() const {
-    return kind +
+    return kindName() +
            (virtualStages > 1 ? " V=" + std::to_string(virtualStages) : "") +
            " N=" + std::to_string(chunks) + (recompute ? " recompute" : "");
   }
@@ -176,7 +179,7 @@ struct Planner {
         schedule::simulateSchedule(*s, costs.simulationModel());
     if (!r)
       return schedule::Error{name + ": " + r.error};
-    return Row{name, sc.virtualStages, n, recompute, std::move(*r)};
+    return Row{kind, sc.virtualStages, n, recompute, std::move(*r)};
   }
 };
 
@@ -202,7 +205,7 @@ static void printVerdict(ArrayRef<Row> rows, double memoryBytes, double tokens,
   const Row *fastest = fastestFitting(rows, memoryBytes), *smallest = nullptr;
   const Row *oneF1B[2] = {nullptr, nullptr}; // without, with recomputation
   for (const Row &row : rows) {
-    if (row.kind == "1f1b" && !oneF1B[row.recompute])
+    if (row.kind == schedule::ScheduleKind::OneFOneB && !oneF1B[row.recompute])
       oneF1B[row.recompute] = &row;
     if (!smallest || row.peak() < smallest->peak())
       smallest = &row;
@@ -237,7 +240,7 @@ static void printVerdict(ArrayRef<Row> rows, double memoryBytes, double tokens,
       continue;
     int64_t most = 0;
     for (const Row &row : rows)
-      if (row.kind == schedule::scheduleKindName(kind) && !row.recompute)
+      if (row.kind == kind && !row.recompute)
         most = std::max(most, row.chunks);
     for (int64_t n = 2 * most; most && n <= kMaxSearchedChunks; n *= 2) {
       schedule::Result<Row> row = planner.simulate(kind, n, false);
@@ -261,11 +264,10 @@ static void printVerdict(ArrayRef<Row> rows, double memoryBytes, double tokens,
   std::optional<Row> recomputed;
   if (llvm::none_of(rows, [](const Row &row) { return row.recompute; }))
     for (const Row &table : rows) {
-      schedule::ScheduleKind kind =
-          *schedule::parseScheduleKind(table.kind); // a name it printed
-      if (schedule::splitsBackward(kind))
+      if (schedule::splitsBackward(table.kind))
         continue;
-      schedule::Result<Row> row = planner.simulate(kind, table.chunks, true);
+      schedule::Result<Row> row =
+          planner.simulate(table.kind, table.chunks, true);
       if (row && row->peak() <= memoryBytes &&
           (!recomputed || row->result.makespan < recomputed->result.makespan))
         recomputed = std::move(*row);
@@ -281,7 +283,7 @@ static void printVerdict(ArrayRef<Row> rows, double memoryBytes, double tokens,
 
 /// A row's identity, as the JSON names it.
 static llvm::json::Object rowKey(const Row &row) {
-  return llvm::json::Object{{"schedule", row.kind},
+  return llvm::json::Object{{"schedule", row.kindName()},
                             {"virtual", row.virtualStages},
                             {"chunks", row.chunks},
                             {"recompute", row.recompute}};
@@ -467,10 +469,10 @@ int main(int argc, char **argv) {
     int64_t first = row.result.ranks.front().peakMemory.total();
     llvm::outs() << llvm::format(
         "%-20s %2lld %3lld %6.1f%% %8.1f %10.0f %15.2f %12.2f %9.2f  %-3s%s\n",
-        row.kind.c_str(), (long long)row.virtualStages, (long long)row.chunks,
-        100 * row.result.bubbleFraction, row.result.makespan * 1e3,
-        tokens / row.result.makespan, gib(peak), gib(first),
-        (*memoryBytes - peak) / double(1ull << 30),
+        row.kindName().c_str(), (long long)row.virtualStages,
+        (long long)row.chunks, 100 * row.result.bubbleFraction,
+        row.result.makespan * 1e3, tokens / row.result.makespan, gib(peak),
+        gib(first), (*memoryBytes - peak) / double(1ull << 30),
         static_cast<const char *>(peak <= *memoryBytes ? "yes" : "OOM"),
         static_cast<const char *>(!recomputeColumn ? ""
                                   : row.recompute  ? "   full"
@@ -479,9 +481,9 @@ int main(int argc, char **argv) {
       if (std::error_code ec = llvm::sys::fs::create_directories(svgDir))
         return fail("cannot create --svg directory " + svgDir + ": " + ec.message());
       llvm::SmallString<128> path(svgDir);
-      llvm::sys::path::append(path,
-                              row.kind + "-N" + std::to_string(row.chunks) +
-                                  (row.recompute ? "-recompute" : "") + ".svg");
+      llvm::sys::path::append(
+          path, row.kindName() + "-N" + std::to_string(row.chunks) +
+                    (row.recompute ? "-recompute" : "") + ".svg");
       std::error_code ec;
       llvm::raw_fd_ostream os(path, ec);
       if (ec)

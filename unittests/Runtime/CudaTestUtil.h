@@ -85,7 +85,6 @@ template <typename T> Vec toDouble(const std::vector<T> &v) {
     r[i] = Storage<T>::to(v[i]);
   return r;
 }
-inline Vec toDouble(const std::vector<double> &v) { return v; }
 /// The values after a round trip through T: what the GPU will see.
 template <typename T> Vec rounded(const Vec &v) {
   return toDouble(toStorage<T>(v));
