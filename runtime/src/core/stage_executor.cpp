@@ -84,10 +84,11 @@ bool StageExecutor::droppable(int v) const {
   return !readByBackward_[v] && v != spec_.output && !checkpoint_[v];
 }
 
-void StageExecutor::dropLayer(Unit &u, std::pair<int, int> layer) {
+void StageExecutor::dropLayer(Unit &u, std::pair<int, int> layer,
+                              bool keepLeaving) {
   for (int i = layer.first; i < layer.second; ++i) {
     const int out = graph_.ops[i].output;
-    if (out >= 0 && !leavesLayer_[out])
+    if (out >= 0 && !(keepLeaving && leavesLayer_[out]))
       u.values[out] = Tensor();
     u.saveA[i - spec_.opBegin] = Tensor();
     u.saveB[i - spec_.opBegin] = Tensor();
@@ -215,7 +216,7 @@ std::vector<float> StageExecutor::forward(int mb, int chunk,
         u.values[v] = Tensor();
     // A recomputed layer keeps only what leaves it, from its end on.
     if (layer < layers_.size() && i == layers_[layer].second - 1)
-      dropLayer(u, layers_[layer++]);
+      dropLayer(u, layers_[layer++], true);
   }
   if (spec_.output < 0)
     return {};
@@ -376,12 +377,8 @@ std::vector<float> StageExecutor::runBackward(Unit &u,
     if (layer >= 0 && i == layers_[layer].second - 1)
       recomputeLayer(u, layers_[layer]);
     backwardOp(u, i, input, weight);
-    if (layer >= 0 && i == layers_[layer].first) {
-      for (int k = layers_[layer].first; k < layers_[layer].second; ++k)
-        if (graph_.ops[k].output >= 0)
-          u.values[graph_.ops[k].output] = Tensor();
-      dropLayer(u, layers_[layer--]);
-    }
+    if (layer >= 0 && i == layers_[layer].first) // nothing reads it now
+      dropLayer(u, layers_[layer--], false);
   }
   if (spec_.input < 0)
     return {};

@@ -95,9 +95,9 @@ private:
   void forwardOp(Unit &u, int i);
   void backwardOp(Unit &u, int i, bool input, bool weight);
   void keepOnlyWeightInputs(Unit &u);
-  /// Recomputation: drops what layer [first, last) saved, keeping the values
-  /// that leave it; runs its forward again.
-  void dropLayer(Unit &u, std::pair<int, int> layer);
+  /// Recomputation: drops what layer [first, last) made and saved (but the
+  /// values that leave it, if `keepLeaving`); runs its forward again.
+  void dropLayer(Unit &u, std::pair<int, int> layer, bool keepLeaving);
   void recomputeLayer(Unit &u, std::pair<int, int> layer);
   /// Whether the forward may drop value v after its last forward reader.
   bool droppable(int v) const;
