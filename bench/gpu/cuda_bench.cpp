@@ -404,29 +404,37 @@ void runAll(Bench &b, int64_t T) {
       }
       ::unsetenv("S1F_ATTENTION_STAGES");
       ::unsetenv("S1F_ATTENTION_BWD");
-      // cuDNN's fused attention (the cudnn engine), same calls.
-      if (!b.wanted("attention_fwd_cudnn") && !b.wanted("attention_bwd_cudnn"))
-        continue;
-      if (const std::string why = cudnn_unavailable_reason(); !why.empty()) {
-        std::printf("attention_*_cudnn: skipped: %s\n", why.c_str());
-        continue;
+      // cuDNN's fused attention (the cudnn engines), same calls; the split
+      // engine differs from cudnn only for a chunk after the first.
+      for (const std::string engine : {"cudnn", "cudnn-split"}) {
+        if (engine == "cudnn-split" && start == 0)
+          continue;
+        std::string tag = "_" + engine;
+        std::replace(tag.begin(), tag.end(), '-', '_');
+        if (!b.wanted("attention_fwd" + tag) &&
+            !b.wanted("attention_bwd" + tag))
+          continue;
+        if (const std::string why = cudnn_unavailable_reason(); !why.empty()) {
+          std::printf("attention_*%s: skipped: %s\n", tag.c_str(), why.c_str());
+          continue;
+        }
+        ::setenv("S1F_ATTENTION_ENGINE", engine.c_str(), 1);
+        try {
+          Buf<float> cws(attention_bwd_workspace_size(d));
+          b.compute("attention_fwd" + tag, "bf16", shape, fwd, [&] {
+            attention_fwd(q.get(), k.get(), v.get(), o.get(), lse.get(), d);
+          });
+          b.compute("attention_bwd" + tag, "bf16", shape, 2.5 * fwd, [&] {
+            attention_bwd(q.get(), k.get(), v.get(), o.get(), dout.get(),
+                          lse.get(), dq.get(), dk.get(), dv.get(), kb, vb,
+                          cws.get(), d);
+          });
+        } catch (const std::exception &e) {
+          std::printf("attention_*%s %s: failed: %s\n", tag.c_str(),
+                      shape.c_str(), e.what());
+        }
+        ::unsetenv("S1F_ATTENTION_ENGINE");
       }
-      ::setenv("S1F_ATTENTION_ENGINE", "cudnn", 1);
-      try {
-        Buf<float> cws(attention_bwd_workspace_size(d));
-        b.compute("attention_fwd_cudnn", "bf16", shape, fwd, [&] {
-          attention_fwd(q.get(), k.get(), v.get(), o.get(), lse.get(), d);
-        });
-        b.compute("attention_bwd_cudnn", "bf16", shape, 2.5 * fwd, [&] {
-          attention_bwd(q.get(), k.get(), v.get(), o.get(), dout.get(),
-                        lse.get(), dq.get(), dk.get(), dv.get(), kb, vb,
-                        cws.get(), d);
-        });
-      } catch (const std::exception &e) {
-        std::printf("attention_*_cudnn %s: failed: %s\n", shape.c_str(),
-                    e.what());
-      }
-      ::unsetenv("S1F_ATTENTION_ENGINE");
     }
   }
 }

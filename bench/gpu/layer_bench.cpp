@@ -33,7 +33,7 @@
 // its forward and of its backward (events between consecutive steps).
 //
 //   s1f-layer-bench [--json FILE] [--reps N] [--filter SUBSTR] [--small]
-//                   [--attention own|cudnn]
+//                   [--attention own|cudnn|cudnn-split]
 //   s1f-layer-bench --cases-json FILE      (lists the cases; no GPU needed)
 //   s1f-layer-bench --samples-json FILE    (also writes the profile case's
 //                                           chunk times for the split pass)
@@ -99,8 +99,10 @@ void printUsage(FILE *f) {
       "  --filter SUBSTR    only the cases whose name contains SUBSTR\n"
       "  --small            tiny cases (d=512, 4 heads, S=2048) for a smoke "
       "run\n"
-      "  --attention ENGINE own (default: our kernels) or cudnn (cuDNN's\n"
-      "                     fused attention), as S1F_ATTENTION_ENGINE\n"
+      "  --attention ENGINE own (default: our kernels), cudnn (cuDNN's\n"
+      "                     fused attention) or cudnn-split (cuDNN, a\n"
+      "                     chunk's own and prefix keys apart), as\n"
+      "                     S1F_ATTENTION_ENGINE\n"
       "  --cases-json FILE  write the cases and their chunk lengths, run "
       "nothing\n"
       "  --samples-json FILE  write the profile case's measured chunk times\n"
@@ -140,9 +142,11 @@ Options parseArgs(int argc, char **argv) {
       o.samplesJson = value();
     } else if (a == "--attention") {
       o.attention = value();
-      if (o.attention != "own" && o.attention != "cudnn")
-        throw UsageError("--attention must be 'own' or 'cudnn', got '" +
-                         o.attention + "'");
+      if (o.attention != "own" && o.attention != "cudnn" &&
+          o.attention != "cudnn-split")
+        throw UsageError(
+            "--attention must be 'own', 'cudnn' or 'cudnn-split', got '" +
+            o.attention + "'");
     } else if (a == "--small") {
       o.small = true;
     } else if (a == "--help" || a == "-h") {
@@ -799,9 +803,9 @@ void writeSamplesJson(const std::string &path, const ProfileBalance &pb,
 }
 
 int runCases(const Options &opt, const std::vector<Case> &cases) {
-  if (opt.attention == "cudnn")
+  if (opt.attention != "own")
     if (const std::string why = cudnn_unavailable_reason(); !why.empty())
-      throw std::runtime_error("--attention cudnn: " + why);
+      throw std::runtime_error("--attention " + opt.attention + ": " + why);
   if (device_count() == 0)
     throw std::runtime_error("no CUDA device visible");
   // Fail on an unwritable --json now, not after the GPU time is spent.

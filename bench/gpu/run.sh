@@ -2,24 +2,26 @@
 # bench/gpu/run.sh - the CUDA backend's GPU tests and benchmarks in one go.
 #
 # Run from anywhere on the GPU machine (bench/gpu/README.md shows the device
-# tool call). Steps, each under a timeout so the whole run ends well before
-# 8 minutes (S1F_GPU_DEADLINE seconds, default 450, after which no new step
-# starts; each step's timeout also leaves the later steps their share):
+# tool call). Steps, each under a timeout so the whole run ends within
+# 8.5 minutes (S1F_GPU_DEADLINE seconds, default 480, after which no new
+# step starts; each step's timeout also leaves the later steps their share):
 #   1. binaries: $S1F_GPU_BIN, else build-gpu/bin (bench/gpu/bundle.sh makes
 #      it on a machine with the same toolkit; the device tool carries it),
 #      else a runtime-only build here (-DSEQ1F1B_RUNTIME_ONLY=ON: needs
 #      CMake, Ninja, GTest, OpenBLAS, nlohmann_json; no MLIR);
 #   2. the `gpu` tests through ctest, one process per test (a crash or a
 #      sticky CUDA error stays in its test), each writing its own gtest JSON
-#      (~90 s);
+#      (at most 150 s);
 #   3. s1f-layer-bench (one GPT layer, forward + backward, whole and chunked
-#      sequences), first with cuDNN's attention (--attention cudnn, ~100 s,
-#      plans logged), then with ours (~120 s), then torch_layer.py (the same
-#      layer in PyTorch, on the cases s1f-layer-bench lists; ~120 s): the
-#      results that matter most, so they come before the kernel timings;
-#   4. s1f-cuda-bench (kernel timings, ~40 s);
-#   5. torch_baseline.py (the same kernels in PyTorch, ~40 s), when PyTorch
-#      is there and time is left;
+#      sequences), first with cuDNN's attention (--attention cudnn, at most
+#      110 s, plans logged), then cuDNN's split into own and prefix keys
+#      (--attention cudnn-split, at most 80 s), then with ours (at most
+#      120 s), then torch_layer.py (the same layer in PyTorch, on the cases
+#      s1f-layer-bench lists; at most 120 s): the results that matter most,
+#      so they come before the kernel timings;
+#   4. s1f-cuda-bench (kernel timings, at most 60 s);
+#   5. torch_baseline.py (the same kernels in PyTorch, at most 60 s), when
+#      PyTorch is there and time is left;
 #   6. summarize.py: $OUT/results.json, $OUT/layer.svg and short tables,
 #      printed last.
 # Meanwhile, in the background: $OUT/env.txt (cuDNN headers and PyTorch's
@@ -31,11 +33,11 @@ set -uo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 OUT=${OUT:-$ROOT/gpu-results}
-DEADLINE=${S1F_GPU_DEADLINE:-450}
+DEADLINE=${S1F_GPU_DEADLINE:-480}
 START=$(date +%s)
 mkdir -p "$OUT/gtest" "$OUT/cudnn-logs"
 rm -f "$OUT"/gtest/*.json "$OUT"/cudnn-logs/*.log "$OUT"/results.json "$OUT"/bench.json \
-  "$OUT"/torch.json "$OUT"/layer.json "$OUT"/layer_cudnn.json \
+  "$OUT"/torch.json "$OUT"/layer.json "$OUT"/layer_cudnn.json "$OUT"/layer_cudnn_split.json \
   "$OUT"/layer_cases.json "$OUT"/cudnn-device.json "$OUT"/cudnn-device.log \
   "$OUT"/torch_layer.json "$OUT"/layer.svg "$OUT"/env.txt
 : >"$OUT/steps.txt"
@@ -52,24 +54,27 @@ step() {
   echo "$*" >>"$OUT/steps.txt"
   echo "== $* [$(elapsed) s]"
 }
-# Seconds kept for the steps after each one (their usual share): summary 10,
-# torch baseline 40, kernel bench 40, torch layer 120, layer bench 120,
-# layer bench with cuDNN's attention 100. A
-# step's timeout is at most what is left minus that, and a step that would
-# get less than its minimum does not start, so the run ends by the deadline.
-# S1F_GPU_STEPS picks steps (default: all of "tests train layer-cudnn layer
-# torch-layer bench torch-baseline"); S1F_GPU_TESTS is a gtest filter for the
-# tests step (default: every test); S1F_BENCH_FILTER is passed to
-# s1f-cuda-bench --filter; S1F_GPU_PACK=1 packs the results (end of the script).
-STEPS=" ${S1F_GPU_STEPS:-tests train layer-cudnn layer torch-layer bench torch-baseline} "
+# Seconds kept for the steps after each one (about what each took, with a
+# margin; the earlier steps matter more): summary 10, torch baseline 30,
+# kernel bench 30, torch layer 60, layer bench 60, layer bench with cuDNN's
+# split attention 60, with cuDNN's attention 90. A step's timeout is at most
+# what is left minus that (the tests get at least 90 s), and a step that
+# would get less than its minimum does not start, so the run ends by the
+# deadline. S1F_GPU_STEPS picks steps (default: all of "tests train
+# layer-cudnn layer-cudnn-split layer torch-layer bench torch-baseline");
+# S1F_GPU_TESTS is a gtest filter for the tests step (default: every test);
+# S1F_BENCH_FILTER is passed to s1f-cuda-bench --filter; S1F_GPU_PACK=1
+# packs the results (end of the script).
+STEPS=" ${S1F_GPU_STEPS:-tests train layer-cudnn layer-cudnn-split layer torch-layer bench torch-baseline} "
 want() { [[ $STEPS == *" $1 "* ]]; }
 share() { want "$1" && echo "$2" || echo 0; }
 LATER_BASELINE=10
-LATER_BENCH=$((LATER_BASELINE + $(share torch-baseline 40)))
-LATER_TORCH_LAYER=$((LATER_BENCH + $(share bench 40)))
-LATER_LAYER=$((LATER_TORCH_LAYER + $(share torch-layer 120)))
-LATER_LAYER_CUDNN=$((LATER_LAYER + $(share layer 120)))
-LATER_TESTS=$((LATER_LAYER_CUDNN + $(share layer-cudnn 100)))
+LATER_BENCH=$((LATER_BASELINE + $(share torch-baseline 30)))
+LATER_TORCH_LAYER=$((LATER_BENCH + $(share bench 30)))
+LATER_LAYER=$((LATER_TORCH_LAYER + $(share torch-layer 60)))
+LATER_LAYER_SPLIT=$((LATER_LAYER + $(share layer 60)))
+LATER_LAYER_CUDNN=$((LATER_LAYER_SPLIT + $(share layer-cudnn-split 60)))
+LATER_TESTS=$((LATER_LAYER_CUDNN + $(share layer-cudnn 90)))
 HAVE_TORCH=0
 command -v python3 >/dev/null &&
   python3 -c "import importlib.util as u, sys; sys.exit(u.find_spec('torch') is None)" 2>/dev/null &&
@@ -195,12 +200,12 @@ if want tests && [ -x "$BIN/S1FRuntimeCudaTests" ]; then
   done <"$CT/list.txt" >"$CT/CTestTestfile.cmake"
   t0=$(elapsed)
   if command -v ctest >/dev/null; then
-    (cd "$CT" && timeout "$(clamp $(($(left) - LATER_TESTS)) 60 120)" \
+    (cd "$CT" && timeout "$(clamp $(($(left) - LATER_TESTS)) 90 150)" \
       ctest -L gpu -j4 --output-on-failure) 2>&1 | tee "$OUT/ctest.log"
     TESTS_RC=${PIPESTATUS[0]}
     step "tests: $n gpu tests, ctest exit $TESTS_RC, $(($(elapsed) - t0)) s"
   else # no ctest: the same tests in one process
-    OPENBLAS_NUM_THREADS=16 timeout "$(clamp $(($(left) - LATER_TESTS)) 60 120)" \
+    OPENBLAS_NUM_THREADS=16 timeout "$(clamp $(($(left) - LATER_TESTS)) 90 150)" \
       "$BIN/S1FRuntimeCudaTests" --gtest_output="json:$OUT/gtest/all.json" \
       ${S1F_GPU_TESTS:+--gtest_filter="$S1F_GPU_TESTS"} \
       2>&1 | tee "$OUT/gtest.log"
@@ -264,6 +269,25 @@ elif [ -x "$BIN/s1f-layer-bench" ] && (($(left) - LATER_LAYER_CUDNN >= 30)); the
   step "layer bench, cudnn attention: exit $rc, $(($(elapsed) - t0)) s"
 else
   step "layer bench, cudnn attention: skipped (no s1f-layer-bench or no time left)"
+fi
+
+# The same cases with engine cudnn-split: a chunk after the first as two
+# cuDNN calls (its own keys under the plain causal mask, the prefix without
+# a mask) merged by log-sum-exp; a whole sequence runs the graphs above.
+if ! want layer-cudnn-split; then
+  step "layer bench, cudnn-split attention: not selected (S1F_GPU_STEPS)"
+elif [ -x "$BIN/s1f-layer-bench" ] && (($(left) - LATER_LAYER_SPLIT >= 30)); then
+  t0=$(elapsed)
+  S1F_CUDNN_LOG=1 CUDNN_LOGLEVEL_DBG=1 CUDNN_LOGDEST_DBG="$OUT/cudnn-logs/layer-split.log" \
+    timeout "$(clamp $(($(left) - LATER_LAYER_SPLIT)) 30 80)" \
+    "$BIN/s1f-layer-bench" --attention cudnn-split --json "$OUT/layer_cudnn_split.json" \
+    --filter "${S1F_LAYER_CUDNN_FILTER-7b-32k}" \
+    >"$OUT/layer_cudnn_split.log" 2>&1
+  rc=$?
+  grep -v "^s1f cudnn:" "$OUT/layer_cudnn_split.log" | tail -15
+  step "layer bench, cudnn-split attention: exit $rc, $(($(elapsed) - t0)) s"
+else
+  step "layer bench, cudnn-split attention: skipped (no s1f-layer-bench or no time left)"
 fi
 
 if ! want layer; then

@@ -181,14 +181,15 @@ def spread_of(pb, key):
 
 
 # s1f-layer-bench's output file for each attention engine (run.sh).
-ENGINE_FILES = (("own", "layer.json"), ("cudnn", "layer_cudnn.json"))
+ENGINE_FILES = (("own", "layer.json"), ("cudnn", "layer_cudnn.json"),
+                ("cudnn-split", "layer_cudnn_split.json"))
 
 
 def layer_section(out, engine="own"):
     """The layer section of results.json for one attention engine (ours
     against PyTorch's) and the lines of its table, or (None, []) when there
-    is nothing to report: no layer JSON at all, or for the cudnn engine no
-    layer_cudnn.json."""
+    is nothing to report: no layer JSON at all, or for a cudnn engine no
+    JSON of its own."""
     fname = dict(ENGINE_FILES)[engine]
     ours = load_json(os.path.join(out, fname))
     tl = load_json(os.path.join(out, "torch_layer.json"))
@@ -323,28 +324,32 @@ def layer_section(out, engine="own"):
 
 
 def engine_lines(sections, status):
-    """Our two attention engines side by side: the layer cases both timed,
-    and how the cudnn engine's GPU tests fared (what decides the default)."""
-    own, cudnn = sections.get("own"), sections.get("cudnn")
-    if not own or not cudnn:
+    """Our attention engines side by side: the layer cases each cudnn engine
+    timed against the own engine, and how the cudnn engines' GPU tests fared
+    (what decides the default)."""
+    own = sections.get("own")
+    others = [e for e, _ in ENGINE_FILES if e != "own" and sections.get(e)]
+    if not own or not others:
         return []
-    lines = ["attention engines (ours: own vs cudnn):"]
+    lines = [f"attention engines (ours: own vs {' and '.join(others)}):"]
     ms = {r["name"]: r["ours_ms"] for r in own["cases"]}
-    for r in cudnn["cases"]:
-        a, b = ms.get(r["name"]), r["ours_ms"]
-        if a and b:
-            lines.append(f"  {r['name']:18s} own {a:8.2f} ms, cudnn {b:8.2f} ms:"
-                         f" cudnn {a / b:.2f}x")
+    for engine in others:
+        for r in sections[engine]["cases"]:
+            a, b = ms.get(r["name"]), r["ours_ms"]
+            if a and b:
+                lines.append(f"  {r['name']:18s} own {a:8.2f} ms, {engine} "
+                             f"{b:8.2f} ms: {engine} {a / b:.2f}x")
     tests = {n: st for n, st in status.items()
              if n.startswith("CudaAttentionCudnn.")}
     if tests:
         by = {}
         for n, st in sorted(tests.items()):
             by.setdefault(st, []).append(n.split(".", 1)[1])
-        lines.append("  CudaAttentionCudnn tests: " + "; ".join(
-            f"{len(ns)} {st.lower()}" + ("" if st == "Passed" else
-                                         f" ({', '.join(ns)})")
-            for st, ns in sorted(by.items())))
+        lines.append("  CudaAttentionCudnn tests (cudnn and cudnn-split): "
+                     + "; ".join(f"{len(ns)} {st.lower()}"
+                                 + ("" if st == "Passed" else
+                                    f" ({', '.join(ns)})")
+                                 for st, ns in sorted(by.items())))
     return lines
 
 
@@ -363,17 +368,18 @@ def nice_step(vmax, n=5):
     return 10 * mag
 
 
-def write_layer_svg(path, section, cudnn=None):
-    """Bars per case, TFLOP/s: ours, ours with cuDNN's attention (when the
-    `cudnn` section is given) and PyTorch's best backend. Returns whether it
-    wrote the file (not when there is nothing to draw)."""
+def write_layer_svg(path, section, engines=None):
+    """Bars per case, TFLOP/s: ours, ours with each cuDNN attention engine
+    (`engines`: engine -> its section) and PyTorch's best backend. Returns
+    whether it wrote the file (not when there is nothing to draw)."""
     rows = section["cases"]
-    other = {r["name"]: r["ours_tflops"] for r in (cudnn or {}).get("cases", [])}
-    series = [("ours", "ours, own attention" if cudnn else "ours",
+    engines = engines or {}
+    series = [("ours", "ours, own attention" if engines else "ours",
                lambda r: r["ours_tflops"])]
-    if cudnn:
-        series.append(("cudnn", "ours, cuDNN attention",
-                       lambda r: other.get(r["name"])))
+    for engine, sec in engines.items():
+        tflops = {r["name"]: r["ours_tflops"] for r in sec.get("cases", [])}
+        series.append((engine, f"ours, {engine} attention",
+                       lambda r, t=tflops: t.get(r["name"])))
     series.append(("torch", "PyTorch (best backend)",
                    lambda r: r["torch_tflops"]))
     values = [v for r in rows for _, _, get in series
@@ -386,7 +392,7 @@ def write_layer_svg(path, section, cudnn=None):
     left, right, head, foot = 60, 20, 84, 50
     bar = 44 if len(series) == 2 else 34
     group = len(series) * (bar + 6) + 32
-    width = max(left + right + group * len(rows), 640)
+    width = max(left + right + group * len(rows), 180 * len(series) + 40, 640)
     height = 420
     plot_h = height - head - foot
     base = head + plot_h
@@ -394,7 +400,8 @@ def write_layer_svg(path, section, cudnn=None):
     def y(v):
         return base - plot_h * v / top
 
-    colors = dict(ours="#2c6fbb", cudnn="#6aa84f", torch="#e8872a")
+    colors = {"ours": "#2c6fbb", "cudnn": "#6aa84f", "cudnn-split": "#8e63b5",
+              "torch": "#e8872a"}
     dev = section.get("device") or section.get("torch_device") or "device ?"
     o = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" '
          f'height="{height}" viewBox="0 0 {width} {height}" '
@@ -508,15 +515,18 @@ def main():
         layer_lines += lines
         if sec is not None:
             sections[engine] = sec
-    layer = sections.get("own") or sections.get("cudnn")
+    layer = sections.get("own") or sections.get("cudnn") \
+        or sections.get("cudnn-split")
     svg = None
     if layer is not None:
         results["layer"] = sections.get("own")
         results["layer_cudnn"] = sections.get("cudnn")
+        results["layer_cudnn_split"] = sections.get("cudnn-split")
+        engines = {e: sec for e, sec in sections.items()
+                   if e != "own"} if "own" in sections else None
         try:
             if write_layer_svg(os.path.join(out, "layer.svg"), layer,
-                               sections.get("cudnn") if "own" in sections
-                               else None):
+                               engines):
                 svg = os.path.join(out, "layer.svg")
         except Exception as e:  # noqa: BLE001
             layer_lines.append(f"layer.svg failed: {e!r}")

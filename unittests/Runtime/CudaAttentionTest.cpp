@@ -173,12 +173,15 @@ void runOwn(const Case &c, uint32_t seed) {
     }
 }
 
-/// cuDNN's fused attention (attention_cudnn.cpp) under the same contract.
+/// cuDNN's fused attention (attention_cudnn.cpp) under the same contract:
+/// one masked call per chunk, and the split into own and prefix keys.
 void runCudnn(const Case &c, uint32_t seed) {
-  SCOPED_TRACE(c.name() + ", S1F_ATTENTION_ENGINE=cudnn");
-  ::setenv("S1F_ATTENTION_ENGINE", "cudnn", 1);
-  runOnce(c, seed);
-  ::unsetenv("S1F_ATTENTION_ENGINE");
+  for (const char *engine : {"cudnn", "cudnn-split"}) {
+    SCOPED_TRACE(c.name() + ", S1F_ATTENTION_ENGINE=" + engine);
+    ::setenv("S1F_ATTENTION_ENGINE", engine, 1);
+    runOnce(c, seed);
+    ::unsetenv("S1F_ATTENTION_ENGINE");
+  }
 }
 
 /// The cudnn engine's tests: skipped, saying why, where it cannot run.
@@ -280,6 +283,8 @@ TEST(CudaAttentionArgs, BadShapesAndLayouts) {
 TEST(CudaAttentionArgs, EngineFromEnvironment) {
   ::setenv("S1F_ATTENTION_ENGINE", "cudnn", 1);
   EXPECT_EQ(attention_engine(), AttentionEngine::Cudnn);
+  ::setenv("S1F_ATTENTION_ENGINE", "cudnn-split", 1);
+  EXPECT_EQ(attention_engine(), AttentionEngine::CudnnSplit);
   ::setenv("S1F_ATTENTION_ENGINE", "own", 1);
   EXPECT_EQ(attention_engine(), AttentionEngine::Own);
   ::setenv("S1F_ATTENTION_ENGINE", "flash", 1);

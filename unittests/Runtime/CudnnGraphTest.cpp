@@ -9,7 +9,8 @@
 //    shapes, reshapes as views of the same memory), on memory laid out as
 //    the engine binds it, and must give the fp64 CPU reference's output,
 //    log-sum-exp, dQ and prefix dK/dV. This is what catches a reversed mask,
-//    a misplaced scale or a wrong view of the KV cache.
+//    a misplaced scale or a wrong view of the KV cache. Engine cudnn-split's
+//    two graphs per chunk are evaluated too, and merged by log-sum-exp.
 //  * That cuDNN takes them: every operation finalized by cuDNN on the host,
 //    and plans built for an H200 described by its properties
 //    (data/h200-cudnn-device.json), with the toolkit's stub driver standing
@@ -360,6 +361,69 @@ void checkGraphsCompute(const Case &c, uint32_t seed) {
   EXPECT_LT(relErr(dkPart, rows(dkRef, B, c.maxSeq, kvw, kvw, 0, skv)), kTol)
       << "dk of the prefix";
   EXPECT_LT(relErr(dvPart, rows(dvRef, B, c.maxSeq, kvw, kvw, 0, skv)), kTol)
+      << "dv of the prefix";
+  if (c.start == 0)
+    return; // engine cudnn-split runs the same graphs then
+
+  // Engine cudnn-split: the Own and Prefix graphs, bound as the engine binds
+  // them (attention_cudnn.h), and merged here as its kernels merge them.
+  SCOPED_TRACE("cudnn-split");
+  const int64_t kvAt = c.start * kvw, H = c.heads, Dh = c.headDim;
+  Vec sout(B * L * s.out, std::nan("")), slse(B * H * L, std::nan(""));
+  Vec pout(B * L * qw, std::nan("")), plse(B * H * L, std::nan(""));
+  Evaluator({{uid::Q, gq.data()},
+             {uid::K, gk.data() + kvAt},
+             {uid::V, gv.data() + kvAt},
+             {uid::O, sout.data()},
+             {uid::Lse, slse.data()}})
+      .run(cudnnAttentionGraph(false, d, s, CudnnKeys::Own));
+  Evaluator({{uid::Q, gq.data()},
+             {uid::K, gk.data()},
+             {uid::V, gv.data()},
+             {uid::O, pout.data()},
+             {uid::Lse, plse.data()}})
+      .run(cudnnAttentionGraph(false, d, s, CudnnKeys::Prefix));
+  for (int64_t b = 0; b < B; ++b)
+    for (int64_t r = 0; r < L; ++r)
+      for (int64_t h = 0; h < H; ++h) {
+        double &own = slse[(b * H + h) * L + r];
+        const double prefix = plse[(b * H + h) * L + r];
+        const double lseAll = std::log(std::exp(own) + std::exp(prefix));
+        for (int64_t j = 0; j < Dh; ++j) {
+          double &o = sout[(b * L + r) * s.out + h * Dh + j];
+          o = std::exp(own - lseAll) * o +
+              std::exp(prefix - lseAll) * pout[(b * L + r) * qw + h * Dh + j];
+        }
+        own = lseAll;
+      }
+  EXPECT_LT(relErr(rows(sout, B, L, s.out, qw, 0, L), out), kTol) << "out";
+  EXPECT_LT(relErr(slse, lse), kTol) << "lse";
+
+  Vec sdq(B * L * s.dq, std::nan("")), pdq(B * L * qw, std::nan(""));
+  Vec sdk(B * skv * kvw, std::nan("")), sdv(B * skv * kvw, std::nan(""));
+  for (CudnnKeys keys : {CudnnKeys::Own, CudnnKeys::Prefix}) {
+    const bool own = keys == CudnnKeys::Own;
+    const int64_t at = own ? kvAt : 0;
+    Evaluator({{uid::Q, gq.data()},
+               {uid::K, gk.data() + at},
+               {uid::V, gv.data() + at},
+               {uid::O, sout.data()},
+               {uid::Dout, gdout.data()},
+               {uid::Lse, slse.data()},
+               {uid::Dq, own ? sdq.data() : pdq.data()},
+               {uid::DkPart, sdk.data() + at},
+               {uid::DvPart, sdv.data() + at},
+               {uid::Delta, delta.data()},
+               {uid::DqAccum, dqAcc.data()}})
+        .run(cudnnAttentionGraph(true, d, s, keys));
+  }
+  Vec dqSum = rows(sdq, B, L, s.dq, qw, 0, L);
+  for (size_t i = 0; i < dqSum.size(); ++i)
+    dqSum[i] += pdq[i];
+  EXPECT_LT(relErr(dqSum, dq), kTol) << "dq";
+  EXPECT_LT(relErr(sdk, rows(dkRef, B, c.maxSeq, kvw, kvw, 0, skv)), kTol)
+      << "dk of the prefix";
+  EXPECT_LT(relErr(sdv, rows(dvRef, B, c.maxSeq, kvw, kvw, 0, skv)), kTol)
       << "dv of the prefix";
 }
 

@@ -842,7 +842,12 @@ template <int D, int S> struct Bwd {
   return {p.qStride, p.oStride, p.dqStride, p.dkvStride};
 }
 
-bool useCudnn() { return attention_engine() == AttentionEngine::Cudnn; }
+/// Whether attention_* runs on cuDNN; `split` says which of its two ways.
+bool useCudnn(bool &split) {
+  const AttentionEngine e = attention_engine();
+  split = e == AttentionEngine::CudnnSplit;
+  return e != AttentionEngine::Own;
+}
 
 [[noreturn, maybe_unused]] void noCudnn() {
   throw std::runtime_error("attention (cudnn engine): " +
@@ -858,8 +863,10 @@ AttentionEngine attention_engine() {
     return AttentionEngine::Own;
   if (v == "cudnn")
     return AttentionEngine::Cudnn;
-  throw std::invalid_argument("attention: S1F_ATTENTION_ENGINE must be 'own' "
-                              "or 'cudnn', got '" +
+  if (v == "cudnn-split")
+    return AttentionEngine::CudnnSplit;
+  throw std::invalid_argument("attention: S1F_ATTENTION_ENGINE must be 'own', "
+                              "'cudnn' or 'cudnn-split', got '" +
                               v + "'");
 }
 
@@ -888,10 +895,10 @@ void attention_fwd(const bf16 *q, const bf16 *kcache, const bf16 *vcache,
   for (auto [ptr, what] : {std::pair<const void *, const char *>{q, "q"},
                            {kcache, "kcache"}, {vcache, "vcache"}, {out, "out"}})
     requireAligned(ptr, what);
-  if (useCudnn()) {
+  if (bool split; useCudnn(split)) {
 #ifdef SEQ1F1B_HAVE_CUDNN // (throws, saying why, where cuDNN cannot run)
     return detail::cudnnAttentionFwd(q, kcache, vcache, out, lse, d,
-                                     resolved(p), stream);
+                                     resolved(p), split, stream);
 #else
     noCudnn();
 #endif
@@ -903,9 +910,9 @@ void attention_fwd(const bf16 *q, const bf16 *kcache, const bf16 *vcache,
 int64_t attention_bwd_workspace_size(const cpu::AttentionDims &d,
                                      const AttentionStrides &s) {
   [[maybe_unused]] const Params p = makeParams(d, s); // checks d and s
-  if (useCudnn()) {
+  if (bool split; useCudnn(split)) {
 #ifdef SEQ1F1B_HAVE_CUDNN // (throws, saying why, where cuDNN cannot run)
-    return detail::cudnnAttentionBwdWorkspace(d, resolved(p));
+    return detail::cudnnAttentionBwdWorkspace(d, resolved(p), split);
 #else
     noCudnn();
 #endif
@@ -932,11 +939,11 @@ void attention_bwd(const bf16 *q, const bf16 *kcache, const bf16 *vcache,
                            {dk, "dk"}, {dv, "dv"}, {dkbuf, "dkbuf"},
                            {dvbuf, "dvbuf"}})
     requireAligned(ptr, what);
-  if (useCudnn()) {
+  if (bool split; useCudnn(split)) {
 #ifdef SEQ1F1B_HAVE_CUDNN // (throws, saying why, where cuDNN cannot run)
-    return detail::cudnnAttentionBwd(q, kcache, vcache, out, dout, lse, dq,
-                                     dk, dv, dkbuf, dvbuf, workspace, d,
-                                     resolved(p), stream);
+    return detail::cudnnAttentionBwd(q, kcache, vcache, out, dout, lse, dq, dk,
+                                     dv, dkbuf, dvbuf, workspace, d,
+                                     resolved(p), split, stream);
 #else
     noCudnn();
 #endif

@@ -575,15 +575,29 @@ void Graph::execute(cudnnHandle_t handle, cudaStream_t stream,
 constexpr cudnnDataType_t kBf16 = CUDNN_DATA_BFLOAT16;
 constexpr cudnnDataType_t kF32 = CUDNN_DATA_FLOAT;
 
-/// Shape and layout of one call, as the graphs see them.
+/// Shape and layout of one graph, as it sees them (CudnnKeys says which
+/// keys a graph covers and where its results go).
 struct Shape {
   int64_t B, H, Hk, D, sq, skv, maxSeq;
   int64_t qStride, oStride, dqStride;
+  int64_t partRows; ///< rows per sequence of the dK/dV parts: start+len
+  bool masked;      ///< causal, aligned bottom-right; else every key
 
-  Shape(const cpu::AttentionDims &d, const AttentionStrides &s)
+  Shape(const cpu::AttentionDims &d, const AttentionStrides &s,
+        CudnnKeys keys = CudnnKeys::All, bool backward = false)
       : B(d.batch), H(d.heads), Hk(d.kv_heads), D(d.head_dim), sq(d.len),
         skv(d.start + d.len), maxSeq(d.max_seq), qStride(s.q), oStride(s.out),
-        dqStride(s.dq) {}
+        dqStride(s.dq), partRows(d.start + d.len), masked(true) {
+    if (keys == CudnnKeys::Own)
+      skv = d.len;
+    if (keys == CudnnKeys::Prefix) {
+      if (d.start == 0)
+        throw std::logic_error(std::string(kWho) +
+                               "a chunk at start 0 has no prefix keys");
+      skv = d.start, masked = false;
+      (backward ? dqStride : oStride) = H * D; // the packed temporary
+    }
+  }
 
   int64_t kvw() const { return Hk * D; }
   /// [B, heads, rows, D] over [B, rows, stride] memory.
@@ -595,9 +609,11 @@ struct Shape {
     return "B=" + std::to_string(B) + " heads=" + std::to_string(H) + "/" +
            std::to_string(Hk) + " head_dim=" + std::to_string(D) +
            " s_q=" + std::to_string(sq) + " s_kv=" + std::to_string(skv) +
+           (masked ? " causal" : " unmasked") +
            " strides q/out/dq=" + std::to_string(qStride) + "/" +
            std::to_string(oStride) + "/" + std::to_string(dqStride) +
-           " max_seq=" + std::to_string(maxSeq);
+           " max_seq=" + std::to_string(maxSeq) +
+           " part_rows=" + std::to_string(partRows);
   }
 };
 
@@ -616,7 +632,8 @@ Inputs inputs(Graph &g, const Shape &s) {
                  kF32)};
 }
 
-/// mask(scale * Q K^T): fp32 scores, -inf where key j > i + s_kv - s_q.
+/// mask(scale * Q K^T): fp32 scores, -inf where key j > i + s_kv - s_q (no
+/// mask for an unmasked shape).
 Tensor maskedScores(Graph &g, const Shape &s, const Inputs &in) {
   const Dims dims{s.B, s.H, s.sq, s.skv};
   const Tensor raw = g.virt("Q K^T", dims, kF32);
@@ -624,6 +641,8 @@ Tensor maskedScores(Graph &g, const Shape &s, const Inputs &in) {
   const Tensor scale = g.scalar("scale", float(1.0 / std::sqrt(double(s.D))));
   const Tensor scaled =
       g.apply("scaled scores", CUDNN_POINTWISE_MUL, raw, scale);
+  if (!s.masked)
+    return scaled;
 
   const Tensor row = g.virt("row index", dims, CUDNN_DATA_INT32);
   const Tensor col = g.virt("column index", dims, CUDNN_DATA_INT32);
@@ -683,19 +702,24 @@ std::unique_ptr<Graph> forwardGraph(const Shape &s, bool withCudnn = true) {
 }
 
 /// The backward's workspace: delta, the fp32 dQ accumulator, cuDNN's dK/dV
-/// of the prefix (bf16), then cuDNN's own; offsets in fp32 elements, each
+/// of the prefix (bf16), the Prefix graph's dQ (bf16, engine cudnn-split
+/// with start > 0 only), then cuDNN's own; offsets in fp32 elements, each
 /// rounded up to 256 bytes.
 struct BwdLayout {
-  int64_t delta = 0, dqAccum, dkPart, dvPart, cudnn, total;
-  BwdLayout(const Shape &s, int64_t cudnnBytes) {
+  int64_t delta = 0, dqAccum, dkPart, dvPart, dqPrefix, cudnn, total;
+  BwdLayout(const cpu::AttentionDims &d, bool split, int64_t cudnnBytes) {
     auto next = [](int64_t at, int64_t floats) {
       return at + (floats + 63) / 64 * 64;
     };
-    const int64_t part = (s.B * s.skv * s.kvw() + 1) / 2; // bf16 in floats
-    dqAccum = next(delta, s.B * s.H * s.sq);
-    dkPart = next(dqAccum, s.B * s.H * s.sq * s.D);
+    auto halves = [](int64_t n) { return (n + 1) / 2; }; // bf16 in floats
+    const int64_t rows = d.batch * d.len, qw = d.heads * d.head_dim;
+    dqAccum = next(delta, d.batch * d.heads * d.len);
+    dkPart = next(dqAccum, rows * qw);
+    const int64_t part =
+        halves(d.batch * (d.start + d.len) * d.kv_heads * d.head_dim);
     dvPart = next(dkPart, part);
-    cudnn = next(dvPart, part);
+    dqPrefix = next(dvPart, part);
+    cudnn = next(dqPrefix, split && d.start > 0 ? halves(rows * qw) : 0);
     total = next(cudnn, (cudnnBytes + 3) / 4);
   }
 };
@@ -715,7 +739,7 @@ std::unique_ptr<Graph> backwardGraph(const Shape &s, bool withCudnn = true) {
   const Tensor dq =
       g->data(uid::Dq, "dQ", qDims, s.stridesOf(s.sq, s.dqStride), kBf16);
   const Dims partDims = s.rowsOf(s.Hk, s.skv),
-             partStrides = s.stridesOf(s.skv, kvw);
+             partStrides = s.stridesOf(s.partRows, kvw);
   const Tensor dk = g->data(uid::DkPart, "dK", partDims, partStrides, kBf16);
   const Tensor dv = g->data(uid::DvPart, "dV", partDims, partStrides, kBf16);
   const Tensor delta =
@@ -830,6 +854,58 @@ int currentDevice() {
   return device;
 }
 
+/// Runs the forward graph of shape `s` with K/V bound at cache row `kvRow`.
+void runForward(const Shape &s, int64_t kvRow, const bf16 *q,
+                const bf16 *kcache, const bf16 *vcache, bf16 *out, float *lse,
+                cudaStream_t stream) {
+  const int device = currentDevice();
+  std::lock_guard<std::mutex> lock(cache().mu);
+  const Graph &g = graphFor(Pass::Forward, s, device);
+  void *ws = nullptr;
+  if (g.workspaceBytes() > 0) // rare for a forward: stream-ordered, per call
+    S1F_CUDA_CHECK(cudaMallocAsync(&ws, size_t(g.workspaceBytes()), stream));
+  const int64_t at = kvRow * s.kvw();
+  g.execute(cache().handle(device), stream,
+            {{uid::Q, const_cast<bf16 *>(q)},
+             {uid::K, const_cast<bf16 *>(kcache + at)},
+             {uid::V, const_cast<bf16 *>(vcache + at)},
+             {uid::O, out},
+             {uid::Lse, lse}},
+            ws);
+  if (ws)
+    S1F_CUDA_CHECK(cudaFreeAsync(ws, stream));
+}
+
+/// One backward graph run of a call: which keys, its shape and plan.
+struct BwdRun {
+  CudnnKeys keys;
+  Shape shape;
+  const Graph *graph;
+};
+
+/// The backward's graphs for this call: one (All), or Own then Prefix. The
+/// cache's lock must be held.
+std::vector<BwdRun> backwardRuns(const cpu::AttentionDims &d,
+                                 const AttentionStrides &st, bool split,
+                                 int device) {
+  std::vector<CudnnKeys> keys{CudnnKeys::All};
+  if (split && d.start > 0)
+    keys = {CudnnKeys::Own, CudnnKeys::Prefix};
+  std::vector<BwdRun> runs;
+  for (CudnnKeys k : keys) {
+    const Shape shape(d, st, k, true);
+    runs.push_back({k, shape, &graphFor(Pass::Backward, shape, device)});
+  }
+  return runs;
+}
+
+int64_t cudnnWorkspaceBytes(const std::vector<BwdRun> &runs) {
+  int64_t bytes = 0;
+  for (const BwdRun &r : runs)
+    bytes = std::max(bytes, r.graph->workspaceBytes());
+  return bytes;
+}
+
 } // namespace
 
 std::string cudnnUnavailableReason() { return api().error; }
@@ -856,8 +932,8 @@ std::string cudnnDeviceJson() {
 }
 
 GraphTrace cudnnAttentionGraph(bool backward, const cpu::AttentionDims &d,
-                               const AttentionStrides &s) {
-  const Shape shape(d, s);
+                               const AttentionStrides &s, CudnnKeys keys) {
+  const Shape shape(d, s, keys, backward);
   return std::move(
       (backward ? backwardGraph(shape, false) : forwardGraph(shape, false))
           ->trace());
@@ -867,8 +943,13 @@ void cudnnCheckAttentionGraphs(const cpu::AttentionDims &d,
                                const AttentionStrides &s,
                                const std::string &deviceJson) {
   usableApi();
-  std::unique_ptr<Graph> graphs[] = {forwardGraph(Shape(d, s)),
-                                     backwardGraph(Shape(d, s))};
+  std::vector<std::unique_ptr<Graph>> graphs;
+  for (CudnnKeys keys : {CudnnKeys::All, CudnnKeys::Own, CudnnKeys::Prefix}) {
+    if (keys != CudnnKeys::All && d.start == 0)
+      continue; // cudnn-split runs the All graphs then
+    graphs.push_back(forwardGraph(Shape(d, s, keys, false)));
+    graphs.push_back(backwardGraph(Shape(d, s, keys, true)));
+  }
   if (deviceJson.empty())
     return;
   Desc device(CUDNN_BACKEND_DEVICEPROP_DESCRIPTOR, "device properties");
@@ -890,33 +971,35 @@ void cudnnCheckAttentionGraphs(const cpu::AttentionDims &d,
 
 void cudnnAttentionFwd(const bf16 *q, const bf16 *kcache, const bf16 *vcache,
                        bf16 *out, float *lse, const cpu::AttentionDims &d,
-                       const AttentionStrides &st, cudaStream_t stream) {
+                       const AttentionStrides &st, bool split,
+                       cudaStream_t stream) {
   usableApi();
-  const Shape s(d, st);
-  const int device = currentDevice();
-  std::lock_guard<std::mutex> lock(cache().mu);
-  const Graph &g = graphFor(Pass::Forward, s, device);
-  void *ws = nullptr;
-  if (g.workspaceBytes() > 0) // rare for a forward: stream-ordered, per call
-    S1F_CUDA_CHECK(cudaMallocAsync(&ws, size_t(g.workspaceBytes()), stream));
-  g.execute(cache().handle(device), stream,
-            {{uid::Q, const_cast<bf16 *>(q)},
-             {uid::K, const_cast<bf16 *>(kcache)},
-             {uid::V, const_cast<bf16 *>(vcache)},
-             {uid::O, out},
-             {uid::Lse, lse}},
-            ws);
-  if (ws)
-    S1F_CUDA_CHECK(cudaFreeAsync(ws, stream));
+  if (!split || d.start == 0)
+    return runForward(Shape(d, st), 0, q, kcache, vcache, out, lse, stream);
+  // The chunk's own keys into out/lse, the prefix into temporaries, merged.
+  const int64_t rows = d.batch * d.len, qw = d.heads * d.head_dim;
+  const size_t outBytes = (size_t(rows * qw) * sizeof(bf16) + 255) / 256 * 256;
+  char *tmp = nullptr;
+  S1F_CUDA_CHECK(cudaMallocAsync(
+      reinterpret_cast<void **>(&tmp),
+      outBytes + size_t(rows * d.heads) * sizeof(float), stream));
+  bf16 *outPrefix = reinterpret_cast<bf16 *>(tmp);
+  float *lsePrefix = reinterpret_cast<float *>(tmp + outBytes);
+  runForward(Shape(d, st, CudnnKeys::Own), d.start, q, kcache, vcache, out, lse,
+             stream);
+  runForward(Shape(d, st, CudnnKeys::Prefix), 0, q, kcache, vcache, outPrefix,
+             lsePrefix, stream);
+  mergeAttentionParts(out, lse, outPrefix, lsePrefix, d, st.out, stream);
+  S1F_CUDA_CHECK(cudaFreeAsync(tmp, stream));
 }
 
 int64_t cudnnAttentionBwdWorkspace(const cpu::AttentionDims &d,
-                                   const AttentionStrides &st) {
+                                   const AttentionStrides &st, bool split) {
   usableApi();
-  const Shape s(d, st);
   const int device = currentDevice();
   std::lock_guard<std::mutex> lock(cache().mu);
-  return BwdLayout(s, graphFor(Pass::Backward, s, device).workspaceBytes())
+  return BwdLayout(d, split,
+                   cudnnWorkspaceBytes(backwardRuns(d, st, split, device)))
       .total;
 }
 
@@ -924,37 +1007,44 @@ void cudnnAttentionBwd(const bf16 *q, const bf16 *kcache, const bf16 *vcache,
                        const bf16 *out, const bf16 *dout, const float *lse,
                        bf16 *dq, bf16 *dk, bf16 *dv, float *dkbuf, float *dvbuf,
                        float *workspace, const cpu::AttentionDims &d,
-                       const AttentionStrides &st, cudaStream_t stream) {
+                       const AttentionStrides &st, bool split,
+                       cudaStream_t stream) {
   usableApi();
-  const Shape s(d, st);
   const int device = currentDevice();
+  // The parts' offsets do not depend on cuDNN's workspace, which comes last.
+  const BwdLayout at(d, split, 0);
+  bf16 *dkPart = reinterpret_cast<bf16 *>(workspace + at.dkPart);
+  bf16 *dvPart = reinterpret_cast<bf16 *>(workspace + at.dvPart);
+  bf16 *dqPrefix = reinterpret_cast<bf16 *>(workspace + at.dqPrefix);
   {
     std::lock_guard<std::mutex> lock(cache().mu);
-    const Graph &g = graphFor(Pass::Backward, s, device);
-    const BwdLayout at(s, g.workspaceBytes());
-    // Before 9.6 cuDNN expected the dQ accumulator zeroed by the caller;
-    // zeroing it anyway costs a few hundredths of a millisecond.
-    S1F_CUDA_CHECK(cudaMemsetAsync(
-        workspace + at.dqAccum, 0,
-        size_t(s.B * s.H * s.sq * s.D) * sizeof(float), stream));
-    g.execute(cache().handle(device), stream,
-              {{uid::Q, const_cast<bf16 *>(q)},
-               {uid::K, const_cast<bf16 *>(kcache)},
-               {uid::V, const_cast<bf16 *>(vcache)},
-               {uid::O, const_cast<bf16 *>(out)},
-               {uid::Dout, const_cast<bf16 *>(dout)},
-               {uid::Lse, const_cast<float *>(lse)},
-               {uid::Dq, dq},
-               {uid::DkPart, workspace + at.dkPart},
-               {uid::DvPart, workspace + at.dvPart},
-               {uid::Delta, workspace + at.delta},
-               {uid::DqAccum, workspace + at.dqAccum}},
-              workspace + at.cudnn);
+    for (const BwdRun &r : backwardRuns(d, st, split, device)) {
+      const Shape &s = r.shape;
+      const bool prefix = r.keys == CudnnKeys::Prefix;
+      const int64_t kv = (r.keys == CudnnKeys::Own ? d.start : 0) * s.kvw();
+      // Before 9.6 cuDNN expected the dQ accumulator zeroed by the caller;
+      // zeroing it anyway costs a few hundredths of a millisecond.
+      S1F_CUDA_CHECK(cudaMemsetAsync(
+          workspace + at.dqAccum, 0,
+          size_t(s.B * s.H * s.sq * s.D) * sizeof(float), stream));
+      r.graph->execute(cache().handle(device), stream,
+                       {{uid::Q, const_cast<bf16 *>(q)},
+                        {uid::K, const_cast<bf16 *>(kcache + kv)},
+                        {uid::V, const_cast<bf16 *>(vcache + kv)},
+                        {uid::O, const_cast<bf16 *>(out)},
+                        {uid::Dout, const_cast<bf16 *>(dout)},
+                        {uid::Lse, const_cast<float *>(lse)},
+                        {uid::Dq, prefix ? dqPrefix : dq},
+                        {uid::DkPart, dkPart + kv},
+                        {uid::DvPart, dvPart + kv},
+                        {uid::Delta, workspace + at.delta},
+                        {uid::DqAccum, workspace + at.dqAccum}},
+                       workspace + at.cudnn);
+    }
   }
-  const BwdLayout at(s, 0); // the parts' offsets do not depend on cuDNN's
-  mergeKvGrad(reinterpret_cast<const bf16 *>(workspace + at.dkPart),
-              reinterpret_cast<const bf16 *>(workspace + at.dvPart), dkbuf,
-              dvbuf, dk, dv, d, st.dkv, stream);
+  if (split && d.start > 0)
+    addRows(dq, dqPrefix, d, st.dq, stream);
+  mergeKvGrad(dkPart, dvPart, dkbuf, dvbuf, dk, dv, d, st.dkv, stream);
 }
 
 } // namespace s1f::rt::cuda::detail

@@ -1,9 +1,9 @@
-//===- attention_cudnn.h - The cuDNN engine of attention_fwd/_bwd -*- C++
-//-*-===//
+//===- attention_cudnn.h - The cuDNN attention engine -----------*- C++ -*-===//
 //
 // Internal to runtime/src/cuda. attention.cu checks the arguments, resolves
-// the row strides (none is 0 here) and, when S1F_ATTENTION_ENGINE=cudnn,
-// calls these instead of its own kernels. Same contract as attention.h.
+// the row strides (none is 0 here) and, when S1F_ATTENTION_ENGINE is cudnn
+// or cudnn-split, calls these instead of its own kernels. Same contract as
+// attention.h.
 //
 //===----------------------------------------------------------------------===//
 
@@ -65,10 +65,28 @@ enum : int64_t {
 };
 } // namespace uid
 
-/// The forward's (backward false) or the backward's graph for this shape
-/// and strides (none 0), recorded only: no cuDNN needed.
+/// Which of a chunk's keys [0, start+len) one graph covers.
+///
+/// Engine `cudnn` runs one graph over all of them (All), with the causal
+/// mask aligned bottom-right. Engine `cudnn-split` runs two when start > 0,
+/// each one a shape cuDNN's fused kernels know best, and merges them:
+///  * Own: keys [start, start+len), K/V bound at cache row `start`: the
+///    plain causal mask of a whole sequence. The forward writes out and lse;
+///    the backward writes dQ and rows [start, start+len) of the dK/dV parts.
+///  * Prefix: keys [0, start), no mask. The forward writes its output to a
+///    packed [B, len, heads*head_dim] temporary and its lse to a [B, heads,
+///    len] one, which mergeAttentionParts folds into out and lse. The
+///    backward reads the merged out and lse (so its probabilities are the
+///    whole row's), writes dQ to a packed temporary that addRows adds to dq,
+///    and rows [0, start) of the dK/dV parts.
+/// The dK/dV parts keep start+len rows per sequence in every case.
+enum class CudnnKeys { All, Own, Prefix };
+
+/// The forward's (backward false) or the backward's graph for this shape,
+/// strides (none 0) and keys, recorded only: no cuDNN needed.
 GraphTrace cudnnAttentionGraph(bool backward, const cpu::AttentionDims &d,
-                               const AttentionStrides &s);
+                               const AttentionStrides &s,
+                               CudnnKeys keys = CudnnKeys::All);
 
 /// Empty when cuDNN's fused attention can run here; otherwise why not.
 std::string cudnnUnavailableReason();
@@ -77,29 +95,45 @@ std::string cudnnUnavailableReason();
 std::string cudnnDeviceJson();
 
 /// Builds the forward and backward operation graphs for this shape and
-/// strides (none 0) without running them: cuDNN checks every operation as it
-/// is finalized, on the host. With `deviceJson` (cuDNN's JSON description of
-/// a device's properties) it also finds an engine and builds the execution
-/// plans for that device, still without a GPU. Throws on the first step
-/// cuDNN rejects.
+/// strides (none 0), those of both engines, without running them: cuDNN
+/// checks every operation as it is finalized, on the host. With `deviceJson`
+/// (cuDNN's JSON description of a device's properties) it also finds an engine
+/// and builds the execution plans for that device, still without a GPU. Throws
+/// on the first step cuDNN rejects.
 void cudnnCheckAttentionGraphs(const cpu::AttentionDims &d,
                                const AttentionStrides &s,
                                const std::string &deviceJson = "");
 
+/// `split`: engine `cudnn-split` (see CudnnKeys), else `cudnn`.
 void cudnnAttentionFwd(const bf16 *q, const bf16 *kcache, const bf16 *vcache,
                        bf16 *out, float *lse, const cpu::AttentionDims &d,
-                       const AttentionStrides &s, cudaStream_t stream);
+                       const AttentionStrides &s, bool split,
+                       cudaStream_t stream);
 
 /// fp32 elements of attention_bwd's workspace on this engine (builds, or
-/// finds, the backward's plan for this shape).
+/// finds, the backward's plans for this shape).
 int64_t cudnnAttentionBwdWorkspace(const cpu::AttentionDims &d,
-                                   const AttentionStrides &s);
+                                   const AttentionStrides &s, bool split);
 
 void cudnnAttentionBwd(const bf16 *q, const bf16 *kcache, const bf16 *vcache,
                        const bf16 *out, const bf16 *dout, const float *lse,
                        bf16 *dq, bf16 *dk, bf16 *dv, float *dkbuf, float *dvbuf,
                        float *workspace, const cpu::AttentionDims &d,
-                       const AttentionStrides &s, cudaStream_t stream);
+                       const AttentionStrides &s, bool split,
+                       cudaStream_t stream);
+
+/// Folds the Prefix forward's temporaries into the Own forward's results:
+/// lse = log(e^lse + e^lsePrefix), out = e^(lse_own - lse) out +
+/// e^(lsePrefix - lse) outPrefix, per query row and head. out has row
+/// stride outStride; outPrefix is packed.
+void mergeAttentionParts(bf16 *out, float *lse, const bf16 *outPrefix,
+                         const float *lsePrefix, const cpu::AttentionDims &d,
+                         int64_t outStride, cudaStream_t stream);
+
+/// dq[b, r, 0:heads*head_dim] += part[b, r, :] for the chunk's rows; dq has
+/// row stride dqStride, part is packed.
+void addRows(bf16 *dq, const bf16 *part, const cpu::AttentionDims &d,
+             int64_t dqStride, cudaStream_t stream);
 
 /// cuDNN's dK/dV of the whole prefix (bf16 [B, start+len, kv_heads*
 /// head_dim], packed) into the contract's outputs: rows [0, start) ADDED

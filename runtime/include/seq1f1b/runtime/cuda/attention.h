@@ -24,10 +24,13 @@
 // head_dim must be 64 or 128; strides multiples of 8 elements and pointers
 // 16-byte aligned. Violations throw std::invalid_argument naming the rule.
 //
-// Two engines implement the bf16 pair, chosen per call by the environment
-// variable S1F_ATTENTION_ENGINE: `own` (the default; attention.cu, ours) or
+// Three engines implement the bf16 pair, chosen per call by the environment
+// variable S1F_ATTENTION_ENGINE: `own` (the default; attention.cu, ours),
 // `cudnn` (attention_cudnn.cpp: cuDNN's fused flash attention through its
-// graph API, loaded at run time; docs/cuda.md compares them).
+// graph API, loaded at run time, one call with the bottom-right mask) or
+// `cudnn-split` (the same kernels called twice for a chunk after the first:
+// its own keys with the plain causal mask, the prefix without a mask, merged
+// by log-sum-exp). docs/cuda.md compares them.
 //
 //===----------------------------------------------------------------------===//
 
@@ -56,13 +59,13 @@ struct AttentionStrides {
 };
 
 /// The implementations of attention_fwd/_bwd (bf16).
-enum class AttentionEngine { Own, Cudnn };
+enum class AttentionEngine { Own, Cudnn, CudnnSplit };
 
 /// The engine S1F_ATTENTION_ENGINE names (unset or empty: Own). Any other
-/// value than `own` or `cudnn` throws std::invalid_argument.
+/// value than `own`, `cudnn` or `cudnn-split` throws std::invalid_argument.
 AttentionEngine attention_engine();
 
-/// Empty when the cudnn engine can run in this process; otherwise why not
+/// Empty when the cudnn engines can run in this process; otherwise why not
 /// (built without cuDNN's headers, libcudnn.so.9 not found, too old).
 std::string cudnn_unavailable_reason();
 
@@ -82,7 +85,8 @@ void attention_fwd(const bf16 *q, const bf16 *kcache, const bf16 *vcache,
 /// strides and engine. Own engine: the row sums of dout*out (B*heads*len)
 /// and the fp32 dQ accumulator (B*len*heads*head_dim). cudnn engine: those,
 /// cuDNN's bf16 dK/dV of the prefix (2*B*(start+len)*kv_heads*head_dim
-/// halves) and cuDNN's own workspace (building the plan: needs a GPU).
+/// halves) and cuDNN's own workspace (building the plan: needs a GPU);
+/// cudnn-split with start > 0 adds a bf16 dQ (B*len*heads*head_dim halves).
 int64_t attention_bwd_workspace_size(const cpu::AttentionDims &d,
                                      const AttentionStrides &s = {});
 
