@@ -3,7 +3,7 @@
 #
 # Run from anywhere on the GPU machine (bench/gpu/README.md shows the device
 # tool call). Steps, each under a timeout so the whole run ends within
-# 8.5 minutes (S1F_GPU_DEADLINE seconds, default 480, after which no new
+# 8 minutes (S1F_GPU_DEADLINE seconds, default 460, after which no new
 # step starts; each step's timeout also leaves the later steps their share):
 #   1. binaries: $S1F_GPU_BIN, else build-gpu/bin (bench/gpu/bundle.sh makes
 #      it on a machine with the same toolkit; the device tool carries it),
@@ -13,12 +13,12 @@
 #      sticky CUDA error stays in its test), each writing its own gtest JSON
 #      (at most 150 s);
 #   3. s1f-layer-bench (one GPT layer, forward + backward, whole and chunked
-#      sequences), first with cuDNN's attention (--attention cudnn, at most
-#      110 s, plans logged), then cuDNN's split into own and prefix keys
-#      (--attention cudnn-split, at most 80 s), then with ours (at most
-#      120 s), then torch_layer.py (the same layer in PyTorch, on the cases
-#      s1f-layer-bench lists; at most 120 s): the results that matter most,
-#      so they come before the kernel timings;
+#      sequences), first with cuDNN's attention split into own and prefix
+#      keys (--attention cudnn-split, at most 80 s, plans logged), then in
+#      one call per chunk (--attention cudnn, at most 110 s), then with ours
+#      (at most 120 s), then torch_layer.py (the same layer in PyTorch, on
+#      the cases s1f-layer-bench lists; at most 120 s): the results that
+#      matter most, so they come before the kernel timings;
 #   4. s1f-cuda-bench (kernel timings, at most 60 s);
 #   5. torch_baseline.py (the same kernels in PyTorch, at most 60 s), when
 #      PyTorch is there and time is left;
@@ -33,7 +33,7 @@ set -uo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 OUT=${OUT:-$ROOT/gpu-results}
-DEADLINE=${S1F_GPU_DEADLINE:-480}
+DEADLINE=${S1F_GPU_DEADLINE:-460}
 START=$(date +%s)
 mkdir -p "$OUT/gtest" "$OUT/cudnn-logs"
 rm -f "$OUT"/gtest/*.json "$OUT"/cudnn-logs/*.log "$OUT"/results.json "$OUT"/bench.json \
@@ -57,24 +57,24 @@ step() {
 # Seconds kept for the steps after each one (about what each took, with a
 # margin; the earlier steps matter more): summary 10, torch baseline 30,
 # kernel bench 30, torch layer 60, layer bench 60, layer bench with cuDNN's
-# split attention 60, with cuDNN's attention 90. A step's timeout is at most
+# attention 90, with cuDNN's split attention 60. A step's timeout is at most
 # what is left minus that (the tests get at least 90 s), and a step that
 # would get less than its minimum does not start, so the run ends by the
 # deadline. S1F_GPU_STEPS picks steps (default: all of "tests train
-# layer-cudnn layer-cudnn-split layer torch-layer bench torch-baseline");
+# layer-cudnn-split layer-cudnn layer torch-layer bench torch-baseline");
 # S1F_GPU_TESTS is a gtest filter for the tests step (default: every test);
 # S1F_BENCH_FILTER is passed to s1f-cuda-bench --filter; S1F_GPU_PACK=1
 # packs the results (end of the script).
-STEPS=" ${S1F_GPU_STEPS:-tests train layer-cudnn layer-cudnn-split layer torch-layer bench torch-baseline} "
+STEPS=" ${S1F_GPU_STEPS:-tests train layer-cudnn-split layer-cudnn layer torch-layer bench torch-baseline} "
 want() { [[ $STEPS == *" $1 "* ]]; }
 share() { want "$1" && echo "$2" || echo 0; }
 LATER_BASELINE=10
 LATER_BENCH=$((LATER_BASELINE + $(share torch-baseline 30)))
 LATER_TORCH_LAYER=$((LATER_BENCH + $(share bench 30)))
 LATER_LAYER=$((LATER_TORCH_LAYER + $(share torch-layer 60)))
-LATER_LAYER_SPLIT=$((LATER_LAYER + $(share layer 60)))
-LATER_LAYER_CUDNN=$((LATER_LAYER_SPLIT + $(share layer-cudnn-split 60)))
-LATER_TESTS=$((LATER_LAYER_CUDNN + $(share layer-cudnn 90)))
+LATER_LAYER_CUDNN=$((LATER_LAYER + $(share layer 60)))
+LATER_LAYER_SPLIT=$((LATER_LAYER_CUDNN + $(share layer-cudnn 90)))
+LATER_TESTS=$((LATER_LAYER_SPLIT + $(share layer-cudnn-split 60)))
 HAVE_TORCH=0
 command -v python3 >/dev/null &&
   python3 -c "import importlib.util as u, sys; sys.exit(u.find_spec('torch') is None)" 2>/dev/null &&
@@ -251,29 +251,14 @@ fi
 # --- 3. The layer: ours with cuDNN's attention and with ours, then PyTorch's -----
 # s1f-layer-bench lists its cases (--cases-json) so that torch_layer.py times
 # exactly the same ones; without that list torch_layer.py times its two
-# built-in 7B 32k cases. The cudnn run logs every plan it builds
-# (S1F_CUDNN_LOG) to layer_cudnn.log; cuDNN generates a kernel for each chunk
-# shape (about a second each), so it times the 7B 32k cases the targets name
-# unless S1F_LAYER_CUDNN_FILTER says otherwise ("" for all).
-if ! want layer-cudnn; then
-  step "layer bench, cudnn attention: not selected (S1F_GPU_STEPS)"
-elif [ -x "$BIN/s1f-layer-bench" ] && (($(left) - LATER_LAYER_CUDNN >= 30)); then
-  t0=$(elapsed)
-  S1F_CUDNN_LOG=1 CUDNN_LOGLEVEL_DBG=1 CUDNN_LOGDEST_DBG="$OUT/cudnn-logs/layer.log" \
-    timeout "$(clamp $(($(left) - LATER_LAYER_CUDNN)) 30 110)" \
-    "$BIN/s1f-layer-bench" --attention cudnn --json "$OUT/layer_cudnn.json" \
-    --filter "${S1F_LAYER_CUDNN_FILTER-7b-32k}" \
-    >"$OUT/layer_cudnn.log" 2>&1
-  rc=$?
-  grep -v "^s1f cudnn:" "$OUT/layer_cudnn.log" | tail -15
-  step "layer bench, cudnn attention: exit $rc, $(($(elapsed) - t0)) s"
-else
-  step "layer bench, cudnn attention: skipped (no s1f-layer-bench or no time left)"
-fi
-
-# The same cases with engine cudnn-split: a chunk after the first as two
-# cuDNN calls (its own keys under the plain causal mask, the prefix without
-# a mask) merged by log-sum-exp; a whole sequence runs the graphs above.
+# built-in 7B 32k cases. First the cudnn engines: cudnn-split (a chunk after
+# the first as two cuDNN calls, its own keys under the plain causal mask and
+# the prefix without a mask, merged by log-sum-exp), then cudnn (one call
+# with the bottom-right mask; a whole sequence runs the same graph in both).
+# They log every plan they build (S1F_CUDNN_LOG) to layer_cudnn_split.log and
+# layer_cudnn.log; cuDNN generates a kernel for each chunk shape (about a
+# second each), so they time the 7B 32k cases the targets name unless
+# S1F_LAYER_CUDNN_FILTER says otherwise ("" for all).
 if ! want layer-cudnn-split; then
   step "layer bench, cudnn-split attention: not selected (S1F_GPU_STEPS)"
 elif [ -x "$BIN/s1f-layer-bench" ] && (($(left) - LATER_LAYER_SPLIT >= 30)); then
@@ -288,6 +273,22 @@ elif [ -x "$BIN/s1f-layer-bench" ] && (($(left) - LATER_LAYER_SPLIT >= 30)); the
   step "layer bench, cudnn-split attention: exit $rc, $(($(elapsed) - t0)) s"
 else
   step "layer bench, cudnn-split attention: skipped (no s1f-layer-bench or no time left)"
+fi
+
+if ! want layer-cudnn; then
+  step "layer bench, cudnn attention: not selected (S1F_GPU_STEPS)"
+elif [ -x "$BIN/s1f-layer-bench" ] && (($(left) - LATER_LAYER_CUDNN >= 30)); then
+  t0=$(elapsed)
+  S1F_CUDNN_LOG=1 CUDNN_LOGLEVEL_DBG=1 CUDNN_LOGDEST_DBG="$OUT/cudnn-logs/layer.log" \
+    timeout "$(clamp $(($(left) - LATER_LAYER_CUDNN)) 30 110)" \
+    "$BIN/s1f-layer-bench" --attention cudnn --json "$OUT/layer_cudnn.json" \
+    --filter "${S1F_LAYER_CUDNN_FILTER-7b-32k}" \
+    >"$OUT/layer_cudnn.log" 2>&1
+  rc=$?
+  grep -v "^s1f cudnn:" "$OUT/layer_cudnn.log" | tail -15
+  step "layer bench, cudnn attention: exit $rc, $(($(elapsed) - t0)) s"
+else
+  step "layer bench, cudnn attention: skipped (no s1f-layer-bench or no time left)"
 fi
 
 if ! want layer; then
