@@ -52,16 +52,19 @@ TEST(PipelineMemory, Seq1F1BKeepsFewerActivations) {
   // i.e. 5/2 and 7/4 micro-batches (chunk lengths are equal here).
   EXPECT_NEAR(double(act(seq2[0])) / act(oneF[0]), 5.0 / 8, 0.02);
   EXPECT_NEAR(double(act(seq4[0])) / act(oneF[0]), 7.0 / 16, 0.02);
-  // KV caches are whole-sequence buffers, born at a micro-batch's chunk-0
-  // forward and freed after its chunk-0 backward: 1F1B has 4 micro-batches
-  // in flight on rank 0; Seq1F1B 3 for N = 2 and N = 4 alike (the next
-  // micro-batch's chunk 0 starts before the oldest one's chunk 0 finishes).
-  EXPECT_EQ(kv(seq2[0]) * 4, kv(oneF[0]) * 3);
-  EXPECT_EQ(kv(seq4[0]) * 4, kv(oneF[0]) * 3);
-  // A KV-gradient buffer only where chunks share a prefix (N > 1).
+  // KV caches hold each chunk's rows from its forward to its backward, so
+  // they follow the chunks in flight too: 1F1B's 4 whole micro-batches on
+  // rank 0 (one attention op, K and V of a sequence: W bytes each), and
+  // P+N-1 chunks of W/N for Seq1F1B.
+  const int64_t W = kv(oneF[0]) / 4;
+  EXPECT_EQ(kv(seq2[0]) * 2, 5 * W);
+  EXPECT_EQ(kv(seq4[0]) * 4, 7 * W);
+  // A KV-gradient buffer only where chunks share a prefix (N > 1), holding
+  // the N-1 earlier chunks' rows of one micro-batch.
   auto kvGrad = [](const MemoryStats &s) { return s.peakOf(MemKind::KvGrad); };
   EXPECT_EQ(kvGrad(oneF[0]), 0);
-  EXPECT_GT(kvGrad(seq2[0]), 0);
+  EXPECT_EQ(kvGrad(seq2[0]) * 2, W);
+  EXPECT_EQ(kvGrad(seq4[0]) * 4, 3 * W);
 }
 
 } // namespace

@@ -277,10 +277,13 @@ void StageExecutor::forwardOp(Unit &u, int i) {
     cpu::AttentionDims d = attentionDims(u, op);
     KvState &kv = kv_[{u.mb, i}];
     if (kv.k.empty()) { // chunk 0: the micro-batch's cache is born
-      size_t n = B * batch_->seq * feat(op.inputs[1]);
-      kv.k = Tensor(n, &memory_, MemKind::KvCache);
-      kv.v = Tensor(n, &memory_, MemKind::KvCache);
+      kv.k = RowBuffer(B, batch_->seq, feat(op.inputs[1]), &memory_,
+                       MemKind::KvCache);
+      kv.v = RowBuffer(B, batch_->seq, feat(op.inputs[2]), &memory_,
+                       MemKind::KvCache);
     }
+    kv.k.commit(u.start, u.start + u.len); // (again, when recomputing)
+    kv.v.commit(u.start, u.start + u.len);
     kernels_.kv_cache_write(in(1), in(2), kv.k.data(), kv.v.data(), d);
     float *ws = scratch(0, kernels_.attention_workspace_size(d));
     kernels_.attention_fwd(in(0), kv.k.data(), kv.v.data(), y,
@@ -473,8 +476,14 @@ void StageExecutor::backwardOp(Unit &u, int i, bool input, bool weight) {
                              u.saveA[local].data(), dx, dk, dv, ws, d);
     } else {
       if (kv.dk.empty()) { // the micro-batch's first backward (chunk N-1)
-        kv.dk = Tensor(kv.k.size(), &memory_, MemKind::KvGrad);
-        kv.dv = Tensor(kv.v.size(), &memory_, MemKind::KvGrad);
+        // Later chunks add into the rows of earlier ones: the prefix. (This
+        // chunk's own rows are read as what later chunks added: zeros.)
+        kv.dk = RowBuffer(B, batch_->seq, feat(op.inputs[1]), &memory_,
+                          MemKind::KvGrad);
+        kv.dv = RowBuffer(B, batch_->seq, feat(op.inputs[2]), &memory_,
+                          MemKind::KvGrad);
+        kv.dk.commit(0, u.start);
+        kv.dv.commit(0, u.start);
       }
       kernels_.attention_bwd(
           val(0), kv.k.data(), kv.v.data(), u.values[op.output].data(), dy,
@@ -485,6 +494,9 @@ void StageExecutor::backwardOp(Unit &u, int i, bool input, bool weight) {
     addGrad(op.inputs[0], dx);
     addGrad(op.inputs[1], dk);
     addGrad(op.inputs[2], dv);
+    // This chunk's K/V rows have no reader left (later chunks are done).
+    kv.k.release(u.start, u.start + u.len);
+    kv.v.release(u.start, u.start + u.len);
     if (u.chunk == 0) // no earlier chunk needs the prefix any more
       kv_.erase({u.mb, i});
     break;

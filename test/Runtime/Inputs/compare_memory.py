@@ -1,7 +1,8 @@
-"""Compares the runtime's measured peak activation bytes per rank
-(seq1f1b-train --memory) with the simulator's prediction (s1f-simulate
-bytes=true) for the same plan; fails if any rank differs by more than the
-given relative tolerance.
+"""Compares the runtime's measured peak bytes per rank (seq1f1b-train
+--memory) with the simulator's prediction (s1f-simulate bytes=true) for the
+same plan; fails if any rank's activations differ by more than the given
+relative tolerance, or its KV caches or KV-gradient buffers differ at all
+(both allocate those by chunk, at the same actions).
 
 usage: compare_memory.py TRAIN_OUTPUT SIMULATE_OUTPUT TOLERANCE
 """
@@ -27,14 +28,20 @@ def main():
     if len(train) != len(simulated) or not train:
         sys.exit(f"rank counts differ: {len(train)} measured, {len(simulated)} simulated")
     worst = 0.0
+    kv_equal = True
     for measured, predicted in zip(train, simulated):
         # train: rank, peak, activations, kv, kvgrad
         # simulate: rank, bubble, peak, weights, grads, optim, activ, kv, kvgrad, in-flight
         m, p = int(measured[2]), int(predicted[6])
         diff = abs(m - p) / p
         worst = max(worst, diff)
-        print(f"rank {measured[0]}: activations measured {m}, predicted {p}, {100 * diff:.1f}%")
-    sys.exit(0 if worst <= tolerance else 1)
+        kv = (int(measured[3]), int(measured[4]))
+        kv_sim = (int(predicted[7]), int(predicted[8]))
+        kv_equal = kv_equal and kv == kv_sim
+        print(f"rank {measured[0]}: activations measured {m}, predicted {p}, "
+              f"{100 * diff:.1f}%; kv cache / kv grad measured {kv[0]} / "
+              f"{kv[1]}, predicted {kv_sim[0]} / {kv_sim[1]}")
+    sys.exit(0 if worst <= tolerance and kv_equal else 1)
 
 
 if __name__ == "__main__":

@@ -1,9 +1,11 @@
-//===- memory.h - Tracked buffers and live-byte accounting -------*- C++ -*-===//
+//===- memory.h - Tracked buffers and live-byte accounting -------*- C++
+//-*-===//
 //
 // The executor allocates what it keeps between schedule actions through
-// Tensor, which reports its bytes to the rank's MemoryTracker by category, so
-// a run can report each rank's peak of saved activations, KV caches and
-// KV-gradient buffers (the quantities Seq1F1B trades against the bubble).
+// Tensor and RowBuffer, which report their bytes to the rank's MemoryTracker
+// by category, so a run can report each rank's peak of saved activations, KV
+// caches and KV-gradient buffers (the quantities Seq1F1B trades against the
+// bubble).
 //
 //===----------------------------------------------------------------------===//
 
@@ -67,6 +69,46 @@ private:
   void untrack();
 
   std::vector<float> data_;
+  MemoryTracker *tracker_ = nullptr;
+  MemKind kind_ = MemKind::Activations;
+};
+
+/// A [batch, rows, width] float buffer whose rows come and go by range (the
+/// same rows of every sequence): the KV caches and KV-gradient buffers, which
+/// grow chunk by chunk while kernels read their prefix [0, end) in place.
+/// The whole address range is reserved at once with no memory behind it
+/// (mmap); a page gets memory when first written and gives it back
+/// (madvise) when every row on it is released. The tracker counts the
+/// committed rows' bytes. Rows never written read as zeros.
+class RowBuffer {
+public:
+  RowBuffer() = default;
+  RowBuffer(int64_t batch, int64_t rows, int64_t width, MemoryTracker *tracker,
+            MemKind kind);
+  RowBuffer(RowBuffer &&o) noexcept;
+  RowBuffer &operator=(RowBuffer &&o) noexcept;
+  RowBuffer(const RowBuffer &) = delete;
+  RowBuffer &operator=(const RowBuffer &) = delete;
+  ~RowBuffer();
+
+  float *data() { return data_; }
+  const float *data() const { return data_; }
+  bool empty() const { return data_ == nullptr; }
+  /// Counts rows [begin, end) (those not yet committed) from now on.
+  void commit(int64_t begin, int64_t end);
+  /// Stops counting rows [begin, end) and returns their whole pages.
+  void release(int64_t begin, int64_t end);
+  int64_t committedBytes() const;
+
+private:
+  void reset();
+  int64_t rowBytes() const { return batch_ * width_ * 4; }
+
+  float *data_ = nullptr;
+  size_t mapped_ = 0; ///< bytes reserved
+  int64_t batch_ = 0, rows_ = 0, width_ = 0;
+  std::vector<bool> committed_; ///< per row
+  int64_t committedRows_ = 0;
   MemoryTracker *tracker_ = nullptr;
   MemKind kind_ = MemKind::Activations;
 };

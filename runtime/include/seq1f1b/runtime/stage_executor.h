@@ -1,4 +1,5 @@
-//===- stage_executor.h - Runs one pipeline stage's ops ----------*- C++ -*-===//
+//===- stage_executor.h - Runs one pipeline stage's ops ----------*- C++
+//-*-===//
 //
 // Forward and backward of one stage for (micro-batch, chunk) units, chunk c
 // covering absolute positions [bounds[c], bounds[c+1]) of every sequence.
@@ -7,12 +8,14 @@
 //  * per unit: every value the forward produced (and the received input),
 //    norm statistics and log-sum-exps, until the unit's backward (or, split,
 //    its weight pass) has run;
-//  * per (micro-batch, attention op): the KV cache [B, S, kv] for K and V,
-//    written by each chunk's forward and read as the prefix by later chunks,
-//    and the KV-gradient buffers, zeroed at the micro-batch's first backward
-//    (chunk N-1). Chunks run backward descending; after chunk c's backward
-//    its rows are complete and go to the K/V producers. Both are freed after
-//    chunk 0's backward.
+//  * per (micro-batch, attention op): the KV cache [B, S, kv] for K and V
+//    (RowBuffer), whose rows of chunk c are committed by c's forward, read as
+//    the prefix by later chunks, and released after c's backward; and the
+//    KV-gradient buffers, whose prefix rows [0, start of chunk N-1) are
+//    committed, zero, at the micro-batch's first backward (chunk N-1).
+//    Chunks run backward descending; after chunk c's backward its rows are
+//    complete and go to the K/V producers. Both are freed after chunk 0's
+//    backward. (The simulator charges the same bytes at the same actions.)
 // Parameter gradients accumulate across chunks and micro-batches into the
 // ParamStore; the loss gradient is scaled by 1/(target tokens of the step).
 //
@@ -86,7 +89,7 @@ private:
   };
   /// Per (mb, attention op): K/V prefix cache and its gradient.
   struct KvState {
-    Tensor k, v, dk, dv;
+    RowBuffer k, v, dk, dv;
   };
 
   Unit &unit(int mb, int chunk, const char *what);
