@@ -15,9 +15,10 @@
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/Diagnostics.h"
 #include "mlir/Tools/mlir-translate/Translation.h"
+#include "llvm/ADT/STLExtras.h"
+#include "llvm/ADT/StringSet.h"
 #include "llvm/Support/CommandLine.h"
 #include "llvm/Support/JSON.h"
-#include "llvm/ADT/StringSet.h"
 #include "llvm/Support/Regex.h"
 #include <cmath>
 
@@ -68,6 +69,15 @@ public:
   InFlightDiagnostic error(StringRef key) {
     ok = false;
     return emitError(locOf(key)) << "key '" << key << "': ";
+  }
+
+  InFlightDiagnostic warning(StringRef key) {
+    return emitWarning(locOf(key)) << "key '" << key << "': ";
+  }
+
+  const json::Value *get(StringRef key) {
+    const json::Value *v = object.get(key);
+    return v && v->kind() != json::Value::Null ? v : nullptr;
   }
 
   bool has(StringRef key) {
@@ -236,6 +246,52 @@ LogicalResult readSpec(ConfigReader &reader, ModelSpec &spec,
                                      "dimension, got "
                                   << spec.headDim;
   return success();
+}
+
+/// Keys that change the model but that the graph does not express get a
+/// warning at the key (never an error: plans are still right for everything
+/// else), so no plan or run is silently of another model.
+void warnUnmodeled(ConfigReader &reader, const ModelSpec &spec, int64_t seq) {
+  if (spec.gpt2) {
+    static constexpr StringRef gelus[] = {"gelu_new", "gelu",
+                                          "gelu_pytorch_tanh", "gelu_fast"};
+    if (std::optional<StringRef> act = reader.string("activation_function");
+        act && !llvm::is_contained(gelus, *act))
+      reader.warning("activation_function")
+          << "'" << *act << "' is not modeled: the MLP uses GELU (tanh form)";
+    return;
+  }
+  if (std::optional<StringRef> act = reader.string("hidden_act");
+      act && *act != "silu")
+    reader.warning("hidden_act")
+        << "'" << *act << "' is not modeled: the MLP uses SwiGLU (SiLU)";
+  if (const json::Value *scaling = reader.get("rope_scaling")) {
+    std::string kind = "?";
+    if (const json::Object *o = scaling->getAsObject())
+      for (StringRef k : {"rope_type", "type"})
+        if (std::optional<StringRef> t = o->getString(k)) {
+          kind = t->str();
+          break;
+        }
+    const json::Value *theta = reader.get("rope_theta");
+    reader.warning("rope_scaling")
+        << "RoPE scaling '" << kind << "' is not applied: positions use plain "
+        << "RoPE with rope_theta "
+        << (theta ? ConfigReader::render(*theta) : "10000 (the default)")
+        << " (plans do not depend on it; a trained model's positions do)";
+  }
+  // Mistral windows every layer when sliding_window is set; Qwen2 only with
+  // use_sliding_window.
+  const json::Value *window = reader.get("sliding_window");
+  const int64_t w = window ? window->getAsInteger().value_or(0) : 0;
+  const bool windowed = spec.modelType == "qwen2"
+                            ? reader.boolean("use_sliding_window", false)
+                            : spec.modelType == "mistral";
+  if (windowed && w > 0 && w < seq)
+    reader.warning("sliding_window")
+        << "sliding-window attention (" << w << " tokens) is not modeled: "
+        << "every token attends to its whole prefix of up to " << seq
+        << ", which takes more time and KV-cache memory than the window";
 }
 
 /// Emits the model graph into a fresh module.
@@ -543,6 +599,7 @@ OwningOpRef<ModuleOp> seq1f1b::importHFConfig(llvm::SourceMgr &sourceMgr,
         << " learned positions of this GPT-2 model (key 'n_positions')";
     return nullptr;
   }
+  warnUnmodeled(reader, spec, seq);
   return GraphBuilder(ctx, spec, options.microBatchSize, seq, fileLoc).build();
 }
 
