@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <utility>
 
 namespace seq1f1b::schedule {
 
@@ -82,9 +83,12 @@ public:
         live.optimizer += st.optimizer;
       }
     peak = live;
+    staticBytes = live.total();
   }
 
-  void run(const Action &a) {
+  /// Applies `a`'s allocations and frees; returns the live bytes while it
+  /// runs and after it.
+  std::pair<std::int64_t, std::int64_t> run(const Action &a) {
     const ChunkMemory mem = chunkMemory(a.stage, a.chunk);
     const bool lastChunk = a.chunk == config.chunks - 1;
     const bool kvGradBuffer = config.chunks > 1 && isInputBackward(a.kind);
@@ -102,6 +106,7 @@ public:
       live.kvGrad += prefixKvBytes(a.stage);
     if (live.total() > peak.total())
       peak = live;
+    const std::int64_t during = live.total();
     // Frees.
     if (isInputBackward(a.kind))
       live.activations -= mem.recomputed;
@@ -117,9 +122,11 @@ public:
     }
     if (kvGradBuffer && a.chunk == 0)
       live.kvGrad -= prefixKvBytes(a.stage);
+    return {during, live.total()};
   }
 
   MemoryBreakdown peak;
+  std::int64_t staticBytes = 0;
   int peakInFlight = 0;
 
 private:
@@ -230,9 +237,9 @@ Result<SimulationResult> simulateSchedule(const Schedule &input,
         double end = start + duration(model.cost(a.stage, a.chunk), a.kind);
         finish.record(a, end);
         clock[r] = end;
-        memory[r].run(a);
-        events[r].push_back(
-            {r, a.stage, a.kind, a.microbatch, a.chunk, start, end});
+        const auto [during, after] = memory[r].run(a);
+        events[r].push_back({r, a.stage, a.kind, a.microbatch, a.chunk, start,
+                             end, during, after});
         progress = true;
       }
     }
@@ -255,6 +262,7 @@ Result<SimulationResult> simulateSchedule(const Schedule &input,
     stats.bubbleFraction =
         result.makespan > 0 ? 1 - stats.busySeconds / result.makespan : 0;
     stats.peakMemory = memory[r].peak;
+    stats.staticBytes = memory[r].staticBytes;
     stats.peakInFlight = memory[r].peakInFlight;
     busyTotal += stats.busySeconds;
     result.events.insert(result.events.end(), events[r].begin(),
@@ -262,6 +270,7 @@ Result<SimulationResult> simulateSchedule(const Schedule &input,
   }
   result.bubbleFraction =
       result.makespan > 0 ? 1 - busyTotal / (c.ranks * result.makespan) : 0;
+  result.hasMemory = bool(model.chunkMemory) || bool(model.staticMemory);
   return result;
 }
 

@@ -102,6 +102,99 @@ std::string escape(const std::string &s) {
   return out;
 }
 
+/// Bytes in the largest binary unit that keeps them >= 1.
+void byteUnit(double maxBytes, double &scale, std::string &unit) {
+  const char *names[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+  int i = 0;
+  scale = 1;
+  while (i < 4 && maxBytes * scale >= 1024)
+    scale /= 1024, ++i;
+  unit = names[i];
+}
+
+/// The rank's live bytes as a step curve under its actions' time axis:
+/// weights, gradients and optimizer state (constant) light, what the
+/// schedule keeps (activations, KV caches) dark, all ranks on one scale.
+template <typename X>
+std::string memoryStrips(const SimulationResult &result,
+                         const SvgOptions &options, double left, double plotW,
+                         double top, double stripH, double gap, X x) {
+  const ScheduleConfig &c = result.config;
+  double maxBytes = std::max(1.0, options.memoryScale);
+  for (const RankStats &r : result.ranks)
+    maxBytes = std::max(maxBytes, double(r.peakMemory.total()));
+  const bool limit = options.memoryLimit > 0 && options.memoryLimit < maxBytes;
+  double scale;
+  std::string unit;
+  byteUnit(maxBytes, scale, unit);
+  std::string s =
+      "<text x=\"" + fmt("%.0f", left) + "\" y=\"" + fmt("%.1f", top - 10) +
+      "\" font-size=\"13\" font-weight=\"bold\" "
+      "fill=\"rgb(30,30,40)\">live memory per rank (" +
+      unit +
+      "; light: weights, gradients, optimizer state; dark: "
+      "activations and KV caches" +
+      (limit ? "; red: " + fmt("%.3g", options.memoryLimit * scale) + " " +
+                   unit + " per GPU"
+             : std::string()) +
+      ")</text>\n";
+  for (int r = 0; r < c.ranks; ++r) {
+    const double y0 = top + r * (stripH + gap), base = y0 + stripH;
+    auto y = [&](double bytes) { return base - bytes / maxBytes * stripH; };
+    const RankStats &st = result.ranks[size_t(r)];
+    s += "<rect x=\"" + fmt("%.1f", left) + "\" y=\"" + fmt("%.1f", y0) +
+         "\" width=\"" + fmt("%.1f", plotW) + "\" height=\"" +
+         fmt("%.0f", stripH) + "\" fill=\"rgb(244,245,247)\"/>\n";
+    s += "<text x=\"" + fmt("%.0f", left - 10) + "\" y=\"" +
+         fmt("%.1f", y0 + stripH / 2 + 4) +
+         "\" font-size=\"13\" text-anchor=\"end\" fill=\"rgb(60,60,70)\">"
+         "rank " +
+         std::to_string(r) + "</text>\n";
+    // The step curve: each action holds liveDuring while it runs and leaves
+    // liveAfter behind.
+    std::string pts = fmt("%.2f", x(0)) + "," + fmt("%.2f", base);
+    double level = double(st.staticBytes);
+    auto point = [&](double t, double bytes) {
+      pts += " " + fmt("%.2f", x(t)) + "," + fmt("%.2f", y(bytes));
+    };
+    point(0, level);
+    for (const TimelineEvent &e : result.events) {
+      if (e.rank != r)
+        continue;
+      point(e.start, level);
+      point(e.start, double(e.liveDuring));
+      point(e.end, double(e.liveDuring));
+      level = double(e.liveAfter);
+      point(e.end, level);
+    }
+    point(result.makespan, level);
+    pts += " " + fmt("%.2f", x(result.makespan)) + "," + fmt("%.2f", base);
+    s += "<polygon points=\"" + pts + "\" fill=\"rgb(92,104,128)\"/>\n";
+    s += "<rect x=\"" + fmt("%.1f", left) + "\" y=\"" +
+         fmt("%.2f", y(double(st.staticBytes))) + "\" width=\"" +
+         fmt("%.1f", plotW) + "\" height=\"" +
+         fmt("%.2f", base - y(double(st.staticBytes))) +
+         "\" fill=\"rgb(190,198,214)\"/>\n";
+    if (limit)
+      s += "<line x1=\"" + fmt("%.1f", left) + "\" x2=\"" +
+           fmt("%.1f", left + plotW) + "\" y1=\"" +
+           fmt("%.2f", y(options.memoryLimit)) + "\" y2=\"" +
+           fmt("%.2f", y(options.memoryLimit)) +
+           "\" stroke=\"rgb(200,40,40)\" stroke-dasharray=\"5,3\"/>\n";
+    s += "<rect x=\"" + fmt("%.1f", left + plotW - 90) + "\" y=\"" +
+         fmt("%.1f", y0 + 1) +
+         "\" width=\"88\" height=\"15\" rx=\"2\" fill=\"white\" "
+         "fill-opacity=\"0.85\"/>\n";
+    s += "<text x=\"" + fmt("%.1f", left + plotW - 4) + "\" y=\"" +
+         fmt("%.1f", y0 + 12) +
+         "\" font-size=\"11\" text-anchor=\"end\" fill=\"rgb(30,30,40)\">"
+         "peak " +
+         fmt("%.3g", double(st.peakMemory.total()) * scale) + " " + unit +
+         "</text>\n";
+  }
+  return s;
+}
+
 } // namespace
 
 std::string chromeTraceJson(const SimulationResult &result) {
@@ -137,9 +230,14 @@ std::string timelineSvg(const SimulationResult &result,
   const double plotW = width - left - right;
   const double plotH = c.ranks * (rowH + rowGap) - rowGap;
   const double axisY = top + plotH + 8;
-  const double legendY = axisY + 42;
+  // With a memory model, a strip per rank of its live bytes over time.
+  const bool memory = result.hasMemory && !result.ranks.empty();
+  const double stripH = 34, memTop = axisY + 66;
+  const double legendY =
+      memory ? memTop + c.ranks * (stripH + rowGap) + 8 : axisY + 42;
   const double height = legendY + 56;
-  const double makespan = result.makespan > 0 ? result.makespan : 1;
+  const double makespan =
+      std::max(result.makespan > 0 ? result.makespan : 1, options.timeSpan);
   auto x = [&](double t) { return left + t / makespan * plotW; };
   auto rowY = [&](int rank) { return top + rank * (rowH + rowGap); };
 
@@ -227,6 +325,9 @@ std::string timelineSvg(const SimulationResult &result,
        fmt("%.1f", axisY + 32) +
        "\" font-size=\"11\" text-anchor=\"end\" fill=\"rgb(60,60,70)\">time (" +
        unit + ")</text>\n";
+
+  if (memory)
+    s += memoryStrips(result, options, left, plotW, memTop, stripH, rowGap, x);
 
   // Legend: pass kinds on a neutral color, then micro-batch colors.
   const Rgb neutral{120, 125, 135};

@@ -464,6 +464,13 @@ int main(int argc, char **argv) {
                   "peak GiB (max)  stage 0 GiB  free GiB  fits"
                << (recomputeColumn ? "  recompute" : "") << "\n";
   double tokens = double(m) * shape.batch * shape.seqLen;
+  // The timelines share their time axis and memory scale.
+  schedule::SvgOptions svg;
+  svg.memoryLimit = *memoryBytes;
+  for (const Row &row : rows) {
+    svg.timeSpan = std::max(svg.timeSpan, row.result.makespan);
+    svg.memoryScale = std::max(svg.memoryScale, double(row.peak()));
+  }
   for (const Row &row : rows) {
     int64_t peak = row.peak();
     int64_t first = row.result.ranks.front().peakMemory.total();
@@ -488,7 +495,7 @@ int main(int argc, char **argv) {
       llvm::raw_fd_ostream os(path, ec);
       if (ec)
         return fail("cannot write " + path + ": " + ec.message());
-      os << schedule::timelineSvg(row.result);
+      os << schedule::timelineSvg(row.result, svg);
     }
   }
   if (!unmodelled.empty())

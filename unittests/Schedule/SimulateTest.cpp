@@ -5,6 +5,9 @@
 
 #include <gtest/gtest.h>
 
+#include <utility>
+#include <vector>
+
 using namespace seq1f1b::schedule;
 
 namespace {
@@ -103,6 +106,20 @@ TEST(SimulateTest, MemoryOfSeq1F1BByHand) {
   EXPECT_EQ(p.kvGrad, 4);
   EXPECT_EQ(p.total(), 754);
   EXPECT_EQ(r->ranks[0].peakInFlight, 3);
+
+  // The live bytes of each action (what the timeline's memory strips draw):
+  // rank 0 in program order, during / after, static 700 included. B0.0
+  // frees chunk 0 and the KV-grad buffer (18), B1.1 allocates it again.
+  EXPECT_TRUE(r->hasMemory);
+  EXPECT_EQ(r->ranks[0].staticBytes, 700);
+  std::vector<std::pair<std::int64_t, std::int64_t>> live;
+  for (const TimelineEvent &e : r->events)
+    if (e.rank == 0)
+      live.push_back({e.liveDuring, e.liveAfter});
+  const std::vector<std::pair<std::int64_t, std::int64_t>> want = {
+      {714, 714}, {736, 736}, {750, 750}, {754, 732},  // F0.0 F0.1 F1.0 B0.1
+      {754, 754}, {754, 736}, {740, 718}, {718, 700}}; // F1.1 B0.0 B1.1 B1.0
+  EXPECT_EQ(live, want);
 }
 
 TEST(SimulateTest, MemoryOfZeroBubbleSplitByHand) {

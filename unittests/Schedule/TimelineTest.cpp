@@ -75,4 +75,37 @@ TEST(TimelineTest, SvgDrawsEveryAction) {
   EXPECT_NE(zbSvg.find("zero bubble &lt;test&gt;"), std::string::npos);
   EXPECT_NE(zbSvg.find("url(#hatch)"), std::string::npos);
   EXPECT_NE(zbSvg.find("stroke-dasharray"), std::string::npos);
+  // No memory model, no memory strips.
+  EXPECT_EQ(svg.find("live memory"), std::string::npos);
+}
+
+TEST(TimelineTest, SvgDrawsLiveMemoryPerRank) {
+  Result<Schedule> s = generateSchedule({4, 1, 3, 2, ScheduleKind::Seq1F1B});
+  ASSERT_TRUE(s.ok()) << s.error;
+  SimulationModel model;
+  model.cost = [](int, int) {
+    UnitCost u;
+    u.forward = 1e-3, u.backward = 2e-3;
+    return u;
+  };
+  model.staticMemory = [](int) { return StaticMemory{1 << 30, 0, 0}; };
+  model.chunkMemory = [](int, int) {
+    ChunkMemory c;
+    c.activations = 1 << 29;
+    return c;
+  };
+  SimulationResult r = *simulateSchedule(*s, model);
+  SvgOptions options;
+  options.memoryLimit = 2.0 * (1 << 30);
+  options.timeSpan = 2 * r.makespan; // another plan's, twice as long
+  std::string svg = timelineSvg(r, options);
+  keep("seq1f1b-memory.svg", svg);
+  EXPECT_NE(svg.find("live memory per rank (GiB"), std::string::npos);
+  EXPECT_NE(svg.find("red: 2 GiB per GPU"), std::string::npos);
+  EXPECT_EQ(count(svg, "<polygon "), 4u); // one curve per rank
+  // Rank 0 holds P + N - 1 = 5 chunks at its peak: 1 + 5/2 GiB.
+  EXPECT_NE(svg.find("peak 3.5 GiB"), std::string::npos);
+  // The curve ends, everything freed, on the static bytes at the makespan,
+  // which is half way along the shared time axis (x from 70 to 1176).
+  EXPECT_NE(svg.find(" 623.00,"), std::string::npos);
 }

@@ -90,12 +90,15 @@ struct TimelineEvent {
   int chunk;
   double start;
   double end;
+  std::int64_t liveDuring = 0; ///< Rank's bytes while it runs (peak candidate).
+  std::int64_t liveAfter = 0;  ///< Rank's bytes once it has freed.
 };
 
 struct RankStats {
   double busySeconds = 0;
   double bubbleFraction = 0;  ///< 1 - busy / makespan.
   MemoryBreakdown peakMemory; ///< Itemized at the moment of the peak.
+  std::int64_t staticBytes = 0; ///< Weights, gradients, optimizer state.
   int peakInFlight = 0;       ///< Most units forwarded but not backwarded.
 };
 
@@ -105,6 +108,7 @@ struct SimulationResult {
   double bubbleFraction = 0; ///< 1 - sum(busy) / (P * makespan).
   std::vector<RankStats> ranks;
   std::vector<TimelineEvent> events; ///< Grouped by rank, in program order.
+  bool hasMemory = false; ///< The model had memory: live bytes are set.
 };
 
 /// Simulates the compute actions of `schedule` (communication actions are

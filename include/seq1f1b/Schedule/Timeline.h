@@ -15,12 +15,20 @@ std::string chromeTraceJson(const SimulationResult &result);
 struct SvgOptions {
   std::string title; ///< Empty: "<kind>  P=.. V=.. M=.. N=..  bubble ..%".
   int width = 1200;  ///< Pixels.
+  /// Shared scales, so that pictures of several plans compare at a glance:
+  /// the time axis's span (seconds; 0: the makespan) and the bytes at the
+  /// top of a memory strip (0: the largest peak).
+  double timeSpan = 0, memoryScale = 0;
+  double memoryLimit = 0; ///< A GPU's memory, drawn as a line (0: none).
 };
 
 /// An SVG timeline: one row per rank, one box per action colored by micro-
 /// batch; F solid, B a darker shade, I darker and hatched, W a light tint
 /// with a dashed outline; box labels (e.g. "F1.2", or just the chunk) where
-/// they fit; a time axis, a legend and a title.
+/// they fit; a time axis, a legend and a title. With a memory model
+/// (result.hasMemory), a strip per rank below shows its live bytes over
+/// time, weights and optimizer state apart from activations and KV caches,
+/// with its peak.
 std::string timelineSvg(const SimulationResult &result,
                         const SvgOptions &options = {});
 
