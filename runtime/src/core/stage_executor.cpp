@@ -476,8 +476,7 @@ void StageExecutor::backwardOp(Unit &u, int i, bool input, bool weight) {
                              u.saveA[local].data(), dx, dk, dv, ws, d);
     } else {
       if (kv.dk.empty()) { // the micro-batch's first backward (chunk N-1)
-        // Later chunks add into the rows of earlier ones: the prefix. (This
-        // chunk's own rows are read as what later chunks added: zeros.)
+        // Later chunks add into the rows of earlier ones: the prefix.
         kv.dk = RowBuffer(B, batch_->seq, feat(op.inputs[1]), &memory_,
                           MemKind::KvGrad);
         kv.dv = RowBuffer(B, batch_->seq, feat(op.inputs[2]), &memory_,
@@ -485,11 +484,20 @@ void StageExecutor::backwardOp(Unit &u, int i, bool input, bool weight) {
         kv.dk.commit(0, u.start);
         kv.dv.commit(0, u.start);
       }
+      // These kernels also add the chunk's share to its own rows, which
+      // kv_cache_write_bwd then gathers: for chunk N-1 rows that live only
+      // while it runs (the GPU's kernels write them to dk, dv directly, as
+      // the simulator assumes).
+      kv.dk.commit(u.start, u.start + u.len);
+      kv.dv.commit(u.start, u.start + u.len);
       kernels_.attention_bwd(
           val(0), kv.k.data(), kv.v.data(), u.values[op.output].data(), dy,
           u.saveA[local].data(), dx, kv.dk.data(), kv.dv.data(), ws, d);
-      // Later chunks have added their share: this chunk's rows are complete.
+      // Later chunks have added their share: this chunk's rows are complete,
+      // and once gathered no one reads them again.
       kernels_.kv_cache_write_bwd(kv.dk.data(), kv.dv.data(), dk, dv, d);
+      kv.dk.release(u.start, u.start + u.len);
+      kv.dv.release(u.start, u.start + u.len);
     }
     addGrad(op.inputs[0], dx);
     addGrad(op.inputs[1], dk);

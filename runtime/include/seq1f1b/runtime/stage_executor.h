@@ -14,8 +14,8 @@
 //    KV-gradient buffers, whose prefix rows [0, start of chunk N-1) are
 //    committed, zero, at the micro-batch's first backward (chunk N-1).
 //    Chunks run backward descending; after chunk c's backward its rows are
-//    complete and go to the K/V producers. Both are freed after chunk 0's
-//    backward. (The simulator charges the same bytes at the same actions.)
+//    complete, go to the K/V producers and are released. Both are freed
+//    after chunk 0's backward.
 // Parameter gradients accumulate across chunks and micro-batches into the
 // ParamStore; the loss gradient is scaled by 1/(target tokens of the step).
 //
