@@ -299,7 +299,8 @@ schedule::ChunkMemory PipelineCostModel::chunkMemory(int stage,
 schedule::StaticMemory PipelineCostModel::staticMemory(int stage) const {
   // Mixed precision as Megatron runs it: 16-bit weights with fp32 gradients,
   // fp32 master weights and two fp32 Adam moments; fp32 models keep no
-  // master copy.
+  // master copy. The distributed optimizer shards the last two over the
+  // data-parallel ranks (Megatron: 6 + 12/dp bytes per parameter).
   double elements = 0, weightBytes = 4;
   llvm::DenseSet<Attribute> seen;
   for (Operation *op : stages[stage])
@@ -313,7 +314,8 @@ schedule::StaticMemory PipelineCostModel::staticMemory(int stage) const {
   schedule::StaticMemory m;
   m.weights = static_cast<int64_t>(elements * weightBytes);
   m.grads = static_cast<int64_t>(elements * 4);
-  m.optimizer = static_cast<int64_t>(elements * (weightBytes < 4 ? 12 : 8));
+  m.optimizer = static_cast<int64_t>(elements * (weightBytes < 4 ? 12 : 8) /
+                                     double(memory.optimizerShards));
   return m;
 }
 

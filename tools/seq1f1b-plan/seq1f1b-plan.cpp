@@ -53,6 +53,11 @@ static cl::opt<std::string> scheduleList(
     cl::cat(category));
 static cl::opt<int64_t> virtualStages("virtual", cl::desc("Stages per rank for interleaved kinds"),
                                       cl::init(2), cl::cat(category));
+static cl::opt<int64_t> optimizerShards(
+    "optimizer-shards",
+    cl::desc("Data-parallel ranks sharing the optimizer state, as Megatron's "
+             "--use-distributed-optimizer shards it (default 1: unsharded)"),
+    cl::init(1), cl::cat(category));
 static cl::opt<int64_t> tensorParallel("tp", cl::desc("Tensor-parallel degree"), cl::init(1),
                                        cl::cat(category));
 static cl::opt<std::string> gpuName("gpu", cl::desc("GPU profile: h100, h200, a100"),
@@ -144,6 +149,7 @@ struct Planner {
     PipelineCostModel costs;
     costs.gpu = gpu;
     costs.memory.tensorParallel = tensorParallel;
+    costs.memory.optimizerShards = optimizerShards;
     costs.memory.recompute = recompute;
     for (size_t i = 0; i + 1 < bounds.size(); ++i)
       costs.stages.push_back(
@@ -277,8 +283,12 @@ static void printVerdict(ArrayRef<Row> rows, double memoryBytes, double tokens,
         "  with --recompute full, %s fits: %.0f tokens/s, peak %.2f GiB\n",
         recomputed->name().c_str(), tokens / recomputed->result.makespan,
         gib(recomputed->peak()));
-  llvm::outs() << "  memory per GPU also falls with more stages (--stages) and "
-                  "tensor parallelism (--tp)\n";
+  llvm::outs() << "  memory per GPU also falls with more stages (--stages), "
+                  "tensor parallelism (--tp)"
+               << (optimizerShards == 1
+                       ? " and a sharded optimizer (--optimizer-shards)"
+                       : "")
+               << "\n";
 }
 
 /// A row's identity, as the JSON names it.
@@ -344,8 +354,10 @@ int main(int argc, char **argv) {
   std::optional<double> memoryBytes = parseBytes(gpuMemory);
   if (!memoryBytes)
     return fail("--gpu-memory=" + gpuMemory + " is not a size like 80GiB or 80GB");
-  if (stages < 1 || tensorParallel < 1 || virtualStages < 2)
-    return fail("--stages and --tp must be >= 1 and --virtual >= 2");
+  if (stages < 1 || tensorParallel < 1 || optimizerShards < 1 ||
+      virtualStages < 2)
+    return fail("--stages, --tp and --optimizer-shards must be >= 1 and "
+                "--virtual >= 2");
   if (policy != "even" && policy != "flops")
     return fail("--policy=" + policy + " is not one of even, flops");
   int64_t m = microbatches ? microbatches.getValue() : 2 * stages;
@@ -456,9 +468,13 @@ int main(int argc, char **argv) {
                << cast<StringAttr>(config.get("model_type")).getValue() << ", "
                << countParameters(*module) << " parameters, sequence "
                << shape.seqLen << " x micro-batch " << shape.batch << "\n"
-               << "pipeline: P=" << stages << " M=" << m << " tp=" << tensorParallel
-               << ", " << gpu->name << " with " << gpuMemory
-               << ", chunk split " << policy << "\n\n";
+               << "pipeline: P=" << stages << " M=" << m
+               << " tp=" << tensorParallel
+               << (optimizerShards > 1
+                       ? " optimizer-shards=" + std::to_string(optimizerShards)
+                       : std::string())
+               << ", " << gpu->name << " with " << gpuMemory << ", chunk split "
+               << policy << "\n\n";
   const bool recomputeColumn = llvm::is_contained(recomputes, true);
   llvm::outs() << "schedule              V   N  bubble  step ms   tokens/s  "
                   "peak GiB (max)  stage 0 GiB  free GiB  fits"
@@ -514,6 +530,7 @@ int main(int argc, char **argv) {
         {"stages", stages.getValue()},
         {"microbatches", m},
         {"tp", tensorParallel.getValue()},
+        {"optimizer_shards", optimizerShards.getValue()},
         {"gpu", gpu->name},
         {"gpu_memory_bytes", *memoryBytes},
         {"policy", policy.getValue()}};

@@ -75,6 +75,10 @@ struct MemoryOptions {
   /// Tensor parallel degree: weights, activations and FLOPs divide by it
   /// (Megatron tensor + sequence parallelism; its all-reduces are not timed).
   int64_t tensorParallel = 1;
+  /// Data-parallel ranks the optimizer state (fp32 master weights, Adam
+  /// moments) is sharded over, as Megatron's distributed optimizer does; 1
+  /// keeps all of it on every rank.
+  int64_t optimizerShards = 1;
   /// Full activation recomputation, Megatron's uniform method with one layer
   /// per checkpoint: a layer's forward keeps only its input, and its backward
   /// runs the layer's forward again first, holding that layer's activations

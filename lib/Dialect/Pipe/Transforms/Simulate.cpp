@@ -104,15 +104,18 @@ struct SimulatePass : public seq1f1b::impl::SimulateBase<SimulatePass> {
       return signalPassFailure();
     }
     std::optional<GpuProfile> profile = lookupGpuProfile(gpu);
-    if (!profile || tensorParallel < 1) {
+    if (!profile || tensorParallel < 1 || optimizerShards < 1) {
       emitError(loc) << "gpu=" << gpu << " tp=" << tensorParallel.getValue()
-                     << ": expected gpu h100, h200 or a100 and tp >= 1";
+                     << " optimizer-shards=" << optimizerShards.getValue()
+                     << ": expected gpu h100, h200 or a100, tp >= 1 and "
+                        "optimizer-shards >= 1";
       return signalPassFailure();
     }
 
     PipelineCostModel pipelineModel;
     pipelineModel.gpu = *profile;
     pipelineModel.memory.tensorParallel = tensorParallel;
+    pipelineModel.memory.optimizerShards = optimizerShards;
     pipelineModel.memory.recompute = recompute;
     for (auto stage : model->getOps<pipe::StageOp>()) {
       OpList ops;

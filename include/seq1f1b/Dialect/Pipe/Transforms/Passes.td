@@ -122,6 +122,9 @@ def Simulate : Pass<"s1f-simulate", "mlir::ModuleOp"> {
     Option<"gpu", "gpu", "std::string", "\"h100\"", "h100 | h200 | a100">,
     Option<"tensorParallel", "tp", "int64_t", "1",
            "Tensor-parallel degree dividing weights, activations and FLOPs">,
+    Option<"optimizerShards", "optimizer-shards", "int64_t", "1",
+           "Data-parallel ranks sharing the optimizer state (Megatron's "
+           "distributed optimizer)">,
     Option<"trace", "trace", "std::string", "\"\"", "Chrome trace JSON file">,
     Option<"svg", "svg", "std::string", "\"\"", "SVG timeline file">,
     Option<"bytes", "bytes", "bool", "false",
