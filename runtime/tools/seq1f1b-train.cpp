@@ -14,6 +14,7 @@
 //===----------------------------------------------------------------------===//
 #include "seq1f1b/Schedule/Csv.h"
 #include "seq1f1b/Schedule/Schedule.h"
+#include "seq1f1b/Schedule/Timeline.h"
 #include "seq1f1b/runtime/cpu_kernels.h"
 #include "seq1f1b/runtime/data.h"
 #include "seq1f1b/runtime/graph_json.h"
@@ -80,6 +81,11 @@ byte-level text corpus with a pipeline schedule on in-process CPU ranks.
   --seed X              parameter init and data order (default 0)
   --timeout-ms X        receive deadline (default 60000)
   --memory              print every rank's peak live bytes after the last step
+  --timeline FILE       the last step as it ran, drawn as the planner draws a
+                        plan (SVG: every rank's actions, and its live memory
+                        over time: parameters and optimizer state, then
+                        activations and KV buffers)
+  --trace FILE          the same as a Chrome trace (JSON; open in Perfetto)
   --verify              compare with the single-rank full-sequence run:
                         every step's loss and step 1's gradients
   --tolerance X         relative tolerance of --verify (default 1e-5)
@@ -96,7 +102,7 @@ struct Args {
   std::string comm = "inprocess";
   std::string kernels = "cpu";
   std::string recompute = "none";
-  std::string scheduleCsv;
+  std::string scheduleCsv, timeline, trace;
   bool ranksGiven = false;
   int seqLen = 64, batch = 1, ranks = 1, virtualStages = 2, chunks = 1;
   int microbatches = 1, steps = 10;
@@ -151,6 +157,8 @@ Args parseArgs(int argc, char **argv) {
       {"timeout-ms", required_argument, nullptr, 'x'},
       {"verify", no_argument, nullptr, 'V'},
       {"memory", no_argument, nullptr, 'M'},
+      {"timeline", required_argument, nullptr, 'L'},
+      {"trace", required_argument, nullptr, 'E'},
       {"tolerance", required_argument, nullptr, 'T'},
       {"help", no_argument, nullptr, 'h'},
       {nullptr, 0, nullptr, 0}};
@@ -184,6 +192,12 @@ Args parseArgs(int argc, char **argv) {
     case 'x': a.timeoutMs = number<long>("timeout-ms", optarg); break;
     case 'V': a.verify = true; break;
     case 'M': a.memory = true; break;
+    case 'L':
+      a.timeline = optarg;
+      break;
+    case 'E':
+      a.trace = optarg;
+      break;
     case 'T': a.tolerance = number<double>("tolerance", optarg); break;
     case 'h': std::fputs(kUsage, stdout); std::exit(0);
     default: usageError(std::string("unknown or incomplete option '") + name + "'");
@@ -205,6 +219,9 @@ Args parseArgs(int argc, char **argv) {
     usageError("--comm must be inprocess or mpi, got '" + a.comm + "'");
   if (a.kernels != "cpu" && a.kernels != "cuda")
     usageError("--kernels must be cpu or cuda, got '" + a.kernels + "'");
+  if (a.comm == "mpi" && (!a.timeline.empty() || !a.trace.empty()))
+    usageError("--timeline and --trace need the ranks in this process "
+               "(--comm inprocess)");
 #ifdef SEQ1F1B_HAVE_CUDA
   if (a.kernels == "cuda" && s1f::rt::cuda::device_count() == 0)
     usageError("--kernels cuda: no CUDA device visible");
@@ -219,6 +236,12 @@ Args parseArgs(int argc, char **argv) {
                "openmpi-bin and reconfigure)");
 #endif
   return a;
+}
+
+void writeText(const std::string &path, const std::string &text) {
+  std::ofstream out(path);
+  if (!(out << text) || !(out.flush()))
+    throw std::runtime_error("cannot write " + path);
 }
 
 PipelineOptions pipelineOptions(const Args &a, sched::ScheduleKind kind,
@@ -450,6 +473,7 @@ int run(Args a) {
 
   bool verified = true;
   std::vector<MemoryStats> lastMemory;
+  sched::SimulationResult lastTimeline;
   for (int step = 1; step <= a.steps; ++step) {
     Batch batch = loader.next();
     auto start = std::chrono::steady_clock::now();
@@ -462,6 +486,7 @@ int run(Args a) {
       return 1;
     }
     lastMemory = result.memory;
+    lastTimeline = std::move(result.timeline);
     int64_t activations = 0, kv = 0;
     for (const MemoryStats &m : result.memory) {
       activations = std::max(activations, m.peakOf(MemKind::Activations));
@@ -514,6 +539,17 @@ int run(Args a) {
                   static_cast<long long>(m.peakOf(MemKind::KvGrad)));
     }
   }
+  if (!a.timeline.empty()) {
+    char title[256];
+    std::snprintf(title, sizeof title,
+                  "measured %s   P=%d M=%d N=%d   bubble %.1f%%   (last step, "
+                  "%s kernels)",
+                  a.schedule.c_str(), ranks, a.microbatches, chunks,
+                  100 * lastTimeline.bubbleFraction, a.kernels.c_str());
+    writeText(a.timeline, sched::timelineSvg(lastTimeline, {title}));
+  }
+  if (!a.trace.empty())
+    writeText(a.trace, sched::chromeTraceJson(lastTimeline));
   if (!verified) {
     std::fprintf(stderr, "seq1f1b-train: error: the pipelined run differs "
                          "from the single-rank reference by more than %g\n",

@@ -27,6 +27,7 @@ void MemoryTracker::add(MemKind kind, int64_t bytes) {
   stats_.current[k] += bytes;
   stats_.peak[k] = std::max(stats_.peak[k], stats_.current[k]);
   stats_.peakTotal = std::max(stats_.peakTotal, stats_.currentTotal());
+  windowPeak_ = std::max(windowPeak_, stats_.currentTotal());
 }
 
 void MemoryTracker::release(MemKind kind, int64_t bytes) {

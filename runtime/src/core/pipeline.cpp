@@ -5,6 +5,7 @@
 #include "seq1f1b/Schedule/Verify.h"
 #include "seq1f1b/runtime/inprocess_comm.h"
 
+#include <algorithm>
 #include <cmath>
 #include <stdexcept>
 #include <thread>
@@ -12,6 +13,39 @@
 namespace s1f::rt {
 
 namespace sched = seq1f1b::schedule;
+
+/// The ranks' measured actions in the simulator's result type, so that the
+/// same pictures and traces show a run as they show a plan.
+sched::SimulationResult
+measuredTimeline(const sched::ScheduleConfig &config,
+                 const std::vector<RankStepResult> &ranks) {
+  sched::SimulationResult t;
+  t.config = config;
+  t.hasMemory = true;
+  for (const RankStepResult &r : ranks)
+    for (const sched::TimelineEvent &e : r.events)
+      t.makespan = std::max(t.makespan, e.end);
+  double busyTotal = 0;
+  for (const RankStepResult &r : ranks) {
+    sched::RankStats &st = t.ranks.emplace_back();
+    for (sched::TimelineEvent e : r.events) {
+      st.busySeconds += e.end - e.start;
+      // The tracker counts activations and KV buffers; the parameters and
+      // optimizer state are there all along.
+      e.liveDuring += r.staticBytes;
+      e.liveAfter += r.staticBytes;
+      t.events.push_back(e);
+    }
+    st.bubbleFraction = t.makespan > 0 ? 1 - st.busySeconds / t.makespan : 0;
+    st.staticBytes = r.staticBytes;
+    st.peakMemory.weights = r.staticBytes;
+    st.peakMemory.activations = r.memory.peakTotal;
+    busyTotal += st.busySeconds;
+  }
+  t.bubbleFraction =
+      t.makespan > 0 ? 1 - busyTotal / (double(ranks.size()) * t.makespan) : 0;
+  return t;
+}
 
 //===----------------------------------------------------------------------===//
 // PipelinePlan
@@ -108,7 +142,9 @@ PipelineRank::PipelineRank(std::shared_ptr<const PipelinePlan> plan, int rank,
       plan_->options().recompute);
 }
 
-RankStepResult PipelineRank::step(const Batch &batch, Communicator &comm) {
+RankStepResult
+PipelineRank::step(const Batch &batch, Communicator &comm,
+                   std::chrono::steady_clock::time_point origin) {
   const PipelineOptions &o = plan_->options();
   RankStepResult result;
   try {
@@ -120,7 +156,8 @@ RankStepResult PipelineRank::step(const Batch &batch, Communicator &comm) {
     std::string bad = plan_->checkBatch(batch);
     if (!bad.empty())
       throw std::invalid_argument(bad);
-    exec_->runSchedule(batch, plan_->chunkBounds(), comm, o.beforeAction);
+    exec_->runSchedule(batch, plan_->chunkBounds(), comm, o.beforeAction,
+                       origin);
     result.gradNorm = exec_->optimizerStep(comm, o.optimizer);
     // The loss is known on the last stage's rank; every rank gets the totals
     // (bitwise the same everywhere: rank 0 adds in rank order).
@@ -136,6 +173,8 @@ RankStepResult PipelineRank::step(const Batch &batch, Communicator &comm) {
     comm.abort("rank " + std::to_string(rank_) + " failed: " + e.what());
   }
   result.memory = exec_->memory();
+  result.events = exec_->events();
+  result.staticBytes = exec_->staticBytes();
   return result;
 }
 
@@ -183,9 +222,10 @@ StepResult Pipeline::step(const Batch &batch) {
   InProcessWorld world(P, plan_->options().recvTimeout);
   std::vector<RankStepResult> ranks(P);
   std::vector<std::thread> threads;
+  const auto origin = std::chrono::steady_clock::now();
   for (int r = 0; r < P; ++r)
     threads.emplace_back(
-        [&, r] { ranks[r] = ranks_[r]->step(batch, world.comm(r)); });
+        [&, r] { ranks[r] = ranks_[r]->step(batch, world.comm(r), origin); });
   for (std::thread &t : threads)
     t.join();
   result.ok = !world.aborted();
@@ -194,6 +234,7 @@ StepResult Pipeline::step(const Batch &batch) {
     result.rankErrors.push_back(ranks[r].error);
     result.memory.push_back(ranks[r].memory);
   }
+  result.timeline = measuredTimeline(plan_->schedule().config, ranks);
   if (result.ok) {
     result.lossSum = ranks[0].lossSum;
     result.tokens = ranks[0].tokens;

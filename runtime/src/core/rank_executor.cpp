@@ -48,6 +48,14 @@ RankExecutor::RankExecutor(const Graph &graph,
           graph, stages[s], s, params_, memory_, kernels, recompute);
 }
 
+int64_t RankExecutor::staticBytes() const {
+  int64_t floats = 0;
+  for (const auto &[p, st] : params_)
+    floats +=
+        int64_t(st.value.size() + st.grad.size() + st.m.size() + st.v.size());
+  return floats * int64_t(sizeof(float));
+}
+
 cpu::LossSum RankExecutor::loss() const {
   cpu::LossSum total;
   for (const auto &[s, exec] : executors_) {
@@ -59,7 +67,8 @@ cpu::LossSum RankExecutor::loss() const {
 
 void RankExecutor::runSchedule(const Batch &batch,
                                const std::vector<int> &bounds,
-                               Communicator &comm, const ActionHook &hook) {
+                               Communicator &comm, const ActionHook &hook,
+                               std::chrono::steady_clock::time_point origin) {
   for (auto &[p, st] : params_)
     std::fill(st.grad.begin(), st.grad.end(), 0.0f);
   memory_.resetPeaks();
@@ -67,10 +76,25 @@ void RankExecutor::runSchedule(const Batch &batch,
                                  1, batch.targetTokens()));
   for (auto &[s, exec] : executors_)
     exec->beginStep(batch, bounds, scale);
+  events_.clear();
+  auto seconds = [&] {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() -
+                                         origin)
+        .count();
+  };
   for (const Action &a : schedule_.ranks[rank_]) {
     if (hook)
       hook(rank_, a);
+    if (sched::isComm(a.kind)) {
+      run(a, batch, bounds, comm);
+      continue;
+    }
+    memory_.startWindow();
+    const double start = seconds();
     run(a, batch, bounds, comm);
+    events_.push_back({rank_, a.stage, a.kind, a.microbatch, a.chunk, start,
+                       seconds(), memory_.windowPeak(),
+                       memory_.stats().currentTotal()});
   }
   for (auto &[s, exec] : executors_)
     exec->checkDrained();

@@ -1,5 +1,4 @@
-//===- memory.h - Tracked buffers and live-byte accounting -------*- C++
-//-*-===//
+//===- memory.h - Tracked buffers and live-byte accounting ------*- C++ -*-===//
 //
 // The executor allocates what it keeps between schedule actions through
 // Tensor and RowBuffer, which report their bytes to the rank's MemoryTracker
@@ -38,9 +37,14 @@ public:
   const MemoryStats &stats() const { return stats_; }
   /// Forgets the peaks (keeps what is live), e.g. at the start of a step.
   void resetPeaks();
+  /// The most bytes live (all categories) since the last startWindow(), e.g.
+  /// while one schedule action ran.
+  void startWindow() { windowPeak_ = stats_.currentTotal(); }
+  int64_t windowPeak() const { return windowPeak_; }
 
 private:
   MemoryStats stats_;
+  int64_t windowPeak_ = 0;
 };
 
 /// A float buffer, zero-initialized, optionally counted by a tracker.

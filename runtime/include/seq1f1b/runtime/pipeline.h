@@ -52,6 +52,12 @@ struct StepResult {
   int64_t tokens = 0;                  ///< counted targets
   double gradNorm = 0;                 ///< global norm before clipping
   std::vector<MemoryStats> memory;     ///< per rank, peaks of this step
+  /// The step as it ran, in the simulator's terms (Timeline.h draws it):
+  /// every compute action's start and end (seconds from the step's start)
+  /// and the rank's live bytes while it ran and after; per rank its busy
+  /// time and bubble, its parameters, gradients and Adam moments as static
+  /// bytes and, as peak, those plus its peak of activations and KV buffers.
+  seq1f1b::schedule::SimulationResult timeline;
 
   double loss() const { return tokens ? lossSum / tokens : 0; }
 };
@@ -95,6 +101,9 @@ struct RankStepResult {
   int64_t tokens = 0;  ///< counted targets (all ranks)
   double gradNorm = 0; ///< global norm before clipping
   MemoryStats memory;  ///< this rank's peaks of this step
+  /// This rank's compute actions as they ran (RankExecutor::events()).
+  std::vector<seq1f1b::schedule::TimelineEvent> events;
+  int64_t staticBytes = 0; ///< parameters, gradients, Adam moments
 
   double loss() const { return tokens ? lossSum / tokens : 0; }
 };
@@ -116,7 +125,10 @@ public:
   /// failure (an exception, a receive past its deadline) calls
   /// `comm.abort("rank R failed: ...")` (under MPI that ends the job) and
   /// returns ok = false with the message; the state is then undefined.
-  RankStepResult step(const Batch &batch, Communicator &comm);
+  /// Action times count from `origin` (ranks of one process share it).
+  RankStepResult step(const Batch &batch, Communicator &comm,
+                      std::chrono::steady_clock::time_point origin =
+                          std::chrono::steady_clock::now());
 
   int rank() const { return rank_; }
   const PipelinePlan &plan() const { return *plan_; }

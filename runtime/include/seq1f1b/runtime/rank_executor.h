@@ -14,9 +14,11 @@
 #define SEQ1F1B_RUNTIME_RANK_EXECUTOR_H
 
 #include "seq1f1b/Schedule/Schedule.h"
+#include "seq1f1b/Schedule/Simulate.h"
 #include "seq1f1b/runtime/communicator.h"
 #include "seq1f1b/runtime/stage_executor.h"
 
+#include <chrono>
 #include <functional>
 #include <map>
 #include <memory>
@@ -46,9 +48,12 @@ public:
                std::vector<std::vector<int>> holders,
                const KernelSet &kernels = cpuKernels(), bool recompute = false);
 
-  /// Runs the rank's actions for one step; throws on any failure.
+  /// Runs the rank's actions for one step; throws on any failure. Times the
+  /// compute actions from `origin` (events()).
   void runSchedule(const Batch &batch, const std::vector<int> &bounds,
-                   Communicator &comm, const ActionHook &hook);
+                   Communicator &comm, const ActionHook &hook,
+                   std::chrono::steady_clock::time_point origin =
+                       std::chrono::steady_clock::now());
   /// Sums shared gradients, clips by the global norm, applies AdamW.
   /// Returns the global gradient norm (before clipping).
   double optimizerStep(Communicator &comm, const OptimizerConfig &config);
@@ -57,6 +62,13 @@ public:
   /// stage's rank only).
   cpu::LossSum loss() const;
   const MemoryStats &memory() const { return memory_.stats(); }
+  /// The compute actions of the last step as they ran: seconds from its
+  /// origin, and the rank's live bytes while each ran and after it.
+  const std::vector<seq1f1b::schedule::TimelineEvent> &events() const {
+    return events_;
+  }
+  /// Bytes of this rank's parameters, gradients and Adam moments (fp32).
+  int64_t staticBytes() const;
   const ParamStore &params() const { return params_; }
 
 private:
@@ -76,6 +88,7 @@ private:
   MemoryTracker memory_;
   std::map<int, std::unique_ptr<StageExecutor>> executors_; ///< by stage
   std::map<Key, std::vector<float>> boxes_; ///< pending activations/grads
+  std::vector<seq1f1b::schedule::TimelineEvent> events_;
   int64_t step_ = 0;
 };
 

@@ -1,5 +1,4 @@
-//===- stage_executor.h - Runs one pipeline stage's ops ----------*- C++
-//-*-===//
+//===- stage_executor.h - Runs one pipeline stage's ops ---------*- C++ -*-===//
 //
 // Forward and backward of one stage for (micro-batch, chunk) units, chunk c
 // covering absolute positions [bounds[c], bounds[c+1]) of every sequence.
