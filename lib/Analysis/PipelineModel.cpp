@@ -151,6 +151,8 @@ std::optional<GpuProfile> seq1f1b::lookupGpuProfile(StringRef name) {
     return gpu;
   if (name == "h200") {
     gpu.memoryBandwidth = 4.8e12;
+    gpu.memoryBytes = 140.0 * (1ull << 30);
+    gpu.memoryName = "140GiB";
     return gpu;
   }
   if (name == "a100") {

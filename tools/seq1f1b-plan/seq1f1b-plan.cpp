@@ -62,8 +62,11 @@ static cl::opt<int64_t> tensorParallel("tp", cl::desc("Tensor-parallel degree"),
                                        cl::cat(category));
 static cl::opt<std::string> gpuName("gpu", cl::desc("GPU profile: h100, h200, a100"),
                                     cl::init("h100"), cl::cat(category));
-static cl::opt<std::string> gpuMemory("gpu-memory", cl::desc("Memory per GPU, e.g. 80GiB"),
-                                      cl::init("80GiB"), cl::cat(category));
+static cl::opt<std::string> gpuMemory(
+    "gpu-memory",
+    cl::desc("Memory per GPU, e.g. 80GiB (default: the --gpu's, 80GiB for "
+             "h100 and a100, 140GiB for h200)"),
+    cl::cat(category));
 static cl::opt<std::string> policy("policy", cl::desc("Chunk split: even or flops"),
                                    cl::init("flops"), cl::cat(category));
 static cl::opt<std::string> dtype("dtype", cl::desc("f32, bf16 or f16 (default: the config's)"),
@@ -351,6 +354,8 @@ int main(int argc, char **argv) {
   std::optional<GpuProfile> gpu = lookupGpuProfile(gpuName);
   if (!gpu)
     return fail("--gpu=" + gpuName + " is not one of h100, h200, a100");
+  if (gpuMemory.empty())
+    gpuMemory = gpu->memoryName;
   std::optional<double> memoryBytes = parseBytes(gpuMemory);
   if (!memoryBytes)
     return fail("--gpu-memory=" + gpuMemory + " is not a size like 80GiB or 80GB");

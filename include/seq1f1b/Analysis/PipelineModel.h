@@ -66,6 +66,10 @@ struct GpuProfile {
   double memoryBandwidth = 3.35e12; ///< HBM bytes/s for memory-bound ops
   double linkBandwidth = 25e9;      ///< stage-to-stage bytes/s
   double linkLatency = 10e-6;       ///< seconds per transfer
+  /// Memory per GPU: 80 GiB for the H100 and the A100 80GB, 140 GiB for the
+  /// H200 (143,771 MiB, as its driver reports it).
+  double memoryBytes = 80.0 * (1ull << 30);
+  std::string memoryName = "80GiB";
 };
 /// "h100", "h200", "a100"; nullopt for an unknown name.
 std::optional<GpuProfile> lookupGpuProfile(llvm::StringRef name);

@@ -174,8 +174,10 @@ struct SimulatePass : public seq1f1b::impl::SimulateBase<SimulatePass> {
     if (!trace.empty() &&
         failed(writeFile(trace, schedule::chromeTraceJson(*result), loc)))
       return signalPassFailure();
+    schedule::SvgOptions picture;
+    picture.memoryLimit = profile->memoryBytes; // drawn when a peak passes it
     if (!svg.empty() &&
-        failed(writeFile(svg, schedule::timelineSvg(*result), loc)))
+        failed(writeFile(svg, schedule::timelineSvg(*result, picture), loc)))
       return signalPassFailure();
   }
 
