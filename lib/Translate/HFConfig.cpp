@@ -2,8 +2,9 @@
 //
 // Reads the few keys that fix a decoder's shape and writes the model graph:
 // GPT-2 (LayerNorm, GELU, learned positions, tied embeddings) and the Llama
-// family (RMSNorm, RoPE, SwiGLU, grouped-query attention). Every problem with
-// the file is reported at the offending key's line and column.
+// family (RMSNorm, RoPE, SwiGLU, grouped-query attention: Llama, Mistral,
+// Qwen2, Phi-3, Gemma, and Gemma 2 with its four norms per block). Every
+// problem with the file is reported at the offending key's line and column.
 //
 //===----------------------------------------------------------------------===//
 #include "seq1f1b/Translate/HFConfig.h"
@@ -36,6 +37,7 @@ struct ModelSpec {
   int64_t ffn = 0, vocab = 0, maxPositions = 0;
   double normEps = 1e-5, ropeTheta = 10000.0, initStd = 0.02;
   bool tied = false, attentionBias = false, mlpBias = false;
+  bool sandwichNorms = false; ///< Gemma 2: norms after attention and MLP too
   std::string dtype = "f32";
 };
 
@@ -170,6 +172,12 @@ std::optional<std::string> dtypeFromTorch(StringRef torch) {
   return std::nullopt;
 }
 
+/// The model types whose block is Llama's (RMSNorm, RoPE, gated MLP, GQA).
+constexpr StringRef kLlamaFamily[] = {"llama", "mistral", "qwen2",
+                                      "phi3",  "gemma",   "gemma2"};
+constexpr const char *kSupported =
+    "gpt2, llama, mistral, qwen2, phi3, gemma, gemma2";
+
 LogicalResult readSpec(ConfigReader &reader, ModelSpec &spec,
                        MLIRContext *ctx, StringRef file) {
   std::optional<StringRef> type = reader.string("model_type");
@@ -177,8 +185,7 @@ LogicalResult readSpec(ConfigReader &reader, ModelSpec &spec,
     return failure();
   if (!type)
     return emitError(FileLineColLoc::get(ctx, file, 1, 1))
-           << "missing key 'model_type' (supported: gpt2, llama, mistral, "
-              "qwen2)";
+           << "missing key 'model_type' (supported: " << kSupported << ")";
   spec.modelType = type->str();
   reader.modelType = spec.modelType;
   if (spec.modelType == "gpt2") {
@@ -193,8 +200,9 @@ LogicalResult readSpec(ConfigReader &reader, ModelSpec &spec,
     spec.normEps = reader.positiveNumber("layer_norm_epsilon", 1e-5);
     spec.tied = reader.boolean("tie_word_embeddings", true);
     spec.attentionBias = spec.mlpBias = true;
-  } else if (spec.modelType == "llama" || spec.modelType == "mistral" ||
-             spec.modelType == "qwen2") {
+  } else if (llvm::is_contained(kLlamaFamily, spec.modelType)) {
+    const bool gemma = StringRef(spec.modelType).starts_with("gemma");
+    spec.sandwichNorms = spec.modelType == "gemma2";
     spec.layers = reader.positiveInt("num_hidden_layers");
     spec.hidden = reader.positiveInt("hidden_size");
     spec.ffn = reader.positiveInt("intermediate_size");
@@ -204,7 +212,7 @@ LogicalResult readSpec(ConfigReader &reader, ModelSpec &spec,
     spec.maxPositions = reader.positiveInt("max_position_embeddings", 4096);
     spec.ropeTheta = reader.positiveNumber("rope_theta", 10000.0);
     spec.normEps = reader.positiveNumber("rms_norm_eps", 1e-6);
-    spec.tied = reader.boolean("tie_word_embeddings", false);
+    spec.tied = reader.boolean("tie_word_embeddings", gemma);
     // Qwen2 always biases its q/k/v projections.
     spec.attentionBias =
         reader.boolean("attention_bias", spec.modelType == "qwen2");
@@ -214,7 +222,7 @@ LogicalResult readSpec(ConfigReader &reader, ModelSpec &spec,
   } else {
     return emitError(reader.locOf("model_type"))
            << "key 'model_type': unsupported model type '" << spec.modelType
-           << "' (supported: gpt2, llama, mistral, qwen2)";
+           << "' (supported: " << kSupported << ")";
   }
   spec.initStd = reader.positiveNumber("initializer_range", 0.02);
   if (std::optional<StringRef> torch = reader.string("torch_dtype")) {
@@ -261,10 +269,25 @@ void warnUnmodeled(ConfigReader &reader, const ModelSpec &spec, int64_t seq) {
           << "'" << *act << "' is not modeled: the MLP uses GELU (tanh form)";
     return;
   }
-  if (std::optional<StringRef> act = reader.string("hidden_act");
-      act && *act != "silu")
+  if (StringRef(spec.modelType).starts_with("gemma")) {
+    // Same FLOPs, parameters and saved values as the graph; other numbers.
+    reader.warning("model_type")
+        << "'" << spec.modelType << "' is modeled as a Llama block: its "
+        << "GeGLU gate uses SiLU here, and the embedding scaling and (1 + "
+        << "weight) norms are not applied (the same cost and memory)";
+    for (StringRef key : {"attn_logit_softcapping", "final_logit_softcapping"})
+      if (reader.get(key))
+        reader.warning(key) << "logit soft-capping is not applied";
+  } else if (std::optional<StringRef> act = reader.string("hidden_act");
+             act && *act != "silu") {
     reader.warning("hidden_act")
         << "'" << *act << "' is not modeled: the MLP uses SwiGLU (SiLU)";
+  }
+  if (const json::Value *f = reader.get("partial_rotary_factor");
+      f && f->getAsNumber() != 1.0)
+    reader.warning("partial_rotary_factor")
+        << "partial rotary embeddings are not modeled: RoPE turns every "
+        << "dimension of a head";
   if (const json::Value *scaling = reader.get("rope_scaling")) {
     std::string kind = "?";
     if (const json::Object *o = scaling->getAsObject())
@@ -280,16 +303,20 @@ void warnUnmodeled(ConfigReader &reader, const ModelSpec &spec, int64_t seq) {
         << (theta ? ConfigReader::render(*theta) : "10000 (the default)")
         << " (plans do not depend on it; a trained model's positions do)";
   }
-  // Mistral windows every layer when sliding_window is set; Qwen2 only with
-  // use_sliding_window.
+  // Mistral and Phi-3 window every layer when sliding_window is set, Gemma 2
+  // every other layer, Qwen2 only with use_sliding_window.
+  static constexpr StringRef alwaysWindowed[] = {"mistral", "phi3", "gemma2"};
   const json::Value *window = reader.get("sliding_window");
   const int64_t w = window ? window->getAsInteger().value_or(0) : 0;
-  const bool windowed = spec.modelType == "qwen2"
-                            ? reader.boolean("use_sliding_window", false)
-                            : spec.modelType == "mistral";
+  const bool windowed =
+      spec.modelType == "qwen2"
+          ? reader.boolean("use_sliding_window", false)
+          : llvm::is_contained(alwaysWindowed, spec.modelType);
   if (windowed && w > 0 && w < seq)
     reader.warning("sliding_window")
-        << "sliding-window attention (" << w << " tokens) is not modeled: "
+        << "sliding-window attention (" << w << " tokens"
+        << (spec.modelType == "gemma2" ? ", every other layer" : "")
+        << ") is not modeled: "
         << "every token attends to its whole prefix of up to " << seq
         << ", which takes more time and KV-cache memory than the window";
 }
@@ -507,8 +534,11 @@ private:
     Value a = attention(q, k, v, p + ".self_attn");
     Value o = linear(a, p + ".self_attn.o_proj", spec.hidden, false, attnRole,
                      spec.initStd);
+    if (spec.sandwichNorms) // Gemma 2 normalizes what joins the residual too
+      o = rmsNorm(o, p + ".post_attention_layernorm");
     x = add(x, o, p + ".self_attn.residual");
-    h = rmsNorm(x, p + ".post_attention_layernorm");
+    h = rmsNorm(x, p + (spec.sandwichNorms ? ".pre_feedforward_layernorm"
+                                           : ".post_attention_layernorm"));
     Value gate = linear(h, p + ".mlp.gate_proj", spec.ffn, spec.mlpBias,
                         mlpRole, spec.initStd);
     Value up = linear(h, p + ".mlp.up_proj", spec.ffn, spec.mlpBias, mlpRole,
@@ -516,6 +546,8 @@ private:
     Value g = funcBuilder->create<llm::SwigluOp>(named(p + ".mlp.swiglu"), gate, up);
     Value d = linear(g, p + ".mlp.down_proj", spec.hidden, spec.mlpBias,
                      mlpRole, spec.initStd);
+    if (spec.sandwichNorms)
+      d = rmsNorm(d, p + ".post_feedforward_layernorm");
     return add(x, d, p + ".mlp.residual");
   }
 
