@@ -3,8 +3,10 @@
 // Reads the few keys that fix a decoder's shape and writes the model graph:
 // GPT-2 (LayerNorm, GELU, learned positions, tied embeddings) and the Llama
 // family (RMSNorm, RoPE, SwiGLU, grouped-query attention: Llama, Mistral,
-// Qwen2, Phi-3, Gemma, and Gemma 2 with its four norms per block). Every
-// problem with the file is reported at the offending key's line and column.
+// Qwen2, Phi-3, Gemma, and Gemma 2 with its four norms per block) and
+// GPT-NeoX (Pythia: LayerNorm, RoPE, GELU, attention and MLP side by side on
+// the residual). Every problem with the file is reported at the offending
+// key's line and column.
 //
 //===----------------------------------------------------------------------===//
 #include "seq1f1b/Translate/HFConfig.h"
@@ -22,6 +24,8 @@
 #include "llvm/Support/JSON.h"
 #include "llvm/Support/Regex.h"
 #include <cmath>
+#include <tuple>
+#include <utility>
 
 using namespace mlir;
 using namespace seq1f1b;
@@ -32,7 +36,9 @@ namespace {
 /// The shape of a decoder, whatever family it comes from.
 struct ModelSpec {
   std::string modelType;
-  bool gpt2 = false; // GPT-2 block, else Llama block
+  bool gpt2 = false; // GPT-2 block, else Llama block (or GPT-NeoX's)
+  bool neox = false;
+  bool parallelResidual = false; ///< GPT-NeoX: x + attn(ln1 x) + mlp(ln2 x)
   int64_t layers = 0, hidden = 0, heads = 0, kvHeads = 0, headDim = 0;
   int64_t ffn = 0, vocab = 0, maxPositions = 0;
   double normEps = 1e-5, ropeTheta = 10000.0, initStd = 0.02;
@@ -176,7 +182,7 @@ std::optional<std::string> dtypeFromTorch(StringRef torch) {
 constexpr StringRef kLlamaFamily[] = {"llama", "mistral", "qwen2",
                                       "phi3",  "gemma",   "gemma2"};
 constexpr const char *kSupported =
-    "gpt2, llama, mistral, qwen2, phi3, gemma, gemma2";
+    "gpt2, llama, mistral, qwen2, phi3, gemma, gemma2, gpt_neox";
 
 LogicalResult readSpec(ConfigReader &reader, ModelSpec &spec,
                        MLIRContext *ctx, StringRef file) {
@@ -219,6 +225,21 @@ LogicalResult readSpec(ConfigReader &reader, ModelSpec &spec,
     spec.mlpBias = reader.boolean("mlp_bias", false);
     if (reader.has("head_dim"))
       spec.headDim = reader.positiveInt("head_dim");
+  } else if (spec.modelType == "gpt_neox") {
+    spec.neox = true;
+    spec.layers = reader.positiveInt("num_hidden_layers");
+    spec.hidden = reader.positiveInt("hidden_size");
+    spec.ffn = reader.positiveInt("intermediate_size");
+    spec.heads = reader.positiveInt("num_attention_heads");
+    spec.kvHeads = spec.heads;
+    spec.vocab = reader.positiveInt("vocab_size");
+    spec.maxPositions = reader.positiveInt("max_position_embeddings", 2048);
+    spec.ropeTheta = reader.positiveNumber("rotary_emb_base", 10000.0);
+    spec.normEps = reader.positiveNumber("layer_norm_eps", 1e-5);
+    spec.tied = reader.boolean("tie_word_embeddings", false);
+    spec.parallelResidual = reader.boolean("use_parallel_residual", true);
+    spec.attentionBias = reader.boolean("attention_bias", true);
+    spec.mlpBias = true;
   } else {
     return emitError(reader.locOf("model_type"))
            << "key 'model_type': unsupported model type '" << spec.modelType
@@ -260,15 +281,17 @@ LogicalResult readSpec(ConfigReader &reader, ModelSpec &spec,
 /// warning at the key (never an error: plans are still right for everything
 /// else), so no plan or run is silently of another model.
 void warnUnmodeled(ConfigReader &reader, const ModelSpec &spec, int64_t seq) {
-  if (spec.gpt2) {
-    static constexpr StringRef gelus[] = {"gelu_new", "gelu",
-                                          "gelu_pytorch_tanh", "gelu_fast"};
-    if (std::optional<StringRef> act = reader.string("activation_function");
+  static constexpr StringRef gelus[] = {"gelu_new", "gelu", "gelu_pytorch_tanh",
+                                        "gelu_fast"};
+  if (spec.gpt2 || spec.neox) {
+    StringRef key = spec.gpt2 ? "activation_function" : "hidden_act";
+    if (std::optional<StringRef> act = reader.string(key);
         act && !llvm::is_contained(gelus, *act))
-      reader.warning("activation_function")
-          << "'" << *act << "' is not modeled: the MLP uses GELU (tanh form)";
-    return;
+      reader.warning(key) << "'" << *act
+                          << "' is not modeled: the MLP uses GELU (tanh form)";
   }
+  if (spec.gpt2)
+    return;
   if (StringRef(spec.modelType).starts_with("gemma")) {
     // Same FLOPs, parameters and saved values as the graph; other numbers.
     reader.warning("model_type")
@@ -279,15 +302,15 @@ void warnUnmodeled(ConfigReader &reader, const ModelSpec &spec, int64_t seq) {
       if (reader.get(key))
         reader.warning(key) << "logit soft-capping is not applied";
   } else if (std::optional<StringRef> act = reader.string("hidden_act");
-             act && *act != "silu") {
+             !spec.neox && act && *act != "silu") {
     reader.warning("hidden_act")
         << "'" << *act << "' is not modeled: the MLP uses SwiGLU (SiLU)";
   }
-  if (const json::Value *f = reader.get("partial_rotary_factor");
-      f && f->getAsNumber() != 1.0)
-    reader.warning("partial_rotary_factor")
-        << "partial rotary embeddings are not modeled: RoPE turns every "
-        << "dimension of a head";
+  for (StringRef key : {"partial_rotary_factor", "rotary_pct"})
+    if (const json::Value *f = reader.get(key); f && f->getAsNumber() != 1.0)
+      reader.warning(key)
+          << "partial rotary embeddings are not modeled: RoPE turns every "
+          << "dimension of a head (the same cost)";
   if (const json::Value *scaling = reader.get("rope_scaling")) {
     std::string kind = "?";
     if (const json::Object *o = scaling->getAsObject())
@@ -352,10 +375,16 @@ public:
     funcBuilder = std::make_unique<OpBuilder>(OpBuilder::atBlockEnd(entry));
     Value tokens = entry->getArgument(0), targets = entry->getArgument(1);
 
-    Value x = spec.gpt2 ? gpt2Embeddings(tokens) : llamaEmbeddings(tokens);
+    Value x = spec.gpt2   ? gpt2Embeddings(tokens)
+              : spec.neox ? neoxEmbeddings(tokens)
+                          : llamaEmbeddings(tokens);
     for (int64_t i = 0; i < spec.layers; ++i)
-      x = spec.gpt2 ? gpt2Block(x, i) : llamaBlock(x, i);
-    Value logits = spec.gpt2 ? gpt2Head(x) : llamaHead(x);
+      x = spec.gpt2   ? gpt2Block(x, i)
+          : spec.neox ? neoxBlock(x, i)
+                      : llamaBlock(x, i);
+    Value logits = spec.gpt2   ? gpt2Head(x)
+                   : spec.neox ? neoxHead(x)
+                               : llamaHead(x);
     Location loc = named("loss");
     auto ce = funcBuilder->create<llm::CrossEntropyOp>(loc, scalarF32, scalarI64,
                                                        logits, targets);
@@ -524,13 +553,7 @@ private:
                      attnRole, spec.initStd);
     Value v = linear(h, p + ".self_attn.v_proj", kvDim, spec.attentionBias,
                      attnRole, spec.initStd);
-    auto theta = builder.getF64FloatAttr(spec.ropeTheta);
-    q = funcBuilder->create<llm::RopeOp>(named(p + ".self_attn.rope_q"), q,
-                                         builder.getI64IntegerAttr(spec.heads),
-                                         theta);
-    k = funcBuilder->create<llm::RopeOp>(named(p + ".self_attn.rope_k"), k,
-                                         builder.getI64IntegerAttr(spec.kvHeads),
-                                         theta);
+    std::tie(q, k) = rope(q, k, p + ".self_attn");
     Value a = attention(q, k, v, p + ".self_attn");
     Value o = linear(a, p + ".self_attn.o_proj", spec.hidden, false, attnRole,
                      spec.initStd);
@@ -554,6 +577,62 @@ private:
   Value llamaHead(Value x) {
     x = rmsNorm(x, "norm");
     return headLinear(x, spec.tied ? "embed_tokens" : "lm_head");
+  }
+
+  /// q and k rotated by position (Llama and GPT-NeoX).
+  std::pair<Value, Value> rope(Value q, Value k, const std::string &p) {
+    auto theta = builder.getF64FloatAttr(spec.ropeTheta);
+    q = funcBuilder->create<llm::RopeOp>(
+        named(p + ".rope_q"), q, builder.getI64IntegerAttr(spec.heads), theta);
+    k = funcBuilder->create<llm::RopeOp>(
+        named(p + ".rope_k"), k, builder.getI64IntegerAttr(spec.kvHeads),
+        theta);
+    return {q, k};
+  }
+
+  // --- GPT-NeoX (Pythia)
+  // -------------------------------------------------------
+  Value neoxEmbeddings(Value tokens) {
+    Value table =
+        normalParam("embed_in", {spec.vocab, spec.hidden}, spec.initStd);
+    return funcBuilder->create<llm::EmbeddingOp>(
+        named("embed_in"), act(spec.hidden), tokens, table);
+  }
+
+  /// The fused query_key_value comes in as three linears (the same
+  /// parameters and FLOPs), as GPT-2's c_attn does.
+  Value neoxBlock(Value x, int64_t i) {
+    std::string p = "layers." + std::to_string(i);
+    auto attnRole = llm::LinearRole::attention;
+    auto mlpRole = llm::LinearRole::mlp;
+    Value h = layerNorm(x, p + ".input_layernorm");
+    Value q = linear(h, p + ".attention.query", spec.hidden, spec.attentionBias,
+                     attnRole, spec.initStd);
+    Value k = linear(h, p + ".attention.key", spec.hidden, spec.attentionBias,
+                     attnRole, spec.initStd);
+    Value v = linear(h, p + ".attention.value", spec.hidden, spec.attentionBias,
+                     attnRole, spec.initStd);
+    std::tie(q, k) = rope(q, k, p + ".attention");
+    Value a = attention(q, k, v, p + ".attention");
+    Value o = linear(a, p + ".attention.dense", spec.hidden, spec.attentionBias,
+                     attnRole, spec.initStd);
+    Value mlpIn = x;
+    if (!spec.parallelResidual)
+      mlpIn = x = add(x, o, p + ".attention.residual");
+    h = layerNorm(mlpIn, p + ".post_attention_layernorm");
+    Value f = linear(h, p + ".mlp.dense_h_to_4h", spec.ffn, true, mlpRole,
+                     spec.initStd);
+    f = funcBuilder->create<llm::GeluOp>(named(p + ".mlp.gelu"), f);
+    Value m = linear(f, p + ".mlp.dense_4h_to_h", spec.hidden, true, mlpRole,
+                     spec.initStd);
+    if (spec.parallelResidual)
+      x = add(x, o, p + ".attention.residual");
+    return add(x, m, p + ".mlp.residual");
+  }
+
+  Value neoxHead(Value x) {
+    x = layerNorm(x, "final_layer_norm");
+    return headLinear(x, spec.tied ? "embed_in" : "embed_out");
   }
 
   const ModelSpec &spec;
