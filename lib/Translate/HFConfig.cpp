@@ -3,10 +3,10 @@
 // Reads the few keys that fix a decoder's shape and writes the model graph:
 // GPT-2 (LayerNorm, GELU, learned positions, tied embeddings) and the Llama
 // family (RMSNorm, RoPE, SwiGLU, grouped-query attention: Llama, Mistral,
-// Qwen2, Phi-3, Gemma, and Gemma 2 with its four norms per block) and
-// GPT-NeoX (Pythia: LayerNorm, RoPE, GELU, attention and MLP side by side on
-// the residual). Every problem with the file is reported at the offending
-// key's line and column.
+// Qwen2, Phi-3, Gemma, and Gemma 2 with its four norms per block), and
+// GPT-NeoX (Pythia) and StarCoder2 (LayerNorm, RoPE, a GELU MLP; NeoX with
+// attention and MLP side by side on the residual). Every problem with the
+// file is reported at the offending key's line and column.
 //
 //===----------------------------------------------------------------------===//
 #include "seq1f1b/Translate/HFConfig.h"
@@ -36,7 +36,8 @@ namespace {
 /// The shape of a decoder, whatever family it comes from.
 struct ModelSpec {
   std::string modelType;
-  bool gpt2 = false; // GPT-2 block, else Llama block (or GPT-NeoX's)
+  bool gpt2 = false;       // GPT-2 block, else Llama block (or the next one's)
+  bool layerNorms = false; ///< GPT-NeoX and StarCoder2: LayerNorm, RoPE, GELU
   bool neox = false;
   bool parallelResidual = false; ///< GPT-NeoX: x + attn(ln1 x) + mlp(ln2 x)
   int64_t layers = 0, hidden = 0, heads = 0, kvHeads = 0, headDim = 0;
@@ -182,7 +183,7 @@ std::optional<std::string> dtypeFromTorch(StringRef torch) {
 constexpr StringRef kLlamaFamily[] = {"llama", "mistral", "qwen2",
                                       "phi3",  "gemma",   "gemma2"};
 constexpr const char *kSupported =
-    "gpt2, llama, mistral, qwen2, phi3, gemma, gemma2, gpt_neox";
+    "gpt2, llama, mistral, qwen2, phi3, gemma, gemma2, gpt_neox, starcoder2";
 
 LogicalResult readSpec(ConfigReader &reader, ModelSpec &spec,
                        MLIRContext *ctx, StringRef file) {
@@ -225,21 +226,30 @@ LogicalResult readSpec(ConfigReader &reader, ModelSpec &spec,
     spec.mlpBias = reader.boolean("mlp_bias", false);
     if (reader.has("head_dim"))
       spec.headDim = reader.positiveInt("head_dim");
-  } else if (spec.modelType == "gpt_neox") {
-    spec.neox = true;
+  } else if (spec.modelType == "gpt_neox" || spec.modelType == "starcoder2") {
+    spec.layerNorms = true;
+    spec.neox = spec.modelType == "gpt_neox";
     spec.layers = reader.positiveInt("num_hidden_layers");
     spec.hidden = reader.positiveInt("hidden_size");
     spec.ffn = reader.positiveInt("intermediate_size");
     spec.heads = reader.positiveInt("num_attention_heads");
-    spec.kvHeads = spec.heads;
     spec.vocab = reader.positiveInt("vocab_size");
     spec.maxPositions = reader.positiveInt("max_position_embeddings", 2048);
-    spec.ropeTheta = reader.positiveNumber("rotary_emb_base", 10000.0);
-    spec.normEps = reader.positiveNumber("layer_norm_eps", 1e-5);
-    spec.tied = reader.boolean("tie_word_embeddings", false);
-    spec.parallelResidual = reader.boolean("use_parallel_residual", true);
-    spec.attentionBias = reader.boolean("attention_bias", true);
-    spec.mlpBias = true;
+    if (spec.neox) {
+      spec.kvHeads = spec.heads;
+      spec.ropeTheta = reader.positiveNumber("rotary_emb_base", 10000.0);
+      spec.normEps = reader.positiveNumber("layer_norm_eps", 1e-5);
+      spec.tied = reader.boolean("tie_word_embeddings", false);
+      spec.parallelResidual = reader.boolean("use_parallel_residual", true);
+      spec.attentionBias = reader.boolean("attention_bias", true);
+      spec.mlpBias = true;
+    } else {
+      spec.kvHeads = reader.positiveInt("num_key_value_heads", spec.heads);
+      spec.ropeTheta = reader.positiveNumber("rope_theta", 10000.0);
+      spec.normEps = reader.positiveNumber("norm_epsilon", 1e-5);
+      spec.tied = reader.boolean("tie_word_embeddings", true);
+      spec.attentionBias = spec.mlpBias = reader.boolean("use_bias", true);
+    }
   } else {
     return emitError(reader.locOf("model_type"))
            << "key 'model_type': unsupported model type '" << spec.modelType
@@ -283,7 +293,7 @@ LogicalResult readSpec(ConfigReader &reader, ModelSpec &spec,
 void warnUnmodeled(ConfigReader &reader, const ModelSpec &spec, int64_t seq) {
   static constexpr StringRef gelus[] = {"gelu_new", "gelu", "gelu_pytorch_tanh",
                                         "gelu_fast"};
-  if (spec.gpt2 || spec.neox) {
+  if (spec.gpt2 || spec.layerNorms) {
     StringRef key = spec.gpt2 ? "activation_function" : "hidden_act";
     if (std::optional<StringRef> act = reader.string(key);
         act && !llvm::is_contained(gelus, *act))
@@ -302,7 +312,7 @@ void warnUnmodeled(ConfigReader &reader, const ModelSpec &spec, int64_t seq) {
       if (reader.get(key))
         reader.warning(key) << "logit soft-capping is not applied";
   } else if (std::optional<StringRef> act = reader.string("hidden_act");
-             !spec.neox && act && *act != "silu") {
+             !spec.layerNorms && act && *act != "silu") {
     reader.warning("hidden_act")
         << "'" << *act << "' is not modeled: the MLP uses SwiGLU (SiLU)";
   }
@@ -328,7 +338,8 @@ void warnUnmodeled(ConfigReader &reader, const ModelSpec &spec, int64_t seq) {
   }
   // Mistral and Phi-3 window every layer when sliding_window is set, Gemma 2
   // every other layer, Qwen2 only with use_sliding_window.
-  static constexpr StringRef alwaysWindowed[] = {"mistral", "phi3", "gemma2"};
+  static constexpr StringRef alwaysWindowed[] = {"mistral", "phi3", "gemma2",
+                                                 "starcoder2"};
   const json::Value *window = reader.get("sliding_window");
   const int64_t w = window ? window->getAsInteger().value_or(0) : 0;
   const bool windowed =
@@ -375,16 +386,16 @@ public:
     funcBuilder = std::make_unique<OpBuilder>(OpBuilder::atBlockEnd(entry));
     Value tokens = entry->getArgument(0), targets = entry->getArgument(1);
 
-    Value x = spec.gpt2   ? gpt2Embeddings(tokens)
-              : spec.neox ? neoxEmbeddings(tokens)
-                          : llamaEmbeddings(tokens);
+    Value x = spec.gpt2         ? gpt2Embeddings(tokens)
+              : spec.layerNorms ? normBlockEmbeddings(tokens)
+                                : llamaEmbeddings(tokens);
     for (int64_t i = 0; i < spec.layers; ++i)
-      x = spec.gpt2   ? gpt2Block(x, i)
-          : spec.neox ? neoxBlock(x, i)
-                      : llamaBlock(x, i);
-    Value logits = spec.gpt2   ? gpt2Head(x)
-                   : spec.neox ? neoxHead(x)
-                               : llamaHead(x);
+      x = spec.gpt2         ? gpt2Block(x, i)
+          : spec.layerNorms ? normBlock(x, i)
+                            : llamaBlock(x, i);
+    Value logits = spec.gpt2         ? gpt2Head(x)
+                   : spec.layerNorms ? normBlockHead(x)
+                                     : llamaHead(x);
     Location loc = named("loss");
     auto ce = funcBuilder->create<llm::CrossEntropyOp>(loc, scalarF32, scalarI64,
                                                        logits, targets);
@@ -590,49 +601,69 @@ private:
     return {q, k};
   }
 
-  // --- GPT-NeoX (Pythia)
-  // -------------------------------------------------------
-  Value neoxEmbeddings(Value tokens) {
-    Value table =
-        normalParam("embed_in", {spec.vocab, spec.hidden}, spec.initStd);
-    return funcBuilder->create<llm::EmbeddingOp>(
-        named("embed_in"), act(spec.hidden), tokens, table);
+  // --- GPT-NeoX (Pythia) and StarCoder2 --------------------------------------
+  /// Where the two families keep their weights (Hugging Face's names).
+  struct NormBlockNames {
+    const char *embed, *attn, *q, *k, *v, *o, *fcIn, *fcOut, *finalNorm, *head;
+  };
+  const NormBlockNames &names() const {
+    static const NormBlockNames neox{
+        "embed_in",      "attention",     "query",
+        "key",           "value",         "dense",
+        "dense_h_to_4h", "dense_4h_to_h", "final_layer_norm",
+        "embed_out"},
+        starcoder{"embed_tokens", "self_attn", "q_proj", "k_proj", "v_proj",
+                  "o_proj",       "c_fc",      "c_proj", "norm",   "lm_head"};
+    return spec.neox ? neox : starcoder;
   }
 
-  /// The fused query_key_value comes in as three linears (the same
-  /// parameters and FLOPs), as GPT-2's c_attn does.
-  Value neoxBlock(Value x, int64_t i) {
+  Value normBlockEmbeddings(Value tokens) {
+    Value table =
+        normalParam(names().embed, {spec.vocab, spec.hidden}, spec.initStd);
+    return funcBuilder->create<llm::EmbeddingOp>(
+        named(names().embed), act(spec.hidden), tokens, table);
+  }
+
+  /// LayerNorm, RoPE, grouped-query attention and a GELU MLP; with
+  /// parallelResidual (GPT-NeoX's default) x + attn(ln1 x) + mlp(ln2 x). A
+  /// fused query_key_value comes in as three linears (the same parameters
+  /// and FLOPs), as GPT-2's c_attn does.
+  Value normBlock(Value x, int64_t i) {
+    const NormBlockNames &n = names();
     std::string p = "layers." + std::to_string(i);
+    std::string a = p + "." + n.attn + ".", m = p + ".mlp.";
     auto attnRole = llm::LinearRole::attention;
     auto mlpRole = llm::LinearRole::mlp;
+    int64_t qDim = spec.heads * spec.headDim,
+            kvDim = spec.kvHeads * spec.headDim;
     Value h = layerNorm(x, p + ".input_layernorm");
-    Value q = linear(h, p + ".attention.query", spec.hidden, spec.attentionBias,
-                     attnRole, spec.initStd);
-    Value k = linear(h, p + ".attention.key", spec.hidden, spec.attentionBias,
-                     attnRole, spec.initStd);
-    Value v = linear(h, p + ".attention.value", spec.hidden, spec.attentionBias,
-                     attnRole, spec.initStd);
-    std::tie(q, k) = rope(q, k, p + ".attention");
-    Value a = attention(q, k, v, p + ".attention");
-    Value o = linear(a, p + ".attention.dense", spec.hidden, spec.attentionBias,
-                     attnRole, spec.initStd);
+    Value q =
+        linear(h, a + n.q, qDim, spec.attentionBias, attnRole, spec.initStd);
+    Value k =
+        linear(h, a + n.k, kvDim, spec.attentionBias, attnRole, spec.initStd);
+    Value v =
+        linear(h, a + n.v, kvDim, spec.attentionBias, attnRole, spec.initStd);
+    std::tie(q, k) = rope(q, k, p + "." + n.attn);
+    Value o = attention(q, k, v, p + "." + n.attn);
+    o = linear(o, a + n.o, spec.hidden, spec.attentionBias, attnRole,
+               spec.initStd);
     Value mlpIn = x;
     if (!spec.parallelResidual)
-      mlpIn = x = add(x, o, p + ".attention.residual");
+      mlpIn = x = add(x, o, a + "residual");
     h = layerNorm(mlpIn, p + ".post_attention_layernorm");
-    Value f = linear(h, p + ".mlp.dense_h_to_4h", spec.ffn, true, mlpRole,
-                     spec.initStd);
-    f = funcBuilder->create<llm::GeluOp>(named(p + ".mlp.gelu"), f);
-    Value m = linear(f, p + ".mlp.dense_4h_to_h", spec.hidden, true, mlpRole,
+    Value f =
+        linear(h, m + n.fcIn, spec.ffn, spec.mlpBias, mlpRole, spec.initStd);
+    f = funcBuilder->create<llm::GeluOp>(named(m + "gelu"), f);
+    Value d = linear(f, m + n.fcOut, spec.hidden, spec.mlpBias, mlpRole,
                      spec.initStd);
     if (spec.parallelResidual)
-      x = add(x, o, p + ".attention.residual");
-    return add(x, m, p + ".mlp.residual");
+      x = add(x, o, a + "residual");
+    return add(x, d, m + "residual");
   }
 
-  Value neoxHead(Value x) {
-    x = layerNorm(x, "final_layer_norm");
-    return headLinear(x, spec.tied ? "embed_in" : "embed_out");
+  Value normBlockHead(Value x) {
+    x = layerNorm(x, names().finalNorm);
+    return headLinear(x, spec.tied ? names().embed : names().head);
   }
 
   const ModelSpec &spec;
