@@ -191,7 +191,7 @@ if want tests && [ -x "$BIN/S1FRuntimeCudaTests" ]; then
         "$name" "$BIN/S1FRuntimeCudaTests" "$name"
       # cuDNN's own log of warnings and errors for the tests that run it.
       cudnn_log=""
-      [[ $name == Cudnn* || $name == CudaAttentionCudnn.* ]] &&
+      [[ $name == Cudnn* || $name == CudaAttentionCudnn* ]] &&
         cudnn_log=";CUDNN_LOGLEVEL_DBG=2;CUDNN_LOGDEST_DBG=$OUT/cudnn-logs/$name.log"
       printf 'set_tests_properties([=[%s]=] PROPERTIES LABELS gpu TIMEOUT 150 SKIP_REGULAR_EXPRESSION [==[\\[  SKIPPED \\]]==] ENVIRONMENT "GTEST_OUTPUT=json:%s/gtest/%s.json;OPENBLAS_NUM_THREADS=4%s")\n' \
         "$name" "$OUT" "$name" "$cudnn_log"

@@ -339,13 +339,16 @@ def engine_lines(sections, status):
             if a and b:
                 lines.append(f"  {r['name']:18s} own {a:8.2f} ms, {engine} "
                              f"{b:8.2f} ms: {engine} {a / b:.2f}x")
-    tests = {n: st for n, st in status.items()
-             if n.startswith("CudaAttentionCudnn.")}
-    if tests:
+    for suite, engine in (("CudaAttentionCudnn", "cudnn"),
+                          ("CudaAttentionCudnnSplit", "cudnn-split")):
+        tests = {n: st for n, st in status.items()
+                 if n.startswith(suite + ".")}
+        if not tests:
+            continue
         by = {}
         for n, st in sorted(tests.items()):
             by.setdefault(st, []).append(n.split(".", 1)[1])
-        lines.append("  CudaAttentionCudnn tests (cudnn and cudnn-split): "
+        lines.append(f"  {suite} tests ({engine}): "
                      + "; ".join(f"{len(ns)} {st.lower()}"
                                  + ("" if st == "Passed" else
                                     f" ({', '.join(ns)})")

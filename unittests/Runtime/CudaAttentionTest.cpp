@@ -174,14 +174,13 @@ void runOwn(const Case &c, uint32_t seed) {
 }
 
 /// cuDNN's fused attention (attention_cudnn.cpp) under the same contract:
-/// one masked call per chunk, and the split into own and prefix keys.
-void runCudnn(const Case &c, uint32_t seed) {
-  for (const char *engine : {"cudnn", "cudnn-split"}) {
-    SCOPED_TRACE(c.name() + ", S1F_ATTENTION_ENGINE=" + engine);
-    ::setenv("S1F_ATTENTION_ENGINE", engine, 1);
-    runOnce(c, seed);
-    ::unsetenv("S1F_ATTENTION_ENGINE");
-  }
+/// `cudnn` (one masked call per chunk) or `cudnn-split` (own and prefix keys
+/// apart).
+void runCudnn(const Case &c, uint32_t seed, const char *engine) {
+  SCOPED_TRACE(c.name() + ", S1F_ATTENTION_ENGINE=" + engine);
+  ::setenv("S1F_ATTENTION_ENGINE", engine, 1);
+  runOnce(c, seed);
+  ::unsetenv("S1F_ATTENTION_ENGINE");
 }
 
 /// The cudnn engine's tests: skipped, saying why, where it cannot run.
@@ -196,10 +195,20 @@ protected:
   }
 };
 
-/// One case, on both engines: CudaAttention.Name and CudaAttentionCudnn.Name.
+/// The split engine's tests apart, so that each cudnn engine passes or fails
+/// on its own.
+class CudaAttentionCudnnSplit : public CudaAttentionCudnn {};
+
+/// One case on every engine: CudaAttention.Name, CudaAttentionCudnn.Name and
+/// CudaAttentionCudnnSplit.Name.
 #define S1F_ATTENTION_CASE(Name, seed, ...)                                    \
   TEST_F(CudaAttention, Name) { runOwn(Case{__VA_ARGS__}, seed); }             \
-  TEST_F(CudaAttentionCudnn, Name) { runCudnn(Case{__VA_ARGS__}, seed); }
+  TEST_F(CudaAttentionCudnn, Name) {                                           \
+    runCudnn(Case{__VA_ARGS__}, seed, "cudnn");                                \
+  }                                                                            \
+  TEST_F(CudaAttentionCudnnSplit, Name) {                                      \
+    runCudnn(Case{__VA_ARGS__}, seed, "cudnn-split");                          \
+  }
 
 S1F_ATTENTION_CASE(WholeSequenceOneTile, 1, 1, 2, 2, 64, 64, 0, 64, false)
 S1F_ATTENTION_CASE(WholeSequenceGroupedHeads, 2, 2, 4, 2, 64, 300, 0, 300,
