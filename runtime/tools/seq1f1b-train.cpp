@@ -51,8 +51,12 @@ const char *kUsage = R"(usage: seq1f1b-train --graph FILE --data FILE [options]
 Trains a model graph (from seq1f1b-translate --export-runtime-graph) on a
 byte-level text corpus with a pipeline schedule on in-process CPU ranks.
 
-  --graph FILE          runtime graph JSON (vocabulary 256: bytes)
-  --data FILE           text corpus
+  --graph FILE          runtime graph JSON
+  --data FILE           text corpus, or token ids with --tokens
+  --tokens FORMAT       bytes: one token per byte of a text file (default;
+                        the graph's vocabulary must be 256) | u16 | u32: a
+                        flat file of little-endian token ids (nanoGPT's
+                        train.bin is u16), each below the vocabulary
   --seq-len S           tokens per sequence (default 64)
   --batch B             sequences per micro-batch (default 1)
   --schedule K          gpipe | 1f1b | interleaved-1f1b | seq1f1b |
@@ -102,7 +106,7 @@ struct Args {
   std::string comm = "inprocess";
   std::string kernels = "cpu";
   std::string recompute = "none";
-  std::string scheduleCsv, timeline, trace;
+  std::string scheduleCsv, timeline, trace, tokens = "bytes";
   bool ranksGiven = false;
   int seqLen = 64, batch = 1, ranks = 1, virtualStages = 2, chunks = 1;
   int microbatches = 1, steps = 10;
@@ -158,6 +162,7 @@ Args parseArgs(int argc, char **argv) {
       {"verify", no_argument, nullptr, 'V'},
       {"memory", no_argument, nullptr, 'M'},
       {"timeline", required_argument, nullptr, 'L'},
+      {"tokens", required_argument, nullptr, 'y'},
       {"trace", required_argument, nullptr, 'E'},
       {"tolerance", required_argument, nullptr, 'T'},
       {"help", no_argument, nullptr, 'h'},
@@ -195,6 +200,9 @@ Args parseArgs(int argc, char **argv) {
     case 'L':
       a.timeline = optarg;
       break;
+    case 'y':
+      a.tokens = optarg;
+      break;
     case 'E':
       a.trace = optarg;
       break;
@@ -219,6 +227,8 @@ Args parseArgs(int argc, char **argv) {
     usageError("--comm must be inprocess or mpi, got '" + a.comm + "'");
   if (a.kernels != "cpu" && a.kernels != "cuda")
     usageError("--kernels must be cpu or cuda, got '" + a.kernels + "'");
+  if (a.tokens != "bytes" && a.tokens != "u16" && a.tokens != "u32")
+    usageError("--tokens must be bytes, u16 or u32, got '" + a.tokens + "'");
   if (a.comm == "mpi" && (!a.timeline.empty() || !a.trace.empty()))
     usageError("--timeline and --trace need the ranks in this process "
                "(--comm inprocess)");
@@ -432,13 +442,26 @@ int run(Args a) {
   if (ranks > 1)
     cpu::set_gemm_threads(1);
   Graph graph = loadGraph(a.graph);
-  for (const Op &op : graph.ops)
-    if (op.kind == OpKind::Embedding &&
-        graph.params[op.params[0]].shape[0] != kByteVocab)
+  const TokenFormat format = a.tokens == "u16"   ? TokenFormat::U16
+                             : a.tokens == "u32" ? TokenFormat::U32
+                                                 : TokenFormat::Bytes;
+  TextLoader loader(a.data, a.seqLen, a.batch, a.microbatches, a.seed, format);
+  for (const Op &op : graph.ops) {
+    if (op.kind != OpKind::Embedding)
+      continue;
+    const int64_t rows = graph.params[op.params[0]].shape[0];
+    if (format == TokenFormat::Bytes && rows != kByteVocab)
       throw std::invalid_argument(
-          a.graph + ": the embedding table has " +
-          std::to_string(graph.params[op.params[0]].shape[0]) +
-          " rows but the byte tokenizer needs " + std::to_string(kByteVocab));
+          a.graph + ": the embedding table has " + std::to_string(rows) +
+          " rows but the byte tokenizer needs " + std::to_string(kByteVocab) +
+          " (a tokenized file: --tokens u16|u32)");
+    if (loader.maxToken() >= rows)
+      throw std::invalid_argument(
+          a.data + ": token " + std::to_string(loader.maxToken()) +
+          " at position " + std::to_string(loader.maxTokenAt()) +
+          " is beyond the " + std::to_string(rows) + " rows of " + a.graph +
+          "'s embedding table");
+  }
 
   std::unique_ptr<Run> pipeline;
 #ifdef SEQ1F1B_HAVE_MPI
@@ -460,7 +483,6 @@ int run(Args a) {
     o.recompute = false; // and keeps its activations
     reference = std::make_unique<Pipeline>(whole, o, a.seqLen);
   }
-  TextLoader loader(a.data, a.seqLen, a.batch, a.microbatches, a.seed);
 
   if (prints) {
     std::printf("%s: %zu params, %zu ops; %s P=%d N=%d M=%d, chunk bounds",

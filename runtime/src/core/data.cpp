@@ -1,8 +1,9 @@
-//===- data.cpp - Byte tokenizer and shuffled text loader -----------------===//
+//===- data.cpp - Byte tokenizer and shuffled token loader ----------------===//
 
 #include "seq1f1b/runtime/data.h"
 
 #include <fstream>
+#include <limits>
 #include <sstream>
 #include <stdexcept>
 
@@ -28,8 +29,34 @@ std::vector<int32_t> byteTokenize(const std::string &text) {
   return ids;
 }
 
+namespace {
+
+/// Little-endian unsigned token ids of `width` bytes each.
+std::vector<int32_t> tokenIds(const std::string &data, size_t width,
+                              const std::string &path) {
+  if (data.size() % width != 0)
+    throw std::invalid_argument("text loader: '" + path + "' has " +
+                                std::to_string(data.size()) +
+                                " bytes, not a whole number of " +
+                                std::to_string(width * 8) + "-bit token ids");
+  std::vector<int32_t> ids(data.size() / width);
+  for (size_t i = 0; i < ids.size(); ++i) {
+    uint32_t v = 0;
+    for (size_t b = 0; b < width; ++b)
+      v |= uint32_t(static_cast<unsigned char>(data[i * width + b])) << (8 * b);
+    if (v > uint32_t(std::numeric_limits<int32_t>::max()))
+      throw std::invalid_argument("text loader: '" + path + "': token " +
+                                  std::to_string(v) + " at position " +
+                                  std::to_string(i) + " is out of range");
+    ids[i] = int32_t(v);
+  }
+  return ids;
+}
+
+} // namespace
+
 TextLoader::TextLoader(const std::string &path, int64_t seq, int64_t batch,
-                       int microbatches, uint64_t seed)
+                       int microbatches, uint64_t seed, TokenFormat format)
     : seq_(seq), batch_(batch), microbatches_(microbatches), seed_(seed) {
   if (seq < 1 || batch < 1 || microbatches < 1)
     throw std::invalid_argument("text loader: S, B and M must be >= 1");
@@ -38,16 +65,21 @@ TextLoader::TextLoader(const std::string &path, int64_t seq, int64_t batch,
     throw std::invalid_argument("text loader: cannot open '" + path + "'");
   std::stringstream ss;
   ss << in.rdbuf();
-  tokens_ = byteTokenize(ss.str());
+  tokens_ = format == TokenFormat::Bytes ? byteTokenize(ss.str())
+            : format == TokenFormat::U16 ? tokenIds(ss.str(), 2, path)
+                                         : tokenIds(ss.str(), 4, path);
   if (tokens_.empty())
     throw std::invalid_argument("text loader: '" + path + "' is empty");
+  for (size_t i = 0; i < tokens_.size(); ++i)
+    if (tokens_[i] > maxToken_)
+      maxToken_ = tokens_[i], maxTokenAt_ = int64_t(i);
   const int64_t windows = static_cast<int64_t>(tokens_.size() - 1) / seq_;
   const int64_t needed = batch_ * microbatches_;
   if (windows < needed)
     throw std::invalid_argument(
         "text loader: '" + path + "' has " + std::to_string(tokens_.size()) +
-        " bytes, too short for one batch of " + std::to_string(needed) +
-        " windows of " + std::to_string(seq_ + 1) + " bytes");
+        " tokens, too short for one batch of " + std::to_string(needed) +
+        " windows of " + std::to_string(seq_ + 1) + " tokens");
   for (int64_t w = 0; w < windows; ++w)
     order_.push_back(w * seq_);
   shuffle();

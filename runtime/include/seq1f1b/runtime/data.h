@@ -1,10 +1,12 @@
-//===- data.h - Byte-level tokens and batches from a text file ---*- C++ -*-===//
+//===- data.h - Tokens and batches from a text or token file ----*- C++ -*-===//
 //
-// The simplest tokenizer that needs no vocabulary file: one token per byte
-// (vocab 256). The loader cuts the file into windows of S+1 bytes (tokens
-// and next-token targets), shuffles the window order with a seeded
-// generator, and serves batches of M micro-batches x B windows; an epoch
-// ends when too few windows are left, and the next one reshuffles.
+// Tokens come from a text file, one per byte (vocab 256: the simplest
+// tokenizer, no vocabulary file), or from a file already tokenized: a flat
+// array of little-endian uint16 or uint32 token ids (nanoGPT's train.bin is
+// uint16). The loader cuts the tokens into windows of S+1 (tokens and
+// next-token targets), shuffles the window order with a seeded generator,
+// and serves batches of M micro-batches x B windows; an epoch ends when too
+// few windows are left, and the next one reshuffles.
 //
 //===----------------------------------------------------------------------===//
 
@@ -22,14 +24,23 @@ constexpr int kByteVocab = 256;
 /// One token per byte.
 std::vector<int32_t> byteTokenize(const std::string &text);
 
+/// How a data file holds its tokens.
+enum class TokenFormat { Bytes, U16, U32 };
+
 class TextLoader {
 public:
   /// Throws std::invalid_argument naming the path when the file is missing,
-  /// empty, or too short for one batch (M*B windows of S+1 bytes).
+  /// empty, not a whole number of token ids, or too short for one batch (M*B
+  /// windows of S+1 tokens).
   TextLoader(const std::string &path, int64_t seq, int64_t batch,
-             int microbatches, uint64_t seed);
+             int microbatches, uint64_t seed,
+             TokenFormat format = TokenFormat::Bytes);
 
   Batch next();
+  /// The largest token id in the file (and the first place it occurs), for
+  /// checking it against a model's vocabulary before training.
+  int32_t maxToken() const { return maxToken_; }
+  int64_t maxTokenAt() const { return maxTokenAt_; }
   int64_t epoch() const { return epoch_; }
   int64_t windows() const { return static_cast<int64_t>(order_.size()); }
 
@@ -37,6 +48,8 @@ private:
   void shuffle();
 
   std::vector<int32_t> tokens_;
+  int32_t maxToken_ = -1;
+  int64_t maxTokenAt_ = -1;
   int64_t seq_, batch_;
   int microbatches_;
   uint64_t seed_;
