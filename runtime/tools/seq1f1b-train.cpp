@@ -90,6 +90,13 @@ byte-level text corpus with a pipeline schedule on in-process CPU ranks.
                         over time: parameters and optimizer state, then
                         activations and KV buffers)
   --trace FILE          the same as a Chrome trace (JSON; open in Perfetto)
+  --save FILE           after the last step, the training state as a
+                        safetensors file: every parameter by its graph name,
+                        its AdamW moments (optimizer.m.NAME, optimizer.v.NAME),
+                        the step and where the data order stands
+  --load FILE           start from such a file: the steps go on from its step,
+                        exactly as one longer run would (same graph, data,
+                        shapes and seed)
   --verify              compare with the single-rank full-sequence run:
                         every step's loss and step 1's gradients
   --tolerance X         relative tolerance of --verify (default 1e-5)
@@ -106,7 +113,7 @@ struct Args {
   std::string comm = "inprocess";
   std::string kernels = "cpu";
   std::string recompute = "none";
-  std::string scheduleCsv, timeline, trace, tokens = "bytes";
+  std::string scheduleCsv, timeline, trace, tokens = "bytes", save, load;
   bool ranksGiven = false;
   int seqLen = 64, batch = 1, ranks = 1, virtualStages = 2, chunks = 1;
   int microbatches = 1, steps = 10;
@@ -163,6 +170,8 @@ Args parseArgs(int argc, char **argv) {
       {"memory", no_argument, nullptr, 'M'},
       {"timeline", required_argument, nullptr, 'L'},
       {"tokens", required_argument, nullptr, 'y'},
+      {"save", required_argument, nullptr, 'Y'},
+      {"load", required_argument, nullptr, 'Z'},
       {"trace", required_argument, nullptr, 'E'},
       {"tolerance", required_argument, nullptr, 'T'},
       {"help", no_argument, nullptr, 'h'},
@@ -203,6 +212,12 @@ Args parseArgs(int argc, char **argv) {
     case 'y':
       a.tokens = optarg;
       break;
+    case 'Y':
+      a.save = optarg;
+      break;
+    case 'Z':
+      a.load = optarg;
+      break;
     case 'E':
       a.trace = optarg;
       break;
@@ -229,9 +244,10 @@ Args parseArgs(int argc, char **argv) {
     usageError("--kernels must be cpu or cuda, got '" + a.kernels + "'");
   if (a.tokens != "bytes" && a.tokens != "u16" && a.tokens != "u32")
     usageError("--tokens must be bytes, u16 or u32, got '" + a.tokens + "'");
-  if (a.comm == "mpi" && (!a.timeline.empty() || !a.trace.empty()))
-    usageError("--timeline and --trace need the ranks in this process "
-               "(--comm inprocess)");
+  if (a.comm == "mpi" && (!a.timeline.empty() || !a.trace.empty() ||
+                          !a.save.empty() || !a.load.empty()))
+    usageError("--timeline, --trace, --save and --load need the ranks in this "
+               "process (--comm inprocess)");
 #ifdef SEQ1F1B_HAVE_CUDA
   if (a.kernels == "cuda" && s1f::rt::cuda::device_count() == 0)
     usageError("--kernels cuda: no CUDA device visible");
@@ -247,6 +263,8 @@ Args parseArgs(int argc, char **argv) {
 #endif
   return a;
 }
+
+constexpr const char *kCheckpointFormat = "seq1f1b-train state";
 
 void writeText(const std::string &path, const std::string &text) {
   std::ofstream out(path);
@@ -293,6 +311,8 @@ public:
   virtual std::pair<double, int> worst(std::pair<double, int> local) {
     return local;
   }
+  /// The whole pipeline, where this process has every rank (else null).
+  virtual Pipeline *inProcess() { return nullptr; }
 };
 
 class InProcessRun : public Run {
@@ -304,6 +324,7 @@ public:
   const std::vector<float> *grad(const std::string &name) const override {
     return &pipeline_.grad(name);
   }
+  Pipeline *inProcess() override { return &pipeline_; }
 
 private:
   Pipeline pipeline_;
@@ -493,10 +514,29 @@ int run(Args a) {
     std::printf("\n");
   }
 
+  // A saved run goes on where it stopped: parameters, AdamW moments and step
+  // count, and the data order (the reference, if any, starts there too).
+  int first = 1;
+  if (!a.load.empty()) {
+    StringMap meta;
+    const TensorMap state = readSafetensors(a.load, &meta);
+    if (meta["format"] != kCheckpointFormat)
+      throw std::invalid_argument(a.load + ": not a seq1f1b-train checkpoint "
+                                           "(--save writes them)");
+    auto integer = [&](const char *key) { return std::stoll(meta.at(key)); };
+    for (Pipeline *p : {pipeline->inProcess(), reference.get()})
+      if (p)
+        p->restore(state, integer("optimizer_steps"));
+    loader.seek(integer("data_epoch"), integer("data_position"));
+    first = int(integer("step")) + 1;
+    if (prints)
+      std::printf("resumed from %s after step %d\n", a.load.c_str(), first - 1);
+  }
+
   bool verified = true;
   std::vector<MemoryStats> lastMemory;
   sched::SimulationResult lastTimeline;
-  for (int step = 1; step <= a.steps; ++step) {
+  for (int step = first; step < first + a.steps; ++step) {
     Batch batch = loader.next();
     auto start = std::chrono::steady_clock::now();
     StepResult result = pipeline->step(batch);
@@ -572,6 +612,18 @@ int run(Args a) {
   }
   if (!a.trace.empty())
     writeText(a.trace, sched::chromeTraceJson(lastTimeline));
+  if (!a.save.empty()) {
+    Pipeline &p = *pipeline->inProcess();
+    writeSafetensors(a.save, p.trainingState(),
+                     {{"format", kCheckpointFormat},
+                      {"graph", a.graph},
+                      {"step", std::to_string(first + a.steps - 1)},
+                      {"optimizer_steps", std::to_string(p.optimizerSteps())},
+                      {"data_epoch", std::to_string(loader.epoch())},
+                      {"data_position", std::to_string(loader.position())}});
+    std::printf("saved %s after step %d\n", a.save.c_str(),
+                first + a.steps - 1);
+  }
   if (!verified) {
     std::fprintf(stderr, "seq1f1b-train: error: the pipelined run differs "
                          "from the single-rank reference by more than %g\n",

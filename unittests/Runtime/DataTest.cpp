@@ -2,6 +2,8 @@
 
 #include "seq1f1b/runtime/data.h"
 
+#include "TestUtil.h"
+
 #include <gtest/gtest.h>
 
 #include <cstdint>
@@ -20,12 +22,7 @@ std::string writeFile(const std::string &name, const std::string &text) {
 }
 
 std::string errorOf(const std::function<void()> &f) {
-  try {
-    f();
-  } catch (const std::invalid_argument &e) {
-    return e.what();
-  }
-  return "";
+  return cpu::test::invalidArgumentOf(f);
 }
 
 TEST(Data, ByteTokens) {
@@ -49,6 +46,25 @@ TEST(Data, WindowsAreShiftedAndShuffledBySeed) {
   for (int i = 0; i < 4; ++i)
     a.next();
   EXPECT_EQ(a.epoch(), 1);
+}
+
+TEST(Data, SeekResumesTheOrderAcrossEpochs) {
+  std::string text;
+  for (int i = 0; i < 200; ++i)
+    text += static_cast<char>('a' + (i * 7) % 26);
+  const std::string path = writeFile("resume.txt", text);
+  TextLoader a(path, 8, 2, 3, 42); // 24 windows, 6 per batch
+  for (int i = 0; i < 9; ++i)      // into epoch 2
+    a.next();
+  ASSERT_EQ(a.epoch(), 2);
+  TextLoader b(path, 8, 2, 3, 42);
+  b.seek(a.epoch(), a.position());
+  for (int i = 0; i < 6; ++i) // and on into epoch 3
+    EXPECT_EQ(a.next().tokens, b.next().tokens) << "batch " << i;
+  EXPECT_NE(errorOf([&] { b.seek(0, 25); })
+                .find("cannot resume at window 25 of epoch 0: the file has 24 "
+                      "windows"),
+            std::string::npos);
 }
 
 TEST(Data, ErrorsNameTheFile) {

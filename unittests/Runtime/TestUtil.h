@@ -1,7 +1,8 @@
 //===- TestUtil.h - Helpers for the CPU kernel tests ------------*- C++ -*-===//
 //
 // Random inputs (never zeros), central finite differences in fp64, and
-// tolerance checks shared by the kernel tests.
+// tolerance checks shared by the kernel tests, and the message of an
+// expected std::invalid_argument.
 //
 //===----------------------------------------------------------------------===//
 
@@ -15,12 +16,23 @@
 #include <cstdint>
 #include <functional>
 #include <random>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
 namespace s1f::rt::cpu::test {
 
 using Vec = std::vector<double>;
+
+/// The message of the std::invalid_argument `f` throws; empty if none.
+inline std::string invalidArgumentOf(const std::function<void()> &f) {
+  try {
+    f();
+  } catch (const std::invalid_argument &e) {
+    return e.what();
+  }
+  return "";
+}
 
 /// A seeded generator per test: reproducible, different per call site.
 class Rng {

@@ -93,6 +93,21 @@ void TextLoader::shuffle() {
   cursor_ = 0;
 }
 
+void TextLoader::seek(int64_t epoch, int64_t position) {
+  if (epoch < 0 || position < 0 || position > windows())
+    throw std::invalid_argument("text loader: cannot resume at window " +
+                                std::to_string(position) + " of epoch " +
+                                std::to_string(epoch) + ": the file has " +
+                                std::to_string(windows()) + " windows");
+  // Each epoch shuffles the order the one before left: replay them all.
+  for (size_t w = 0; w < order_.size(); ++w)
+    order_[w] = int64_t(w) * seq_;
+  for (epoch_ = 0; epoch_ <= epoch; ++epoch_)
+    shuffle();
+  epoch_ = epoch;
+  cursor_ = static_cast<size_t>(position);
+}
+
 Batch TextLoader::next() {
   const size_t needed = static_cast<size_t>(batch_ * microbatches_);
   if (cursor_ + needed > order_.size()) {

@@ -248,6 +248,51 @@ StepResult Pipeline::step(const Batch &batch) {
   return result;
 }
 
+TensorMap Pipeline::trainingState() const {
+  const Graph &g = plan_->graph();
+  TensorMap state;
+  for (size_t p = 0; p < g.params.size(); ++p) {
+    const std::vector<int> &h = plan_->holders()[p];
+    if (h.empty())
+      continue;
+    const ParamState &st = ranks_[h.front()]->executor().params().at(int(p));
+    const std::string &name = g.params[p].name;
+    state[name] = {g.params[p].shape, st.value};
+    state["optimizer.m." + name] = {g.params[p].shape, st.m};
+    state["optimizer.v." + name] = {g.params[p].shape, st.v};
+  }
+  return state;
+}
+
+int64_t Pipeline::optimizerSteps() const {
+  return ranks_.front()->executor().optimizerSteps();
+}
+
+void Pipeline::restore(const TensorMap &state, int64_t optimizerSteps) {
+  const Graph &g = plan_->graph();
+  auto tensor = [&](const std::string &key, const ParamSpec &spec) {
+    auto it = state.find(key);
+    if (it == state.end())
+      throw std::invalid_argument("the checkpoint has no '" + key + "'");
+    if (it->second.shape != spec.shape)
+      throw std::invalid_argument("the checkpoint's '" + key +
+                                  "' has another shape than the graph's");
+    return it->second.data;
+  };
+  for (size_t p = 0; p < g.params.size(); ++p) {
+    const ParamSpec &spec = g.params[p];
+    const std::vector<float> value = tensor(spec.name, spec),
+                             m = tensor("optimizer.m." + spec.name, spec),
+                             v = tensor("optimizer.v." + spec.name, spec);
+    for (int r : plan_->holders()[p]) {
+      ParamState &st = ranks_[r]->executor().params().at(int(p));
+      st.value = value, st.m = m, st.v = v;
+    }
+  }
+  for (std::unique_ptr<PipelineRank> &r : ranks_)
+    r->executor().setOptimizerSteps(optimizerSteps);
+}
+
 const PipelineRank &Pipeline::holder(const std::string &name) const {
   const int p = plan_->graph().paramIndex(name);
   if (p < 0 || plan_->holders()[p].empty())

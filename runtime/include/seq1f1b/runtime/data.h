@@ -42,6 +42,11 @@ public:
   int32_t maxToken() const { return maxToken_; }
   int64_t maxTokenAt() const { return maxTokenAt_; }
   int64_t epoch() const { return epoch_; }
+  /// Windows served in this epoch; seek(epoch(), position()) on a loader of
+  /// the same file, shape and seed continues exactly here (a resumed run).
+  int64_t position() const { return static_cast<int64_t>(cursor_); }
+  /// Throws std::invalid_argument when `position` is past the epoch's end.
+  void seek(int64_t epoch, int64_t position);
   int64_t windows() const { return static_cast<int64_t>(order_.size()); }
 
 private:

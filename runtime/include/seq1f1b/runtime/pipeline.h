@@ -14,6 +14,7 @@
 #define SEQ1F1B_RUNTIME_PIPELINE_H
 
 #include "seq1f1b/runtime/rank_executor.h"
+#include "seq1f1b/runtime/safetensors.h"
 
 #include <chrono>
 #include <memory>
@@ -132,6 +133,8 @@ public:
 
   int rank() const { return rank_; }
   const PipelinePlan &plan() const { return *plan_; }
+  RankExecutor &executor() { return *exec_; }
+  const RankExecutor &executor() const { return *exec_; }
   /// Loss of this rank's stages in the last step (non-zero on the last
   /// stage's rank only).
   cpu::LossSum localLoss() const { return exec_->loss(); }
@@ -172,6 +175,17 @@ public:
   /// clipping) of a parameter, from the first rank that holds it.
   const std::vector<float> &param(const std::string &name) const;
   const std::vector<float> &grad(const std::string &name) const;
+
+  /// The training state: every parameter ("<name>") and its AdamW moments
+  /// ("optimizer.m.<name>", "optimizer.v.<name>"), from its first holder,
+  /// shaped as the graph says.
+  TensorMap trainingState() const;
+  int64_t optimizerSteps() const;
+  /// Sets every holder's parameters and moments from `state` and the AdamW
+  /// step count, so that the next step is the one that would have followed.
+  /// Throws std::invalid_argument naming the first tensor missing or of
+  /// another shape.
+  void restore(const TensorMap &state, int64_t optimizerSteps);
 
 private:
   const PipelineRank &holder(const std::string &name) const;

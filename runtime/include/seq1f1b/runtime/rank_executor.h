@@ -70,6 +70,10 @@ public:
   /// Bytes of this rank's parameters, gradients and Adam moments (fp32).
   int64_t staticBytes() const;
   const ParamStore &params() const { return params_; }
+  /// For restoring a checkpoint: the parameters and the AdamW step count.
+  ParamStore &params() { return params_; }
+  int64_t optimizerSteps() const { return step_; }
+  void setOptimizerSteps(int64_t steps) { step_ = steps; }
 
 private:
   using Key = std::pair<int, Tag>; // (0 = in, 1 = out box), tag
