@@ -49,7 +49,8 @@ namespace {
 const char *kUsage = R"(usage: seq1f1b-train --graph FILE --data FILE [options]
 
 Trains a model graph (from seq1f1b-translate --export-runtime-graph) on a
-byte-level text corpus with a pipeline schedule on in-process CPU ranks.
+text corpus (a token per byte) or a tokenized one, with a pipeline schedule
+on in-process CPU ranks.
 
   --graph FILE          runtime graph JSON
   --data FILE           text corpus, or token ids with --tokens
@@ -523,7 +524,16 @@ int run(Args a) {
     if (meta["format"] != kCheckpointFormat)
       throw std::invalid_argument(a.load + ": not a seq1f1b-train checkpoint "
                                            "(--save writes them)");
-    auto integer = [&](const char *key) { return std::stoll(meta.at(key)); };
+    auto integer = [&](const char *key) {
+      auto it = meta.find(key);
+      char *end = nullptr;
+      const long long v =
+          it == meta.end() ? -1 : std::strtoll(it->second.c_str(), &end, 10);
+      if (it == meta.end() || *end != '\0' || v < 0)
+        throw std::invalid_argument(a.load + ": its metadata has no valid '" +
+                                    key + "'");
+      return v;
+    };
     for (Pipeline *p : {pipeline->inProcess(), reference.get()})
       if (p)
         p->restore(state, integer("optimizer_steps"));
