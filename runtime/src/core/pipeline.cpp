@@ -14,6 +14,8 @@ namespace s1f::rt {
 
 namespace sched = seq1f1b::schedule;
 
+namespace {
+
 /// The ranks' measured actions in the simulator's result type, so that the
 /// same pictures and traces show a run as they show a plan.
 sched::SimulationResult
@@ -46,6 +48,8 @@ measuredTimeline(const sched::ScheduleConfig &config,
       t.makespan > 0 ? 1 - busyTotal / (double(ranks.size()) * t.makespan) : 0;
   return t;
 }
+
+} // namespace
 
 //===----------------------------------------------------------------------===//
 // PipelinePlan
@@ -280,6 +284,8 @@ void Pipeline::restore(const TensorMap &state, int64_t optimizerSteps) {
     return it->second.data;
   };
   for (size_t p = 0; p < g.params.size(); ++p) {
+    if (plan_->holders()[p].empty()) // as trainingState() leaves it out
+      continue;
     const ParamSpec &spec = g.params[p];
     const std::vector<float> value = tensor(spec.name, spec),
                              m = tensor("optimizer.m." + spec.name, spec),
