@@ -336,8 +336,8 @@ void warnUnmodeled(ConfigReader &reader, const ModelSpec &spec, int64_t seq) {
         << (theta ? ConfigReader::render(*theta) : "10000 (the default)")
         << " (plans do not depend on it; a trained model's positions do)";
   }
-  // Mistral and Phi-3 window every layer when sliding_window is set, Gemma 2
-  // every other layer, Qwen2 only with use_sliding_window.
+  // Mistral, Phi-3 and StarCoder2 window every layer when sliding_window is
+  // set, Gemma 2 every other layer, Qwen2 only with use_sliding_window.
   static constexpr StringRef alwaysWindowed[] = {"mistral", "phi3", "gemma2",
                                                  "starcoder2"};
   const json::Value *window = reader.get("sliding_window");
@@ -590,7 +590,7 @@ private:
     return headLinear(x, spec.tied ? "embed_tokens" : "lm_head");
   }
 
-  /// q and k rotated by position (Llama and GPT-NeoX).
+  /// q and k rotated by position (every family but GPT-2).
   std::pair<Value, Value> rope(Value q, Value k, const std::string &p) {
     auto theta = builder.getF64FloatAttr(spec.ropeTheta);
     q = funcBuilder->create<llm::RopeOp>(
