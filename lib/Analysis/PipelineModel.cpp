@@ -6,7 +6,11 @@
 #include "llvm/ADT/DenseMap.h"
 #include "llvm/ADT/DenseSet.h"
 #include "llvm/ADT/MapVector.h"
+#include "llvm/Support/Error.h"
+#include "llvm/Support/JSON.h"
+#include "llvm/Support/MemoryBuffer.h"
 #include <cmath>
+#include <cstdio>
 #include <memory>
 
 using namespace mlir;
@@ -161,6 +165,70 @@ std::optional<GpuProfile> seq1f1b::lookupGpuProfile(StringRef name) {
     return gpu;
   }
   return std::nullopt;
+}
+
+llvm::Expected<GpuProfile> seq1f1b::gpuProfile(StringRef nameOrFile) {
+  auto error = [&](const Twine &what) {
+    return llvm::createStringError(llvm::inconvertibleErrorCode(), what);
+  };
+  if (!nameOrFile.ends_with(".json")) {
+    if (std::optional<GpuProfile> gpu = lookupGpuProfile(nameOrFile))
+      return *gpu;
+    return error("'" + nameOrFile +
+                 "' is not one of h100, h200, a100 or a .json profile");
+  }
+  auto file = llvm::MemoryBuffer::getFile(nameOrFile);
+  if (!file)
+    return error("cannot read GPU profile " + nameOrFile + ": " +
+                 file.getError().message());
+  llvm::Expected<llvm::json::Value> json =
+      llvm::json::parse((*file)->getBuffer());
+  if (!json)
+    return error("GPU profile " + nameOrFile + ": " +
+                 llvm::toString(json.takeError()));
+  const llvm::json::Object *o = json->getAsObject();
+  if (!o)
+    return error("GPU profile " + nameOrFile + ": expected a JSON object");
+  GpuProfile gpu;
+  // key -> where it goes and the unit it is given in.
+  const std::pair<const char *, std::pair<double *, double>> numbers[] = {
+      {"peak_tflops", {&gpu.peakFlops, 1e12}},
+      {"matmul_efficiency", {&gpu.matmulEfficiency, 1}},
+      {"attention_efficiency", {&gpu.attentionEfficiency, 1}},
+      {"memory_bandwidth_gbps", {&gpu.memoryBandwidth, 1e9}},
+      {"link_bandwidth_gbps", {&gpu.linkBandwidth, 1e9}},
+      {"link_latency_us", {&gpu.linkLatency, 1e-6}},
+      {"memory_gib", {&gpu.memoryBytes, double(1ull << 30)}}};
+  for (const auto &[objectKey, value] : *o) {
+    const StringRef key = objectKey;
+    if (key == "name") {
+      std::optional<StringRef> name = value.getAsString();
+      if (!name || name->empty())
+        return error("GPU profile " + nameOrFile +
+                     ": 'name' must be a non-empty string");
+      gpu.name = name->str();
+      continue;
+    }
+    auto it =
+        llvm::find_if(numbers, [&](const auto &n) { return key == n.first; });
+    if (it == std::end(numbers))
+      return error("GPU profile " + nameOrFile + ": unknown key '" + key + "'");
+    std::optional<double> x = value.getAsNumber();
+    const bool fraction = StringRef(it->first).ends_with("efficiency");
+    if (!x || !(*x > 0) || !std::isfinite(*x) || (fraction && *x > 1))
+      return error("GPU profile " + nameOrFile + ": '" + key + "' must be " +
+                   (fraction ? "in (0, 1]" : "a positive number"));
+    *it->second.first = *x * it->second.second;
+  }
+  if (!o->get("name"))
+    return error("GPU profile " + nameOrFile + ": no 'name'");
+  if (o->get("memory_gib")) {
+    char text[32];
+    std::snprintf(text, sizeof text, "%gGiB",
+                  gpu.memoryBytes / double(1ull << 30));
+    gpu.memoryName = text;
+  }
+  return gpu;
 }
 
 //===----------------------------------------------------------------------===//

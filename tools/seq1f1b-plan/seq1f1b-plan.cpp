@@ -60,8 +60,11 @@ static cl::opt<int64_t> optimizerShards(
     cl::init(1), cl::cat(category));
 static cl::opt<int64_t> tensorParallel("tp", cl::desc("Tensor-parallel degree"), cl::init(1),
                                        cl::cat(category));
-static cl::opt<std::string> gpuName("gpu", cl::desc("GPU profile: h100, h200, a100"),
-                                    cl::init("h100"), cl::cat(category));
+static cl::opt<std::string>
+    gpuName("gpu",
+            cl::desc("GPU profile: h100, h200, a100, or a .json file of your "
+                     "own (docs/user-guide.md)"),
+            cl::init("h100"), cl::cat(category));
 static cl::opt<std::string> gpuMemory(
     "gpu-memory",
     cl::desc("Memory per GPU, e.g. 80GiB (default: the --gpu's, 80GiB for "
@@ -351,9 +354,9 @@ int main(int argc, char **argv) {
       "  seq1f1b-plan --config examples/llama-7b.json --seq-len 32768 \\\n"
       "      --recompute none,full --json plan.json\n");
 
-  std::optional<GpuProfile> gpu = lookupGpuProfile(gpuName);
+  llvm::Expected<GpuProfile> gpu = gpuProfile(gpuName);
   if (!gpu)
-    return fail("--gpu=" + gpuName + " is not one of h100, h200, a100");
+    return fail("--gpu: " + llvm::toString(gpu.takeError()));
   if (gpuMemory.empty())
     gpuMemory = gpu->memoryName;
   std::optional<double> memoryBytes = parseBytes(gpuMemory);

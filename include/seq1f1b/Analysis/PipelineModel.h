@@ -14,6 +14,7 @@
 
 #include "mlir/IR/Operation.h"
 #include "llvm/ADT/SmallVector.h"
+#include "llvm/Support/Error.h"
 
 namespace seq1f1b {
 
@@ -73,6 +74,14 @@ struct GpuProfile {
 };
 /// "h100", "h200", "a100"; nullopt for an unknown name.
 std::optional<GpuProfile> lookupGpuProfile(llvm::StringRef name);
+
+/// A built-in profile by name, or (a name ending in .json) one read from a
+/// file, every key optional but "name", the H100's values otherwise:
+///   {"name": "b200", "peak_tflops": 2250, "matmul_efficiency": 0.7,
+///    "attention_efficiency": 0.55, "memory_bandwidth_gbps": 8000,
+///    "link_bandwidth_gbps": 50, "link_latency_us": 10, "memory_gib": 180}
+/// The error names the file and the key (unknown keys too: typos).
+llvm::Expected<GpuProfile> gpuProfile(llvm::StringRef nameOrFile);
 
 /// How memory is counted.
 struct MemoryOptions {

@@ -103,12 +103,16 @@ struct SimulatePass : public seq1f1b::impl::SimulateBase<SimulatePass> {
       emitError(loc) << "has no pipe.schedule; run s1f-schedule first";
       return signalPassFailure();
     }
-    std::optional<GpuProfile> profile = lookupGpuProfile(gpu);
-    if (!profile || tensorParallel < 1 || optimizerShards < 1) {
-      emitError(loc) << "gpu=" << gpu << " tp=" << tensorParallel.getValue()
+    llvm::Expected<GpuProfile> profile = gpuProfile(gpu);
+    if (!profile) {
+      emitError(loc) << "gpu=" << gpu << ": "
+                     << llvm::toString(profile.takeError());
+      return signalPassFailure();
+    }
+    if (tensorParallel < 1 || optimizerShards < 1) {
+      emitError(loc) << "tp=" << tensorParallel.getValue()
                      << " optimizer-shards=" << optimizerShards.getValue()
-                     << ": expected gpu h100, h200 or a100, tp >= 1 and "
-                        "optimizer-shards >= 1";
+                     << ": both must be >= 1";
       return signalPassFailure();
     }
 
@@ -170,7 +174,7 @@ struct SimulatePass : public seq1f1b::impl::SimulateBase<SimulatePass> {
       scheduleOp.emitError() << "cannot be simulated: " << result.error;
       return signalPassFailure();
     }
-    print(*result);
+    print(*result, profile->name);
     if (!trace.empty() &&
         failed(writeFile(trace, schedule::chromeTraceJson(*result), loc)))
       return signalPassFailure();
@@ -181,12 +185,12 @@ struct SimulatePass : public seq1f1b::impl::SimulateBase<SimulatePass> {
       return signalPassFailure();
   }
 
-  void print(const schedule::SimulationResult &r) {
+  void print(const schedule::SimulationResult &r, const std::string &gpuName) {
     llvm::raw_ostream &os = llvm::outs();
-    os << llvm::format("simulated %s on %s: makespan %.3f ms, bubble %.2f%%\n",
-                       std::string(schedule::scheduleKindName(r.config.kind)).c_str(),
-                       gpu.getValue().c_str(), r.makespan * 1e3,
-                       100 * r.bubbleFraction);
+    os << llvm::format(
+        "simulated %s on %s: makespan %.3f ms, bubble %.2f%%\n",
+        std::string(schedule::scheduleKindName(r.config.kind)).c_str(),
+        gpuName.c_str(), r.makespan * 1e3, 100 * r.bubbleFraction);
     os << "rank  bubble   peak " << (bytes ? "bytes" : "GiB")
        << "  weights  grads  optim  activ  kv  kvgrad  in-flight\n";
     for (auto [rank, stats] : llvm::enumerate(r.ranks)) {

@@ -119,7 +119,8 @@ def Simulate : Pass<"s1f-simulate", "mlir::ModuleOp"> {
     Option<"costs", "costs", "std::string", "\"model\"",
            "model (the cost interface on the GPU profile) or a JSON file of "
            "measured unit times">,
-    Option<"gpu", "gpu", "std::string", "\"h100\"", "h100 | h200 | a100">,
+    Option<"gpu", "gpu", "std::string", "\"h100\"",
+           "h100 | h200 | a100 | a .json profile (docs/user-guide.md)">,
     Option<"tensorParallel", "tp", "int64_t", "1",
            "Tensor-parallel degree dividing weights, activations and FLOPs">,
     Option<"optimizerShards", "optimizer-shards", "int64_t", "1",
