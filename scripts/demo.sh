@@ -22,4 +22,6 @@ echo "== compile and train: tiny GPT, seq1f1b, P=4 N=4 M=4 =="
 "$BIN/seq1f1b-translate" --export-runtime-graph "$OUT/gpt-tiny-plan.mlir" > "$OUT/gpt-tiny-plan.json"
 "$BIN/seq1f1b-translate" --export-schedule-csv "$OUT/gpt-tiny-plan.mlir" > "$OUT/gpt-tiny-plan.csv"
 "$BIN/seq1f1b-train" --graph "$OUT/gpt-tiny-plan.json" --schedule-csv "$OUT/gpt-tiny-plan.csv" \
-  --data examples/data/declaration.txt --seq-len 128 --steps 20 --verify
+  --data examples/data/declaration.txt --seq-len 128 --steps 20 --verify \
+  --timeline "$OUT/gpt-tiny-run.svg"
+echo "(the plan: $OUT/gpt-tiny-plan.svg; the last step as it ran: $OUT/gpt-tiny-run.svg)"
