@@ -259,37 +259,28 @@ fi
 # layer_cudnn.log; cuDNN generates a kernel for each chunk shape (about a
 # second each), so they time the 7B 32k cases the targets name unless
 # S1F_LAYER_CUDNN_FILTER says otherwise ("" for all).
-if ! want layer-cudnn-split; then
-  step "layer bench, cudnn-split attention: not selected (S1F_GPU_STEPS)"
-elif [ -x "$BIN/s1f-layer-bench" ] && (($(left) - LATER_LAYER_SPLIT >= 30)); then
-  t0=$(elapsed)
-  S1F_CUDNN_LOG=1 CUDNN_LOGLEVEL_DBG=1 CUDNN_LOGDEST_DBG="$OUT/cudnn-logs/layer-split.log" \
-    timeout "$(clamp $(($(left) - LATER_LAYER_SPLIT)) 30 80)" \
-    "$BIN/s1f-layer-bench" --attention cudnn-split --json "$OUT/layer_cudnn_split.json" \
-    --filter "${S1F_LAYER_CUDNN_FILTER-7b-32k}" \
-    >"$OUT/layer_cudnn_split.log" 2>&1
-  rc=$?
-  grep -v "^s1f cudnn:" "$OUT/layer_cudnn_split.log" | tail -15
-  step "layer bench, cudnn-split attention: exit $rc, $(($(elapsed) - t0)) s"
-else
-  step "layer bench, cudnn-split attention: skipped (no s1f-layer-bench or no time left)"
-fi
-
-if ! want layer-cudnn; then
-  step "layer bench, cudnn attention: not selected (S1F_GPU_STEPS)"
-elif [ -x "$BIN/s1f-layer-bench" ] && (($(left) - LATER_LAYER_CUDNN >= 30)); then
-  t0=$(elapsed)
-  S1F_CUDNN_LOG=1 CUDNN_LOGLEVEL_DBG=1 CUDNN_LOGDEST_DBG="$OUT/cudnn-logs/layer.log" \
-    timeout "$(clamp $(($(left) - LATER_LAYER_CUDNN)) 30 110)" \
-    "$BIN/s1f-layer-bench" --attention cudnn --json "$OUT/layer_cudnn.json" \
-    --filter "${S1F_LAYER_CUDNN_FILTER-7b-32k}" \
-    >"$OUT/layer_cudnn.log" 2>&1
-  rc=$?
-  grep -v "^s1f cudnn:" "$OUT/layer_cudnn.log" | tail -15
-  step "layer bench, cudnn attention: exit $rc, $(($(elapsed) - t0)) s"
-else
-  step "layer bench, cudnn attention: skipped (no s1f-layer-bench or no time left)"
-fi
+# layer_cudnn STEP ENGINE NAME LATER MAX_S: the layer with a cudnn engine into
+# $OUT/NAME.json and NAME.log (cuDNN's own log: cudnn-logs/NAME.log).
+layer_cudnn() {
+  local step=$1 engine=$2 name=$3 later=$4 max=$5 t0 rc
+  if ! want "$step"; then
+    step "layer bench, $engine attention: not selected (S1F_GPU_STEPS)"
+  elif [ -x "$BIN/s1f-layer-bench" ] && (($(left) - later >= 30)); then
+    t0=$(elapsed)
+    S1F_CUDNN_LOG=1 CUDNN_LOGLEVEL_DBG=1 CUDNN_LOGDEST_DBG="$OUT/cudnn-logs/$name.log" \
+      timeout "$(clamp $(($(left) - later)) 30 "$max")" \
+      "$BIN/s1f-layer-bench" --attention "$engine" --json "$OUT/$name.json" \
+      --filter "${S1F_LAYER_CUDNN_FILTER-7b-32k}" \
+      >"$OUT/$name.log" 2>&1
+    rc=$?
+    grep -v "^s1f cudnn:" "$OUT/$name.log" | tail -15
+    step "layer bench, $engine attention: exit $rc, $(($(elapsed) - t0)) s"
+  else
+    step "layer bench, $engine attention: skipped (no s1f-layer-bench or no time left)"
+  fi
+}
+layer_cudnn layer-cudnn-split cudnn-split layer_cudnn_split "$LATER_LAYER_SPLIT" 80
+layer_cudnn layer-cudnn cudnn layer_cudnn "$LATER_LAYER_CUDNN" 110
 
 if ! want layer; then
   step "layer bench: not selected (S1F_GPU_STEPS)"

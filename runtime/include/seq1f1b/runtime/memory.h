@@ -106,7 +106,7 @@ public:
 
 private:
   void reset();
-  int64_t rowBytes() const { return batch_ * width_ * 4; }
+  int64_t rowBytes() const { return batch_ * width_ * int64_t(sizeof(float)); }
 
   float *data_ = nullptr;
   size_t mapped_ = 0; ///< bytes reserved
