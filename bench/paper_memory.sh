@@ -65,8 +65,8 @@ def ours(model, seq, tp, pp):
     peaks = {}
     for line in out.splitlines():
         f = line.split()
-        # schedule V N bubble step tokens/s peak-GiB stage0-GiB fits
-        if len(f) == 9 and f[0] in ("1f1b", "seq1f1b"):
+        # schedule V N bubble step tokens/s peak-GiB stage0-GiB free-GiB fits
+        if len(f) == 10 and f[0] in ("1f1b", "seq1f1b"):
             peaks[f[0]] = float(f[6]) * GIB
             if f[6] != f[7]:
                 NOT_STAGE0.append(f"{model}/{seq // 1024}k {f[0]}")

@@ -84,14 +84,17 @@ SmallVector<OpRanges> seq1f1b::layerRanges(ArrayRef<OpList> stages) {
     std::vector<int> bounds = {0};
     llvm::append_range(bounds, legalCutPoints(stage));
     bounds.push_back(stage.size());
-    std::vector<bool> attention;
+    using Role = schedule::LayerOpRole;
+    std::vector<Role> roles;
     for (Operation *op : stage)
-      attention.push_back(isa<llm::AttentionOp>(op));
+      roles.push_back(isa<llm::AttentionOp>(op) ? Role::Attention
+                      : isa<llm::AddOp>(op)     ? Role::Add
+                                                : Role::Other);
     OpRanges &ranges = layers.emplace_back();
     for (auto [first, last] : schedule::groupLayers(
-             bounds, attention, attentions, i == 0, i + 1 == stages.size()))
+             bounds, roles, attentions, i == 0, i + 1 == stages.size()))
       ranges.push_back({unsigned(first), unsigned(last)});
-    attentions += llvm::count(attention, true);
+    attentions += llvm::count(roles, Role::Attention);
   }
   return layers;
 }
@@ -162,6 +165,7 @@ std::optional<GpuProfile> seq1f1b::lookupGpuProfile(StringRef name) {
   if (name == "a100") {
     gpu.peakFlops = 312e12;
     gpu.memoryBandwidth = 2.0e12;
+    gpu.tpBandwidth = 240e9;
     return gpu;
   }
   return std::nullopt;
@@ -198,9 +202,19 @@ llvm::Expected<GpuProfile> seq1f1b::gpuProfile(StringRef nameOrFile) {
       {"memory_bandwidth_gbps", {&gpu.memoryBandwidth, 1e9}},
       {"link_bandwidth_gbps", {&gpu.linkBandwidth, 1e9}},
       {"link_latency_us", {&gpu.linkLatency, 1e-6}},
-      {"memory_gib", {&gpu.memoryBytes, double(1ull << 30)}}};
+      {"memory_gib", {&gpu.memoryBytes, double(1ull << 30)}},
+      {"tp_bandwidth_gbps", {&gpu.tpBandwidth, 1e9}},
+      {"tp_latency_us", {&gpu.tpLatency, 1e-6}}};
   for (const auto &[objectKey, value] : *o) {
     const StringRef key = objectKey;
+    if (key == "gpus_per_node") {
+      std::optional<int64_t> n = value.getAsInteger();
+      if (!n || *n < 1)
+        return error("GPU profile " + nameOrFile +
+                     ": 'gpus_per_node' must be a positive integer");
+      gpu.gpusPerNode = *n;
+      continue;
+    }
     if (key == "name") {
       std::optional<StringRef> name = value.getAsString();
       if (!name || name->empty())
@@ -248,32 +262,71 @@ static double chunkBytes(Value v, int64_t chunkLen) {
   return bytes;
 }
 
+CollectiveTraffic seq1f1b::tensorParallelTraffic(ArrayRef<Operation *> ops,
+                                                 int64_t chunkLen) {
+  // Values split across the group (by heads, MLP columns or vocabulary), and
+  // the inputs already gathered for a column-parallel linear.
+  llvm::DenseSet<Value> split, gathered;
+  CollectiveTraffic traffic;
+  auto add = [&](Value v) {
+    ++traffic.collectives;
+    traffic.bytes += chunkBytes(v, chunkLen);
+  };
+  for (Operation *op : ops) {
+    if (auto linear = dyn_cast<llm::LinearOp>(op)) {
+      if (split.contains(linear.getInput())) {
+        add(linear.getResult()); // row-parallel: reduce-scatter
+        continue;
+      }
+      if (gathered.insert(linear.getInput()).second)
+        add(linear.getInput()); // column-parallel: all-gather
+      split.insert(linear.getResult());
+    } else if (auto embedding = dyn_cast<llm::EmbeddingOp>(op)) {
+      add(embedding.getResult()); // vocabulary-parallel: reduce-scatter
+    } else if (llvm::any_of(op->getOperands(),
+                            [&](Value v) { return split.contains(v); })) {
+      split.insert(op->result_begin(), op->result_end());
+    }
+  }
+  return traffic;
+}
+
 schedule::UnitCost PipelineCostModel::unitCost(int stage, int chunk) const {
   int64_t begin = chunkBounds[chunk], end = chunkBounds[chunk + 1];
   double tp = memory.tensorParallel;
   double matmul = gpu.peakFlops * gpu.matmulEfficiency * tp;
   double attn = gpu.peakFlops * gpu.attentionEfficiency * tp;
-  auto forwardSeconds = [&](CategoryCosts c) {
+  // The tensor-parallel collectives of `ops`, once forward or backward.
+  auto collectiveSeconds = [&](ArrayRef<Operation *> ops) {
+    if (tp == 1)
+      return 0.0;
+    CollectiveTraffic t = tensorParallelTraffic(ops, end - begin);
+    return t.collectives * gpu.tpLatency +
+           t.bytes * (tp - 1) / tp / gpu.tpBandwidth;
+  };
+  auto forwardSeconds = [&](ArrayRef<Operation *> ops) {
+    CategoryCosts c = chunkCost(ops, end - begin, end);
     const llm::OpCost &attention = c[llm::CostCategory::Attention];
     llm::OpCost total = c.total();
     return (total.forwardFlops - attention.forwardFlops) / matmul +
            attention.forwardFlops / attn +
-           total.forwardBytes / (gpu.memoryBandwidth * tp);
+           total.forwardBytes / (gpu.memoryBandwidth * tp) +
+           collectiveSeconds(ops);
   };
   CategoryCosts c = chunkCost(stages[stage], end - begin, end);
   const llm::OpCost &attention = c[llm::CostCategory::Attention];
   llm::OpCost total = c.total();
   double bytes = total.forwardBytes / (gpu.memoryBandwidth * tp);
   schedule::UnitCost unit;
-  unit.forward = forwardSeconds(c);
+  unit.forward = forwardSeconds(stages[stage]);
   unit.backwardInput =
       (total.backwardInputFlops - attention.backwardInputFlops) / matmul +
-      attention.backwardInputFlops / attn + bytes;
+      attention.backwardInputFlops / attn + bytes +
+      collectiveSeconds(stages[stage]);
   if (memory.recompute) // each layer's forward again, before its backward
     for (auto [first, last] : layers[stage])
-      unit.backwardInput += forwardSeconds(chunkCost(
-          ArrayRef<Operation *>(stages[stage]).slice(first, last - first),
-          end - begin, end));
+      unit.backwardInput += forwardSeconds(
+          ArrayRef<Operation *>(stages[stage]).slice(first, last - first));
   unit.backwardWeight = total.backwardWeightFlops / matmul;
   unit.backward = unit.backwardInput + unit.backwardWeight;
 

@@ -52,19 +52,27 @@ Result<StagePartition> partitionStages(const std::vector<double> &costs,
   return result;
 }
 
-std::vector<std::pair<int, int>> groupLayers(const std::vector<int> &bounds,
-                                             const std::vector<bool> &attention,
-                                             int attentionsBefore,
-                                             bool firstStage, bool lastStage) {
+std::vector<std::pair<int, int>>
+groupLayers(const std::vector<int> &bounds,
+            const std::vector<LayerOpRole> &roles, int attentionsBefore,
+            bool firstStage, bool lastStage) {
+  // The last stage's head starts after the piece with its last add.
+  size_t headPiece = bounds.size();
+  if (lastStage) {
+    headPiece = 0;
+    for (size_t i = 0; i + 1 < bounds.size(); ++i)
+      for (int k = bounds[i]; k < bounds[i + 1]; ++k)
+        if (roles[k] == LayerOpRole::Add)
+          headPiece = i + 1;
+  }
   std::vector<std::pair<int, int>> layers;
   int attentions = attentionsBefore, lastLayer = -1; // up to the piece's end
   for (size_t i = 0; i + 1 < bounds.size(); ++i) {
     const int first = bounds[i], last = bounds[i + 1];
     for (int k = first; k < last; ++k)
-      attentions += attention[k];
+      attentions += roles[k] == LayerOpRole::Attention;
     const bool embedding = firstStage && i == 0;
-    const bool head = lastStage && i + 2 == bounds.size();
-    if (embedding || head || attentions == 0)
+    if (embedding || i >= headPiece || attentions == 0)
       continue;
     const int layer = attentions - 1;
     if (layer == lastLayer && layers.back().second == first)

@@ -366,6 +366,11 @@ int main(int argc, char **argv) {
       virtualStages < 2)
     return fail("--stages, --tp and --optimizer-shards must be >= 1 and "
                 "--virtual >= 2");
+  if (tensorParallel > gpu->gpusPerNode)
+    return fail("--tp " + llvm::Twine(tensorParallel.getValue()) +
+                " exceeds the " + llvm::Twine(gpu->gpusPerNode) +
+                " GPUs per node of --gpu " + gpuName +
+                ": tensor parallelism across nodes is not modelled");
   if (policy != "even" && policy != "flops")
     return fail("--policy=" + policy + " is not one of even, flops");
   int64_t m = microbatches ? microbatches.getValue() : 2 * stages;

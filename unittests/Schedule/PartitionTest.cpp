@@ -169,20 +169,35 @@ TEST(PartitionTest, ProfileFitErrors) {
 }
 
 TEST(GroupLayers, PiecesGroupByTheirAttentionAndStageCutsSplitThem) {
-  // Ops: embedding [0,2), layer 0 = attention half [2,5) (attention at 3) +
-  // MLP half [5,7), layer 1 = [7,10) (attention at 8) + [10,12), head
-  // [12,14).
-  std::vector<bool> attention(14, false);
-  attention[3] = attention[8] = true;
+  // Ops: embedding [0,2), layer 0 = attention half [2,5) (attention at 3,
+  // residual add at 4) + MLP half [5,7) (add at 6), layer 1 = [7,10) + [10,12)
+  // likewise, head [12,14).
+  std::vector<LayerOpRole> roles(14, LayerOpRole::Other);
+  roles[3] = roles[8] = LayerOpRole::Attention;
+  roles[4] = roles[6] = roles[9] = roles[11] = LayerOpRole::Add;
   using Ranges = std::vector<std::pair<int, int>>;
-  EXPECT_EQ(groupLayers({0, 2, 5, 7, 10, 12, 14}, attention, 0, true, true),
+  EXPECT_EQ(groupLayers({0, 2, 5, 7, 10, 12, 14}, roles, 0, true, true),
             (Ranges{{2, 7}, {7, 12}}));
   // Cut at op 5, inside layer 0: each stage its part.
-  EXPECT_EQ(groupLayers({0, 2, 5}, attention, 0, true, false),
-            (Ranges{{2, 5}}));
-  EXPECT_EQ(groupLayers({5, 7, 10, 12, 14}, attention, 1, false, true),
+  EXPECT_EQ(groupLayers({0, 2, 5}, roles, 0, true, false), (Ranges{{2, 5}}));
+  EXPECT_EQ(groupLayers({5, 7, 10, 12, 14}, roles, 1, false, true),
             (Ranges{{5, 7}, {7, 12}}));
   // A middle stage keeps its first and last pieces.
-  EXPECT_EQ(groupLayers({5, 7, 10}, attention, 1, false, false),
+  EXPECT_EQ(groupLayers({5, 7, 10}, roles, 1, false, false),
             (Ranges{{5, 7}, {7, 10}}));
+}
+
+TEST(GroupLayers, TheHeadIsEveryPieceAfterTheLastAdd) {
+  // As above, with the head cut where one activation crosses: final norm
+  // [12,13), LM head [13,14), loss [14,15). None of it is a layer, nor is
+  // a last stage holding only the head.
+  std::vector<LayerOpRole> roles(15, LayerOpRole::Other);
+  roles[3] = roles[8] = LayerOpRole::Attention;
+  roles[4] = roles[6] = roles[9] = roles[11] = LayerOpRole::Add;
+  using Ranges = std::vector<std::pair<int, int>>;
+  EXPECT_EQ(groupLayers({0, 2, 5, 7, 10, 12, 13, 14, 15}, roles, 0, true, true),
+            (Ranges{{2, 7}, {7, 12}}));
+  EXPECT_EQ(groupLayers({10, 12, 13, 14, 15}, roles, 2, false, true),
+            (Ranges{{10, 12}}));
+  EXPECT_EQ(groupLayers({12, 13, 14, 15}, roles, 2, false, true), Ranges{});
 }

@@ -58,6 +58,23 @@ llvm::SmallVector<OpRanges> layerRanges(llvm::ArrayRef<OpList> stages);
 /// returned function sums the ops on every call instead.
 schedule::RangeCost trainingFlopsCost(OpList ops, int64_t seqLen);
 
+/// The collectives Megatron's tensor + sequence parallelism runs in the
+/// forward of `ops` on a chunk of `chunkLen` tokens: an all-gather of the
+/// input of each column-parallel linear (one per distinct input), a
+/// reduce-scatter of the output of each row-parallel linear (a linear whose
+/// input comes from a column-parallel one) and of each vocabulary-parallel
+/// embedding. `bytes` sums the full (gathered) tensors; each GPU of a group
+/// of t sends and receives (t-1)/t of them. The backward runs the same
+/// collectives transposed. Norms, residual adds and position embeddings are
+/// sequence-parallel and need none; the vocabulary-parallel cross-entropy's
+/// few bytes per token are not counted.
+struct CollectiveTraffic {
+  int64_t collectives = 0;
+  double bytes = 0;
+};
+CollectiveTraffic tensorParallelTraffic(llvm::ArrayRef<mlir::Operation *> ops,
+                                        int64_t chunkLen);
+
 /// A GPU as the simulator sees it.
 struct GpuProfile {
   std::string name = "h100";
@@ -67,6 +84,13 @@ struct GpuProfile {
   double memoryBandwidth = 3.35e12; ///< HBM bytes/s for memory-bound ops
   double linkBandwidth = 25e9;      ///< stage-to-stage bytes/s
   double linkLatency = 10e-6;       ///< seconds per transfer
+  /// Bus bandwidth (bytes/s) of an all-gather or reduce-scatter between the
+  /// GPUs of one node, as NCCL's tests report it: about 80% of NVLink 4's
+  /// 450 GB/s per direction on the H100 and H200, of NVLink 3's 300 GB/s on
+  /// the A100. Tensor parallelism stays within a node.
+  double tpBandwidth = 360e9;
+  double tpLatency = 10e-6; ///< seconds per collective
+  int64_t gpusPerNode = 8;  ///< the largest tensor-parallel group
   /// Memory per GPU: 80 GiB for the H100 and the A100 80GB, 140 GiB for the
   /// H200 (143,771 MiB, as its driver reports it).
   double memoryBytes = 80.0 * (1ull << 30);
@@ -79,14 +103,16 @@ std::optional<GpuProfile> lookupGpuProfile(llvm::StringRef name);
 /// file, every key optional but "name", the H100's values otherwise:
 ///   {"name": "b200", "peak_tflops": 2250, "matmul_efficiency": 0.7,
 ///    "attention_efficiency": 0.55, "memory_bandwidth_gbps": 8000,
-///    "link_bandwidth_gbps": 50, "link_latency_us": 10, "memory_gib": 180}
+///    "link_bandwidth_gbps": 50, "link_latency_us": 10, "memory_gib": 180,
+///    "tp_bandwidth_gbps": 720, "tp_latency_us": 10, "gpus_per_node": 8}
 /// The error names the file and the key (unknown keys too: typos).
 llvm::Expected<GpuProfile> gpuProfile(llvm::StringRef nameOrFile);
 
 /// How memory is counted.
 struct MemoryOptions {
   /// Tensor parallel degree: weights, activations and FLOPs divide by it
-  /// (Megatron tensor + sequence parallelism; its all-reduces are not timed).
+  /// (Megatron tensor + sequence parallelism), and its collectives are timed
+  /// (tensorParallelTraffic).
   int64_t tensorParallel = 1;
   /// Data-parallel ranks the optimizer state (fp32 master weights, Adam
   /// moments) is sharded over, as Megatron's distributed optimizer does; 1

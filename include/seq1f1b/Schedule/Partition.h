@@ -23,18 +23,22 @@ struct StagePartition {
 Result<StagePartition> partitionStages(const std::vector<double> &costs,
                                        int stages);
 
+/// What an op is to groupLayers.
+enum class LayerOpRole { Other, Attention, Add };
+
 /// The transformer layers of a stage, for full recomputation. `bounds` are
 /// its pieces' boundaries (its first op, the cut points where only the
-/// residual stream crosses, its end), `attention[i]` tells whether op i is
-/// an attention op. Pieces (two per layer: attention and MLP halves) are
+/// residual stream crosses, its end), `roles[i]` says whether op i is an
+/// attention or an add. Pieces (two per layer: attention and MLP halves) are
 /// grouped by the attention op they follow, counting `attentionsBefore` of
-/// the stages before; pieces before any attention, the first stage's first
-/// piece (the embedding) and the last stage's last piece (the head) are not
-/// layers. Returns op ranges [first, last), ascending.
-std::vector<std::pair<int, int>> groupLayers(const std::vector<int> &bounds,
-                                             const std::vector<bool> &attention,
-                                             int attentionsBefore,
-                                             bool firstStage, bool lastStage);
+/// the stages before. Not layers: pieces before any attention, the first
+/// stage's first piece (the embedding) and the last stage's pieces after its
+/// last add (the head: final norm, LM head, loss; a layer ends with its
+/// residual add). Returns op ranges [first, last), ascending.
+std::vector<std::pair<int, int>>
+groupLayers(const std::vector<int> &bounds,
+            const std::vector<LayerOpRole> &roles, int attentionsBefore,
+            bool firstStage, bool lastStage);
 
 //===-- Sequence chunks -----------------------------------------------------//
 

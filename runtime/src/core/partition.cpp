@@ -62,12 +62,14 @@ std::vector<std::pair<int, int>> layerRanges(const Graph &g, int begin,
     if (p > begin && p < end)
       bounds.push_back(p);
   bounds.push_back(end);
-  std::vector<bool> attention;
+  std::vector<sched::LayerOpRole> roles;
   for (const Op &op : g.ops)
-    attention.push_back(op.kind == OpKind::Attention);
-  const int before = static_cast<int>(
-      std::count(attention.begin(), attention.begin() + begin, true));
-  return sched::groupLayers(bounds, attention, before, begin == 0,
+    roles.push_back(op.kind == OpKind::Attention ? sched::LayerOpRole::Attention
+                    : op.kind == OpKind::Add     ? sched::LayerOpRole::Add
+                                                 : sched::LayerOpRole::Other);
+  const int before = static_cast<int>(std::count(
+      roles.begin(), roles.begin() + begin, sched::LayerOpRole::Attention));
+  return sched::groupLayers(bounds, roles, before, begin == 0,
                             end == static_cast<int>(g.ops.size()));
 }
 

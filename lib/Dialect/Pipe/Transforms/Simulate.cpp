@@ -115,6 +115,13 @@ struct SimulatePass : public seq1f1b::impl::SimulateBase<SimulatePass> {
                      << ": both must be >= 1";
       return signalPassFailure();
     }
+    if (tensorParallel > profile->gpusPerNode) {
+      emitError(loc) << "tp=" << tensorParallel.getValue() << " exceeds the "
+                     << profile->gpusPerNode << " GPUs per node of gpu=" << gpu
+                     << ": tensor parallelism across nodes is not "
+                     << "modelled";
+      return signalPassFailure();
+    }
 
     PipelineCostModel pipelineModel;
     pipelineModel.gpu = *profile;

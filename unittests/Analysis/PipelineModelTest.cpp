@@ -1,0 +1,130 @@
+//===- PipelineModelTest.cpp - tensor-parallel collectives and their time -===//
+//
+// Megatron's tensor + sequence parallelism runs, per transformer layer, two
+// all-gathers and two reduce-scatters of the [b, s, h] residual stream in the
+// forward and the same four in the backward (the Megatron-LM sequence
+// parallelism paper, section 4.2.2), plus one reduce-scatter after the
+// vocabulary-parallel embedding and one all-gather before the LM head. The
+// cost model must find exactly these in the imported graphs, and time them.
+//
+//===----------------------------------------------------------------------===//
+#include "seq1f1b/Analysis/PipelineModel.h"
+#include "seq1f1b/Dialect/LLM/IR/LLMOps.h"
+#include "seq1f1b/Translate/HFConfig.h"
+
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/IR/MLIRContext.h"
+#include "llvm/Support/MemoryBuffer.h"
+#include "llvm/Support/SourceMgr.h"
+
+#include <gtest/gtest.h>
+
+using namespace mlir;
+using namespace seq1f1b;
+
+namespace {
+
+struct Imported {
+  MLIRContext context;
+  OwningOpRef<ModuleOp> module;
+  OpList ops;
+};
+
+std::unique_ptr<Imported> import(llvm::StringRef config, int64_t seqLen,
+                                 int64_t batch) {
+  auto result = std::make_unique<Imported>();
+  result->context.loadDialect<llm::LLMDialect, func::FuncDialect>();
+  llvm::SourceMgr sourceMgr;
+  sourceMgr.AddNewSourceBuffer(llvm::MemoryBuffer::getMemBufferCopy(config),
+                               llvm::SMLoc());
+  result->module = importHFConfig(sourceMgr, &result->context,
+                                  HFImportOptions{seqLen, batch, "bf16"});
+  if (result->module)
+    result->ops = modelOps(*findModelFunction(*result->module));
+  return result;
+}
+
+constexpr const char *kLlama = R"({"model_type": "llama",
+  "num_hidden_layers": 3, "hidden_size": 256, "intermediate_size": 688,
+  "num_attention_heads": 8, "num_key_value_heads": 4, "vocab_size": 512,
+  "max_position_embeddings": 4096})";
+constexpr const char *kGpt2 = R"({"model_type": "gpt2", "n_layer": 2,
+  "n_embd": 128, "n_head": 4, "vocab_size": 300, "n_positions": 1024})";
+// Parallel residual: attention and MLP read the same input through two norms.
+constexpr const char *kNeox = R"({"model_type": "gpt_neox",
+  "num_hidden_layers": 2, "hidden_size": 128, "intermediate_size": 512,
+  "num_attention_heads": 4, "vocab_size": 300, "rotary_pct": 0.25,
+  "use_parallel_residual": true, "max_position_embeddings": 2048})";
+
+struct Case {
+  const char *config;
+  int64_t layers, hidden;
+};
+
+TEST(TensorParallelTraffic, MegatronsCollectivesPerLayer) {
+  for (Case c :
+       {Case{kLlama, 3, 256}, Case{kGpt2, 2, 128}, Case{kNeox, 2, 128}}) {
+    const int64_t seqLen = 1024, batch = 2;
+    std::unique_ptr<Imported> m = import(c.config, seqLen, batch);
+    ASSERT_TRUE(m->module) << c.config;
+    for (int64_t chunk : {int64_t(1), int64_t(256), seqLen}) {
+      CollectiveTraffic t = tensorParallelTraffic(m->ops, chunk);
+      const int64_t collectives = 4 * c.layers + 2;
+      EXPECT_EQ(t.collectives, collectives) << c.config;
+      // Each moves the bf16 residual stream of the chunk.
+      EXPECT_DOUBLE_EQ(t.bytes,
+                       double(collectives) * batch * chunk * c.hidden * 2)
+          << c.config;
+    }
+  }
+}
+
+/// The stage's unit cost with tensor parallelism `tp` on `gpu`.
+schedule::UnitCost unitCost(const OpList &ops, int64_t seqLen, GpuProfile gpu,
+                            int64_t tp, bool recompute = false) {
+  PipelineCostModel model;
+  model.stages = {ops};
+  model.chunkBounds = {0, seqLen / 4, seqLen};
+  model.gpu = gpu;
+  model.memory.tensorParallel = tp;
+  model.memory.recompute = recompute;
+  if (recompute)
+    model.layers = layerRanges(model.stages);
+  return model.unitCost(0, 1);
+}
+
+TEST(TensorParallelTraffic, TimedOnTheNodesLinks) {
+  const int64_t seqLen = 4096, batch = 1, hidden = 256, layers = 3;
+  std::unique_ptr<Imported> m = import(kLlama, seqLen, batch);
+  ASSERT_TRUE(m->module);
+  GpuProfile gpu = *lookupGpuProfile("h100"), free = gpu;
+  free.tpBandwidth = std::numeric_limits<double>::infinity();
+  free.tpLatency = 0;
+  const int64_t collectives = 4 * layers + 2, chunk = seqLen - seqLen / 4;
+  for (int64_t tp : {2, 4, 8}) {
+    // Ring collectives: each GPU sends and receives (t-1)/t of the tensor.
+    const double expected = collectives * gpu.tpLatency +
+                            collectives * double(batch) * chunk * hidden * 2 *
+                                (tp - 1) / tp / gpu.tpBandwidth;
+    schedule::UnitCost timed = unitCost(m->ops, seqLen, gpu, tp);
+    schedule::UnitCost untimed = unitCost(m->ops, seqLen, free, tp);
+    EXPECT_NEAR(timed.forward - untimed.forward, expected, 1e-12 * expected);
+    EXPECT_NEAR(timed.backwardInput - untimed.backwardInput, expected,
+                1e-12 * expected);
+    EXPECT_DOUBLE_EQ(timed.backwardWeight, untimed.backwardWeight);
+    // Recomputation runs each layer's forward collectives once more (the
+    // embedding's and the head's are not in a layer).
+    schedule::UnitCost again = unitCost(m->ops, seqLen, gpu, tp, true);
+    schedule::UnitCost againFree = unitCost(m->ops, seqLen, free, tp, true);
+    EXPECT_NEAR((again.backwardInput - againFree.backwardInput) -
+                    (timed.backwardInput - untimed.backwardInput),
+                expected * (4 * layers) / collectives, 1e-9 * expected);
+  }
+  // Without tensor parallelism there is nothing to communicate.
+  schedule::UnitCost alone = unitCost(m->ops, seqLen, gpu, 1);
+  schedule::UnitCost aloneFree = unitCost(m->ops, seqLen, free, 1);
+  EXPECT_DOUBLE_EQ(alone.forward, aloneFree.forward);
+  EXPECT_DOUBLE_EQ(alone.backwardInput, aloneFree.backwardInput);
+}
+
+} // namespace
