@@ -245,6 +245,22 @@ llvm::Expected<GpuProfile> seq1f1b::gpuProfile(StringRef nameOrFile) {
   return gpu;
 }
 
+double seq1f1b::dataParallelSyncSeconds(double weightBytes, double gradBytes,
+                                        const ParallelLayout &layout,
+                                        const GpuProfile &gpu) {
+  const double dp = layout.dataParallel;
+  if (dp == 1)
+    return 0;
+  const bool inNode =
+      layout.tensorParallel * layout.dataParallel <= gpu.gpusPerNode;
+  const double bandwidth = inNode ? gpu.tpBandwidth : gpu.linkBandwidth;
+  const double latency = inNode ? gpu.tpLatency : gpu.linkLatency;
+  const double bytes =
+      layout.distributedOptimizer ? gradBytes + weightBytes : 2 * gradBytes;
+  const int collectives = layout.distributedOptimizer ? 2 : 1;
+  return collectives * latency + bytes * (dp - 1) / dp / bandwidth;
+}
+
 //===----------------------------------------------------------------------===//
 // PipelineCostModel
 //===----------------------------------------------------------------------===//

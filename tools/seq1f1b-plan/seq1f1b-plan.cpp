@@ -79,6 +79,22 @@ static cl::opt<std::string> recomputeList(
     cl::desc("Activation recomputation to compare: none, full (Megatron's "
              "uniform method, one layer per checkpoint), or none,full"),
     cl::init("none"), cl::cat(category));
+static cl::opt<int64_t> gpus(
+    "gpus",
+    cl::desc("Search the layouts (tensor x pipeline x data parallel) of this "
+             "many GPUs for --global-batch; --tp and --stages, when given, "
+             "fix those degrees"),
+    cl::init(0), cl::cat(category));
+static cl::opt<int64_t> globalBatch(
+    "global-batch",
+    cl::desc("Sequences per step over all data-parallel replicas (with "
+             "--gpus)"),
+    cl::init(0), cl::cat(category));
+static cl::opt<bool> distributedOptimizer(
+    "distributed-optimizer",
+    cl::desc("With --gpus: shard the optimizer state over each layout's "
+             "data-parallel ranks (Megatron's --use-distributed-optimizer)"),
+    cl::init(false), cl::cat(category));
 static cl::opt<std::string>
     jsonPath("json",
              cl::desc("Also write the table, itemized per rank, as JSON"),
@@ -140,7 +156,7 @@ struct Planner {
   const OpList &ops;
   int64_t seqLen;
   GpuProfile gpu;
-  int64_t microbatches;
+  int64_t ranks, tp, shards, microbatches;
   schedule::RangeCost flopsCost;
   std::map<schedule::ScheduleKind, SmallVector<unsigned>> stageBounds;
 
@@ -154,8 +170,8 @@ struct Planner {
     const SmallVector<unsigned> &bounds = stageBounds.at(kind);
     PipelineCostModel costs;
     costs.gpu = gpu;
-    costs.memory.tensorParallel = tensorParallel;
-    costs.memory.optimizerShards = optimizerShards;
+    costs.memory.tensorParallel = tp;
+    costs.memory.optimizerShards = shards;
     costs.memory.recompute = recompute;
     for (size_t i = 0; i + 1 < bounds.size(); ++i)
       costs.stages.push_back(
@@ -179,7 +195,7 @@ struct Planner {
 
     schedule::ScheduleConfig sc;
     sc.kind = kind;
-    sc.ranks = stages;
+    sc.ranks = ranks;
     sc.virtualStages =
         schedule::isInterleaved(kind) ? virtualStages.getValue() : 1;
     sc.microbatches = microbatches;
@@ -340,6 +356,282 @@ static llvm::json::Value tableJson(ArrayRef<Row> rows, double memoryBytes,
   return llvm::json::Value(std::move(header));
 }
 
+//===----------------------------------------------------------------------===//
+// Layout search (--gpus)
+//===----------------------------------------------------------------------===//
+
+/// A layout's answer: the fastest plan that fits on it, or, when none does,
+/// the plan closest to fitting.
+struct LayoutRow {
+  ParallelLayout layout;
+  int64_t microbatches;
+  Row row;
+  double syncSeconds; ///< data-parallel gradient synchronization
+
+  double stepSeconds() const { return row.result.makespan + syncSeconds; }
+  bool fits(double memoryBytes) const { return row.peak() <= memoryBytes; }
+  std::string name() const {
+    return llvm::formatv("tp {0} x P {1} x dp {2}", layout.tensorParallel,
+                         layout.stages, layout.dataParallel);
+  }
+};
+
+/// The data-parallel synchronization of `row`'s slowest rank.
+static double syncSeconds(const Row &row, const ParallelLayout &layout,
+                          const GpuProfile &gpu) {
+  double seconds = 0;
+  for (const schedule::RankStats &rank : row.result.ranks)
+    seconds = std::max(seconds, dataParallelSyncSeconds(rank.peakMemory.weights,
+                                                        rank.peakMemory.grads,
+                                                        layout, gpu));
+  return seconds;
+}
+
+static SmallVector<int64_t> divisors(int64_t n) {
+  SmallVector<int64_t> out;
+  for (int64_t d = 1; d <= n; ++d)
+    if (n % d == 0)
+      out.push_back(d);
+  return out;
+}
+
+/// Searches every layout tp x P x dp = --gpus (tp inside a node and dividing
+/// the heads and the MLP, P at most the model's pieces, dp dividing the
+/// global batch), each with every schedule, chunk count and recomputation
+/// the options give, and prints each layout's best plan, fastest first.
+static int planLayouts(const OpList &ops, ModelShape shape,
+                       DictionaryAttr config, int64_t parameters,
+                       const GpuProfile &gpu, double memoryBytes,
+                       ArrayRef<schedule::ScheduleKind> kinds,
+                       ArrayRef<int64_t> chunkCounts, ArrayRef<bool> recomputes,
+                       std::optional<llvm::raw_fd_ostream> &jsonFile) {
+  const int64_t pieces = legalCutPoints(ops).size() + 1;
+  auto divides = [&](int64_t t) {
+    return llvm::all_of(
+        ArrayRef<StringRef>{"heads", "kv_heads", "ffn"}, [&](StringRef key) {
+          return cast<IntegerAttr>(config.get(key)).getInt() % t == 0;
+        });
+  };
+  SmallVector<int64_t> tps, skippedBatch;
+  if (tensorParallel.getNumOccurrences())
+    tps.push_back(tensorParallel);
+  else
+    for (int64_t t : divisors(gpus))
+      if (t <= gpu.gpusPerNode && divides(t))
+        tps.push_back(t);
+  if (stages.getNumOccurrences() &&
+      llvm::none_of(tps, [](int64_t t) { return gpus % (t * stages) == 0; }))
+    return fail("--stages " + llvm::Twine(stages.getValue()) +
+                " times the tensor-parallel degree does not divide --gpus " +
+                llvm::Twine(gpus.getValue()));
+
+  const schedule::RangeCost flopsCost = trainingFlopsCost(ops, shape.seqLen);
+  SmallVector<LayoutRow> found;
+  std::optional<LayoutRow> fastestOneF1B;
+  for (int64_t tp : tps) {
+    SmallVector<int64_t> ps;
+    if (stages.getNumOccurrences())
+      ps.push_back(stages);
+    else
+      for (int64_t p : divisors(gpus / tp))
+        if (p <= pieces)
+          ps.push_back(p);
+    for (int64_t p : ps) {
+      if (gpus % (tp * p) != 0)
+        continue;
+      ParallelLayout layout{tp, p, gpus / (tp * p), distributedOptimizer};
+      if (globalBatch % (layout.dataParallel * shape.batch) != 0) {
+        skippedBatch.push_back(layout.dataParallel);
+        continue;
+      }
+      const int64_t m = globalBatch / (layout.dataParallel * shape.batch);
+      Planner planner{
+          ops,
+          shape.seqLen,
+          gpu,
+          p,
+          tp,
+          distributedOptimizer ? layout.dataParallel : optimizerShards.getValue(),
+          m,
+          flopsCost,
+          {}};
+      std::optional<LayoutRow> best, oneF1B;
+      auto better = [&](const std::optional<LayoutRow> &current,
+                        const LayoutRow &candidate) {
+        if (!current)
+          return true;
+        bool fits = candidate.fits(memoryBytes);
+        if (fits != current->fits(memoryBytes))
+          return fits;
+        return fits ? candidate.stepSeconds() < current->stepSeconds()
+                    : candidate.row.peak() < current->row.peak();
+      };
+      for (schedule::ScheduleKind kind : kinds) {
+        int64_t v =
+            schedule::isInterleaved(kind) ? virtualStages.getValue() : 1;
+        if (p * v > pieces)
+          continue;
+        FailureOr<SmallVector<unsigned>> bounds = partitionIntoStages(
+            ops, shape.seqLen, p * v, UnknownLoc::get(ops[0]->getContext()));
+        if (failed(bounds))
+          return 1;
+        planner.stageBounds[kind] = *bounds;
+        for (bool recompute : recomputes) {
+          if (recompute && schedule::splitsBackward(kind))
+            continue;
+          const int64_t one = 1;
+          for (int64_t n : schedule::isSequenceChunked(kind)
+                               ? chunkCounts
+                               : ArrayRef<int64_t>(one)) {
+            // Kinds a layout cannot run (interleaving with M*N not a
+            // multiple of P, ...) are left out of its search.
+            schedule::Result<Row> row = planner.simulate(kind, n, recompute);
+            if (!row)
+              continue;
+            LayoutRow candidate{layout, m, std::move(*row), 0};
+            candidate.syncSeconds = syncSeconds(candidate.row, layout, gpu);
+            if (kind == schedule::ScheduleKind::OneFOneB &&
+                candidate.fits(memoryBytes) && better(oneF1B, candidate))
+              oneF1B = candidate;
+            if (better(best, candidate))
+              best = std::move(candidate);
+          }
+        }
+      }
+      if (!best)
+        continue;
+      found.push_back(std::move(*best));
+      if (oneF1B && (!fastestOneF1B ||
+                     oneF1B->stepSeconds() < fastestOneF1B->stepSeconds()))
+        fastestOneF1B = std::move(*oneF1B);
+    }
+  }
+  if (found.empty())
+    return fail(llvm::formatv(
+        "no layout of {0} GPUs can run --global-batch {1} with these "
+        "schedules{2}",
+        gpus.getValue(), globalBatch.getValue(),
+        skippedBatch.empty()
+            ? std::string()
+            : " (the global batch must be a multiple of data parallel x "
+              "micro-batch size)"));
+  const double tokens = double(globalBatch) * shape.seqLen;
+  llvm::stable_sort(found, [&](const LayoutRow &a, const LayoutRow &b) {
+    if (a.fits(memoryBytes) != b.fits(memoryBytes))
+      return a.fits(memoryBytes);
+    return a.fits(memoryBytes) ? a.stepSeconds() < b.stepSeconds()
+                               : a.row.peak() < b.row.peak();
+  });
+
+  llvm::outs() << "model " << configPath << ": "
+               << cast<StringAttr>(config.get("model_type")).getValue() << ", "
+               << parameters << " parameters, sequence " << shape.seqLen
+               << " x micro-batch " << shape.batch << "\n"
+               << "layouts of " << gpus << " GPUs (" << gpu.gpusPerNode
+               << " per node), global batch " << globalBatch << ", " << gpu.name
+               << " with " << gpuMemory << ", chunk split " << policy
+               << (distributedOptimizer ? ", distributed optimizer" : "")
+               << "\n\n";
+  llvm::outs() << " tp   P  dp    M  plan                                    "
+                  "bubble  pipeline ms  dp sync ms   tokens/s  per GPU  "
+                  "peak GiB  fits\n";
+  for (const LayoutRow &l : found)
+    llvm::outs() << llvm::format(
+        "%3lld %3lld %3lld %4lld  %-38s %6.1f%% %12.1f %11.1f %10.0f %8.0f "
+        "%9.2f  %s\n",
+        (long long)l.layout.tensorParallel, (long long)l.layout.stages,
+        (long long)l.layout.dataParallel, (long long)l.microbatches,
+        l.row.name().c_str(), 100 * l.row.result.bubbleFraction,
+        l.row.result.makespan * 1e3, l.syncSeconds * 1e3,
+        tokens / l.stepSeconds(), tokens / l.stepSeconds() / gpus,
+        gib(l.row.peak()),
+        static_cast<const char *>(l.fits(memoryBytes) ? "yes" : "OOM"));
+  if (!skippedBatch.empty())
+    llvm::outs() << "(not searched: data parallel "
+                 << llvm::join(llvm::map_range(
+                                   skippedBatch,
+                                   [](int64_t d) { return std::to_string(d); }),
+                               ", ")
+                 << ", which the global batch " << globalBatch
+                 << " does not divide into micro-batches of " << shape.batch
+                 << ")\n";
+
+  const LayoutRow &first = found.front();
+  llvm::outs() << "\n";
+  if (!first.fits(memoryBytes)) {
+    llvm::outs() << llvm::format(
+        "no layout fits in %s: the smallest peak is %s, %s at %.2f GiB\n"
+        "  try more --chunks, --recompute none,full or "
+        "--distributed-optimizer\n",
+        gpuMemory.c_str(), first.name().c_str(), first.row.name().c_str(),
+        gib(first.row.peak()));
+  } else {
+    llvm::outs() << llvm::format(
+        "fastest layout: %s, %s: %.0f tokens/s (%.0f per GPU), peak %.2f GiB "
+        "of %s\n",
+        first.name().c_str(), first.row.name().c_str(),
+        tokens / first.stepSeconds(), tokens / first.stepSeconds() / gpus,
+        gib(first.row.peak()), gpuMemory.c_str());
+    if (fastestOneF1B && fastestOneF1B->row.name() != first.row.name())
+      llvm::outs() << llvm::format(
+          "  against the fastest 1f1b layout (%s, %s): %.2fx the tokens/s\n",
+          fastestOneF1B->name().c_str(), fastestOneF1B->row.name().c_str(),
+          fastestOneF1B->stepSeconds() / first.stepSeconds());
+    else if (!fastestOneF1B &&
+             llvm::is_contained(kinds, schedule::ScheduleKind::OneFOneB))
+      llvm::outs() << "  no layout fits with 1f1b\n";
+  }
+
+  if (jsonFile) {
+    auto layoutJson = [&](const LayoutRow &l) {
+      llvm::json::Object o = rowKey(l.row);
+      o["tp"] = l.layout.tensorParallel;
+      o["stages"] = l.layout.stages;
+      o["dp"] = l.layout.dataParallel;
+      o["microbatches"] = l.microbatches;
+      o["bubble"] = l.row.result.bubbleFraction;
+      o["pipeline_seconds"] = l.row.result.makespan;
+      o["sync_seconds"] = l.syncSeconds;
+      o["step_seconds"] = l.stepSeconds();
+      o["tokens_per_second"] = tokens / l.stepSeconds();
+      o["peak_bytes"] = l.row.peak();
+      o["fits"] = l.fits(memoryBytes);
+      llvm::json::Array ranks;
+      for (const schedule::RankStats &rank : l.row.result.ranks)
+        ranks.push_back(
+            llvm::json::Object{{"weights", rank.peakMemory.weights},
+                               {"grads", rank.peakMemory.grads},
+                               {"peak_bytes", rank.peakMemory.total()}});
+      o["ranks"] = std::move(ranks);
+      return o;
+    };
+    llvm::json::Array rows;
+    for (const LayoutRow &l : found)
+      rows.push_back(layoutJson(l));
+    llvm::json::Object out{
+        {"config", configPath},
+        {"parameters", parameters},
+        {"seq_len", shape.seqLen},
+        {"micro_batch", shape.batch},
+        {"gpus", gpus.getValue()},
+        {"gpus_per_node", gpu.gpusPerNode},
+        {"global_batch", globalBatch.getValue()},
+        {"distributed_optimizer", distributedOptimizer.getValue()},
+        {"gpu", gpu.name},
+        {"gpu_memory_bytes", memoryBytes},
+        {"tp_bandwidth", gpu.tpBandwidth},
+        {"tp_latency", gpu.tpLatency},
+        {"link_bandwidth", gpu.linkBandwidth},
+        {"link_latency", gpu.linkLatency},
+        {"layouts", std::move(rows)},
+        {"fastest", first.fits(memoryBytes)
+                        ? llvm::json::Value(layoutJson(first))
+                        : llvm::json::Value(nullptr)}};
+    *jsonFile << llvm::formatv("{0:2}\n", llvm::json::Value(std::move(out)));
+  }
+  return 0;
+}
+
 int main(int argc, char **argv) {
   llvm::InitLLVM init(argc, argv);
   cl::HideUnrelatedOptions(category);
@@ -348,11 +640,14 @@ int main(int argc, char **argv) {
       "seq1f1b-plan: compare pipeline schedules and sequence chunk counts\n\n"
       "Examples:\n"
       "  seq1f1b-plan --config examples/gpt2-small.json --stages 4 --chunks 4\n"
-      "  seq1f1b-plan --config examples/llama-7b.json --seq-len 65536 --stages 8 \\\n"
+      "  seq1f1b-plan --config examples/llama-7b.json --seq-len 65536 --stages "
+      "8 \\\n"
       "      --microbatches 16 --chunks 1,2,4,8 --schedules 1f1b,seq1f1b \\\n"
       "      --tp 1 --gpu-memory 80GiB --svg plans/\n"
       "  seq1f1b-plan --config examples/llama-7b.json --seq-len 32768 \\\n"
-      "      --recompute none,full --json plan.json\n");
+      "      --recompute none,full --json plan.json\n"
+      "  seq1f1b-plan --config examples/llama-7b.json --seq-len 65536 \\\n"
+      "      --gpus 32 --global-batch 64 --distributed-optimizer\n");
 
   llvm::Expected<GpuProfile> gpu = gpuProfile(gpuName);
   if (!gpu)
@@ -371,6 +666,24 @@ int main(int argc, char **argv) {
                 " exceeds the " + llvm::Twine(gpu->gpusPerNode) +
                 " GPUs per node of --gpu " + gpuName +
                 ": tensor parallelism across nodes is not modelled");
+  if (gpus.getNumOccurrences()) {
+    if (gpus < 1)
+      return fail("--gpus must be >= 1");
+    if (globalBatch < 1)
+      return fail("--gpus needs --global-batch: the sequences of one step "
+                  "over all data-parallel replicas");
+    if (microbatches.getNumOccurrences())
+      return fail("--microbatches is set by each layout: --global-batch / "
+                  "(data parallel x --micro-batch-size)");
+    if (!svgDir.empty())
+      return fail("--svg draws the plans of one layout: run again with its "
+                  "--tp, --stages and --microbatches");
+    if (distributedOptimizer && optimizerShards.getNumOccurrences())
+      return fail("--distributed-optimizer shards over each layout's data "
+                  "parallel ranks: leave out --optimizer-shards");
+  } else if (globalBatch.getNumOccurrences() || distributedOptimizer) {
+    return fail("--global-batch and --distributed-optimizer need --gpus");
+  }
   if (policy != "even" && policy != "flops")
     return fail("--policy=" + policy + " is not one of even, flops");
   int64_t m = microbatches ? microbatches.getValue() : 2 * stages;
@@ -445,8 +758,19 @@ int main(int argc, char **argv) {
                   llvm::Twine(value) + ")");
   }
 
-  Planner planner{
-      ops, shape.seqLen, *gpu, m, trainingFlopsCost(ops, shape.seqLen), {}};
+  if (gpus)
+    return planLayouts(ops, shape, config, countParameters(*module), *gpu,
+                       *memoryBytes, kinds, chunkCounts, recomputes, jsonFile);
+
+  Planner planner{ops,
+                  shape.seqLen,
+                  *gpu,
+                  stages,
+                  tensorParallel,
+                  optimizerShards,
+                  m,
+                  trainingFlopsCost(ops, shape.seqLen),
+                  {}};
   SmallVector<Row> rows;
   SmallVector<std::string> unmodelled; // kinds without recompute=full
   for (schedule::ScheduleKind kind : kinds) {

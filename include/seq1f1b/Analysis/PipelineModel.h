@@ -126,6 +126,30 @@ struct MemoryOptions {
   bool recompute = false;
 };
 
+/// A parallel layout of a job: tensor x pipeline x data parallel GPUs.
+/// Megatron orders ranks tensor-parallel fastest, then data-parallel, so a
+/// data-parallel group stays inside a node while tp * dp fits in one.
+struct ParallelLayout {
+  int64_t tensorParallel = 1, stages = 1, dataParallel = 1;
+  /// Megatron's --use-distributed-optimizer: optimizer state sharded over
+  /// the data-parallel ranks, gradients reduce-scattered and the updated
+  /// 16-bit weights all-gathered instead of all-reduced gradients.
+  bool distributedOptimizer = false;
+  int64_t gpus() const { return tensorParallel * stages * dataParallel; }
+};
+
+/// Seconds a rank holding `weightBytes` of weights and `gradBytes` of fp32
+/// gradients spends synchronizing them with its data-parallel peers after
+/// the pipeline drains: an all-reduce of the gradients, or a reduce-scatter
+/// of the gradients plus an all-gather of the weights with the distributed
+/// optimizer, each GPU moving (dp-1)/dp of the bytes, over NVLink (the
+/// profile's tp bandwidth) when the group is inside a node and over the
+/// network (link bandwidth) otherwise. Not overlapped with the backward
+/// (Megatron's --overlap-grad-reduce would hide part of it). 0 for dp = 1.
+double dataParallelSyncSeconds(double weightBytes, double gradBytes,
+                               const ParallelLayout &layout,
+                               const GpuProfile &gpu);
+
 /// Everything the schedule simulator needs about one partitioned model:
 /// stage op ranges and chunk bounds give per-(stage, chunk) time and memory.
 struct PipelineCostModel {
