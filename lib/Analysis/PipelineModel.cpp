@@ -248,11 +248,11 @@ llvm::Expected<GpuProfile> seq1f1b::gpuProfile(StringRef nameOrFile) {
 double seq1f1b::dataParallelSyncSeconds(double weightBytes, double gradBytes,
                                         const ParallelLayout &layout,
                                         const GpuProfile &gpu) {
-  const double dp = layout.dataParallel;
+  // Gradients are reduced over the data- and context-parallel ranks.
+  const double dp = layout.dataParallel * layout.contextParallel;
   if (dp == 1)
     return 0;
-  const bool inNode =
-      layout.tensorParallel * layout.dataParallel <= gpu.gpusPerNode;
+  const bool inNode = layout.gpus() / layout.stages <= gpu.gpusPerNode;
   const double bandwidth = inNode ? gpu.tpBandwidth : gpu.linkBandwidth;
   const double latency = inNode ? gpu.tpLatency : gpu.linkLatency;
   const double bytes =
@@ -309,36 +309,60 @@ CollectiveTraffic seq1f1b::tensorParallelTraffic(ArrayRef<Operation *> ops,
 
 schedule::UnitCost PipelineCostModel::unitCost(int stage, int chunk) const {
   int64_t begin = chunkBounds[chunk], end = chunkBounds[chunk + 1];
-  double tp = memory.tensorParallel;
-  double matmul = gpu.peakFlops * gpu.matmulEfficiency * tp;
-  double attn = gpu.peakFlops * gpu.attentionEfficiency * tp;
-  // The tensor-parallel collectives of `ops`, once forward or backward.
+  double tp = memory.tensorParallel, cp = memory.contextParallel;
+  // Each GPU computes 1/(tp*cp) of the chunk: heads split tp ways, tokens
+  // cp ways (load-balanced, as Megatron pairs early and late pieces).
+  double gpus = tp * cp;
+  double matmul = gpu.peakFlops * gpu.matmulEfficiency * gpus;
+  double attn = gpu.peakFlops * gpu.attentionEfficiency * gpus;
+  // The tensor-parallel collectives of `ops`, once forward or backward,
+  // each GPU holding 1/cp of the tokens.
   auto collectiveSeconds = [&](ArrayRef<Operation *> ops) {
     if (tp == 1)
       return 0.0;
     CollectiveTraffic t = tensorParallelTraffic(ops, end - begin);
     return t.collectives * gpu.tpLatency +
-           t.bytes * (tp - 1) / tp / gpu.tpBandwidth;
+           t.bytes / cp * (tp - 1) / tp / gpu.tpBandwidth;
   };
+  // The context-parallel ring of `ops`: K and V of the whole prefix [0, end)
+  // pass every GPU once forward, and with dK and dV twice backward.
+  auto ringSeconds = [&](ArrayRef<Operation *> ops, int passes) {
+    if (cp == 1)
+      return 0.0;
+    double bytes = 0, attentions = 0;
+    for (Operation *op : ops)
+      if (auto attention = dyn_cast<llm::AttentionOp>(op)) {
+        bytes += chunkBytes(attention.getKey(), end) +
+                 chunkBytes(attention.getValue(), end);
+        ++attentions;
+      }
+    const bool inNode = gpus <= gpu.gpusPerNode;
+    return passes *
+           ((cp - 1) * attentions * (inNode ? gpu.tpLatency : gpu.linkLatency) +
+            bytes / tp * (cp - 1) / cp /
+                (inNode ? gpu.tpBandwidth : gpu.linkBandwidth));
+  };
+  // Attention overlaps its ring transfers, as ring attention does.
   auto forwardSeconds = [&](ArrayRef<Operation *> ops) {
     CategoryCosts c = chunkCost(ops, end - begin, end);
     const llm::OpCost &attention = c[llm::CostCategory::Attention];
     llm::OpCost total = c.total();
     return (total.forwardFlops - attention.forwardFlops) / matmul +
-           attention.forwardFlops / attn +
-           total.forwardBytes / (gpu.memoryBandwidth * tp) +
+           std::max(attention.forwardFlops / attn, ringSeconds(ops, 1)) +
+           total.forwardBytes / (gpu.memoryBandwidth * gpus) +
            collectiveSeconds(ops);
   };
   CategoryCosts c = chunkCost(stages[stage], end - begin, end);
   const llm::OpCost &attention = c[llm::CostCategory::Attention];
   llm::OpCost total = c.total();
-  double bytes = total.forwardBytes / (gpu.memoryBandwidth * tp);
+  double bytes = total.forwardBytes / (gpu.memoryBandwidth * gpus);
   schedule::UnitCost unit;
   unit.forward = forwardSeconds(stages[stage]);
   unit.backwardInput =
       (total.backwardInputFlops - attention.backwardInputFlops) / matmul +
-      attention.backwardInputFlops / attn + bytes +
-      collectiveSeconds(stages[stage]);
+      std::max(attention.backwardInputFlops / attn,
+               ringSeconds(stages[stage], 2)) +
+      bytes + collectiveSeconds(stages[stage]);
   if (memory.recompute) // each layer's forward again, before its backward
     for (auto [first, last] : layers[stage])
       unit.backwardInput += forwardSeconds(
@@ -353,14 +377,15 @@ schedule::UnitCost PipelineCostModel::unitCost(int stage, int chunk) const {
       if (llvm::any_of(result.getUsers(), [&](Operation *user) {
             return !local.contains(user) && !isa<func::ReturnOp>(user);
           }))
-        unit.boundaryBytes += chunkBytes(result, end - begin) / tp;
+        unit.boundaryBytes += chunkBytes(result, end - begin) / gpus;
   return unit;
 }
 
 schedule::ChunkMemory PipelineCostModel::chunkMemory(int stage,
                                                      int chunk) const {
   int64_t len = chunkBounds[chunk + 1] - chunkBounds[chunk];
-  double tp = memory.tensorParallel;
+  // Every GPU of a tensor- and context-parallel group holds its share.
+  double gpus = memory.tensorParallel * memory.contextParallel;
   // With recomputation, the layer (index into layers[stage]) of each op the
   // backward runs again.
   constexpr int kKept = -1;
@@ -389,7 +414,7 @@ schedule::ChunkMemory PipelineCostModel::chunkMemory(int stage,
         if (!isRematerializable(operand))
           weightInputs.insert(operand);
       for (Value result : op->getResults())
-        outputGrads += chunkBytes(result, len) / tp;
+        outputGrads += chunkBytes(result, len) / gpus;
     }
     // A recomputed layer keeps what flows into it from outside.
     if (layer != kKept)
@@ -409,7 +434,7 @@ schedule::ChunkMemory PipelineCostModel::chunkMemory(int stage,
   double activations = 0, kvCache = 0, weightGradInput = 0;
   SmallVector<double> recomputed(layers.empty() ? 0 : layers[stage].size());
   for (auto [v, layer] : saved) {
-    double bytes = chunkBytes(v, len) / tp;
+    double bytes = chunkBytes(v, len) / gpus;
     if (kv.contains(v) && (layer == kKept || keepKv)) {
       kvCache += bytes;
     } else if (layer != kKept) {
@@ -424,7 +449,7 @@ schedule::ChunkMemory PipelineCostModel::chunkMemory(int stage,
   for (Value v : checkpoints)
     // Not counted above as a value a kept op saves.
     if (auto it = saved.find(v); it == saved.end() || it->second != kKept)
-      activations += chunkBytes(v, len) / tp;
+      activations += chunkBytes(v, len) / gpus;
   schedule::ChunkMemory m;
   m.activations = static_cast<int64_t>(activations);
   m.kvCache = static_cast<int64_t>(kvCache);

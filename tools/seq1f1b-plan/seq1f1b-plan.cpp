@@ -60,6 +60,12 @@ static cl::opt<int64_t> optimizerShards(
     cl::init(1), cl::cat(category));
 static cl::opt<int64_t> tensorParallel("tp", cl::desc("Tensor-parallel degree"), cl::init(1),
                                        cl::cat(category));
+static cl::opt<int64_t> contextParallel(
+    "cp",
+    cl::desc(
+        "Context-parallel degree: every chunk's tokens split over cp "
+        "GPUs, K/V passed around a ring (Megatron's --context-parallel-size)"),
+    cl::init(1), cl::cat(category));
 static cl::opt<std::string>
     gpuName("gpu",
             cl::desc("GPU profile: h100, h200, a100, or a .json file of your "
@@ -90,6 +96,11 @@ static cl::opt<int64_t> globalBatch(
     cl::desc("Sequences per step over all data-parallel replicas (with "
              "--gpus)"),
     cl::init(0), cl::cat(category));
+static cl::opt<int64_t> topLayouts(
+    "top",
+    cl::desc("With --gpus: print the best K layouts (default 15; 0: all; "
+             "--json has all)"),
+    cl::init(15), cl::cat(category));
 static cl::opt<bool> distributedOptimizer(
     "distributed-optimizer",
     cl::desc("With --gpus: shard the optimizer state over each layout's "
@@ -156,7 +167,7 @@ struct Planner {
   const OpList &ops;
   int64_t seqLen;
   GpuProfile gpu;
-  int64_t ranks, tp, shards, microbatches;
+  int64_t ranks, tp, cp, shards, microbatches;
   schedule::RangeCost flopsCost;
   std::map<schedule::ScheduleKind, SmallVector<unsigned>> stageBounds;
 
@@ -171,6 +182,7 @@ struct Planner {
     PipelineCostModel costs;
     costs.gpu = gpu;
     costs.memory.tensorParallel = tp;
+    costs.memory.contextParallel = cp;
     costs.memory.optimizerShards = shards;
     costs.memory.recompute = recompute;
     for (size_t i = 0; i + 1 < bounds.size(); ++i)
@@ -371,7 +383,8 @@ struct LayoutRow {
   double stepSeconds() const { return row.result.makespan + syncSeconds; }
   bool fits(double memoryBytes) const { return row.peak() <= memoryBytes; }
   std::string name() const {
-    return llvm::formatv("tp {0} x P {1} x dp {2}", layout.tensorParallel,
+    return llvm::formatv("tp {0} x cp {1} x P {2} x dp {3}",
+                         layout.tensorParallel, layout.contextParallel,
                          layout.stages, layout.dataParallel);
   }
 };
@@ -412,99 +425,104 @@ static int planLayouts(const OpList &ops, ModelShape shape,
           return cast<IntegerAttr>(config.get(key)).getInt() % t == 0;
         });
   };
-  SmallVector<int64_t> tps, skippedBatch;
-  if (tensorParallel.getNumOccurrences())
-    tps.push_back(tensorParallel);
-  else
-    for (int64_t t : divisors(gpus))
-      if (t <= gpu.gpusPerNode && divides(t))
-        tps.push_back(t);
-  if (stages.getNumOccurrences() &&
-      llvm::none_of(tps, [](int64_t t) { return gpus % (t * stages) == 0; }))
-    return fail("--stages " + llvm::Twine(stages.getValue()) +
-                " times the tensor-parallel degree does not divide --gpus " +
-                llvm::Twine(gpus.getValue()));
+  // Every tp x cp x P x dp = --gpus, the options fixing what they give.
+  auto choices = [](const cl::opt<int64_t> &option, int64_t most) {
+    return option.getNumOccurrences() ? SmallVector<int64_t>{option}
+                                      : divisors(most);
+  };
+  SmallVector<ParallelLayout> layouts;
+  for (int64_t tp : choices(tensorParallel, gpus)) {
+    if (gpus % tp || tp > gpu.gpusPerNode || !divides(tp))
+      continue;
+    for (int64_t cp : choices(contextParallel, gpus / tp)) {
+      // Megatron balances causal attention over 2*cp pieces of a sequence.
+      if ((gpus / tp) % cp || (cp > 1 && shape.seqLen % (2 * cp)))
+        continue;
+      for (int64_t p : choices(stages, gpus / (tp * cp)))
+        if ((gpus / (tp * cp)) % p == 0 && p <= pieces)
+          layouts.push_back(
+              {tp, cp, p, gpus / (tp * cp * p), distributedOptimizer});
+    }
+  }
+  if (layouts.empty())
+    return fail(llvm::formatv(
+        "no layout tp x cp x P x dp of --gpus {0}: --tp, --cp and --stages "
+        "must divide it, tp must divide the heads and the MLP and fit a "
+        "node, 2 x cp the sequence, and P be at most {1} stages",
+        gpus.getValue(), pieces));
 
   const schedule::RangeCost flopsCost = trainingFlopsCost(ops, shape.seqLen);
   SmallVector<LayoutRow> found;
+  SmallVector<int64_t> skippedBatch;
   std::optional<LayoutRow> fastestOneF1B;
-  for (int64_t tp : tps) {
-    SmallVector<int64_t> ps;
-    if (stages.getNumOccurrences())
-      ps.push_back(stages);
-    else
-      for (int64_t p : divisors(gpus / tp))
-        if (p <= pieces)
-          ps.push_back(p);
-    for (int64_t p : ps) {
-      if (gpus % (tp * p) != 0)
-        continue;
-      ParallelLayout layout{tp, p, gpus / (tp * p), distributedOptimizer};
-      if (globalBatch % (layout.dataParallel * shape.batch) != 0) {
+  for (const ParallelLayout &layout : layouts) {
+    const int64_t tp = layout.tensorParallel, p = layout.stages;
+    if (globalBatch % (layout.dataParallel * shape.batch) != 0) {
+      if (!llvm::is_contained(skippedBatch, layout.dataParallel))
         skippedBatch.push_back(layout.dataParallel);
+      continue;
+    }
+    const int64_t m = globalBatch / (layout.dataParallel * shape.batch);
+    Planner planner{ops,
+                    shape.seqLen,
+                    gpu,
+                    p,
+                    tp,
+                    layout.contextParallel,
+                    distributedOptimizer
+                        ? layout.dataParallel * layout.contextParallel
+                        : optimizerShards.getValue(),
+                    m,
+                    flopsCost,
+                    {}};
+    std::optional<LayoutRow> best, oneF1B;
+    auto better = [&](const std::optional<LayoutRow> &current,
+                      const LayoutRow &candidate) {
+      if (!current)
+        return true;
+      bool fits = candidate.fits(memoryBytes);
+      if (fits != current->fits(memoryBytes))
+        return fits;
+      return fits ? candidate.stepSeconds() < current->stepSeconds()
+                  : candidate.row.peak() < current->row.peak();
+    };
+    for (schedule::ScheduleKind kind : kinds) {
+      int64_t v = schedule::isInterleaved(kind) ? virtualStages.getValue() : 1;
+      if (p * v > pieces)
         continue;
-      }
-      const int64_t m = globalBatch / (layout.dataParallel * shape.batch);
-      Planner planner{
-          ops,
-          shape.seqLen,
-          gpu,
-          p,
-          tp,
-          distributedOptimizer ? layout.dataParallel : optimizerShards.getValue(),
-          m,
-          flopsCost,
-          {}};
-      std::optional<LayoutRow> best, oneF1B;
-      auto better = [&](const std::optional<LayoutRow> &current,
-                        const LayoutRow &candidate) {
-        if (!current)
-          return true;
-        bool fits = candidate.fits(memoryBytes);
-        if (fits != current->fits(memoryBytes))
-          return fits;
-        return fits ? candidate.stepSeconds() < current->stepSeconds()
-                    : candidate.row.peak() < current->row.peak();
-      };
-      for (schedule::ScheduleKind kind : kinds) {
-        int64_t v =
-            schedule::isInterleaved(kind) ? virtualStages.getValue() : 1;
-        if (p * v > pieces)
+      FailureOr<SmallVector<unsigned>> bounds = partitionIntoStages(
+          ops, shape.seqLen, p * v, UnknownLoc::get(ops[0]->getContext()));
+      if (failed(bounds))
+        return 1;
+      planner.stageBounds[kind] = *bounds;
+      for (bool recompute : recomputes) {
+        if (recompute && schedule::splitsBackward(kind))
           continue;
-        FailureOr<SmallVector<unsigned>> bounds = partitionIntoStages(
-            ops, shape.seqLen, p * v, UnknownLoc::get(ops[0]->getContext()));
-        if (failed(bounds))
-          return 1;
-        planner.stageBounds[kind] = *bounds;
-        for (bool recompute : recomputes) {
-          if (recompute && schedule::splitsBackward(kind))
+        const int64_t one = 1;
+        for (int64_t n : schedule::isSequenceChunked(kind)
+                             ? chunkCounts
+                             : ArrayRef<int64_t>(one)) {
+          // Kinds a layout cannot run (interleaving with M*N not a
+          // multiple of P, ...) are left out of its search.
+          schedule::Result<Row> row = planner.simulate(kind, n, recompute);
+          if (!row)
             continue;
-          const int64_t one = 1;
-          for (int64_t n : schedule::isSequenceChunked(kind)
-                               ? chunkCounts
-                               : ArrayRef<int64_t>(one)) {
-            // Kinds a layout cannot run (interleaving with M*N not a
-            // multiple of P, ...) are left out of its search.
-            schedule::Result<Row> row = planner.simulate(kind, n, recompute);
-            if (!row)
-              continue;
-            LayoutRow candidate{layout, m, std::move(*row), 0};
-            candidate.syncSeconds = syncSeconds(candidate.row, layout, gpu);
-            if (kind == schedule::ScheduleKind::OneFOneB &&
-                candidate.fits(memoryBytes) && better(oneF1B, candidate))
-              oneF1B = candidate;
-            if (better(best, candidate))
-              best = std::move(candidate);
-          }
+          LayoutRow candidate{layout, m, std::move(*row), 0};
+          candidate.syncSeconds = syncSeconds(candidate.row, layout, gpu);
+          if (kind == schedule::ScheduleKind::OneFOneB &&
+              candidate.fits(memoryBytes) && better(oneF1B, candidate))
+            oneF1B = candidate;
+          if (better(best, candidate))
+            best = std::move(candidate);
         }
       }
-      if (!best)
-        continue;
-      found.push_back(std::move(*best));
-      if (oneF1B && (!fastestOneF1B ||
-                     oneF1B->stepSeconds() < fastestOneF1B->stepSeconds()))
-        fastestOneF1B = std::move(*oneF1B);
     }
+    if (!best)
+      continue;
+    found.push_back(std::move(*best));
+    if (oneF1B && (!fastestOneF1B ||
+                   oneF1B->stepSeconds() < fastestOneF1B->stepSeconds()))
+      fastestOneF1B = std::move(*oneF1B);
   }
   if (found.empty())
     return fail(llvm::formatv(
@@ -532,20 +550,27 @@ static int planLayouts(const OpList &ops, ModelShape shape,
                << " with " << gpuMemory << ", chunk split " << policy
                << (distributedOptimizer ? ", distributed optimizer" : "")
                << "\n\n";
-  llvm::outs() << " tp   P  dp    M  plan                                    "
-                  "bubble  pipeline ms  dp sync ms   tokens/s  per GPU  "
-                  "peak GiB  fits\n";
-  for (const LayoutRow &l : found)
+  llvm::outs()
+      << " tp  cp   P  dp    M  plan                                    "
+         "bubble  pipeline ms  dp sync ms   tokens/s  per GPU  "
+         "peak GiB  fits\n";
+  const size_t shown = topLayouts > 0
+                           ? std::min<size_t>(topLayouts, found.size())
+                           : found.size();
+  for (const LayoutRow &l : ArrayRef<LayoutRow>(found).take_front(shown))
     llvm::outs() << llvm::format(
-        "%3lld %3lld %3lld %4lld  %-38s %6.1f%% %12.1f %11.1f %10.0f %8.0f "
-        "%9.2f  %s\n",
-        (long long)l.layout.tensorParallel, (long long)l.layout.stages,
-        (long long)l.layout.dataParallel, (long long)l.microbatches,
-        l.row.name().c_str(), 100 * l.row.result.bubbleFraction,
-        l.row.result.makespan * 1e3, l.syncSeconds * 1e3,
-        tokens / l.stepSeconds(), tokens / l.stepSeconds() / gpus,
-        gib(l.row.peak()),
+        "%3lld %3lld %3lld %3lld %4lld  %-38s %6.1f%% %12.1f %11.1f %10.0f "
+        "%8.0f %9.2f  %s\n",
+        (long long)l.layout.tensorParallel, (long long)l.layout.contextParallel,
+        (long long)l.layout.stages, (long long)l.layout.dataParallel,
+        (long long)l.microbatches, l.row.name().c_str(),
+        100 * l.row.result.bubbleFraction, l.row.result.makespan * 1e3,
+        l.syncSeconds * 1e3, tokens / l.stepSeconds(),
+        tokens / l.stepSeconds() / gpus, gib(l.row.peak()),
         static_cast<const char *>(l.fits(memoryBytes) ? "yes" : "OOM"));
+  if (shown < found.size())
+    llvm::outs() << "(" << found.size() - shown
+                 << " more layouts: --top 0 prints all)\n";
   if (!skippedBatch.empty())
     llvm::outs() << "(not searched: data parallel "
                  << llvm::join(llvm::map_range(
@@ -586,6 +611,7 @@ static int planLayouts(const OpList &ops, ModelShape shape,
     auto layoutJson = [&](const LayoutRow &l) {
       llvm::json::Object o = rowKey(l.row);
       o["tp"] = l.layout.tensorParallel;
+      o["cp"] = l.layout.contextParallel;
       o["stages"] = l.layout.stages;
       o["dp"] = l.layout.dataParallel;
       o["microbatches"] = l.microbatches;
@@ -657,10 +683,10 @@ int main(int argc, char **argv) {
   std::optional<double> memoryBytes = parseBytes(gpuMemory);
   if (!memoryBytes)
     return fail("--gpu-memory=" + gpuMemory + " is not a size like 80GiB or 80GB");
-  if (stages < 1 || tensorParallel < 1 || optimizerShards < 1 ||
-      virtualStages < 2)
-    return fail("--stages, --tp and --optimizer-shards must be >= 1 and "
-                "--virtual >= 2");
+  if (stages < 1 || tensorParallel < 1 || contextParallel < 1 ||
+      optimizerShards < 1 || virtualStages < 2)
+    return fail("--stages, --tp, --cp and --optimizer-shards must be >= 1 "
+                "and --virtual >= 2");
   if (tensorParallel > gpu->gpusPerNode)
     return fail("--tp " + llvm::Twine(tensorParallel.getValue()) +
                 " exceeds the " + llvm::Twine(gpu->gpusPerNode) +
@@ -669,6 +695,8 @@ int main(int argc, char **argv) {
   if (gpus.getNumOccurrences()) {
     if (gpus < 1)
       return fail("--gpus must be >= 1");
+    if (topLayouts < 0)
+      return fail("--top must be >= 0");
     if (globalBatch < 1)
       return fail("--gpus needs --global-batch: the sequences of one step "
                   "over all data-parallel replicas");
@@ -748,6 +776,11 @@ int main(int argc, char **argv) {
   ModelShape shape = getModelShape(model);
   OpList ops = modelOps(model);
 
+  if (!gpus && contextParallel > 1 && shape.seqLen % (2 * contextParallel))
+    return fail(llvm::formatv("--cp {0} needs a sequence length divisible by "
+                              "2 x cp (Megatron balances causal attention "
+                              "over 2 x cp pieces); it is {1}",
+                              contextParallel.getValue(), shape.seqLen));
   auto config = (*module)->getAttrOfType<DictionaryAttr>("llm.config");
   // Megatron splits heads and the MLP across tensor-parallel ranks.
   for (StringRef key : {"heads", "kv_heads", "ffn"}) {
@@ -767,6 +800,7 @@ int main(int argc, char **argv) {
                   *gpu,
                   stages,
                   tensorParallel,
+                  contextParallel,
                   optimizerShards,
                   m,
                   trainingFlopsCost(ops, shape.seqLen),
@@ -807,6 +841,9 @@ int main(int argc, char **argv) {
                << shape.seqLen << " x micro-batch " << shape.batch << "\n"
                << "pipeline: P=" << stages << " M=" << m
                << " tp=" << tensorParallel
+               << (contextParallel > 1
+                       ? " cp=" + std::to_string(contextParallel)
+                       : std::string())
                << (optimizerShards > 1
                        ? " optimizer-shards=" + std::to_string(optimizerShards)
                        : std::string())
@@ -867,6 +904,7 @@ int main(int argc, char **argv) {
         {"stages", stages.getValue()},
         {"microbatches", m},
         {"tp", tensorParallel.getValue()},
+        {"cp", contextParallel.getValue()},
         {"optimizer_shards", optimizerShards.getValue()},
         {"gpu", gpu->name},
         {"gpu_memory_bytes", *memoryBytes},

@@ -79,18 +79,26 @@ TEST(TensorParallelTraffic, MegatronsCollectivesPerLayer) {
   }
 }
 
-/// The stage's unit cost with tensor parallelism `tp` on `gpu`.
-schedule::UnitCost unitCost(const OpList &ops, int64_t seqLen, GpuProfile gpu,
-                            int64_t tp, bool recompute = false) {
+/// A single stage holding `ops`, with the chunks [0, S/4) and [S/4, S).
+PipelineCostModel stageModel(const OpList &ops, int64_t seqLen, GpuProfile gpu,
+                             int64_t tp, int64_t cp = 1,
+                             bool recompute = false) {
   PipelineCostModel model;
   model.stages = {ops};
   model.chunkBounds = {0, seqLen / 4, seqLen};
   model.gpu = gpu;
   model.memory.tensorParallel = tp;
+  model.memory.contextParallel = cp;
   model.memory.recompute = recompute;
   if (recompute)
     model.layers = layerRanges(model.stages);
-  return model.unitCost(0, 1);
+  return model;
+}
+
+/// The second chunk's cost.
+schedule::UnitCost unitCost(const OpList &ops, int64_t seqLen, GpuProfile gpu,
+                            int64_t tp, bool recompute = false) {
+  return stageModel(ops, seqLen, gpu, tp, 1, recompute).unitCost(0, 1);
 }
 
 TEST(TensorParallelTraffic, TimedOnTheNodesLinks) {
@@ -128,3 +136,71 @@ TEST(TensorParallelTraffic, TimedOnTheNodesLinks) {
 }
 
 } // namespace
+
+TEST(ContextParallel, EachGpuHoldsItsShareOfTheTokens) {
+  const int64_t seqLen = 4096;
+  std::unique_ptr<Imported> m = import(kLlama, seqLen, 1);
+  ASSERT_TRUE(m->module);
+  GpuProfile gpu = *lookupGpuProfile("h100");
+  for (int chunk : {0, 1}) {
+    schedule::ChunkMemory whole =
+        stageModel(m->ops, seqLen, gpu, 1, 1).chunkMemory(0, chunk);
+    for (int64_t cp : {2, 4}) {
+      schedule::ChunkMemory share =
+          stageModel(m->ops, seqLen, gpu, 1, cp).chunkMemory(0, chunk);
+      EXPECT_EQ(share.activations, whole.activations / cp);
+      EXPECT_EQ(share.kvCache, whole.kvCache / cp);
+    }
+  }
+}
+
+TEST(ContextParallel, TheRingCarriesThePrefixKeysAndValues) {
+  // Attention made free, so that the ring is all the attention costs.
+  const int64_t seqLen = 4096, layers = 3, kvWidth = 4 * 32;
+  std::unique_ptr<Imported> m = import(kLlama, seqLen, 1);
+  ASSERT_TRUE(m->module);
+  GpuProfile gpu = *lookupGpuProfile("h100"), free = gpu;
+  gpu.attentionEfficiency = free.attentionEfficiency = 1e30;
+  free.tpBandwidth = free.linkBandwidth =
+      std::numeric_limits<double>::infinity();
+  free.tpLatency = free.linkLatency = 0;
+  for (auto [tp, cp] :
+       {std::pair<int64_t, int64_t>{1, 2}, {1, 4}, {2, 4}, {2, 8}}) {
+    const bool inNode = tp * cp <= gpu.gpusPerNode;
+    const double bandwidth = inNode ? gpu.tpBandwidth : gpu.linkBandwidth;
+    const double latency = inNode ? gpu.tpLatency : gpu.linkLatency;
+    // The second chunk ends at S: K and V of all S tokens, bf16.
+    const double ring =
+        layers * (cp - 1) * latency +
+        layers * 2.0 * seqLen * kvWidth * 2 / tp * (cp - 1) / cp / bandwidth;
+    // Against infinitely fast links: the ring and the TP collectives.
+    schedule::UnitCost timed =
+        stageModel(m->ops, seqLen, gpu, tp, cp).unitCost(0, 1);
+    schedule::UnitCost base =
+        stageModel(m->ops, seqLen, free, tp, cp).unitCost(0, 1);
+    CollectiveTraffic t = tensorParallelTraffic(m->ops, seqLen - seqLen / 4);
+    const double collectives =
+        tp == 1 ? 0
+                : t.collectives * gpu.tpLatency +
+                      t.bytes / cp * (tp - 1) / tp / gpu.tpBandwidth;
+    EXPECT_NEAR(timed.forward - base.forward - collectives, ring, 1e-9 * ring);
+    EXPECT_NEAR(timed.backwardInput - base.backwardInput - collectives,
+                2 * ring, 1e-9 * ring);
+  }
+}
+
+TEST(ContextParallel, GradientsAreReducedOverDataAndContextRanks) {
+  GpuProfile gpu = *lookupGpuProfile("h100");
+  const double grads = 4e9, weights = 2e9;
+  // cp 2 x dp 2 with tp 2: 8 GPUs, one node.
+  ParallelLayout inNode{2, 2, 1, 2, false};
+  EXPECT_DOUBLE_EQ(dataParallelSyncSeconds(weights, grads, inNode, gpu),
+                   gpu.tpLatency + 2 * grads * 3 / 4 / gpu.tpBandwidth);
+  // Twice as many data-parallel ranks leave the node.
+  ParallelLayout across{2, 2, 1, 4, true};
+  EXPECT_DOUBLE_EQ(dataParallelSyncSeconds(weights, grads, across, gpu),
+                   2 * gpu.linkLatency +
+                       (grads + weights) * 7 / 8 / gpu.linkBandwidth);
+  EXPECT_EQ(dataParallelSyncSeconds(weights, grads, {8, 1, 4, 1, true}, gpu),
+            0);
+}

@@ -114,6 +114,11 @@ struct MemoryOptions {
   /// (Megatron tensor + sequence parallelism), and its collectives are timed
   /// (tensorParallelTraffic).
   int64_t tensorParallel = 1;
+  /// Context parallel degree (Megatron's ring attention): every chunk's
+  /// tokens split over cp GPUs, load-balanced, so activations, K/V and FLOPs
+  /// divide by it; the K/V of the prefix circulate around the ring (and dK,
+  /// dV back in the backward), overlapped with the attention.
+  int64_t contextParallel = 1;
   /// Data-parallel ranks the optimizer state (fp32 master weights, Adam
   /// moments) is sharded over, as Megatron's distributed optimizer does; 1
   /// keeps all of it on every rank.
@@ -126,26 +131,28 @@ struct MemoryOptions {
   bool recompute = false;
 };
 
-/// A parallel layout of a job: tensor x pipeline x data parallel GPUs.
-/// Megatron orders ranks tensor-parallel fastest, then data-parallel, so a
-/// data-parallel group stays inside a node while tp * dp fits in one.
+/// A parallel layout of a job: tensor x context x pipeline x data parallel
+/// GPUs. Megatron orders ranks tensor-parallel fastest, then context, then
+/// data parallel, so those groups stay inside a node while tp * cp * dp fits.
 struct ParallelLayout {
-  int64_t tensorParallel = 1, stages = 1, dataParallel = 1;
+  int64_t tensorParallel = 1, contextParallel = 1, stages = 1, dataParallel = 1;
   /// Megatron's --use-distributed-optimizer: optimizer state sharded over
   /// the data-parallel ranks, gradients reduce-scattered and the updated
   /// 16-bit weights all-gathered instead of all-reduced gradients.
   bool distributedOptimizer = false;
-  int64_t gpus() const { return tensorParallel * stages * dataParallel; }
+  int64_t gpus() const {
+    return tensorParallel * contextParallel * stages * dataParallel;
+  }
 };
 
 /// Seconds a rank holding `weightBytes` of weights and `gradBytes` of fp32
-/// gradients spends synchronizing them with its data-parallel peers after
+/// gradients spends synchronizing them with its n = dp * cp peers after
 /// the pipeline drains: an all-reduce of the gradients, or a reduce-scatter
 /// of the gradients plus an all-gather of the weights with the distributed
-/// optimizer, each GPU moving (dp-1)/dp of the bytes, over NVLink (the
+/// optimizer, each GPU moving (n-1)/n of the bytes, over NVLink (the
 /// profile's tp bandwidth) when the group is inside a node and over the
 /// network (link bandwidth) otherwise. Not overlapped with the backward
-/// (Megatron's --overlap-grad-reduce would hide part of it). 0 for dp = 1.
+/// (Megatron's --overlap-grad-reduce would hide part of it). 0 for n = 1.
 double dataParallelSyncSeconds(double weightBytes, double gradBytes,
                                const ParallelLayout &layout,
                                const GpuProfile &gpu);

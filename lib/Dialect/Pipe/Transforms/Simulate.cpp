@@ -109,10 +109,11 @@ struct SimulatePass : public seq1f1b::impl::SimulateBase<SimulatePass> {
                      << llvm::toString(profile.takeError());
       return signalPassFailure();
     }
-    if (tensorParallel < 1 || optimizerShards < 1) {
+    if (tensorParallel < 1 || contextParallel < 1 || optimizerShards < 1) {
       emitError(loc) << "tp=" << tensorParallel.getValue()
+                     << " cp=" << contextParallel.getValue()
                      << " optimizer-shards=" << optimizerShards.getValue()
-                     << ": both must be >= 1";
+                     << ": all must be >= 1";
       return signalPassFailure();
     }
     if (tensorParallel > profile->gpusPerNode) {
@@ -126,6 +127,7 @@ struct SimulatePass : public seq1f1b::impl::SimulateBase<SimulatePass> {
     PipelineCostModel pipelineModel;
     pipelineModel.gpu = *profile;
     pipelineModel.memory.tensorParallel = tensorParallel;
+    pipelineModel.memory.contextParallel = contextParallel;
     pipelineModel.memory.optimizerShards = optimizerShards;
     pipelineModel.memory.recompute = recompute;
     for (auto stage : model->getOps<pipe::StageOp>()) {

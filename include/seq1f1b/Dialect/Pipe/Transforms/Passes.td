@@ -123,6 +123,9 @@ def Simulate : Pass<"s1f-simulate", "mlir::ModuleOp"> {
            "h100 | h200 | a100 | a .json profile (docs/user-guide.md)">,
     Option<"tensorParallel", "tp", "int64_t", "1",
            "Tensor-parallel degree dividing weights, activations and FLOPs">,
+    Option<"contextParallel", "cp", "int64_t", "1",
+           "Context-parallel degree (ring attention) dividing activations, "
+           "K/V and FLOPs">,
     Option<"optimizerShards", "optimizer-shards", "int64_t", "1",
            "Data-parallel ranks sharing the optimizer state (Megatron's "
            "distributed optimizer)">,
