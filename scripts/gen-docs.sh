@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Regenerates the IR reference (docs/ir/) from the ODS definitions, and the
-# README's timelines with the built seq1f1b-plan.
+# README's timelines and the user guide's layout chart with the built
+# seq1f1b-plan.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 TBLGEN=/usr/lib/llvm-19/bin/mlir-tblgen
@@ -18,8 +19,13 @@ if [ -x "$PLAN" ]; then
     --chunks 8 --schedules 1f1b,seq1f1b --tp 2 --svg "$tmp" >/dev/null
   cp "$tmp/1f1b-N1.svg" docs/timeline-1f1b.svg
   cp "$tmp/seq1f1b-N8.svg" docs/timeline-seq1f1b.svg
+  # The user guide's layout chart: Llama 7B at 64k on 32 H100s.
+  "$PLAN" --config examples/llama-7b.json --seq-len 65536 --gpus 32 --global-batch 64 \
+    --distributed-optimizer --schedules 1f1b,seq1f1b,seq1f1b-interleaved --recompute none,full \
+    --svg "$tmp/layouts" >/dev/null
+  cp "$tmp/layouts/layouts.svg" docs/layouts-llama-7b-64k.svg
   rm -rf "$tmp"
-  echo "docs/timeline-*.svg regenerated"
+  echo "docs/timeline-*.svg and docs/layouts-llama-7b-64k.svg regenerated"
 else
   echo "no $PLAN: docs/timeline-*.svg not regenerated (build first)"
 fi

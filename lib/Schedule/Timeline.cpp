@@ -378,4 +378,150 @@ std::string timelineSvg(const SimulationResult &result,
   return s;
 }
 
+std::vector<size_t> layoutFrontier(const std::vector<LayoutPoint> &points,
+                                   double memoryLimit) {
+  std::vector<size_t> order;
+  for (size_t i = 0; i < points.size(); ++i)
+    if (points[i].peakBytes <= memoryLimit)
+      order.push_back(i);
+  // By growing peak, ties fastest first; a layout is on the frontier when it
+  // is faster than every layout that needs less memory.
+  std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) {
+    if (points[a].peakBytes != points[b].peakBytes)
+      return points[a].peakBytes < points[b].peakBytes;
+    return points[a].tokensPerSecond > points[b].tokensPerSecond;
+  });
+  std::vector<size_t> frontier;
+  for (size_t i : order)
+    if (frontier.empty() ||
+        points[i].tokensPerSecond > points[frontier.back()].tokensPerSecond)
+      frontier.push_back(i);
+  return frontier;
+}
+
+std::string layoutChartSvg(const std::vector<LayoutPoint> &points,
+                           double memoryLimit, const std::string &title) {
+  const std::vector<size_t> frontier = layoutFrontier(points, memoryLimit);
+  const double width = 900, left = 80, right = 30, top = 56, plotH = 380;
+  const double plotW = width - left - right, axisY = top + plotH;
+  const double listY = axisY + 62, lineH = 18;
+  const double height =
+      listY + std::max<size_t>(frontier.size(), 1) * lineH + 16;
+  double maxBytes = memoryLimit, maxTokens = 0;
+  for (const LayoutPoint &p : points) {
+    maxBytes = std::max(maxBytes, p.peakBytes);
+    maxTokens = std::max(maxTokens, p.tokensPerSecond);
+  }
+  // Far-out layouts would squeeze the ones that fit: past twice the GPU's
+  // memory they sit at the right edge.
+  const bool clamped = memoryLimit > 0 && maxBytes > 2 * memoryLimit;
+  if (clamped)
+    maxBytes = 2 * memoryLimit;
+  double byteScale;
+  std::string byteName;
+  byteUnit(maxBytes, byteScale, byteName);
+  const double xSpan = maxBytes * byteScale * 1.05;
+  const double ySpan = std::max(maxTokens, 1.0) * 1.1;
+  auto x = [&](double bytes) {
+    return left + std::min(bytes, maxBytes) * byteScale / xSpan * plotW;
+  };
+  auto y = [&](double tokens) { return axisY - tokens / ySpan * plotH; };
+  const std::string text = "fill=\"rgb(60,60,70)\"";
+
+  std::string s;
+  s += "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"" +
+       fmt("%.0f", width) + "\" height=\"" + fmt("%.0f", height) +
+       "\" viewBox=\"0 0 " + fmt("%.0f", width) + " " + fmt("%.0f", height) +
+       "\" font-family=\"Helvetica, Arial, sans-serif\">\n";
+  s += "<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n";
+  s += "<text x=\"" + fmt("%.0f", left) +
+       "\" y=\"30\" font-size=\"17\" "
+       "font-weight=\"bold\" fill=\"rgb(30,30,40)\">" +
+       escape(title) + "</text>\n";
+  // Axes with ticks and grid lines.
+  const double xStep = tickStep(xSpan, 8), yStep = tickStep(ySpan, 6);
+  for (double v = 0; v <= xSpan + 1e-9; v += xStep) {
+    const double px = left + v / xSpan * plotW;
+    s += "<line x1=\"" + fmt("%.1f", px) + "\" y1=\"" + fmt("%.0f", top) +
+         "\" x2=\"" + fmt("%.1f", px) + "\" y2=\"" + fmt("%.0f", axisY) +
+         "\" stroke=\"rgb(232,234,238)\"/>\n";
+    s += "<text x=\"" + fmt("%.1f", px) + "\" y=\"" + fmt("%.0f", axisY + 16) +
+         "\" font-size=\"11\" text-anchor=\"middle\" " + text + ">" +
+         fmt("%g", v) + "</text>\n";
+  }
+  for (double v = 0; v <= ySpan + 1e-9; v += yStep) {
+    const double py = axisY - v / ySpan * plotH;
+    s += "<line x1=\"" + fmt("%.0f", left) + "\" y1=\"" + fmt("%.1f", py) +
+         "\" x2=\"" + fmt("%.0f", left + plotW) + "\" y2=\"" + fmt("%.1f", py) +
+         "\" stroke=\"rgb(232,234,238)\"/>\n";
+    s += "<text x=\"" + fmt("%.0f", left - 6) + "\" y=\"" +
+         fmt("%.1f", py + 4) + "\" font-size=\"11\" text-anchor=\"end\" " +
+         text + ">" + fmt("%g", v) + "</text>\n";
+  }
+  s += "<text x=\"" + fmt("%.0f", left + plotW / 2) + "\" y=\"" +
+       fmt("%.0f", axisY + 36) + "\" font-size=\"12\" text-anchor=\"middle\" " +
+       text + ">peak memory per GPU (" + byteName + ")</text>\n";
+  s += "<text x=\"18\" y=\"" + fmt("%.0f", top + plotH / 2) +
+       "\" font-size=\"12\" text-anchor=\"middle\" " + text +
+       " transform=\"rotate(-90 18 " + fmt("%.0f", top + plotH / 2) +
+       ")\">tokens/s per GPU</text>\n";
+  if (memoryLimit > 0)
+    s += "<line x1=\"" + fmt("%.1f", x(memoryLimit)) + "\" y1=\"" +
+         fmt("%.0f", top) + "\" x2=\"" + fmt("%.1f", x(memoryLimit)) +
+         "\" y2=\"" + fmt("%.0f", axisY) +
+         "\" stroke=\"rgb(200,40,40)\" stroke-dasharray=\"5,3\"/>\n"
+         "<text x=\"" +
+         fmt("%.1f", x(memoryLimit) - 4) + "\" y=\"" + fmt("%.0f", top + 12) +
+         "\" font-size=\"11\" text-anchor=\"end\" "
+         "fill=\"rgb(200,40,40)\">GPU memory</text>\n";
+  if (clamped)
+    s += "<text x=\"" + fmt("%.0f", left + plotW) + "\" y=\"" +
+         fmt("%.0f", axisY + 36) + "\" font-size=\"11\" text-anchor=\"end\" " +
+         text + ">past " + fmt("%g", maxBytes * byteScale) + " " + byteName +
+         ": at the edge</text>\n";
+  // The frontier, joined, under the points.
+  std::string path;
+  for (size_t i : frontier)
+    path += fmt("%.1f", x(points[i].peakBytes)) + "," +
+            fmt("%.1f", y(points[i].tokensPerSecond)) + " ";
+  if (frontier.size() > 1)
+    s += "<polyline points=\"" + path +
+         "\" fill=\"none\" stroke=\"rgb(78,121,167)\" stroke-width=\"1.5\"/>\n";
+  for (const LayoutPoint &p : points) {
+    const bool fits = p.peakBytes <= memoryLimit;
+    s += "<circle cx=\"" + fmt("%.1f", x(p.peakBytes)) + "\" cy=\"" +
+         fmt("%.1f", y(p.tokensPerSecond)) + "\" r=\"4\" " +
+         (fits ? "fill=\"rgb(78,121,167)\" fill-opacity=\"0.55\""
+               : "fill=\"none\" stroke=\"rgb(150,150,160)\"") +
+         "><title>" + escape(p.layout + ": " + p.plan) + "</title></circle>\n";
+  }
+  // The fastest that fits is the frontier's last point.
+  if (!frontier.empty()) {
+    const LayoutPoint &best = points[frontier.back()];
+    s += "<circle cx=\"" + fmt("%.1f", x(best.peakBytes)) + "\" cy=\"" +
+         fmt("%.1f", y(best.tokensPerSecond)) +
+         "\" r=\"9\" fill=\"none\" stroke=\"rgb(225,87,89)\" "
+         "stroke-width=\"2\"/>\n";
+  }
+  for (size_t k = 0; k < frontier.size(); ++k) {
+    const LayoutPoint &p = points[frontier[k]];
+    s += "<text x=\"" + fmt("%.1f", x(p.peakBytes) + 7) + "\" y=\"" +
+         fmt("%.1f", y(p.tokensPerSecond) - 7) +
+         "\" font-size=\"12\" font-weight=\"bold\" fill=\"rgb(30,30,40)\">" +
+         std::to_string(k + 1) + "</text>\n";
+    s += "<text x=\"" + fmt("%.0f", left) + "\" y=\"" +
+         fmt("%.0f", listY + k * lineH) + "\" font-size=\"12\" " + text +
+         "><tspan font-weight=\"bold\">" + std::to_string(k + 1) +
+         "</tspan>  " + escape(p.layout) + ", " + escape(p.plan) + ": " +
+         fmt("%.0f", p.tokensPerSecond) + " tokens/s per GPU, " +
+         fmt("%.2f", p.peakBytes * byteScale) + " " + byteName +
+         (k + 1 == frontier.size() ? " (fastest)" : "") + "</text>\n";
+  }
+  if (frontier.empty())
+    s += "<text x=\"" + fmt("%.0f", left) + "\" y=\"" + fmt("%.0f", listY) +
+         "\" font-size=\"12\" fill=\"rgb(200,40,40)\">no layout fits</text>\n";
+  s += "</svg>\n";
+  return s;
+}
+
 } // namespace seq1f1b::schedule

@@ -110,8 +110,11 @@ static cl::opt<std::string>
     jsonPath("json",
              cl::desc("Also write the table, itemized per rank, as JSON"),
              cl::value_desc("file"), cl::init(""), cl::cat(category));
-static cl::opt<std::string> svgDir("svg", cl::desc("Write one SVG timeline per row into this directory"),
-                                   cl::value_desc("dir"), cl::init(""), cl::cat(category));
+static cl::opt<std::string> svgDir(
+    "svg",
+    cl::desc("Write one SVG timeline per row into this directory (with --gpus: "
+             "the layouts as a chart, and the fastest one's timeline)"),
+    cl::value_desc("dir"), cl::init(""), cl::cat(category));
 
 static int fail(const llvm::Twine &message) {
   llvm::errs() << "seq1f1b-plan: error: " << message << "\n";
@@ -323,6 +326,22 @@ static void printVerdict(ArrayRef<Row> rows, double memoryBytes, double tokens,
                        ? " and a sharded optimizer (--optimizer-shards)"
                        : "")
                << "\n";
+}
+
+/// Writes `text` to `name` in the --svg directory, creating it.
+static llvm::Error writeSvg(const llvm::Twine &name, llvm::StringRef text) {
+  if (std::error_code ec = llvm::sys::fs::create_directories(svgDir))
+    return llvm::createStringError(ec, "cannot create --svg directory " +
+                                           svgDir + ": " + ec.message());
+  llvm::SmallString<128> path(svgDir);
+  llvm::sys::path::append(path, name);
+  std::error_code ec;
+  llvm::raw_fd_ostream os(path, ec);
+  if (ec)
+    return llvm::createStringError(ec, "cannot write " + path + ": " +
+                                           ec.message());
+  os << text;
+  return llvm::Error::success();
 }
 
 /// A row's identity, as the JSON names it.
@@ -607,6 +626,28 @@ static int planLayouts(const OpList &ops, ModelShape shape,
       llvm::outs() << "  no layout fits with 1f1b\n";
   }
 
+  if (!svgDir.empty()) {
+    std::vector<schedule::LayoutPoint> points;
+    for (const LayoutRow &l : found)
+      points.push_back({l.name(), l.row.name(), tokens / l.stepSeconds() / gpus,
+                        double(l.row.peak())});
+    std::string title = llvm::formatv(
+        "{0} at {1} tokens: layouts of {2} GPUs, global batch {3}, {4}",
+        cast<StringAttr>(config.get("model_type")).getValue(), shape.seqLen,
+        gpus.getValue(), globalBatch.getValue(), gpu.name);
+    if (llvm::Error e =
+            writeSvg("layouts.svg",
+                     schedule::layoutChartSvg(points, memoryBytes, title)))
+      return fail(llvm::toString(std::move(e)));
+    if (first.fits(memoryBytes)) {
+      schedule::SvgOptions options;
+      options.memoryLimit = memoryBytes;
+      options.title = first.name() + ": " + first.row.name();
+      if (llvm::Error e = writeSvg(
+              "fastest.svg", schedule::timelineSvg(first.row.result, options)))
+        return fail(llvm::toString(std::move(e)));
+    }
+  }
   if (jsonFile) {
     auto layoutJson = [&](const LayoutRow &l) {
       llvm::json::Object o = rowKey(l.row);
@@ -703,9 +744,6 @@ int main(int argc, char **argv) {
     if (microbatches.getNumOccurrences())
       return fail("--microbatches is set by each layout: --global-batch / "
                   "(data parallel x --micro-batch-size)");
-    if (!svgDir.empty())
-      return fail("--svg draws the plans of one layout: run again with its "
-                  "--tp, --stages and --microbatches");
     if (distributedOptimizer && optimizerShards.getNumOccurrences())
       return fail("--distributed-optimizer shards over each layout's data "
                   "parallel ranks: leave out --optimizer-shards");
@@ -874,19 +912,12 @@ int main(int argc, char **argv) {
         static_cast<const char *>(!recomputeColumn ? ""
                                   : row.recompute  ? "   full"
                                                    : "   none"));
-    if (!svgDir.empty()) {
-      if (std::error_code ec = llvm::sys::fs::create_directories(svgDir))
-        return fail("cannot create --svg directory " + svgDir + ": " + ec.message());
-      llvm::SmallString<128> path(svgDir);
-      llvm::sys::path::append(
-          path, row.kindName() + "-N" + std::to_string(row.chunks) +
-                    (row.recompute ? "-recompute" : "") + ".svg");
-      std::error_code ec;
-      llvm::raw_fd_ostream os(path, ec);
-      if (ec)
-        return fail("cannot write " + path + ": " + ec.message());
-      os << schedule::timelineSvg(row.result, svg);
-    }
+    if (!svgDir.empty())
+      if (llvm::Error e =
+              writeSvg(row.kindName() + "-N" + std::to_string(row.chunks) +
+                           (row.recompute ? "-recompute" : "") + ".svg",
+                       schedule::timelineSvg(row.result, svg)))
+        return fail(llvm::toString(std::move(e)));
   }
   if (!unmodelled.empty())
     llvm::outs() << "(recompute=full is not modelled for "

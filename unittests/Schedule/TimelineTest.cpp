@@ -109,3 +109,36 @@ TEST(TimelineTest, SvgDrawsLiveMemoryPerRank) {
   // which is half way along the shared time axis (x from 70 to 1176).
   EXPECT_NE(svg.find(" 623.00,"), std::string::npos);
 }
+
+TEST(LayoutChart, TheFrontierTradesMemoryForSpeed) {
+  const double GiB = double(1ull << 30);
+  // C and F are beaten by B (less or as much memory, faster), G ties A, E
+  // does not fit in 80 GiB.
+  std::vector<LayoutPoint> points = {
+      {"A", "1f1b N=1", 100, 10 * GiB},    {"B", "seq1f1b N=2", 150, 20 * GiB},
+      {"C", "seq1f1b N=4", 140, 30 * GiB}, {"D", "seq1f1b N=8", 200, 40 * GiB},
+      {"E", "1f1b N=1", 300, 90 * GiB},    {"F", "seq1f1b N=2", 120, 20 * GiB},
+      {"G", "1f1b <x>", 100, 10 * GiB}};
+  EXPECT_EQ(layoutFrontier(points, 80 * GiB), (std::vector<size_t>{0, 1, 3}));
+  EXPECT_TRUE(layoutFrontier(points, 5 * GiB).empty());
+
+  std::string svg = layoutChartSvg(points, 80 * GiB, "layouts of 8 GPUs");
+  EXPECT_EQ(count(svg, "<circle "), 8u); // every point, and the fastest ringed
+  EXPECT_EQ(count(svg, "fill=\"none\" stroke=\"rgb(150,150,160)\""), 1u); // E
+  EXPECT_EQ(count(svg, "<polyline "), 1u);
+  EXPECT_NE(svg.find("<tspan font-weight=\"bold\">1</tspan>  A, 1f1b N=1: 100 "
+                     "tokens/s per GPU, 10.00 GiB</text>"),
+            std::string::npos);
+  EXPECT_NE(svg.find("<tspan font-weight=\"bold\">3</tspan>  D, seq1f1b N=8: "
+                     "200 tokens/s per GPU, 40.00 GiB (fastest)</text>"),
+            std::string::npos);
+  EXPECT_EQ(svg.find("<tspan font-weight=\"bold\">4</tspan>"),
+            std::string::npos);
+  EXPECT_NE(svg.find("<title>G: 1f1b &lt;x&gt;</title>"), std::string::npos);
+  EXPECT_NE(svg.find(">GPU memory</text>"), std::string::npos);
+  EXPECT_NE(svg.find("peak memory per GPU (GiB)"), std::string::npos);
+
+  std::string none = layoutChartSvg(points, 5 * GiB, "too small");
+  EXPECT_NE(none.find(">no layout fits</text>"), std::string::npos);
+  EXPECT_EQ(count(none, "<polyline "), 0u);
+}

@@ -4,6 +4,7 @@
 #include "seq1f1b/Schedule/Simulate.h"
 
 #include <string>
+#include <vector>
 
 namespace seq1f1b::schedule {
 
@@ -31,5 +32,26 @@ struct SvgOptions {
 /// with its peak.
 std::string timelineSvg(const SimulationResult &result,
                         const SvgOptions &options = {});
+
+/// One parallel layout of a cluster with its best plan, for layoutChartSvg.
+struct LayoutPoint {
+  std::string layout;         ///< e.g. "tp 1 x cp 8 x P 4 x dp 1"
+  std::string plan;           ///< e.g. "seq1f1b N=4"
+  double tokensPerSecond = 0; ///< per GPU
+  double peakBytes = 0;       ///< the largest over the ranks
+};
+
+/// The layouts whose plans fit in `memoryLimit` bytes and that no other such
+/// layout beats on both memory and speed, by growing peak: the trade-off
+/// between the two. Indices into `points`.
+std::vector<size_t> layoutFrontier(const std::vector<LayoutPoint> &points,
+                                   double memoryLimit);
+
+/// A scatter of layouts: peak memory per GPU across, tokens/s per GPU up,
+/// the GPU's memory as a red line with the layouts beyond it hollow. The
+/// frontier (layoutFrontier) is joined, numbered, and listed under the plot
+/// with each layout's plan; the fastest layout that fits is ringed.
+std::string layoutChartSvg(const std::vector<LayoutPoint> &points,
+                           double memoryLimit, const std::string &title);
 
 } // namespace seq1f1b::schedule
