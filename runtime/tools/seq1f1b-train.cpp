@@ -66,9 +66,12 @@ on in-process CPU ranks.
                         e.g. from seq1f1b-translate --export-schedule-csv);
                         P, V, M and N come from the file, which must verify
   --ranks P             pipeline ranks, one thread each (default 1)
+  --dp D                data parallelism: D replicas of the pipeline, each on
+                        M of the step's D x M micro-batches, their gradients
+                        summed before the optimizer step (default 1)
   --comm inprocess|mpi  ranks as threads of this process (default), or one
-                        MPI process per rank: mpirun -np P seq1f1b-train
-                        --comm mpi ... (P = the processes; rank 0 prints)
+                        MPI process per rank: mpirun -np P*D seq1f1b-train
+                        --comm mpi ... (P = the processes / D; rank 0 prints)
   --kernels cpu|cuda    the kernels the ranks run: the CPU reference kernels
                         (default), or every kernel on the GPU in fp32 with
                         operands copied per call (a check of the CUDA
@@ -80,7 +83,7 @@ on in-process CPU ranks.
   --recompute none|full full activation recomputation: every layer keeps
                         only its input and runs again before its backward
                         (default none; not with zb-h1 or seq1f1b-zb)
-  --microbatches M      micro-batches per step (default 1)
+  --microbatches M      micro-batches per step and replica (default 1)
   --steps T             training steps (default 10)
   --lr X, --weight-decay X, --clip X    AdamW (defaults 1e-3, 0.01, 1.0)
   --seed X              parameter init and data order (default 0)
@@ -117,7 +120,7 @@ struct Args {
   std::string scheduleCsv, timeline, trace, tokens = "bytes", save, load;
   bool ranksGiven = false;
   int seqLen = 64, batch = 1, ranks = 1, virtualStages = 2, chunks = 1;
-  int microbatches = 1, steps = 10;
+  int microbatches = 1, steps = 10, dataParallel = 1;
   double lr = 1e-3, weightDecay = 0.01, clip = 1.0, tolerance = 1e-5;
   uint64_t seed = 0;
   long timeoutMs = 60000;
@@ -153,6 +156,7 @@ Args parseArgs(int argc, char **argv) {
       {"batch", required_argument, nullptr, 'b'},
       {"schedule", required_argument, nullptr, 'k'},
       {"ranks", required_argument, nullptr, 'p'},
+      {"dp", required_argument, nullptr, 'D'},
       {"comm", required_argument, nullptr, 'C'},
       {"kernels", required_argument, nullptr, 'K'},
       {"schedule-csv", required_argument, nullptr, 'S'},
@@ -189,6 +193,9 @@ Args parseArgs(int argc, char **argv) {
     case 'b': a.batch = number<int>("batch", optarg); break;
     case 'k': a.schedule = optarg; break;
     case 'p': a.ranks = number<int>("ranks", optarg); a.ranksGiven = true; break;
+    case 'D':
+      a.dataParallel = number<int>("dp", optarg);
+      break;
     case 'C': a.comm = optarg; break;
     case 'K': a.kernels = optarg; break;
     case 'S': a.scheduleCsv = optarg; break;
@@ -231,9 +238,9 @@ Args parseArgs(int argc, char **argv) {
     usageError(std::string("unexpected argument '") + argv[optind] + "'");
   if (a.graph.empty() || a.data.empty())
     usageError("--graph and --data are required");
-  if (a.seqLen < 1 || a.batch < 1 || a.ranks < 1 || a.chunks < 1 ||
-      a.microbatches < 1 || a.steps < 1 || a.timeoutMs < 1)
-    usageError("--seq-len, --batch, --ranks, --chunks, --microbatches, "
+  if (a.seqLen < 1 || a.batch < 1 || a.ranks < 1 || a.dataParallel < 1 ||
+      a.chunks < 1 || a.microbatches < 1 || a.steps < 1 || a.timeoutMs < 1)
+    usageError("--seq-len, --batch, --ranks, --dp, --chunks, --microbatches, "
                "--steps and --timeout-ms must be >= 1");
   if (a.policy != "even" && a.policy != "flops")
     usageError("--policy must be even or flops, got '" + a.policy + "'");
@@ -290,6 +297,7 @@ PipelineOptions pipelineOptions(const Args &a, sched::ScheduleKind kind,
   o.recvTimeout = std::chrono::milliseconds(a.timeoutMs);
   o.seed = a.seed;
   o.recompute = a.recompute == "full";
+  o.dataParallel = a.dataParallel;
 #ifdef SEQ1F1B_HAVE_CUDA
   if (a.kernels == "cuda")
     o.kernels = &s1f::rt::cuda::stagedKernels();
@@ -354,6 +362,8 @@ public:
       mine.push_back(double(peak));
     std::vector<double> all =
         gatherToRoot(comm_, mine, Tag{MsgKind::Report, 0, 0, 0});
+    // Replica 0's ranks (world ranks 0..P-1), as the in-process run reports.
+    all.resize(std::min(all.size(), rank_.plan().ranks() * mine.size()));
     for (size_t i = 0; i < all.size(); i += mine.size()) {
       MemoryStats &m = result.memory.emplace_back();
       m.peakTotal = static_cast<int64_t>(all[i]);
@@ -453,12 +463,15 @@ int run(Args a) {
   if (a.comm == "mpi") {
     comm = std::make_unique<MpiCommunicator>(
         std::chrono::milliseconds(a.timeoutMs));
-    if (a.ranksGiven && a.ranks != comm->size())
+    if (comm->size() % a.dataParallel ||
+        (a.ranksGiven && a.ranks * a.dataParallel != comm->size()))
       throw std::invalid_argument(
-          "--ranks " + std::to_string(a.ranks) + " but the MPI job has " +
-          std::to_string(comm->size()) + " processes (--comm mpi runs one "
-          "rank per process)");
-    ranks = comm->size();
+          "--ranks " + std::to_string(a.ranks) +
+          (a.dataParallel > 1 ? " x --dp " + std::to_string(a.dataParallel)
+                              : std::string()) +
+          " but the MPI job has " + std::to_string(comm->size()) +
+          " processes (--comm mpi runs one rank per process)");
+    ranks = comm->size() / a.dataParallel;
   }
 #endif
   if (ranks > 1)
@@ -467,7 +480,8 @@ int run(Args a) {
   const TokenFormat format = a.tokens == "u16"   ? TokenFormat::U16
                              : a.tokens == "u32" ? TokenFormat::U32
                                                  : TokenFormat::Bytes;
-  TextLoader loader(a.data, a.seqLen, a.batch, a.microbatches, a.seed, format);
+  TextLoader loader(a.data, a.seqLen, a.batch, a.microbatches * a.dataParallel,
+                    a.seed, format);
   for (const Op &op : graph.ops) {
     if (op.kind != OpKind::Embedding)
       continue;
@@ -503,13 +517,18 @@ int run(Args a) {
     PipelineOptions o = pipelineOptions(a, sched::ScheduleKind::OneFOneB, 1, 1);
     o.kernels = nullptr; // the reference always runs the CPU kernels
     o.recompute = false; // and keeps its activations
+    o.dataParallel = 1;  // and runs all replicas' micro-batches
+    o.schedule.microbatches = a.microbatches * a.dataParallel;
     reference = std::make_unique<Pipeline>(whole, o, a.seqLen);
   }
 
   if (prints) {
-    std::printf("%s: %zu params, %zu ops; %s P=%d N=%d M=%d, chunk bounds",
+    std::printf("%s: %zu params, %zu ops; %s P=%d N=%d M=%d%s, chunk bounds",
                 a.graph.c_str(), graph.params.size(), graph.ops.size(),
-                a.schedule.c_str(), ranks, chunks, a.microbatches);
+                a.schedule.c_str(), ranks, chunks, a.microbatches,
+                a.dataParallel > 1
+                    ? (" D=" + std::to_string(a.dataParallel)).c_str()
+                    : "");
     for (int b : pipeline->plan().chunkBounds())
       std::printf(" %d", b);
     std::printf("\n");

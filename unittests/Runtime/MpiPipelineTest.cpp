@@ -9,8 +9,9 @@
 //
 // Checks: the MPI tag layout; MpiCommunicator's matching by tag, size
 // mismatch, deadline and all-reduce; and, for tiny GPT-2 and Llama with
-// 1f1b, seq1f1b (N = 2, 4) and seq1f1b-zb (N = 2, 4), even and flops chunks,
-// M = 3: the loss and every gradient of the MPI run equal those of the
+// every kind (seq1f1b with N = 2, 4, even and flops chunks), M = 3, and
+// with two data-parallel replicas (1f1b, seq1f1b): the loss and every
+// gradient of the MPI run equal those of the
 // single-rank in-process reference within 1e-5 relative (the helper of
 // PipelineEquivalenceTest), and the losses of 3 AdamW steps agree. Every
 // process checks the parameters it holds; together they must cover all.
@@ -77,11 +78,14 @@ template <typename F> std::string commError(F &&f) {
 //===----------------------------------------------------------------------===//
 
 void checkTags() {
-  const Tag tags[] = {
-      {MsgKind::Activation, 0, 0, 0}, {MsgKind::Activation, 511, 2047, 255},
-      {MsgKind::Gradient, 3, 17, 5},  {MsgKind::ParamGrad, 12345, 0, 0},
-      {MsgKind::NormSquare, 0, 0, 0}, {MsgKind::Loss, 1, 0, 0},
-      {MsgKind::Report, 2, 0, 0}};
+  const Tag tags[] = {{MsgKind::Activation, 0, 0, 0},
+                      {MsgKind::Activation, 511, 2047, 255},
+                      {MsgKind::Gradient, 3, 17, 5},
+                      {MsgKind::ParamGrad, 12345, 0, 0},
+                      {MsgKind::ReplicaGrad, 12345, 0, 0},
+                      {MsgKind::NormSquare, 0, 0, 0},
+                      {MsgKind::Loss, 1, 0, 0},
+                      {MsgKind::Report, 2, 0, 0}};
   std::map<int, int> seen;
   for (const Tag &t : tags) {
     int v = encodeMpiTag(t);
@@ -214,13 +218,16 @@ struct Case {
   ScheduleKind kind;
   int N;
   ChunkPolicy policy;
-  int M = kMicrobatches;
+  int M = kMicrobatches; ///< per replica
+  int D = 1;             ///< replicas: P = the processes / D
 };
 
-void checkEquivalence(const ModelCase &m, const Case &c, int P,
+void checkEquivalence(const ModelCase &m, const Case &c, int processes,
                       double &worstOverall) {
-  const Reference &ref = reference(m, c.M);
+  const int P = processes / c.D;
+  const Reference &ref = reference(m, c.D * c.M);
   PipelineOptions o = options(c.kind, P, c.M, c.N, c.policy);
+  o.dataParallel = c.D;
   o.recvTimeout = 30s;
   auto plan =
       std::make_shared<const PipelinePlan>(m.graph, o, static_cast<int>(m.seq));
@@ -230,12 +237,13 @@ void checkEquivalence(const ModelCase &m, const Case &c, int P,
       m.name + " " + std::string(sched::scheduleKindName(c.kind)) +
       " P=" + std::to_string(P) + " N=" + std::to_string(c.N) +
       " M=" + std::to_string(c.M) +
+      (c.D > 1 ? " D=" + std::to_string(c.D) : "") +
       (c.policy == ChunkPolicy::Even ? " even" : " flops");
   double worst = 0;
   const int failuresBefore = failures;
   std::vector<int> checked(m.graph.params.size(), 0);
   for (int step = 0; step < kSteps; ++step) {
-    RankStepResult r = rank.step(makeBatch(m, c.M, 100 + step), comm);
+    RankStepResult r = rank.step(makeBatch(m, c.D * c.M, 100 + step), comm);
     CHECK(r.ok, "%s: %s", name.c_str(), r.error.c_str()); // (abort ended it)
     double lossErr = std::fabs(r.loss() - ref.losses[step]) / ref.losses[step];
     CHECK(lossErr <= kTol, "%s step %d: loss %.9g vs %.9g", name.c_str(), step,
@@ -366,11 +374,22 @@ int main(int argc, char **argv) {
       {ScheduleKind::Seq1F1BZB, 2, ChunkPolicy::Even},
       {ScheduleKind::Seq1F1BZB, 4, ChunkPolicy::Flops},
   };
-  for (const ModelCase &m : {tinyGptCase(), tinyLlamaCase()})
+  // Two replicas of a pipeline of half the processes.
+  const Case replicated[] = {
+      {ScheduleKind::OneFOneB, 1, ChunkPolicy::Even, 2, 2},
+      {ScheduleKind::Seq1F1B, 2, ChunkPolicy::Flops, 2, 2},
+  };
+  for (const ModelCase &m : {tinyGptCase(), tinyLlamaCase()}) {
     for (const Case &c : grid) {
       checkEquivalence(m, c, P, worst);
       ++cases;
     }
+    if (P % 2 == 0)
+      for (const Case &c : replicated) {
+        checkEquivalence(m, c, P, worst);
+        ++cases;
+      }
+  }
 
   int total = failures;
   MPI_Allreduce(MPI_IN_PLACE, &total, 1, MPI_INT, MPI_SUM, MPI_COMM_WORLD);

@@ -7,7 +7,8 @@ Exports the tiny GPT-2 and Llama graphs, trains each with a few schedules
 in-process (--ranks P) and under MPIEXEC -np P (--comm mpi), and checks:
 both pass --verify, and their outputs are the same line by line except the
 tokens/s column (same losses, gradient norms, memory peaks, digit for digit).
-Also: --ranks that disagrees with the job size is an error naming both.
+With --dp D the job has P x D processes. Also: --ranks that disagrees with
+the job size is an error naming both.
 """
 
 import os
@@ -44,13 +45,15 @@ def main():
     cases = [("gpt", 4, ["--chunks", "4", "--microbatches", "2"]),
              ("llama", 2, ["--schedule", "seq1f1b-zb", "--chunks", "3",
                            "--microbatches", "3"]),
-             ("gpt", 2, ["--schedule", "1f1b", "--microbatches", "3"])]
+             ("gpt", 2, ["--schedule", "1f1b", "--microbatches", "3"]),
+             ("llama", 2, ["--dp", "2", "--chunks", "2", "--microbatches", "2"])]
     strip = re.compile(r"\s+[0-9.]+ tokens/s")
     for model, ranks, extra in cases:
         common = ["--graph", graphs[model], "--data", data, "--seq-len", "32",
                   "--steps", "3", "--verify", "--memory"] + extra
         local = run([train, "--ranks", str(ranks)] + common)
-        mpi = run(mpiexec + [str(ranks), train, "--comm", "mpi"] + common)
+        replicas = int(extra[extra.index("--dp") + 1]) if "--dp" in extra else 1
+        mpi = run(mpiexec + [str(ranks * replicas), train, "--comm", "mpi"] + common)
         name = f"{model} P={ranks} {' '.join(extra)}"
         a = strip.sub("", local.stdout).splitlines()
         b = strip.sub("", mpi.stdout).splitlines()

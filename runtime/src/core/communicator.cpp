@@ -4,6 +4,7 @@
 
 #include <iomanip>
 #include <sstream>
+#include <stdexcept>
 #include <tuple>
 
 namespace s1f::rt {
@@ -22,6 +23,8 @@ std::string Tag::describe() const {
            std::to_string(mb) + ", chunk " + std::to_string(chunk);
   case MsgKind::ParamGrad:
     return "gradient of shared parameter " + std::to_string(stage);
+  case MsgKind::ReplicaGrad:
+    return "replica gradient of parameter " + std::to_string(stage);
   case MsgKind::NormSquare:
     return "gradient sum of squares";
   case MsgKind::Loss:
@@ -60,6 +63,43 @@ double allReduceSum(Communicator &comm, double value, const Tag &tag) {
   for (int r = 1; r < n; ++r)
     comm.send(r, tag, &value, sizeof value);
   return value;
+}
+
+void allReduceSum(Communicator &comm, std::vector<float> &values,
+                  const Tag &tag) {
+  const size_t bytes = values.size() * sizeof(float);
+  if (comm.rank() != 0) {
+    comm.send(0, tag, values.data(), bytes);
+    comm.recv(0, tag, values.data(), bytes);
+    return;
+  }
+  std::vector<float> part(values.size());
+  for (int r = 1; r < comm.size(); ++r) {
+    comm.recv(r, tag, part.data(), bytes);
+    for (size_t i = 0; i < values.size(); ++i)
+      values[i] += part[i];
+  }
+  for (int r = 1; r < comm.size(); ++r)
+    comm.send(r, tag, values.data(), bytes);
+}
+
+GroupCommunicator::GroupCommunicator(Communicator &world,
+                                     std::vector<int> members)
+    : world_(world), members_(std::move(members)) {
+  std::vector<bool> seen(world.size(), false);
+  for (size_t i = 0; i < members_.size(); ++i) {
+    const int m = members_[i];
+    if (m < 0 || m >= world.size() || seen[m])
+      throw std::invalid_argument("group member " + std::to_string(m) +
+                                  " is not a distinct rank of a world of " +
+                                  std::to_string(world.size()));
+    seen[m] = true;
+    if (m == world.rank())
+      rank_ = static_cast<int>(i);
+  }
+  if (rank_ < 0)
+    throw std::invalid_argument("rank " + std::to_string(world.rank()) +
+                                " is not in its group");
 }
 
 std::vector<double> gatherToRoot(Communicator &comm,

@@ -86,6 +86,9 @@ PipelinePlan::PipelinePlan(Graph graph, PipelineOptions options, int seqLen)
     schedule_ = *withComm;
   }
   const sched::ScheduleConfig &c = options_.schedule;
+  if (options_.dataParallel < 1)
+    throw std::invalid_argument("data parallelism must be >= 1, got " +
+                                std::to_string(options_.dataParallel));
   if (options_.recompute && sched::splitsBackward(c.kind))
     throw std::invalid_argument(
         "recomputation does not combine with " +
@@ -114,34 +117,40 @@ PipelinePlan::PipelinePlan(Graph graph, PipelineOptions options, int seqLen)
 }
 
 std::string PipelinePlan::checkBatch(const Batch &batch) const {
-  if (batch.microbatches() == options_.schedule.microbatches &&
-      batch.seq == bounds_.back())
+  const int expected = options_.schedule.microbatches * replicas();
+  if (batch.microbatches() == expected && batch.seq == bounds_.back())
     return "";
   return "batch has " + std::to_string(batch.microbatches()) +
          " micro-batches of " + std::to_string(batch.seq) +
-         " tokens; the plan expects " +
-         std::to_string(options_.schedule.microbatches) + " of " +
-         std::to_string(bounds_.back());
+         " tokens; the plan expects " + std::to_string(expected) + " of " +
+         std::to_string(bounds_.back()) +
+         (replicas() > 1
+              ? " (" + std::to_string(replicas()) + " replicas x " +
+                    std::to_string(options_.schedule.microbatches) + ")"
+              : "");
 }
 
 //===----------------------------------------------------------------------===//
 // PipelineRank
 //===----------------------------------------------------------------------===//
 
-PipelineRank::PipelineRank(std::shared_ptr<const PipelinePlan> plan, int rank)
-    : PipelineRank(plan, rank,
+PipelineRank::PipelineRank(std::shared_ptr<const PipelinePlan> plan,
+                           int worldRank)
+    : PipelineRank(plan, worldRank,
                    initParams(plan->graph(), plan->options().seed)) {}
 
-PipelineRank::PipelineRank(std::shared_ptr<const PipelinePlan> plan, int rank,
+PipelineRank::PipelineRank(std::shared_ptr<const PipelinePlan> plan,
+                           int worldRank,
                            const std::vector<std::vector<float>> &initialParams)
-    : plan_(std::move(plan)), rank_(rank) {
-  if (rank < 0 || rank >= plan_->ranks())
-    throw std::invalid_argument("rank " + std::to_string(rank) +
+    : plan_(std::move(plan)), rank_(worldRank % plan_->ranks()),
+      replica_(worldRank / plan_->ranks()) {
+  if (worldRank < 0 || worldRank >= plan_->worldSize())
+    throw std::invalid_argument("rank " + std::to_string(worldRank) +
                                 " does not exist: the plan has " +
-                                std::to_string(plan_->ranks()) + " ranks");
+                                std::to_string(plan_->worldSize()) + " ranks");
   const KernelSet *kernels = plan_->options().kernels;
   exec_ = std::make_unique<RankExecutor>(
-      plan_->graph(), plan_->stages(), plan_->schedule(), rank, initialParams,
+      plan_->graph(), plan_->stages(), plan_->schedule(), rank_, initialParams,
       plan_->holders(), kernels ? *kernels : cpuKernels(),
       plan_->options().recompute);
 }
@@ -152,19 +161,41 @@ PipelineRank::step(const Batch &batch, Communicator &comm,
   const PipelineOptions &o = plan_->options();
   RankStepResult result;
   try {
-    if (comm.size() != plan_->ranks() || comm.rank() != rank_)
+    const int P = plan_->ranks(), worldRank = replica_ * P + rank_;
+    if (comm.size() != plan_->worldSize() || comm.rank() != worldRank)
       throw std::invalid_argument(
           "the communicator is rank " + std::to_string(comm.rank()) + " of " +
           std::to_string(comm.size()) + "; the plan needs rank " +
-          std::to_string(rank_) + " of " + std::to_string(plan_->ranks()));
+          std::to_string(worldRank) + " of " +
+          std::to_string(plan_->worldSize()));
     std::string bad = plan_->checkBatch(batch);
     if (!bad.empty())
       throw std::invalid_argument(bad);
-    exec_->runSchedule(batch, plan_->chunkBounds(), comm, o.beforeAction,
-                       origin);
-    result.gradNorm = exec_->optimizerStep(comm, o.optimizer);
-    // The loss is known on the last stage's rank; every rank gets the totals
-    // (bitwise the same everywhere: rank 0 adds in rank order).
+    // This replica's pipeline, and this rank's peers in the other replicas.
+    std::vector<int> pipeline, peers;
+    for (int r = 0; r < P; ++r)
+      pipeline.push_back(replica_ * P + r);
+    for (int d = 0; d < plan_->replicas(); ++d)
+      peers.push_back(d * P + rank_);
+    GroupCommunicator pipe(comm, pipeline), replicas(comm, peers);
+    const Batch *mine = &batch;
+    Batch slice;
+    if (plan_->replicas() > 1) {
+      const int M = o.schedule.microbatches;
+      slice.batch = batch.batch;
+      slice.seq = batch.seq;
+      slice.tokens.assign(batch.tokens.begin() + replica_ * M,
+                          batch.tokens.begin() + (replica_ + 1) * M);
+      slice.targets.assign(batch.targets.begin() + replica_ * M,
+                           batch.targets.begin() + (replica_ + 1) * M);
+      mine = &slice;
+    }
+    exec_->runSchedule(*mine, plan_->chunkBounds(), pipe, o.beforeAction,
+                       origin, batch.targetTokens());
+    result.gradNorm = exec_->optimizerStep(pipe, o.optimizer, &replicas);
+    // The loss is known on the last stage's ranks; every rank gets the
+    // totals over all replicas (bitwise the same everywhere: rank 0 adds in
+    // rank order).
     const cpu::LossSum local = exec_->loss();
     result.lossSum =
         allReduceSum(comm, local.loss_sum, Tag{MsgKind::Loss, 0, 0, 0});
@@ -174,7 +205,8 @@ PipelineRank::step(const Batch &batch, Communicator &comm,
   } catch (const std::exception &e) {
     result.error = e.what();
     // Wake every waiting rank now rather than at its deadline.
-    comm.abort("rank " + std::to_string(rank_) + " failed: " + e.what());
+    comm.abort("rank " + std::to_string(replica_ * plan_->ranks() + rank_) +
+               " failed: " + e.what());
   }
   result.memory = exec_->memory();
   result.events = exec_->events();
@@ -213,31 +245,32 @@ Pipeline::Pipeline(Graph graph, PipelineOptions options, int seqLen)
                                                  std::move(options), seqLen)) {
   const std::vector<std::vector<float>> init =
       initParams(plan_->graph(), plan_->options().seed);
-  for (int r = 0; r < plan_->ranks(); ++r)
+  for (int r = 0; r < plan_->worldSize(); ++r)
     ranks_.push_back(std::make_unique<PipelineRank>(plan_, r, init));
 }
 
 StepResult Pipeline::step(const Batch &batch) {
-  const int P = plan_->ranks();
+  const int P = plan_->ranks(), W = plan_->worldSize();
   StepResult result;
   result.error = plan_->checkBatch(batch);
   if (!result.error.empty())
     return result;
-  InProcessWorld world(P, plan_->options().recvTimeout);
-  std::vector<RankStepResult> ranks(P);
+  InProcessWorld world(W, plan_->options().recvTimeout);
+  std::vector<RankStepResult> ranks(W);
   std::vector<std::thread> threads;
   const auto origin = std::chrono::steady_clock::now();
-  for (int r = 0; r < P; ++r)
+  for (int r = 0; r < W; ++r)
     threads.emplace_back(
         [&, r] { ranks[r] = ranks_[r]->step(batch, world.comm(r), origin); });
   for (std::thread &t : threads)
     t.join();
   result.ok = !world.aborted();
   result.error = world.abortReason();
-  for (int r = 0; r < P; ++r) {
+  for (int r = 0; r < W; ++r)
     result.rankErrors.push_back(ranks[r].error);
+  ranks.resize(P); // replica 0 stands for all
+  for (int r = 0; r < P; ++r)
     result.memory.push_back(ranks[r].memory);
-  }
   result.timeline = measuredTimeline(plan_->schedule().config, ranks);
   if (result.ok) {
     result.lossSum = ranks[0].lossSum;
@@ -290,10 +323,12 @@ void Pipeline::restore(const TensorMap &state, int64_t optimizerSteps) {
     const std::vector<float> value = tensor(spec.name, spec),
                              m = tensor("optimizer.m." + spec.name, spec),
                              v = tensor("optimizer.v." + spec.name, spec);
-    for (int r : plan_->holders()[p]) {
-      ParamState &st = ranks_[r]->executor().params().at(int(p));
-      st.value = value, st.m = m, st.v = v;
-    }
+    for (int d = 0; d < plan_->replicas(); ++d)
+      for (int r : plan_->holders()[p]) {
+        ParamState &st =
+            ranks_[d * plan_->ranks() + r]->executor().params().at(int(p));
+        st.value = value, st.m = m, st.v = v;
+      }
   }
   for (std::unique_ptr<PipelineRank> &r : ranks_)
     r->executor().setOptimizerSteps(optimizerSteps);

@@ -68,12 +68,14 @@ cpu::LossSum RankExecutor::loss() const {
 void RankExecutor::runSchedule(const Batch &batch,
                                const std::vector<int> &bounds,
                                Communicator &comm, const ActionHook &hook,
-                               std::chrono::steady_clock::time_point origin) {
+                               std::chrono::steady_clock::time_point origin,
+                               int64_t lossTokens) {
   for (auto &[p, st] : params_)
     std::fill(st.grad.begin(), st.grad.end(), 0.0f);
   memory_.resetPeaks();
-  const float scale = 1.0f / static_cast<float>(std::max<int64_t>(
-                                 1, batch.targetTokens()));
+  const float scale =
+      1.0f / static_cast<float>(std::max<int64_t>(
+                 1, lossTokens ? lossTokens : batch.targetTokens()));
   for (auto &[s, exec] : executors_)
     exec->beginStep(batch, bounds, scale);
   events_.clear();
@@ -189,7 +191,8 @@ void RankExecutor::run(const Action &a, const Batch &batch,
 }
 
 double RankExecutor::optimizerStep(Communicator &comm,
-                                   const OptimizerConfig &config) {
+                                   const OptimizerConfig &config,
+                                   Communicator *replicas) {
   // Shared parameters (e.g. GPT-2's wte on the first and last stage): the
   // first holder sums the copies in rank order and sends the sum back, so
   // every copy gets the same gradient and so the same update.
@@ -213,6 +216,11 @@ double RankExecutor::optimizerStep(Communicator &comm,
       comm.recv(h[0], tag, st.grad.data(), bytes);
     }
   }
+  // Every replica then holds the step's whole gradient, so the norm and
+  // the update below are the same in all of them.
+  if (replicas && replicas->size() > 1)
+    for (auto &[p, st] : params_)
+      allReduceSum(*replicas, st.grad, Tag{MsgKind::ReplicaGrad, p, 0, 0});
   double squares = 0;
   for (auto &[p, st] : params_)
     if (holders_[p].front() == rank_) // count each shared parameter once

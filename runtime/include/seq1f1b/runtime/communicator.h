@@ -20,12 +20,13 @@
 namespace s1f::rt {
 
 enum class MsgKind {
-  Activation, ///< forward: output of stage-1, input of `stage`
-  Gradient,   ///< backward: gradient of stage's output, from stage+1
-  ParamGrad,  ///< shared parameter `stage` (= parameter index) gradient
-  NormSquare, ///< partial / total sum of squares of the gradients
-  Loss,       ///< step loss: stage 0 = sum of token losses, 1 = token count
-  Report,     ///< values gathered for a report (memory peaks, checks)
+  Activation,  ///< forward: output of stage-1, input of `stage`
+  Gradient,    ///< backward: gradient of stage's output, from stage+1
+  ParamGrad,   ///< shared parameter `stage` (= parameter index) gradient
+  ReplicaGrad, ///< parameter `stage`'s gradient, summed over replicas
+  NormSquare,  ///< partial / total sum of squares of the gradients
+  Loss,        ///< step loss: stage 0 = sum of token losses, 1 = token count
+  Report,      ///< values gathered for a report (memory peaks, checks)
 };
 
 /// Identifies a message: kind, stage, micro-batch, chunk.
@@ -70,9 +71,36 @@ std::string describeRecv(int self, int peer, const Tag &tag);
 /// Seconds since `start`, three decimals ("0.200").
 std::string secondsSince(std::chrono::steady_clock::time_point start);
 
+/// Some ranks of `world` as a communicator of their own: its rank i is
+/// world rank members[i]. Tags pass unchanged, so groups that share a pair of
+/// world ranks must use different tags; errors name world ranks.
+class GroupCommunicator : public Communicator {
+public:
+  /// Throws std::invalid_argument unless `members` holds world.rank() and
+  /// only ranks of `world`, each once.
+  GroupCommunicator(Communicator &world, std::vector<int> members);
+  int rank() const override { return rank_; }
+  int size() const override { return static_cast<int>(members_.size()); }
+  void send(int peer, const Tag &tag, const void *data, size_t bytes) override {
+    world_.send(members_.at(peer), tag, data, bytes);
+  }
+  void recv(int peer, const Tag &tag, void *data, size_t bytes) override {
+    world_.recv(members_.at(peer), tag, data, bytes);
+  }
+  void abort(const std::string &why) override { world_.abort(why); }
+
+private:
+  Communicator &world_;
+  std::vector<int> members_;
+  int rank_ = -1;
+};
+
 /// Sum of `value` over all ranks, on every rank (gather to rank 0, which
 /// adds in rank order and sends the total back: bitwise the same everywhere).
 double allReduceSum(Communicator &comm, double value, const Tag &tag);
+/// The same for a vector, element by element (the same size on every rank).
+void allReduceSum(Communicator &comm, std::vector<float> &values,
+                  const Tag &tag);
 
 /// Every rank's `values` (the same count on every rank), concatenated in
 /// rank order, on rank 0; the other ranks get an empty vector.

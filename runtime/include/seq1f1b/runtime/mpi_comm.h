@@ -43,11 +43,12 @@ public:
 ///   activation, gradient:   stage [30:22]  micro-batch [21:11]
 ///                           chunk [10:3]   kind [2:0]
 ///   shared-param gradient,  index (the Tag's stage) [30:3]
-///   norm square, loss,      kind [2:0]
+///   replica gradient,       kind [2:0]
+///   norm square, loss,
 ///   report:
 ///   abort notice:           7 (kind 7, the other bits 0)
 ///
-/// kind is the MsgKind's value (0..5). So stage < 512, micro-batch < 2048,
+/// kind is the MsgKind's value (0..6). So stage < 512, micro-batch < 2048,
 /// chunk < 256, index < 2^28; the reduction kinds need micro-batch = chunk
 /// = 0. The stage sits highest: a pipeline of K stages needs tags below
 /// K * 2^22, so an MPI whose MPI_TAG_UB is below Open MPI's 2^31 - 1 still

@@ -1,12 +1,13 @@
 //===- pipeline.h - A pipelined training run --------------------*- C++ -*-===//
 //
 // PipelinePlan builds the plan (schedule with communication, stage cut,
-// chunk bounds) and places stages and parameters on P ranks. PipelineRank
-// runs one rank's part of each training step over a Communicator; Pipeline
-// runs all P as threads over an InProcessWorld, and an MPI process runs
-// one. A rank that fails (an exception, a receive past its deadline)
-// aborts the run: the others stop waiting at once and step() returns an
-// error naming the first failure.
+// chunk bounds) and places stages and parameters on P ranks, replicated D
+// times for data parallelism. PipelineRank runs one rank's part of each
+// training step over a Communicator of all P x D ranks; Pipeline runs them
+// all as threads over an InProcessWorld, and an MPI process runs one. A rank
+// that fails (an exception, a receive past its deadline) aborts the run: the
+// others stop waiting at once and step() returns an error naming the first
+// failure.
 //
 //===----------------------------------------------------------------------===//
 
@@ -43,6 +44,12 @@ struct PipelineOptions {
   /// runs again before its backward (partition.h, layerRanges). Not with
   /// the kinds that split the backward into I and W.
   bool recompute = false;
+  /// Data parallelism: D replicas of the pipeline. A step's batch has D x M
+  /// micro-batches; replica d runs micro-batches [d*M, (d+1)*M), and the
+  /// gradients are summed over the replicas before the optimizer step, so
+  /// every replica makes the same update. World rank d*P + r is pipeline
+  /// rank r of replica d.
+  int dataParallel = 1;
 };
 
 struct StepResult {
@@ -74,14 +81,18 @@ public:
 
   const Graph &graph() const { return graph_; }
   const PipelineOptions &options() const { return options_; }
+  /// Pipeline ranks P (of one replica).
   int ranks() const { return options_.schedule.ranks; }
+  int replicas() const { return options_.dataParallel; }
+  /// All ranks, P x D.
+  int worldSize() const { return ranks() * replicas(); }
   const seq1f1b::schedule::Schedule &schedule() const { return schedule_; }
   const std::vector<StageSpec> &stages() const { return stages_; }
   const std::vector<int> &chunkBounds() const { return bounds_; }
   /// Per parameter, the ranks holding it, ascending (empty if none).
   const std::vector<std::vector<int>> &holders() const { return holders_; }
-  /// Empty if `batch` has the plan's micro-batches and sequence length,
-  /// else what is wrong.
+  /// Empty if `batch` has the plan's D x M micro-batches and sequence
+  /// length, else what is wrong.
   std::string checkBatch(const Batch &batch) const;
 
 private:
@@ -114,15 +125,17 @@ struct RankStepResult {
 /// MPI process (`comm.rank()` of the world, see mpi_comm.h).
 class PipelineRank {
 public:
-  /// Initializes this rank's parameters from `plan.options().seed`.
-  PipelineRank(std::shared_ptr<const PipelinePlan> plan, int rank);
+  /// World rank `worldRank` (pipeline rank worldRank % P of replica
+  /// worldRank / P). Initializes its parameters from `plan.options().seed`.
+  PipelineRank(std::shared_ptr<const PipelinePlan> plan, int worldRank);
   /// `initialParams[p]` for every parameter p this rank holds.
-  PipelineRank(std::shared_ptr<const PipelinePlan> plan, int rank,
+  PipelineRank(std::shared_ptr<const PipelinePlan> plan, int worldRank,
                const std::vector<std::vector<float>> &initialParams);
 
-  /// One training step: the rank's actions, the shared-gradient sum, the
-  /// global norm, clipping, AdamW, and the all-reduce of loss and token
-  /// count. `comm` must have the plan's number of ranks and this rank. On any
+  /// One training step: the rank's actions on its replica's micro-batches,
+  /// the shared-gradient sum, the sum over replicas, the global norm,
+  /// clipping, AdamW, and the all-reduce of loss and token count. `comm`
+  /// must have the plan's world size and this rank's world rank. On any
   /// failure (an exception, a receive past its deadline) calls
   /// `comm.abort("rank R failed: ...")` (under MPI that ends the job) and
   /// returns ok = false with the message; the state is then undefined.
@@ -131,7 +144,9 @@ public:
                       std::chrono::steady_clock::time_point origin =
                           std::chrono::steady_clock::now());
 
+  /// Pipeline rank within the replica, and the replica.
   int rank() const { return rank_; }
+  int replica() const { return replica_; }
   const PipelinePlan &plan() const { return *plan_; }
   RankExecutor &executor() { return *exec_; }
   const RankExecutor &executor() const { return *exec_; }
@@ -149,18 +164,21 @@ private:
   const ParamState &state(const std::string &name) const;
 
   std::shared_ptr<const PipelinePlan> plan_;
-  int rank_;
+  int rank_, replica_;
   std::unique_ptr<RankExecutor> exec_;
 };
 
-/// All ranks of a plan as threads of this process over an InProcessWorld.
+/// All ranks of a plan (P x D) as threads of this process over an
+/// InProcessWorld. Memory, timeline, parameters and gradients are replica
+/// 0's (every replica holds the same after a step).
 class Pipeline {
 public:
   /// Throws std::invalid_argument for a configuration the schedule library
   /// rejects, more stages than the graph can be cut into, or bad chunks.
   Pipeline(Graph graph, PipelineOptions options, int seqLen);
 
-  /// One training step over `batch` (M micro-batches of S = seqLen tokens).
+  /// One training step over `batch` (D x M micro-batches of S = seqLen
+  /// tokens).
   /// After a failed step the pipeline's state is undefined.
   StepResult step(const Batch &batch);
 
