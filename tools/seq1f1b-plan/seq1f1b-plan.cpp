@@ -406,7 +406,7 @@ struct LayoutRow {
   ParallelLayout layout;
   int64_t microbatches;
   Row row;
-  double syncSeconds; ///< data-parallel gradient synchronization
+  double syncSeconds; ///< gradient synchronization past the pipeline
 
   double stepSeconds() const { return row.result.makespan + syncSeconds; }
   bool fits(double memoryBytes) const { return row.peak() <= memoryBytes; }
@@ -418,14 +418,26 @@ struct LayoutRow {
 };
 
 /// The data-parallel synchronization of `row`'s slowest rank.
+/// Each rank's last action's end.
+static SmallVector<double> rankEnds(const schedule::SimulationResult &r) {
+  SmallVector<double> ends(r.ranks.size(), 0);
+  for (const schedule::TimelineEvent &e : r.events)
+    ends[e.rank] = std::max(ends[e.rank], e.end);
+  return ends;
+}
+
+/// How long the gradient synchronization runs past the pipeline: each rank
+/// starts its own when its last action ends, as Megatron reduces after the
+/// last backward, and the step ends with the last rank to finish.
 static double syncSeconds(const Row &row, const ParallelLayout &layout,
                           const GpuProfile &gpu) {
-  double seconds = 0;
-  for (const schedule::RankStats &rank : row.result.ranks)
-    seconds = std::max(seconds, dataParallelSyncSeconds(rank.peakMemory.weights,
-                                                        rank.peakMemory.grads,
-                                                        layout, gpu));
-  return seconds;
+  const SmallVector<double> ends = rankEnds(row.result);
+  double step = row.result.makespan;
+  for (auto [r, rank] : llvm::enumerate(row.result.ranks))
+    step = std::max(step, ends[r] + dataParallelSyncSeconds(
+                                        rank.peakMemory.weights,
+                                        rank.peakMemory.grads, layout, gpu));
+  return step - row.result.makespan;
 }
 
 static SmallVector<int64_t> divisors(int64_t n) {
@@ -580,7 +592,7 @@ static int planLayouts(const OpList &ops, ModelShape shape,
                << "\n\n";
   llvm::outs()
       << " tp  cp   P  dp    M  plan                                    "
-         "bubble  pipeline ms  dp sync ms   tokens/s  per GPU  "
+         "bubble  pipeline ms     sync ms   tokens/s  per GPU  "
          "peak GiB  fits\n";
   const size_t shown = topLayouts > 0
                            ? std::min<size_t>(topLayouts, found.size())
@@ -673,11 +685,13 @@ static int planLayouts(const OpList &ops, ModelShape shape,
       o["peak_bytes"] = l.row.peak();
       o["fits"] = l.fits(memoryBytes);
       llvm::json::Array ranks;
-      for (const schedule::RankStats &rank : l.row.result.ranks)
+      const SmallVector<double> ends = rankEnds(l.row.result);
+      for (auto [r, rank] : llvm::enumerate(l.row.result.ranks))
         ranks.push_back(
             llvm::json::Object{{"weights", rank.peakMemory.weights},
                                {"grads", rank.peakMemory.grads},
-                               {"peak_bytes", rank.peakMemory.total()}});
+                               {"peak_bytes", rank.peakMemory.total()},
+                               {"end_seconds", ends[r]}});
       o["ranks"] = std::move(ranks);
       return o;
     };

@@ -10,8 +10,8 @@
   weights and gradients (Megatron: all-reduce of fp32 gradients over the
   n = dp x cp ranks, or with the distributed optimizer a reduce-scatter of
   them plus an all-gather of the 16-bit weights; (n-1)/n of the bytes per
-  GPU, on NVLink when tp x cp x dp fits a node, else on the network), and
-  tokens/s from it;
+  GPU, on NVLink when tp x cp x dp fits a node, else on the network), each
+  rank starting when its last action ends, and tokens/s from it;
 - fitting layouts come first, fastest first; the verdict names the first.
 """
 import json
@@ -39,7 +39,8 @@ def main():
         in_node = tp * cp * dp <= node
         bw = data["tp_bandwidth"] if in_node else data["link_bandwidth"]
         lat = data["tp_latency"] if in_node else data["link_latency"]
-        sync = 0.0
+        # Each rank syncs after its last action; the step ends with the last.
+        end = l["pipeline_seconds"]
         for r in l["ranks"]:
             if n == 1:
                 continue
@@ -47,7 +48,8 @@ def main():
                 t = 2 * lat + (r["grads"] + r["weights"]) * (n - 1) / n / bw
             else:
                 t = lat + 2 * r["grads"] * (n - 1) / n / bw
-            sync = max(sync, t)
+            end = max(end, r["end_seconds"] + t)
+        sync = end - l["pipeline_seconds"]
         assert abs(sync - l["sync_seconds"]) <= 1e-9 * max(sync, 1), (name, sync, l["sync_seconds"])
         step = l["pipeline_seconds"] + sync
         assert abs(l["step_seconds"] - step) <= 1e-9 * step, name
