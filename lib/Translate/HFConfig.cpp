@@ -45,6 +45,11 @@ struct ModelSpec {
   double normEps = 1e-5, ropeTheta = 10000.0, initStd = 0.02;
   bool tied = false, attentionBias = false, mlpBias = false;
   bool sandwichNorms = false; ///< Gemma 2: norms after attention and MLP too
+  /// Sliding-window attention: 0, or each token attends to the last
+  /// `slidingWindow` tokens (itself included); on every layer, or with
+  /// `windowEveryOther` on the even layers only (Gemma 2).
+  int64_t slidingWindow = 0;
+  bool windowEveryOther = false;
   std::string dtype = "f32";
 };
 
@@ -255,6 +260,15 @@ LogicalResult readSpec(ConfigReader &reader, ModelSpec &spec,
            << "key 'model_type': unsupported model type '" << spec.modelType
            << "' (supported: " << kSupported << ")";
   }
+  // Mistral, Phi-3 and StarCoder2 window every layer when sliding_window is
+  // set (null: no window), Gemma 2 its even layers.
+  static constexpr StringRef windowed[] = {"mistral", "phi3", "gemma2",
+                                           "starcoder2"};
+  if (const json::Value *w = reader.get("sliding_window");
+      w && !w->getAsNull() && llvm::is_contained(windowed, spec.modelType)) {
+    spec.slidingWindow = reader.positiveInt("sliding_window");
+    spec.windowEveryOther = spec.modelType == "gemma2";
+  }
   spec.initStd = reader.positiveNumber("initializer_range", 0.02);
   if (std::optional<StringRef> torch = reader.string("torch_dtype")) {
     std::optional<std::string> ours = dtypeFromTorch(*torch);
@@ -336,23 +350,16 @@ void warnUnmodeled(ConfigReader &reader, const ModelSpec &spec, int64_t seq) {
         << (theta ? ConfigReader::render(*theta) : "10000 (the default)")
         << " (plans do not depend on it; a trained model's positions do)";
   }
-  // Mistral, Phi-3 and StarCoder2 window every layer when sliding_window is
-  // set, Gemma 2 every other layer, Qwen2 only with use_sliding_window.
-  static constexpr StringRef alwaysWindowed[] = {"mistral", "phi3", "gemma2",
-                                                 "starcoder2"};
+  // Qwen2 windows only the layers from max_window_layers on (which its
+  // versions read differently): not modeled.
   const json::Value *window = reader.get("sliding_window");
   const int64_t w = window ? window->getAsInteger().value_or(0) : 0;
-  const bool windowed =
-      spec.modelType == "qwen2"
-          ? reader.boolean("use_sliding_window", false)
-          : llvm::is_contained(alwaysWindowed, spec.modelType);
-  if (windowed && w > 0 && w < seq)
+  if (spec.modelType == "qwen2" &&
+      reader.boolean("use_sliding_window", false) && w > 0 && w < seq)
     reader.warning("sliding_window")
-        << "sliding-window attention (" << w << " tokens"
-        << (spec.modelType == "gemma2" ? ", every other layer" : "")
-        << ") is not modeled: "
-        << "every token attends to its whole prefix of up to " << seq
-        << ", which takes more time and KV-cache memory than the window";
+        << "Qwen2's sliding-window attention (" << w << " tokens) is not "
+        << "modeled: every token attends to its whole prefix of up to " << seq
+        << ", which takes more time than the window";
 }
 
 /// Emits the model graph into a fresh module.
@@ -487,11 +494,17 @@ private:
         named(prefix), x.getType(), x, g, builder.getF64FloatAttr(spec.normEps));
   }
 
-  Value attention(Value q, Value k, Value v, const Twine &name) {
+  /// Layer `layer`'s attention, windowed where the model says so (a window
+  /// as long as the sequence is none).
+  Value attention(Value q, Value k, Value v, const Twine &name, int64_t layer) {
+    const bool windowed = spec.slidingWindow && spec.slidingWindow < seq &&
+                          (!spec.windowEveryOther || layer % 2 == 0);
     return funcBuilder->create<llm::AttentionOp>(
         named(name), q.getType(), q, k, v,
         builder.getI64IntegerAttr(spec.heads),
-        builder.getI64IntegerAttr(spec.kvHeads));
+        builder.getI64IntegerAttr(spec.kvHeads),
+        windowed ? builder.getI64IntegerAttr(spec.slidingWindow)
+                 : IntegerAttr());
   }
 
   // --- GPT-2 -----------------------------------------------------------------
@@ -514,7 +527,7 @@ private:
     Value q = linear(h, p + ".attn.q", spec.hidden, true, attnRole, spec.initStd);
     Value k = linear(h, p + ".attn.k", spec.hidden, true, attnRole, spec.initStd);
     Value v = linear(h, p + ".attn.v", spec.hidden, true, attnRole, spec.initStd);
-    Value a = attention(q, k, v, p + ".attn");
+    Value a = attention(q, k, v, p + ".attn", i);
     Value o = linear(a, p + ".attn.c_proj", spec.hidden, true, attnRole,
                      residualStd);
     x = add(x, o, p + ".attn.residual");
@@ -565,7 +578,7 @@ private:
     Value v = linear(h, p + ".self_attn.v_proj", kvDim, spec.attentionBias,
                      attnRole, spec.initStd);
     std::tie(q, k) = rope(q, k, p + ".self_attn");
-    Value a = attention(q, k, v, p + ".self_attn");
+    Value a = attention(q, k, v, p + ".self_attn", i);
     Value o = linear(a, p + ".self_attn.o_proj", spec.hidden, false, attnRole,
                      spec.initStd);
     if (spec.sandwichNorms) // Gemma 2 normalizes what joins the residual too
@@ -644,7 +657,7 @@ private:
     Value v =
         linear(h, a + n.v, kvDim, spec.attentionBias, attnRole, spec.initStd);
     std::tie(q, k) = rope(q, k, p + "." + n.attn);
-    Value o = attention(q, k, v, p + "." + n.attn);
+    Value o = attention(q, k, v, p + "." + n.attn, i);
     o = linear(o, a + n.o, spec.hidden, spec.attentionBias, attnRole,
                spec.initStd);
     Value mlpIn = x;

@@ -167,6 +167,8 @@ private:
           input(e.getValue());
           entry["heads"] = e.getNumHeadsAttr().getInt();
           entry["kv_heads"] = e.getNumKvHeadsAttr().getInt();
+          if (std::optional<uint64_t> window = e.getWindow())
+            entry["window"] = int64_t(*window);
         })
         .Case<llm::GeluOp, llm::SiluOp>([&](Operation *u) {
           input(u->getOperand(0));

@@ -204,3 +204,41 @@ TEST(ContextParallel, GradientsAreReducedOverDataAndContextRanks) {
   EXPECT_EQ(dataParallelSyncSeconds(weights, grads, {8, 1, 4, 1, true}, gpu),
             0);
 }
+
+namespace {
+
+TEST(SlidingWindow, AttentionCountsThePairsInTheWindow) {
+  // Mistral windows every layer; a window of 100 tokens at S = 1024.
+  const int64_t seqLen = 1024, window = 100;
+  std::unique_ptr<Imported> m = import(R"({"model_type": "mistral",
+    "num_hidden_layers": 1, "hidden_size": 64, "intermediate_size": 128,
+    "num_attention_heads": 4, "num_key_value_heads": 2, "vocab_size": 50,
+    "max_position_embeddings": 4096, "sliding_window": 100})",
+                                       seqLen, 1);
+  ASSERT_TRUE(m->module);
+  llm::AttentionOp attention;
+  m->module->walk([&](llm::AttentionOp op) { attention = op; });
+  ASSERT_TRUE(attention);
+  ASSERT_EQ(attention.getWindow(), std::optional<uint64_t>(window));
+  const double perPair = 4 * (4.0 * attention.getHeadDim() + 3);
+  auto pairs = [&](int64_t begin, int64_t end) {
+    return attention.getChunkCost(end - begin, end).forwardFlops / perPair;
+  };
+  double whole = 0;
+  for (int64_t begin = 0; begin < seqLen; begin += 64) {
+    const int64_t end = begin + 64;
+    // Query i sees min(i + 1, w) keys; the count integrates that over the
+    // chunk's positions, within half a pair per query of the sum.
+    double exact = 0;
+    for (int64_t i = begin; i < end; ++i)
+      exact += std::min<int64_t>(i + 1, window);
+    EXPECT_NEAR(pairs(begin, end), exact, 64 / 2.0) << begin;
+    whole += pairs(begin, end);
+  }
+  EXPECT_DOUBLE_EQ(whole, pairs(0, seqLen)); // chunks add up
+  // Past the window every query sees w keys; before it, the causal count.
+  EXPECT_DOUBLE_EQ(pairs(512, 576), 64.0 * window);
+  EXPECT_DOUBLE_EQ(pairs(0, 64), 64.0 * 64 - 64.0 * 64 / 2);
+}
+
+} // namespace

@@ -21,9 +21,12 @@ Vec naiveAttention(const Vec &q, const Vec &kc, const Vec &vc,
     for (int64_t h = 0; h < d.heads; ++h) {
       const int64_t g = h / (d.heads / d.kv_heads);
       for (int64_t i = 0; i < d.len; ++i) {
+        // Keys [first, start + i]: all of them, or the window's.
         const int64_t keys = d.start + i + 1;
-        Vec p(keys);
-        for (int64_t j = 0; j < keys; ++j) {
+        const int64_t first =
+            d.window ? std::max<int64_t>(0, keys - d.window) : 0;
+        Vec p(keys, -std::numeric_limits<double>::infinity());
+        for (int64_t j = first; j < keys; ++j) {
           double s = 0;
           for (int64_t c = 0; c < hd; ++c)
             s += q[(b * d.len + i) * QC + h * hd + c] *
@@ -47,7 +50,7 @@ Vec naiveAttention(const Vec &q, const Vec &kc, const Vec &vc,
 // -------
 
 struct ChunkCase {
-  int64_t heads, kvHeads, start, len, keyTile;
+  int64_t heads, kvHeads, start, len, keyTile, window = 0;
 };
 
 class AttentionChunkTest : public ::testing::TestWithParam<ChunkCase> {};
@@ -63,6 +66,7 @@ TEST_P(AttentionChunkTest, ForwardAndGradientsOverThePrefix) {
   d.start = c.start;
   d.len = c.len;
   d.key_tile = c.keyTile;
+  d.window = c.window;
   const int64_t qSize = d.batch * d.len * d.heads * d.head_dim;
   const int64_t cacheSize = d.batch * d.max_seq * d.kv_heads * d.head_dim;
 
@@ -97,7 +101,13 @@ INSTANTIATE_TEST_SUITE_P(
                       ChunkCase{4, 2, 4, 3, 2},   // GQA over a prefix
                       ChunkCase{4, 2, 4, 3, 128}, // one tile
                       ChunkCase{2, 2, 3, 4, 3},   // multi-head
-                      ChunkCase{3, 1, 5, 2, 4})); // multi-query
+                      ChunkCase{3, 1, 5, 2, 4},   // multi-query
+                      // Sliding windows: inside a tile, across tiles (the
+                      // first ones skipped), of one key, and wider than the
+                      // prefix.
+                      ChunkCase{4, 2, 4, 3, 2, 3}, ChunkCase{4, 2, 9, 4, 2, 3},
+                      ChunkCase{2, 2, 3, 4, 3, 1},
+                      ChunkCase{4, 2, 4, 3, 128, 20}));
 
 TEST(Attention, RejectsBadShapes) {
   AttentionDims d;
@@ -199,6 +209,7 @@ Attn runChunked(const Vec &q, const Vec &k, const Vec &v, const Vec &dout,
 struct SplitCase {
   int64_t heads, kvHeads, keyTile;
   std::vector<int64_t> lens;
+  int64_t window = 0;
 };
 
 class Seq1F1BAttentionTest : public ::testing::TestWithParam<SplitCase> {};
@@ -211,6 +222,7 @@ TEST_P(Seq1F1BAttentionTest, ChunkedEqualsFullSequence) {
   base.kv_heads = c.kvHeads;
   base.head_dim = 4;
   base.key_tile = c.keyTile;
+  base.window = c.window;
   const int64_t S = std::accumulate(c.lens.begin(), c.lens.end(), int64_t(0));
   const int64_t QC = c.heads * base.head_dim, C = c.kvHeads * base.head_dim;
   Rng rng(80 + c.keyTile);
@@ -239,7 +251,8 @@ INSTANTIATE_TEST_SUITE_P(Splits, Seq1F1BAttentionTest,
                                            SplitCase{4, 2, 1, {1, 7, 5}},
                                            SplitCase{4, 2, 128, {4, 4, 5}},
                                            SplitCase{2, 2, 2, {6, 7}},
-                                           SplitCase{
-                                               3, 1, 3, {2, 2, 2, 2, 5}}));
+                                           SplitCase{3, 1, 3, {2, 2, 2, 2, 5}},
+                                           SplitCase{4, 2, 2, {5, 4, 4}, 3},
+                                           SplitCase{4, 2, 3, {1, 7, 5}, 6}));
 
 } // namespace

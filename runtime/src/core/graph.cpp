@@ -122,6 +122,7 @@ private:
       arity(3, 0, 0);
       require(op.heads > 0 && op.kvHeads > 0 && op.heads % op.kvHeads == 0,
               "kv_heads must divide heads");
+      require(op.window >= 0, "the window must not be negative");
       sameFeat(op.inputs[0]);
       require(outFeat() % op.heads == 0, "heads must divide the query size");
       int64_t kv = outFeat() / op.heads * op.kvHeads;

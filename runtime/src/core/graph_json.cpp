@@ -75,6 +75,7 @@ Op parseOp(const json &j, size_t i, const Graph &g) {
   op.output = optional<int>(j, "out", -1, where);
   op.heads = optional<int>(j, "heads", 0, where);
   op.kvHeads = optional<int>(j, "kv_heads", 0, where);
+  op.window = optional<int>(j, "window", 0, where);
   op.eps = optional<double>(j, "eps", 1e-5, where);
   op.theta = optional<double>(j, "theta", 10000.0, where);
   return op;
@@ -142,6 +143,8 @@ std::string graphToJson(const Graph &g) {
     case OpKind::Attention:
       jo["heads"] = op.heads;
       jo["kv_heads"] = op.kvHeads;
+      if (op.window)
+        jo["window"] = op.window;
       break;
     default:
       break;

@@ -159,6 +159,7 @@ cpu::AttentionDims StageExecutor::attentionDims(const Unit &u,
   d.start = u.start;
   d.len = u.len;
   d.key_tile = kKeyTile;
+  d.window = op.window;
   return d;
 }
 

@@ -30,6 +30,8 @@ void checkDims(const AttentionDims &d) {
                 std::to_string(d.kv_heads) + ")");
   S1F_CHECK(d.head_dim > 0 && d.key_tile > 0,
             "attention: head_dim and key_tile must be positive");
+  S1F_CHECK(d.window >= 0,
+            "attention: negative window " + std::to_string(d.window));
   S1F_CHECK(d.start + d.len <= d.max_seq,
             "attention: chunk [" + std::to_string(d.start) + ", " +
                 std::to_string(d.start + d.len) + ") exceeds the KV cache of " +
@@ -52,18 +54,29 @@ HeadView headView(const AttentionDims &d, int64_t b, int64_t h) {
 
 /// Key tile [j0, j0+jn) is seen by query rows i >= firstRow (query i has
 /// absolute position start+i and sees keys <= start+i); of those, row i sees
-/// the first visible(i) keys of the tile.
+/// the tile's keys [first(i), visible(i)): all up to its own position, or,
+/// with a window, only the last `window` of them.
 struct Tile {
-  int64_t j0, jn, firstRow;
+  int64_t j0, jn, firstRow, window;
   int64_t visible(int64_t start, int64_t i) const {
     return std::min(jn, start + i - j0 + 1);
   }
+  int64_t first(int64_t start, int64_t i) const {
+    return window ? std::clamp<int64_t>(start + i - window + 1 - j0, 0, jn) : 0;
+  }
 };
+
+/// The first key tile any query of the chunk sees.
+int64_t firstTile(const AttentionDims &d) {
+  if (!d.window || d.start < d.window)
+    return 0;
+  return (d.start - d.window + 1) / d.key_tile * d.key_tile;
+}
 
 Tile keyTile(const AttentionDims &d, int64_t j0) {
   const int64_t end = d.start + d.len;
   return {j0, std::min(d.key_tile, end - j0),
-          std::max<int64_t>(0, j0 - d.start)};
+          std::max<int64_t>(0, j0 - d.start), d.window};
 }
 
 } // namespace
@@ -119,7 +132,7 @@ void attention_fwd(const T *q, const T *kcache, const T *vcache, T *out, T *lse,
       for (int64_t i = 0; i < len; ++i)
         std::fill_n(oh + i * v.qStride, hd, T(0));
 
-      for (int64_t j0 = 0; j0 < end; j0 += d.key_tile) {
+      for (int64_t j0 = firstTile(d); j0 < end; j0 += d.key_tile) {
         const Tile t = keyTile(d, j0);
         const int64_t rows = len - t.firstRow;
         const T *qRows = qh + t.firstRow * v.qStride;
@@ -128,13 +141,20 @@ void attention_fwd(const T *q, const T *kcache, const T *vcache, T *out, T *lse,
         // Online softmax: rescale what was accumulated under the old max.
         for (int64_t r = 0; r < rows; ++r) {
           const int64_t i = t.firstRow + r, vis = t.visible(d.start, i);
+          const int64_t lo = t.first(d.start, i);
           T *s = scores + r * ld;
-          const T newMax = std::max(rowMax[i], *std::max_element(s, s + vis));
+          if (lo >= vis) { // the window ended before this tile
+            std::fill(s, s + t.jn, T(0));
+            continue;
+          }
+          const T newMax =
+              std::max(rowMax[i], *std::max_element(s + lo, s + vis));
           double sum = 0;
-          for (int64_t c = 0; c < vis; ++c) {
+          for (int64_t c = lo; c < vis; ++c) {
             s[c] = std::exp(s[c] - newMax);
             sum += s[c];
           }
+          std::fill(s, s + lo, T(0));
           std::fill(s + vis, s + t.jn, T(0));
           const T corr = std::exp(rowMax[i] - newMax);
           rowSum[i] = rowSum[i] * corr + static_cast<T>(sum);
@@ -189,7 +209,7 @@ void attention_bwd(const T *q, const T *kcache, const T *vcache, const T *out,
         std::fill_n(dqh + i * v.qStride, hd, T(0));
       }
 
-      for (int64_t j0 = 0; j0 < end; j0 += d.key_tile) {
+      for (int64_t j0 = firstTile(d); j0 < end; j0 += d.key_tile) {
         const Tile t = keyTile(d, j0);
         const int64_t rows = len - t.firstRow;
         const T *qRows = qh + t.firstRow * v.qStride;
@@ -199,9 +219,11 @@ void attention_bwd(const T *q, const T *kcache, const T *vcache, const T *out,
              v.kvStride, T(0), P, ld);
         for (int64_t r = 0; r < rows; ++r) {
           const int64_t i = t.firstRow + r, vis = t.visible(d.start, i);
+          const int64_t lo = std::min(t.first(d.start, i), vis);
           T *p = P + r * ld;
-          for (int64_t c = 0; c < vis; ++c)
+          for (int64_t c = lo; c < vis; ++c)
             p[c] = std::exp(p[c] - lseh[i]);
+          std::fill(p, p + lo, T(0));
           std::fill(p + vis, p + t.jn, T(0));
         }
         // dV += P^T dO;  dP = dO V^T;  dS = P * (dP - rowDot).

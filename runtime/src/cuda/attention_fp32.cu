@@ -133,6 +133,9 @@ Dims makeDims(const cpu::AttentionDims &a) {
                        std::to_string(32 * kMaxPerLane));
   S1F_CUDA_REQUIRE(a.start >= 0 && a.start + a.len <= a.max_seq,
                    "attention_fp32: the chunk must lie within max_seq");
+  S1F_CUDA_REQUIRE(a.window == 0,
+                   "attention_fp32: sliding-window attention runs on the CPU "
+                   "kernels only (--kernels cpu)");
   return {a.heads,     a.kv_heads, a.head_dim,
           a.max_seq,   a.start,    a.len,
           float(1.0 / std::sqrt(double(a.head_dim)))};

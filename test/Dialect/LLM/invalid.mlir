@@ -226,6 +226,14 @@ func.func @f(%q: tensor<1x8x16xf32>, %k: tensor<1x8x16xf32>) -> tensor<1x8x16xf3
 
 // -----
 
+func.func @f(%q: tensor<1x8x16xf32>, %k: tensor<1x8x16xf32>) -> tensor<1x8x16xf32> {
+  // expected-error @+1 {{expects a window of at least one token, got 0}}
+  %o = llm.attention %q, %k, %k heads 4 kv_heads 4 window 0 : tensor<1x8x16xf32>, tensor<1x8x16xf32>
+  return %o : tensor<1x8x16xf32>
+}
+
+// -----
+
 func.func @f(%x: tensor<8x16xf32>) -> tensor<8x16xf32> {
   // expected-error @+1 {{expects input of rank 3}}
   %y = llm.gelu %x : tensor<8x16xf32>

@@ -43,6 +43,8 @@ func.func @model(%ids: tensor<2x8xi32>, %targets: tensor<2x8xi32>) -> (tensor<f3
   %kr = llm.rope %k heads 2 theta 1.000000e+04 : tensor<2x8x8xf32>
   // CHECK: llm.attention %{{.*}}, %{{.*}}, %{{.*}} heads 4 kv_heads 2 : tensor<2x8x16xf32>, tensor<2x8x8xf32>
   %a = llm.attention %qr, %kr, %v heads 4 kv_heads 2 : tensor<2x8x16xf32>, tensor<2x8x8xf32>
+  // CHECK: llm.attention %{{.*}}, %{{.*}}, %{{.*}} heads 4 kv_heads 2 window 3 : tensor<2x8x16xf32>, tensor<2x8x8xf32>
+  %aw = llm.attention %qr, %kr, %v heads 4 kv_heads 2 window 3 : tensor<2x8x16xf32>, tensor<2x8x8xf32>
   %wup = llm.param_ref @wup : tensor<48x16xf32>
   %up = llm.linear %a, %wup role mlp : tensor<2x8x16xf32>, tensor<48x16xf32> -> tensor<2x8x48xf32>
   // CHECK: llm.gelu %{{.*}} : tensor<2x8x48xf32>

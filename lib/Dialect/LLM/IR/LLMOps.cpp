@@ -354,6 +354,10 @@ LogicalResult AttentionOp::verify() {
   if (heads % kvHeads != 0)
     return emitOpError() << kvHeads << " kv heads do not divide the " << heads
                          << " query heads";
+  if (std::optional<uint64_t> window = getWindow();
+      window && int64_t(*window) <= 0)
+    return emitOpError() << "expects a window of at least one token, got "
+                         << int64_t(*window);
   if (q[0] != k[0] || q[1] != k[1])
     return emitOpError() << "expects query and key with the same batch and "
                             "sequence sizes, got "
@@ -373,17 +377,29 @@ SequenceDependence AttentionOp::getSequenceDependence() {
 OpCost AttentionOp::getChunkCost(int64_t chunkLen, int64_t chunkEnd) {
   // The Seq1F1B paper's count: per head and (query, key) pair, 2d for QK^T,
   // 2d for PV and 3 for the softmax; a chunk of s queries ending at e sees
-  // s*e - s^2/2 pairs under the causal mask.
-  double s = chunkLen, e = chunkEnd;
+  // s*e - s^2/2 pairs under the causal mask: the integral of x over the
+  // query positions [e-s, e]. A window w caps each query's keys at w.
+  double s = chunkLen, e = chunkEnd, b = e - s;
   double batch = tensorOf(getQuery()).getDimSize(0);
   double heads = getNumHeadsAttr().getInt();
   double pairs = s * e - s * s / 2;
+  if (std::optional<uint64_t> window = getWindow()) {
+    const double w = double(*window);
+    if (w <= b)
+      pairs = w * s;
+    else if (w < e)
+      pairs = (w * w - b * b) / 2 + w * (e - w);
+  }
   OpCost cost;
   cost.forwardFlops = batch * heads * (4.0 * getHeadDim() + 3) * pairs;
   cost.backwardInputFlops = 2 * cost.forwardFlops;
-  // Reads the chunk's queries and the whole K/V prefix, writes the output.
-  cost.forwardBytes = 2 * chunkBytes(getQuery(), chunkLen) +
-                      2 * chunkBytes(getKey(), chunkEnd);
+  // Reads the chunk's queries and the K/V prefix it sees (with a window,
+  // the last w keys before the chunk), writes the output.
+  int64_t keys = chunkEnd;
+  if (std::optional<uint64_t> window = getWindow())
+    keys = std::min<int64_t>(chunkEnd, chunkLen + int64_t(*window));
+  cost.forwardBytes =
+      2 * chunkBytes(getQuery(), chunkLen) + 2 * chunkBytes(getKey(), keys);
   cost.category = CostCategory::Attention;
   return cost;
 }

@@ -137,6 +137,9 @@ struct AttentionDims {
   int64_t len = 0;
   /// Keys processed per tile; the workspace is O(len * key_tile).
   int64_t key_tile = 128;
+  /// Sliding window: 0 for the whole prefix, else query p sees only the
+  /// `window` keys (p - window, p] (Mistral's sliding_window).
+  int64_t window = 0;
 };
 
 /// Elements of T the workspace of attention_fwd / attention_bwd needs.
@@ -156,7 +159,8 @@ void kv_cache_write_bwd(const T *dkcache, const T *dvcache, T *dk, T *dv,
                         const AttentionDims &d);
 
 /// out[B, len, heads*head_dim] = softmax(scale q k^T + causal mask) v with the
-/// mask aligned bottom-right: query start+i sees keys 0..start+i. Saves the
+/// mask aligned bottom-right: query start+i sees keys 0..start+i (with a
+/// window w, only start+i-w+1..start+i, tiles before them skipped). Saves the
 /// log-sum-exp of each score row in lse[B, heads, len] (no probabilities).
 template <typename T>
 void attention_fwd(const T *q, const T *kcache, const T *vcache, T *out, T *lse,

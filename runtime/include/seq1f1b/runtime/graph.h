@@ -56,6 +56,7 @@ struct Op {
   int output = -1;         ///< value id; -1 for cross_entropy
   int heads = 0;           ///< rope, attention
   int kvHeads = 0;         ///< attention
+  int window = 0;          ///< attention: sliding window (0: whole prefix)
   double eps = 1e-5;       ///< layer_norm, rms_norm
   double theta = 10000.0;  ///< rope
 };

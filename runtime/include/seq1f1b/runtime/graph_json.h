@@ -1,4 +1,5 @@
-//===- graph_json.h - JSON form of the runtime model graph -------*- C++ -*-===//
+//===- graph_json.h - JSON form of the runtime model graph -------*- C++
+//-*-===//
 //
 // The form the compiler emits for the runtime:
 //   {"format": "seq1f1b-graph", "version": 1,
@@ -9,7 +10,8 @@
 //            {"op": "attention", "in": [5, 6, 7], "out": 8, "heads": 2,
 //             "kv_heads": 2}, ...]}
 // Ops name parameters by name; optional fields: eps (norms), heads and theta
-// (rope), heads and kv_heads (attention).
+// (rope), heads, kv_heads and window (attention; a sliding window, absent
+// for none).
 //
 //===----------------------------------------------------------------------===//
 

@@ -241,19 +241,22 @@ def LLM_AttentionOp : LLM_Op<"attention", [Pure,
     every group of num_heads / num_kv_heads query heads shares one kv head.
     Token t attends to tokens 0..t: when the sequence is cut into chunks, a
     chunk attends to the keys and values of all earlier chunks (the KV prefix).
+    With a sliding `window` w, token t attends only to tokens t-w+1..t
+    (Mistral's and Gemma 2's local layers).
 
     Example:
     ```mlir
     %o = llm.attention %q, %k, %v heads 32 kv_heads 8 : tensor<1x8192x4096xbf16>, tensor<1x8192x1024xbf16>
+    %l = llm.attention %q, %k, %v heads 32 kv_heads 8 window 4096 : tensor<1x8192x4096xbf16>, tensor<1x8192x1024xbf16>
     ```
   }];
   let arguments = (ins LLM_FloatTensor:$query, LLM_FloatTensor:$key,
                        LLM_FloatTensor:$value, I64Attr:$num_heads,
-                       I64Attr:$num_kv_heads);
+                       I64Attr:$num_kv_heads, OptionalAttr<I64Attr>:$window);
   let results = (outs LLM_FloatTensor:$result);
   let assemblyFormat = [{
     $query `,` $key `,` $value `heads` $num_heads `kv_heads` $num_kv_heads
-    attr-dict `:` type($query) `,` type($key)
+    (`window` $window^)? attr-dict `:` type($query) `,` type($key)
   }];
   let hasVerifier = 1;
   let extraClassDeclaration = [{
