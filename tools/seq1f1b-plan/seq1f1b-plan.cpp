@@ -2,10 +2,13 @@
 //
 // Builds the model graph from a config.json, partitions it into stages and
 // simulates several schedules and chunk counts side by side: bubble, step
-// time, tokens/s and peak memory per stage, against the GPU's memory.
+// time, tokens/s and peak memory per stage, against the GPU's memory. The
+// options, the table of one layout and main(); --gpus searches layouts
+// (Layouts.cpp), --longest sequence lengths (Longest.cpp).
 //
 //===----------------------------------------------------------------------===//
-#include "seq1f1b/Analysis/PipelineModel.h"
+#include "Plan.h"
+
 #include "seq1f1b/Dialect/LLM/IR/LLMOps.h"
 #include "seq1f1b/Translate/HFConfig.h"
 #include "seq1f1b/Schedule/Partition.h"
@@ -30,18 +33,20 @@
 
 using namespace mlir;
 using namespace seq1f1b;
-namespace cl = llvm::cl;
+using namespace seq1f1b::plan;
+
+namespace seq1f1b::plan {
 
 static cl::OptionCategory category("seq1f1b-plan options");
-static cl::opt<std::string> configPath("config", cl::desc("Hugging Face config.json"),
-                                       cl::value_desc("file"), cl::Required,
-                                       cl::cat(category));
+cl::opt<std::string> configPath("config", cl::desc("Hugging Face config.json"),
+                                cl::value_desc("file"), cl::Required,
+                                cl::cat(category));
 static cl::opt<int64_t> seqLen("seq-len", cl::desc("Tokens per sequence (default: the config's context length)"),
                                cl::init(0), cl::cat(category));
 static cl::opt<int64_t> microBatchSize("micro-batch-size", cl::desc("Sequences per micro-batch"),
                                        cl::init(1), cl::cat(category));
-static cl::opt<int64_t> stages("stages", cl::desc("Pipeline ranks P"), cl::init(4),
-                               cl::cat(category));
+cl::opt<int64_t> stages("stages", cl::desc("Pipeline ranks P"), cl::init(4),
+                        cl::cat(category));
 static cl::opt<int64_t> microbatches("microbatches",
                                      cl::desc("Micro-batches per step M (default 2*P)"),
                                      cl::init(0), cl::cat(category));
@@ -51,16 +56,17 @@ static cl::opt<std::string> scheduleList(
     "schedules", cl::desc("Schedule kinds to compare"),
     cl::init("1f1b,interleaved-1f1b,seq1f1b,seq1f1b-interleaved,zb-h1,seq1f1b-zb"),
     cl::cat(category));
-static cl::opt<int64_t> virtualStages("virtual", cl::desc("Stages per rank for interleaved kinds"),
-                                      cl::init(2), cl::cat(category));
-static cl::opt<int64_t> optimizerShards(
+cl::opt<int64_t>
+    virtualStages("virtual", cl::desc("Stages per rank for interleaved kinds"),
+                  cl::init(2), cl::cat(category));
+cl::opt<int64_t> optimizerShards(
     "optimizer-shards",
     cl::desc("Data-parallel ranks sharing the optimizer state, as Megatron's "
              "--use-distributed-optimizer shards it (default 1: unsharded)"),
     cl::init(1), cl::cat(category));
-static cl::opt<int64_t> tensorParallel("tp", cl::desc("Tensor-parallel degree"), cl::init(1),
-                                       cl::cat(category));
-static cl::opt<int64_t> contextParallel(
+cl::opt<int64_t> tensorParallel("tp", cl::desc("Tensor-parallel degree"),
+                                cl::init(1), cl::cat(category));
+cl::opt<int64_t> contextParallel(
     "cp",
     cl::desc(
         "Context-parallel degree: every chunk's tokens split over cp "
@@ -71,13 +77,13 @@ static cl::opt<std::string>
             cl::desc("GPU profile: h100, h200, a100, or a .json file of your "
                      "own (docs/user-guide.md)"),
             cl::init("h100"), cl::cat(category));
-static cl::opt<std::string> gpuMemory(
+cl::opt<std::string> gpuMemory(
     "gpu-memory",
     cl::desc("Memory per GPU, e.g. 80GiB (default: the --gpu's, 80GiB for "
              "h100 and a100, 140GiB for h200)"),
     cl::cat(category));
-static cl::opt<std::string> policy("policy", cl::desc("Chunk split: even or flops"),
-                                   cl::init("flops"), cl::cat(category));
+cl::opt<std::string> policy("policy", cl::desc("Chunk split: even or flops"),
+                            cl::init("flops"), cl::cat(category));
 static cl::opt<std::string> dtype("dtype", cl::desc("f32, bf16 or f16 (default: the config's)"),
                                   cl::init(""), cl::cat(category));
 static cl::opt<std::string> recomputeList(
@@ -85,50 +91,127 @@ static cl::opt<std::string> recomputeList(
     cl::desc("Activation recomputation to compare: none, full (Megatron's "
              "uniform method, one layer per checkpoint), or none,full"),
     cl::init("none"), cl::cat(category));
-static cl::opt<int64_t> gpus(
+cl::opt<int64_t> gpus(
     "gpus",
-    cl::desc("Search the layouts (tensor x pipeline x data parallel) of this "
-             "many GPUs for --global-batch; --tp and --stages, when given, "
-             "fix those degrees"),
+    cl::desc("Search the layouts (tensor x context x pipeline x data "
+             "parallel) of this many GPUs for --global-batch; --tp, --cp and "
+             "--stages, when given, fix those degrees"),
     cl::init(0), cl::cat(category));
-static cl::opt<int64_t> globalBatch(
+cl::opt<int64_t> globalBatch(
     "global-batch",
     cl::desc("Sequences per step over all data-parallel replicas (with "
              "--gpus)"),
     cl::init(0), cl::cat(category));
-static cl::opt<int64_t> topLayouts(
+cl::opt<int64_t> topLayouts(
     "top",
     cl::desc("With --gpus: print the best K layouts (default 15; 0: all; "
              "--json has all)"),
     cl::init(15), cl::cat(category));
-static cl::opt<bool> distributedOptimizer(
+cl::opt<bool> distributedOptimizer(
     "distributed-optimizer",
     cl::desc("With --gpus: shard the optimizer state over each layout's "
-             "data-parallel ranks (Megatron's --use-distributed-optimizer)"),
+             "dp x cp ranks (Megatron's --use-distributed-optimizer)"),
     cl::init(false), cl::cat(category));
 static cl::opt<bool> longest(
     "longest",
     cl::desc("Find, for every schedule and chunk count, the longest sequence "
              "(a multiple of --seq-step) whose plan fits --gpu-memory"),
     cl::init(false), cl::cat(category));
-static cl::opt<int64_t> seqStep("seq-step",
-                                cl::desc("With --longest: the granularity of "
-                                         "sequence lengths (default 1024)"),
-                                cl::init(1024), cl::cat(category));
+cl::opt<int64_t> seqStep("seq-step",
+                         cl::desc("With --longest: the granularity of "
+                                  "sequence lengths (default 1024)"),
+                         cl::init(1024), cl::cat(category));
 static cl::opt<std::string>
     jsonPath("json",
              cl::desc("Also write the table, itemized per rank, as JSON"),
              cl::value_desc("file"), cl::init(""), cl::cat(category));
-static cl::opt<std::string> svgDir(
+cl::opt<std::string> svgDir(
     "svg",
     cl::desc("Write one SVG timeline per row into this directory (with --gpus: "
              "the layouts as a chart, and the fastest one's timeline)"),
     cl::value_desc("dir"), cl::init(""), cl::cat(category));
 
-static int fail(const llvm::Twine &message) {
+int fail(const llvm::Twine &message) {
   llvm::errs() << "seq1f1b-plan: error: " << message << "\n";
   return 1;
 }
+
+schedule::Result<Row> Planner::simulate(schedule::ScheduleKind kind, int64_t n,
+                                        bool recompute) const {
+  const std::string name(schedule::scheduleKindName(kind));
+  if (n > seqLen)
+    return schedule::Error{"--chunks " + std::to_string(n) +
+                           " exceeds the sequence length " +
+                           std::to_string(seqLen)};
+  const SmallVector<unsigned> &bounds = stageBounds.at(kind);
+  PipelineCostModel costs;
+  costs.gpu = gpu;
+  costs.memory.tensorParallel = tp;
+  costs.memory.contextParallel = cp;
+  costs.memory.optimizerShards = shards;
+  costs.memory.recompute = recompute;
+  for (size_t i = 0; i + 1 < bounds.size(); ++i)
+    costs.stages.push_back(
+        OpList(ops.begin() + bounds[i], ops.begin() + bounds[i + 1]));
+  if (recompute)
+    costs.layers = layerRanges(costs.stages);
+  schedule::RangeCost cost =
+      policy == "even" ? schedule::RangeCost([](double begin, double end) {
+        return end - begin;
+      })
+                       : flopsCost;
+  schedule::Result<std::vector<int>> lengths =
+      schedule::balanceChunks(seqLen, n, cost);
+  if (!lengths)
+    return schedule::Error{"cannot split " + std::to_string(seqLen) +
+                           " tokens into " + std::to_string(n) +
+                           " chunks: " + lengths.error};
+  costs.chunkBounds = {0};
+  for (int len : *lengths)
+    costs.chunkBounds.push_back(costs.chunkBounds.back() + len);
+
+  schedule::ScheduleConfig sc;
+  sc.kind = kind;
+  sc.ranks = ranks;
+  sc.virtualStages =
+      schedule::isInterleaved(kind) ? virtualStages.getValue() : 1;
+  sc.microbatches = microbatches;
+  sc.chunks = n;
+  schedule::Result<schedule::Schedule> s = schedule::generateSchedule(sc);
+  if (!s)
+    return schedule::Error{name + ": " + s.error};
+  schedule::Result<schedule::SimulationResult> r =
+      schedule::simulateSchedule(*s, costs.simulationModel());
+  if (!r)
+    return schedule::Error{name + ": " + r.error};
+  return Row{kind, sc.virtualStages, n, recompute, std::move(*r)};
+}
+
+/// Writes `text` to `name` in the --svg directory, creating it.
+llvm::Error writeSvg(const llvm::Twine &name, llvm::StringRef text) {
+  if (std::error_code ec = llvm::sys::fs::create_directories(svgDir))
+    return llvm::createStringError(ec, "cannot create --svg directory " +
+                                           svgDir + ": " + ec.message());
+  llvm::SmallString<128> path(svgDir);
+  llvm::sys::path::append(path, name);
+  std::error_code ec;
+  llvm::raw_fd_ostream os(path, ec);
+  if (ec)
+    return llvm::createStringError(ec, "cannot write " + path + ": " +
+                                           ec.message());
+  os << text;
+  return llvm::Error::success();
+}
+
+/// A row's identity, as the JSON names it.
+llvm::json::Object rowKey(const Row &row) {
+  return llvm::json::Object{{"schedule", row.kindName()},
+                            {"virtual", row.virtualStages},
+                            {"chunks", row.chunks},
+                            {"recompute", row.recompute}};
+}
+
+} // namespace seq1f1b::plan
 
 /// "80GiB", "80GB", "80G", "85899345920" -> bytes.
 static std::optional<double> parseBytes(StringRef text) {
@@ -147,93 +230,6 @@ static std::optional<double> parseBytes(StringRef text) {
     return value * (1ull << 20);
   return std::nullopt;
 }
-
-static double gib(int64_t bytes) { return bytes / double(1ull << 30); }
-
-struct Row {
-  schedule::ScheduleKind kind;
-  int64_t virtualStages, chunks;
-  bool recompute;
-  schedule::SimulationResult result;
-
-  /// The largest peak over the stages.
-  int64_t peak() const {
-    int64_t bytes = 0;
-    for (const schedule::RankStats &rank : result.ranks)
-      bytes = std::max(bytes, rank.peakMemory.total());
-    return bytes;
-  }
-  std::string kindName() const {
-    return std::string(schedule::scheduleKindName(kind));
-  }
-  std::string name() const {
-    return kindName() +
-           (virtualStages > 1 ? " V=" + std::to_string(virtualStages) : "") +
-           " N=" + std::to_string(chunks) + (recompute ? " recompute" : "");
-  }
-};
-
-/// Simulates one schedule kind at one chunk count on the stages partitioned
-/// for it (stageBounds[kind], from partitionIntoStages).
-struct Planner {
-  const OpList &ops;
-  int64_t seqLen;
-  GpuProfile gpu;
-  int64_t ranks, tp, cp, shards, microbatches;
-  schedule::RangeCost flopsCost;
-  std::map<schedule::ScheduleKind, SmallVector<unsigned>> stageBounds;
-
-  schedule::Result<Row> simulate(schedule::ScheduleKind kind, int64_t n,
-                                 bool recompute) const {
-    const std::string name(schedule::scheduleKindName(kind));
-    if (n > seqLen)
-      return schedule::Error{"--chunks " + std::to_string(n) +
-                             " exceeds the sequence length " +
-                             std::to_string(seqLen)};
-    const SmallVector<unsigned> &bounds = stageBounds.at(kind);
-    PipelineCostModel costs;
-    costs.gpu = gpu;
-    costs.memory.tensorParallel = tp;
-    costs.memory.contextParallel = cp;
-    costs.memory.optimizerShards = shards;
-    costs.memory.recompute = recompute;
-    for (size_t i = 0; i + 1 < bounds.size(); ++i)
-      costs.stages.push_back(
-          OpList(ops.begin() + bounds[i], ops.begin() + bounds[i + 1]));
-    if (recompute)
-      costs.layers = layerRanges(costs.stages);
-    schedule::RangeCost cost =
-        policy == "even" ? schedule::RangeCost([](double begin, double end) {
-          return end - begin;
-        })
-                         : flopsCost;
-    schedule::Result<std::vector<int>> lengths =
-        schedule::balanceChunks(seqLen, n, cost);
-    if (!lengths)
-      return schedule::Error{"cannot split " + std::to_string(seqLen) +
-                             " tokens into " + std::to_string(n) +
-                             " chunks: " + lengths.error};
-    costs.chunkBounds = {0};
-    for (int len : *lengths)
-      costs.chunkBounds.push_back(costs.chunkBounds.back() + len);
-
-    schedule::ScheduleConfig sc;
-    sc.kind = kind;
-    sc.ranks = ranks;
-    sc.virtualStages =
-        schedule::isInterleaved(kind) ? virtualStages.getValue() : 1;
-    sc.microbatches = microbatches;
-    sc.chunks = n;
-    schedule::Result<schedule::Schedule> s = schedule::generateSchedule(sc);
-    if (!s)
-      return schedule::Error{name + ": " + s.error};
-    schedule::Result<schedule::SimulationResult> r =
-        schedule::simulateSchedule(*s, costs.simulationModel());
-    if (!r)
-      return schedule::Error{name + ": " + r.error};
-    return Row{kind, sc.virtualStages, n, recompute, std::move(*r)};
-  }
-};
 
 /// The row with the shortest step among those that fit; null if none fits.
 static const Row *fastestFitting(ArrayRef<Row> rows, double memoryBytes) {
@@ -337,30 +333,6 @@ static void printVerdict(ArrayRef<Row> rows, double memoryBytes, double tokens,
                << "\n";
 }
 
-/// Writes `text` to `name` in the --svg directory, creating it.
-static llvm::Error writeSvg(const llvm::Twine &name, llvm::StringRef text) {
-  if (std::error_code ec = llvm::sys::fs::create_directories(svgDir))
-    return llvm::createStringError(ec, "cannot create --svg directory " +
-                                           svgDir + ": " + ec.message());
-  llvm::SmallString<128> path(svgDir);
-  llvm::sys::path::append(path, name);
-  std::error_code ec;
-  llvm::raw_fd_ostream os(path, ec);
-  if (ec)
-    return llvm::createStringError(ec, "cannot write " + path + ": " +
-                                           ec.message());
-  os << text;
-  return llvm::Error::success();
-}
-
-/// A row's identity, as the JSON names it.
-static llvm::json::Object rowKey(const Row &row) {
-  return llvm::json::Object{{"schedule", row.kindName()},
-                            {"virtual", row.virtualStages},
-                            {"chunks", row.chunks},
-                            {"recompute", row.recompute}};
-}
-
 /// The table as JSON: every row with its ranks' peaks itemized.
 static llvm::json::Value tableJson(ArrayRef<Row> rows, double memoryBytes,
                                    double tokens, llvm::json::Object header) {
@@ -394,553 +366,6 @@ static llvm::json::Value tableJson(ArrayRef<Row> rows, double memoryBytes,
   header["fastest_that_fits"] = fastest ? llvm::json::Value(rowKey(*fastest))
                                         : llvm::json::Value(nullptr);
   return llvm::json::Value(std::move(header));
-}
-
-//===----------------------------------------------------------------------===//
-// Layout search (--gpus)
-//===----------------------------------------------------------------------===//
-
-/// A layout's answer: the fastest plan that fits on it, or, when none does,
-/// the plan closest to fitting.
-struct LayoutRow {
-  ParallelLayout layout;
-  int64_t microbatches;
-  Row row;
-  double syncSeconds; ///< gradient synchronization past the pipeline
-
-  double stepSeconds() const { return row.result.makespan + syncSeconds; }
-  bool fits(double memoryBytes) const { return row.peak() <= memoryBytes; }
-  std::string name() const {
-    return llvm::formatv("tp {0} x cp {1} x P {2} x dp {3}",
-                         layout.tensorParallel, layout.contextParallel,
-                         layout.stages, layout.dataParallel);
-  }
-};
-
-/// The data-parallel synchronization of `row`'s slowest rank.
-/// Each rank's last action's end.
-static SmallVector<double> rankEnds(const schedule::SimulationResult &r) {
-  SmallVector<double> ends(r.ranks.size(), 0);
-  for (const schedule::TimelineEvent &e : r.events)
-    ends[e.rank] = std::max(ends[e.rank], e.end);
-  return ends;
-}
-
-/// How long the gradient synchronization runs past the pipeline: each rank
-/// starts its own when its last action ends, as Megatron reduces after the
-/// last backward, and the step ends with the last rank to finish.
-static double syncSeconds(const Row &row, const ParallelLayout &layout,
-                          const GpuProfile &gpu) {
-  const SmallVector<double> ends = rankEnds(row.result);
-  double step = row.result.makespan;
-  for (auto [r, rank] : llvm::enumerate(row.result.ranks))
-    step = std::max(step, ends[r] + dataParallelSyncSeconds(
-                                        rank.peakMemory.weights,
-                                        rank.peakMemory.grads, layout, gpu));
-  return step - row.result.makespan;
-}
-
-static SmallVector<int64_t> divisors(int64_t n) {
-  SmallVector<int64_t> out;
-  for (int64_t d = 1; d <= n; ++d)
-    if (n % d == 0)
-      out.push_back(d);
-  return out;
-}
-
-/// Searches every layout tp x P x dp = --gpus (tp inside a node and dividing
-/// the heads and the MLP, P at most the model's pieces, dp dividing the
-/// global batch), each with every schedule, chunk count and recomputation
-/// the options give, and prints each layout's best plan, fastest first.
-static int planLayouts(const OpList &ops, ModelShape shape,
-                       DictionaryAttr config, int64_t parameters,
-                       const GpuProfile &gpu, double memoryBytes,
-                       ArrayRef<schedule::ScheduleKind> kinds,
-                       ArrayRef<int64_t> chunkCounts, ArrayRef<bool> recomputes,
-                       std::optional<llvm::raw_fd_ostream> &jsonFile) {
-  const int64_t pieces = legalCutPoints(ops).size() + 1;
-  auto divides = [&](int64_t t) {
-    return llvm::all_of(
-        ArrayRef<StringRef>{"heads", "kv_heads", "ffn"}, [&](StringRef key) {
-          return cast<IntegerAttr>(config.get(key)).getInt() % t == 0;
-        });
-  };
-  // Every tp x cp x P x dp = --gpus, the options fixing what they give.
-  auto choices = [](const cl::opt<int64_t> &option, int64_t most) {
-    return option.getNumOccurrences() ? SmallVector<int64_t>{option}
-                                      : divisors(most);
-  };
-  SmallVector<ParallelLayout> layouts;
-  for (int64_t tp : choices(tensorParallel, gpus)) {
-    if (gpus % tp || tp > gpu.gpusPerNode || !divides(tp))
-      continue;
-    for (int64_t cp : choices(contextParallel, gpus / tp)) {
-      // Megatron balances causal attention over 2*cp pieces of a sequence.
-      if ((gpus / tp) % cp || (cp > 1 && shape.seqLen % (2 * cp)))
-        continue;
-      for (int64_t p : choices(stages, gpus / (tp * cp)))
-        if ((gpus / (tp * cp)) % p == 0 && p <= pieces)
-          layouts.push_back(
-              {tp, cp, p, gpus / (tp * cp * p), distributedOptimizer});
-    }
-  }
-  if (layouts.empty())
-    return fail(llvm::formatv(
-        "no layout tp x cp x P x dp of --gpus {0}: --tp, --cp and --stages "
-        "must divide it, tp must divide the heads and the MLP and fit a "
-        "node, 2 x cp the sequence, and P be at most {1} stages",
-        gpus.getValue(), pieces));
-
-  const schedule::RangeCost flopsCost = trainingFlopsCost(ops, shape.seqLen);
-  SmallVector<LayoutRow> found;
-  SmallVector<int64_t> skippedBatch;
-  std::optional<LayoutRow> fastestOneF1B;
-  for (const ParallelLayout &layout : layouts) {
-    const int64_t tp = layout.tensorParallel, p = layout.stages;
-    if (globalBatch % (layout.dataParallel * shape.batch) != 0) {
-      if (!llvm::is_contained(skippedBatch, layout.dataParallel))
-        skippedBatch.push_back(layout.dataParallel);
-      continue;
-    }
-    const int64_t m = globalBatch / (layout.dataParallel * shape.batch);
-    Planner planner{ops,
-                    shape.seqLen,
-                    gpu,
-                    p,
-                    tp,
-                    layout.contextParallel,
-                    distributedOptimizer
-                        ? layout.dataParallel * layout.contextParallel
-                        : optimizerShards.getValue(),
-                    m,
-                    flopsCost,
-                    {}};
-    std::optional<LayoutRow> best, oneF1B;
-    auto better = [&](const std::optional<LayoutRow> &current,
-                      const LayoutRow &candidate) {
-      if (!current)
-        return true;
-      bool fits = candidate.fits(memoryBytes);
-      if (fits != current->fits(memoryBytes))
-        return fits;
-      return fits ? candidate.stepSeconds() < current->stepSeconds()
-                  : candidate.row.peak() < current->row.peak();
-    };
-    for (schedule::ScheduleKind kind : kinds) {
-      int64_t v = schedule::isInterleaved(kind) ? virtualStages.getValue() : 1;
-      if (p * v > pieces)
-        continue;
-      FailureOr<SmallVector<unsigned>> bounds = partitionIntoStages(
-          ops, shape.seqLen, p * v, UnknownLoc::get(ops[0]->getContext()));
-      if (failed(bounds))
-        return 1;
-      planner.stageBounds[kind] = *bounds;
-      for (bool recompute : recomputes) {
-        if (recompute && schedule::splitsBackward(kind))
-          continue;
-        const int64_t one = 1;
-        for (int64_t n : schedule::isSequenceChunked(kind)
-                             ? chunkCounts
-                             : ArrayRef<int64_t>(one)) {
-          // Kinds a layout cannot run (interleaving with M*N not a
-          // multiple of P, ...) are left out of its search.
-          schedule::Result<Row> row = planner.simulate(kind, n, recompute);
-          if (!row)
-            continue;
-          LayoutRow candidate{layout, m, std::move(*row), 0};
-          candidate.syncSeconds = syncSeconds(candidate.row, layout, gpu);
-          if (kind == schedule::ScheduleKind::OneFOneB &&
-              candidate.fits(memoryBytes) && better(oneF1B, candidate))
-            oneF1B = candidate;
-          if (better(best, candidate))
-            best = std::move(candidate);
-        }
-      }
-    }
-    if (!best)
-      continue;
-    found.push_back(std::move(*best));
-    if (oneF1B && (!fastestOneF1B ||
-                   oneF1B->stepSeconds() < fastestOneF1B->stepSeconds()))
-      fastestOneF1B = std::move(*oneF1B);
-  }
-  if (found.empty())
-    return fail(llvm::formatv(
-        "no layout of {0} GPUs can run --global-batch {1} with these "
-        "schedules{2}",
-        gpus.getValue(), globalBatch.getValue(),
-        skippedBatch.empty()
-            ? std::string()
-            : " (the global batch must be a multiple of data parallel x "
-              "micro-batch size)"));
-  const double tokens = double(globalBatch) * shape.seqLen;
-  llvm::stable_sort(found, [&](const LayoutRow &a, const LayoutRow &b) {
-    if (a.fits(memoryBytes) != b.fits(memoryBytes))
-      return a.fits(memoryBytes);
-    return a.fits(memoryBytes) ? a.stepSeconds() < b.stepSeconds()
-                               : a.row.peak() < b.row.peak();
-  });
-
-  llvm::outs() << "model " << configPath << ": "
-               << cast<StringAttr>(config.get("model_type")).getValue() << ", "
-               << parameters << " parameters, sequence " << shape.seqLen
-               << " x micro-batch " << shape.batch << "\n"
-               << "layouts of " << gpus << " GPUs (" << gpu.gpusPerNode
-               << " per node), global batch " << globalBatch << ", " << gpu.name
-               << " with " << gpuMemory << ", chunk split " << policy
-               << (distributedOptimizer ? ", distributed optimizer" : "")
-               << "\n\n";
-  llvm::outs()
-      << " tp  cp   P  dp    M  plan                                    "
-         "bubble  pipeline ms     sync ms   tokens/s  per GPU  "
-         "peak GiB  fits\n";
-  const size_t shown = topLayouts > 0
-                           ? std::min<size_t>(topLayouts, found.size())
-                           : found.size();
-  for (const LayoutRow &l : ArrayRef<LayoutRow>(found).take_front(shown))
-    llvm::outs() << llvm::format(
-        "%3lld %3lld %3lld %3lld %4lld  %-38s %6.1f%% %12.1f %11.1f %10.0f "
-        "%8.0f %9.2f  %s\n",
-        (long long)l.layout.tensorParallel, (long long)l.layout.contextParallel,
-        (long long)l.layout.stages, (long long)l.layout.dataParallel,
-        (long long)l.microbatches, l.row.name().c_str(),
-        100 * l.row.result.bubbleFraction, l.row.result.makespan * 1e3,
-        l.syncSeconds * 1e3, tokens / l.stepSeconds(),
-        tokens / l.stepSeconds() / gpus, gib(l.row.peak()),
-        static_cast<const char *>(l.fits(memoryBytes) ? "yes" : "OOM"));
-  if (shown < found.size())
-    llvm::outs() << "(" << found.size() - shown
-                 << " more layouts: --top 0 prints all)\n";
-  if (!skippedBatch.empty())
-    llvm::outs() << "(not searched: data parallel "
-                 << llvm::join(llvm::map_range(
-                                   skippedBatch,
-                                   [](int64_t d) { return std::to_string(d); }),
-                               ", ")
-                 << ", which the global batch " << globalBatch
-                 << " does not divide into micro-batches of " << shape.batch
-                 << ")\n";
-
-  const LayoutRow &first = found.front();
-  llvm::outs() << "\n";
-  if (!first.fits(memoryBytes)) {
-    llvm::outs() << llvm::format(
-        "no layout fits in %s: the smallest peak is %s, %s at %.2f GiB\n"
-        "  try more --chunks, --recompute none,full or "
-        "--distributed-optimizer\n",
-        gpuMemory.c_str(), first.name().c_str(), first.row.name().c_str(),
-        gib(first.row.peak()));
-  } else {
-    llvm::outs() << llvm::format(
-        "fastest layout: %s, %s: %.0f tokens/s (%.0f per GPU), peak %.2f GiB "
-        "of %s\n",
-        first.name().c_str(), first.row.name().c_str(),
-        tokens / first.stepSeconds(), tokens / first.stepSeconds() / gpus,
-        gib(first.row.peak()), gpuMemory.c_str());
-    if (fastestOneF1B && fastestOneF1B->row.name() != first.row.name())
-      llvm::outs() << llvm::format(
-          "  against the fastest 1f1b layout (%s, %s): %.2fx the tokens/s\n",
-          fastestOneF1B->name().c_str(), fastestOneF1B->row.name().c_str(),
-          fastestOneF1B->stepSeconds() / first.stepSeconds());
-    else if (!fastestOneF1B &&
-             llvm::is_contained(kinds, schedule::ScheduleKind::OneFOneB))
-      llvm::outs() << "  no layout fits with 1f1b\n";
-  }
-
-  if (!svgDir.empty()) {
-    std::vector<schedule::LayoutPoint> points;
-    for (const LayoutRow &l : found)
-      points.push_back({l.name(), l.row.name(), tokens / l.stepSeconds() / gpus,
-                        double(l.row.peak())});
-    std::string title = llvm::formatv(
-        "{0} at {1} tokens: layouts of {2} GPUs, global batch {3}, {4}",
-        cast<StringAttr>(config.get("model_type")).getValue(), shape.seqLen,
-        gpus.getValue(), globalBatch.getValue(), gpu.name);
-    if (llvm::Error e =
-            writeSvg("layouts.svg",
-                     schedule::layoutChartSvg(points, memoryBytes, title)))
-      return fail(llvm::toString(std::move(e)));
-    if (first.fits(memoryBytes)) {
-      schedule::SvgOptions options;
-      options.memoryLimit = memoryBytes;
-      options.title = first.name() + ": " + first.row.name();
-      if (llvm::Error e = writeSvg(
-              "fastest.svg", schedule::timelineSvg(first.row.result, options)))
-        return fail(llvm::toString(std::move(e)));
-    }
-  }
-  if (jsonFile) {
-    auto layoutJson = [&](const LayoutRow &l) {
-      llvm::json::Object o = rowKey(l.row);
-      o["tp"] = l.layout.tensorParallel;
-      o["cp"] = l.layout.contextParallel;
-      o["stages"] = l.layout.stages;
-      o["dp"] = l.layout.dataParallel;
-      o["microbatches"] = l.microbatches;
-      o["bubble"] = l.row.result.bubbleFraction;
-      o["pipeline_seconds"] = l.row.result.makespan;
-      o["sync_seconds"] = l.syncSeconds;
-      o["step_seconds"] = l.stepSeconds();
-      o["tokens_per_second"] = tokens / l.stepSeconds();
-      o["peak_bytes"] = l.row.peak();
-      o["fits"] = l.fits(memoryBytes);
-      llvm::json::Array ranks;
-      const SmallVector<double> ends = rankEnds(l.row.result);
-      for (auto [r, rank] : llvm::enumerate(l.row.result.ranks))
-        ranks.push_back(
-            llvm::json::Object{{"weights", rank.peakMemory.weights},
-                               {"grads", rank.peakMemory.grads},
-                               {"peak_bytes", rank.peakMemory.total()},
-                               {"end_seconds", ends[r]}});
-      o["ranks"] = std::move(ranks);
-      return o;
-    };
-    llvm::json::Array rows;
-    for (const LayoutRow &l : found)
-      rows.push_back(layoutJson(l));
-    llvm::json::Object out{
-        {"config", configPath},
-        {"parameters", parameters},
-        {"seq_len", shape.seqLen},
-        {"micro_batch", shape.batch},
-        {"gpus", gpus.getValue()},
-        {"gpus_per_node", gpu.gpusPerNode},
-        {"global_batch", globalBatch.getValue()},
-        {"distributed_optimizer", distributedOptimizer.getValue()},
-        {"gpu", gpu.name},
-        {"gpu_memory_bytes", memoryBytes},
-        {"tp_bandwidth", gpu.tpBandwidth},
-        {"tp_latency", gpu.tpLatency},
-        {"link_bandwidth", gpu.linkBandwidth},
-        {"link_latency", gpu.linkLatency},
-        {"layouts", std::move(rows)},
-        {"fastest", first.fits(memoryBytes)
-                        ? llvm::json::Value(layoutJson(first))
-                        : llvm::json::Value(nullptr)}};
-    *jsonFile << llvm::formatv("{0:2}\n", llvm::json::Value(std::move(out)));
-  }
-  return 0;
-}
-
-//===----------------------------------------------------------------------===//
-// The longest sequence that fits (--longest)
-//===----------------------------------------------------------------------===//
-
-/// Sequences longer than this are not searched (2M tokens).
-static constexpr int64_t kLongestSearched = int64_t(1) << 21;
-
-/// The model imported at one sequence length, partitioned for every kind.
-struct ModelAt {
-  OwningOpRef<ModuleOp> module;
-  OpList ops;
-  std::optional<Planner> planner;
-};
-
-/// For every (kind, chunks, recompute) row, the longest sequence, a multiple
-/// of --seq-step up to the model's learned positions (or 2M tokens), whose
-/// plan's peak fits `memoryBytes`: exponential search, then bisection (the
-/// peak grows with the sequence). Prints a row each, with the plan at that
-/// length, and the longest of all against 1F1B's.
-static int planLongest(MLIRContext &context, StringRef configText,
-                       HFImportOptions importOptions, DictionaryAttr config,
-                       int64_t parameters, int64_t positions,
-                       const GpuProfile &gpu, double memoryBytes, int64_t m,
-                       ArrayRef<schedule::ScheduleKind> kinds,
-                       ArrayRef<int64_t> chunkCounts, ArrayRef<bool> recomputes,
-                       std::optional<llvm::raw_fd_ostream> &jsonFile) {
-  // The first import reported the config's problems and warnings already.
-  ScopedDiagnosticHandler quiet(&context,
-                                [](Diagnostic &) { return success(); });
-  std::map<int64_t, std::unique_ptr<ModelAt>> models;
-  auto modelAt = [&](int64_t seq) -> ModelAt * {
-    std::unique_ptr<ModelAt> &slot = models[seq];
-    if (slot)
-      return slot.get();
-    llvm::SourceMgr sourceMgr;
-    sourceMgr.AddNewSourceBuffer(
-        llvm::MemoryBuffer::getMemBufferCopy(configText, configPath),
-        llvm::SMLoc());
-    importOptions.seqLen = seq;
-    auto at = std::make_unique<ModelAt>();
-    at->module = importHFConfig(sourceMgr, &context, importOptions);
-    if (!at->module)
-      return nullptr;
-    at->ops = modelOps(*findModelFunction(*at->module));
-    at->planner.emplace(Planner{at->ops,
-                                seq,
-                                gpu,
-                                stages,
-                                tensorParallel,
-                                contextParallel,
-                                optimizerShards,
-                                m,
-                                trainingFlopsCost(at->ops, seq),
-                                {}});
-    for (schedule::ScheduleKind kind : kinds) {
-      int64_t v = schedule::isInterleaved(kind) ? virtualStages.getValue() : 1;
-      FailureOr<SmallVector<unsigned>> bounds = partitionIntoStages(
-          at->ops, seq, stages * v, UnknownLoc::get(&context));
-      if (failed(bounds))
-        return nullptr;
-      at->planner->stageBounds[kind] = *bounds;
-    }
-    slot = std::move(at);
-    return slot.get();
-  };
-  const int64_t most = (positions ? positions : kLongestSearched) / seqStep;
-  // The plan of a row at `k` steps of tokens, if it simulates.
-  auto planAt = [&](schedule::ScheduleKind kind, int64_t n, bool recompute,
-                    int64_t k) -> std::optional<Row> {
-    ModelAt *at = modelAt(k * seqStep);
-    if (!at)
-      return std::nullopt;
-    schedule::Result<Row> row = at->planner->simulate(kind, n, recompute);
-    if (!row)
-      return std::nullopt;
-    return std::move(*row);
-  };
-
-  struct Found {
-    Row row;             ///< the plan at the longest length
-    int64_t seq = 0;     ///< 0: not even --seq-step tokens fit
-    bool capped = false; ///< the search's upper end fits
-  };
-  SmallVector<Found> found;
-  for (schedule::ScheduleKind kind : kinds)
-    for (bool recompute : recomputes) {
-      if (recompute && schedule::splitsBackward(kind))
-        continue;
-      const int64_t one = 1;
-      for (int64_t n : schedule::isSequenceChunked(kind)
-                           ? chunkCounts
-                           : ArrayRef<int64_t>(one)) {
-        if (n > seqStep)
-          continue;
-        auto fits = [&](int64_t k) {
-          std::optional<Row> row = planAt(kind, n, recompute, k);
-          return row && row->peak() <= memoryBytes;
-        };
-        std::optional<Row> first = planAt(kind, n, recompute, 1);
-        if (!first) // the kind cannot run this configuration at all
-          continue;
-        Found f{std::move(*first), 0, false};
-        if (f.row.peak() <= memoryBytes) {
-          int64_t lo = 1, hi = 2; // fits at lo; hi fits not (or is past most)
-          while (hi <= most && fits(hi))
-            lo = hi, hi *= 2;
-          hi = std::min(hi, most + 1);
-          while (hi - lo > 1) {
-            const int64_t mid = lo + (hi - lo) / 2;
-            (fits(mid) ? lo : hi) = mid;
-          }
-          f.seq = lo * seqStep;
-          f.capped = lo == most;
-          f.row = *planAt(kind, n, recompute, lo);
-        }
-        found.push_back(std::move(f));
-      }
-    }
-  if (found.empty())
-    return fail("no schedule can run these options (see the table without "
-                "--longest)");
-
-  llvm::outs() << "model " << configPath << ": "
-               << cast<StringAttr>(config.get("model_type")).getValue() << ", "
-               << parameters << " parameters, micro-batch "
-               << importOptions.microBatchSize << "\n"
-               << "longest sequence that fits " << gpuMemory << ": P=" << stages
-               << " M=" << m << " tp=" << tensorParallel
-               << (contextParallel > 1
-                       ? " cp=" + std::to_string(contextParallel)
-                       : std::string())
-               << ", " << gpu.name << ", chunk split " << policy
-               << ", multiples of " << seqStep << " tokens up to "
-               << most * seqStep
-               << (positions ? " (the model's learned positions)" : "")
-               << "\n\n";
-  const bool recomputeColumn = llvm::is_contained(recomputes, true);
-  llvm::outs() << "schedule              V   N     longest   step ms   "
-                  "tokens/s  peak GiB"
-               << (recomputeColumn ? "  recompute" : "") << "\n";
-  for (const Found &f : found) {
-    const Row &r = f.row;
-    std::string seq = f.seq ? std::to_string(f.seq) : "none";
-    if (f.capped)
-      seq = ">=" + seq;
-    llvm::outs() << llvm::format("%-20s %2lld %3lld %11s", r.kindName().c_str(),
-                                 (long long)r.virtualStages,
-                                 (long long)r.chunks, seq.c_str());
-    if (f.seq)
-      llvm::outs() << llvm::format(
-          " %9.1f %10.0f %9.2f", r.result.makespan * 1e3,
-          double(m) * importOptions.microBatchSize * f.seq / r.result.makespan,
-          gib(r.peak()));
-    else
-      llvm::outs() << "         -          -         -";
-    llvm::outs() << (recomputeColumn
-                         ? r.recompute ? "       full" : "       none"
-                         : "")
-                 << "\n";
-  }
-
-  // The longest plan, against 1F1B's, without and with recomputation.
-  llvm::outs() << "\n";
-  for (bool recompute : recomputes) {
-    const Found *best = nullptr, *oneF1B = nullptr;
-    for (const Found &f : found) {
-      if (f.row.recompute != recompute)
-        continue;
-      if (!best || f.seq > best->seq)
-        best = &f;
-      if (f.row.kind == schedule::ScheduleKind::OneFOneB)
-        oneF1B = &f;
-    }
-    if (!best)
-      continue;
-    llvm::outs() << "longest" << (recompute ? " with full recomputation" : "")
-                 << ": ";
-    if (!best->seq) {
-      llvm::outs() << "nothing fits " << gpuMemory << " even at " << seqStep
-                   << " tokens\n";
-      continue;
-    }
-    llvm::outs() << best->row.name() << ", " << (best->capped ? ">=" : "")
-                 << best->seq << " tokens per sequence";
-    if (oneF1B && oneF1B != best)
-      llvm::outs() << (oneF1B->seq
-                           ? llvm::formatv(", {0:f2}x 1f1b's {1}",
-                                           double(best->seq) / oneF1B->seq,
-                                           oneF1B->seq)
-                                 .str()
-                           : "; 1f1b fits not even " + std::to_string(seqStep));
-    llvm::outs() << "\n";
-  }
-
-  if (jsonFile) {
-    llvm::json::Array rows;
-    for (const Found &f : found) {
-      llvm::json::Object o = rowKey(f.row);
-      o["longest"] = f.seq;
-      o["capped"] = f.capped;
-      if (f.seq) {
-        o["peak_bytes"] = f.row.peak();
-        o["step_seconds"] = f.row.result.makespan;
-      }
-      rows.push_back(std::move(o));
-    }
-    llvm::json::Object out{{"config", configPath},
-                           {"stages", stages.getValue()},
-                           {"microbatches", m},
-                           {"tp", tensorParallel.getValue()},
-                           {"cp", contextParallel.getValue()},
-                           {"gpu", gpu.name},
-                           {"gpu_memory_bytes", memoryBytes},
-                           {"seq_step", seqStep.getValue()},
-                           {"searched_up_to", most * seqStep},
-                           {"rows", std::move(rows)}};
-    *jsonFile << llvm::formatv("{0:2}\n", llvm::json::Value(std::move(out)));
-  }
-  return 0;
 }
 
 int main(int argc, char **argv) {

@@ -1,0 +1,341 @@
+//===- Layouts.cpp - seq1f1b-plan --gpus: which layout of a cluster -------===//
+//
+// Every tensor x context x pipeline x data-parallel layout of --gpus GPUs,
+// each with its best plan, timed with its collectives and gradient sync.
+//
+//===----------------------------------------------------------------------===//
+#include "Plan.h"
+
+#include "seq1f1b/Dialect/LLM/IR/LLMOps.h"
+#include "seq1f1b/Schedule/Timeline.h"
+
+#include "llvm/ADT/StringExtras.h"
+#include "llvm/Support/Format.h"
+#include "llvm/Support/FormatVariadic.h"
+
+using namespace mlir;
+
+namespace seq1f1b::plan {
+
+/// A layout's answer: the fastest plan that fits on it, or, when none does,
+/// the plan closest to fitting.
+struct LayoutRow {
+  ParallelLayout layout;
+  int64_t microbatches;
+  Row row;
+  double syncSeconds; ///< gradient synchronization past the pipeline
+
+  double stepSeconds() const { return row.result.makespan + syncSeconds; }
+  bool fits(double memoryBytes) const { return row.peak() <= memoryBytes; }
+  std::string name() const {
+    return llvm::formatv("tp {0} x cp {1} x P {2} x dp {3}",
+                         layout.tensorParallel, layout.contextParallel,
+                         layout.stages, layout.dataParallel);
+  }
+};
+
+/// Each rank's last action's end.
+static SmallVector<double> rankEnds(const schedule::SimulationResult &r) {
+  SmallVector<double> ends(r.ranks.size(), 0);
+  for (const schedule::TimelineEvent &e : r.events)
+    ends[e.rank] = std::max(ends[e.rank], e.end);
+  return ends;
+}
+
+/// How long the gradient synchronization runs past the pipeline: each rank
+/// starts its own when its last action ends, as Megatron reduces after the
+/// last backward, and the step ends with the last rank to finish.
+static double syncSeconds(const Row &row, const ParallelLayout &layout,
+                          const GpuProfile &gpu) {
+  const SmallVector<double> ends = rankEnds(row.result);
+  double step = row.result.makespan;
+  for (auto [r, rank] : llvm::enumerate(row.result.ranks))
+    step = std::max(step, ends[r] + dataParallelSyncSeconds(
+                                        rank.peakMemory.weights,
+                                        rank.peakMemory.grads, layout, gpu));
+  return step - row.result.makespan;
+}
+
+static SmallVector<int64_t> divisors(int64_t n) {
+  SmallVector<int64_t> out;
+  for (int64_t d = 1; d <= n; ++d)
+    if (n % d == 0)
+      out.push_back(d);
+  return out;
+}
+
+/// Searches every layout tp x cp x P x dp = --gpus (tp inside a node and
+/// dividing the heads and the MLP, 2 x cp dividing the sequence, P at most
+/// the model's pieces, dp dividing the global batch), each with every
+/// schedule, chunk count and recomputation the options give, and prints each
+/// layout's best plan, fastest first.
+int planLayouts(const OpList &ops, ModelShape shape, DictionaryAttr config,
+                int64_t parameters, const GpuProfile &gpu, double memoryBytes,
+                ArrayRef<schedule::ScheduleKind> kinds,
+                ArrayRef<int64_t> chunkCounts, ArrayRef<bool> recomputes,
+                std::optional<llvm::raw_fd_ostream> &jsonFile) {
+  const int64_t pieces = legalCutPoints(ops).size() + 1;
+  auto divides = [&](int64_t t) {
+    return llvm::all_of(
+        ArrayRef<StringRef>{"heads", "kv_heads", "ffn"}, [&](StringRef key) {
+          return cast<IntegerAttr>(config.get(key)).getInt() % t == 0;
+        });
+  };
+  // Every tp x cp x P x dp = --gpus, the options fixing what they give.
+  auto choices = [](const cl::opt<int64_t> &option, int64_t most) {
+    return option.getNumOccurrences() ? SmallVector<int64_t>{option}
+                                      : divisors(most);
+  };
+  SmallVector<ParallelLayout> layouts;
+  for (int64_t tp : choices(tensorParallel, gpus)) {
+    if (gpus % tp || tp > gpu.gpusPerNode || !divides(tp))
+      continue;
+    for (int64_t cp : choices(contextParallel, gpus / tp)) {
+      // Megatron balances causal attention over 2*cp pieces of a sequence.
+      if ((gpus / tp) % cp || (cp > 1 && shape.seqLen % (2 * cp)))
+        continue;
+      for (int64_t p : choices(stages, gpus / (tp * cp)))
+        if ((gpus / (tp * cp)) % p == 0 && p <= pieces)
+          layouts.push_back(
+              {tp, cp, p, gpus / (tp * cp * p), distributedOptimizer});
+    }
+  }
+  if (layouts.empty())
+    return fail(llvm::formatv(
+        "no layout tp x cp x P x dp of --gpus {0}: --tp, --cp and --stages "
+        "must divide it, tp must divide the heads and the MLP and fit a "
+        "node, 2 x cp the sequence, and P be at most {1} stages",
+        gpus.getValue(), pieces));
+
+  const schedule::RangeCost flopsCost = trainingFlopsCost(ops, shape.seqLen);
+  SmallVector<LayoutRow> found;
+  SmallVector<int64_t> skippedBatch;
+  std::optional<LayoutRow> fastestOneF1B;
+  for (const ParallelLayout &layout : layouts) {
+    const int64_t tp = layout.tensorParallel, p = layout.stages;
+    if (globalBatch % (layout.dataParallel * shape.batch) != 0) {
+      if (!llvm::is_contained(skippedBatch, layout.dataParallel))
+        skippedBatch.push_back(layout.dataParallel);
+      continue;
+    }
+    const int64_t m = globalBatch / (layout.dataParallel * shape.batch);
+    Planner planner{ops,
+                    shape.seqLen,
+                    gpu,
+                    p,
+                    tp,
+                    layout.contextParallel,
+                    distributedOptimizer
+                        ? layout.dataParallel * layout.contextParallel
+                        : optimizerShards.getValue(),
+                    m,
+                    flopsCost,
+                    {}};
+    std::optional<LayoutRow> best, oneF1B;
+    auto better = [&](const std::optional<LayoutRow> &current,
+                      const LayoutRow &candidate) {
+      if (!current)
+        return true;
+      bool fits = candidate.fits(memoryBytes);
+      if (fits != current->fits(memoryBytes))
+        return fits;
+      return fits ? candidate.stepSeconds() < current->stepSeconds()
+                  : candidate.row.peak() < current->row.peak();
+    };
+    for (schedule::ScheduleKind kind : kinds) {
+      int64_t v = schedule::isInterleaved(kind) ? virtualStages.getValue() : 1;
+      if (p * v > pieces)
+        continue;
+      FailureOr<SmallVector<unsigned>> bounds = partitionIntoStages(
+          ops, shape.seqLen, p * v, UnknownLoc::get(ops[0]->getContext()));
+      if (failed(bounds))
+        return 1;
+      planner.stageBounds[kind] = *bounds;
+      for (bool recompute : recomputes) {
+        if (recompute && schedule::splitsBackward(kind))
+          continue;
+        const int64_t one = 1;
+        for (int64_t n : schedule::isSequenceChunked(kind)
+                             ? chunkCounts
+                             : ArrayRef<int64_t>(one)) {
+          // Kinds a layout cannot run (interleaving with M*N not a
+          // multiple of P, ...) are left out of its search.
+          schedule::Result<Row> row = planner.simulate(kind, n, recompute);
+          if (!row)
+            continue;
+          LayoutRow candidate{layout, m, std::move(*row), 0};
+          candidate.syncSeconds = syncSeconds(candidate.row, layout, gpu);
+          if (kind == schedule::ScheduleKind::OneFOneB &&
+              candidate.fits(memoryBytes) && better(oneF1B, candidate))
+            oneF1B = candidate;
+          if (better(best, candidate))
+            best = std::move(candidate);
+        }
+      }
+    }
+    if (!best)
+      continue;
+    found.push_back(std::move(*best));
+    if (oneF1B && (!fastestOneF1B ||
+                   oneF1B->stepSeconds() < fastestOneF1B->stepSeconds()))
+      fastestOneF1B = std::move(*oneF1B);
+  }
+  if (found.empty())
+    return fail(llvm::formatv(
+        "no layout of {0} GPUs can run --global-batch {1} with these "
+        "schedules{2}",
+        gpus.getValue(), globalBatch.getValue(),
+        skippedBatch.empty()
+            ? std::string()
+            : " (the global batch must be a multiple of data parallel x "
+              "micro-batch size)"));
+  const double tokens = double(globalBatch) * shape.seqLen;
+  llvm::stable_sort(found, [&](const LayoutRow &a, const LayoutRow &b) {
+    if (a.fits(memoryBytes) != b.fits(memoryBytes))
+      return a.fits(memoryBytes);
+    return a.fits(memoryBytes) ? a.stepSeconds() < b.stepSeconds()
+                               : a.row.peak() < b.row.peak();
+  });
+
+  llvm::outs() << "model " << configPath << ": "
+               << cast<StringAttr>(config.get("model_type")).getValue() << ", "
+               << parameters << " parameters, sequence " << shape.seqLen
+               << " x micro-batch " << shape.batch << "\n"
+               << "layouts of " << gpus << " GPUs (" << gpu.gpusPerNode
+               << " per node), global batch " << globalBatch << ", " << gpu.name
+               << " with " << gpuMemory << ", chunk split " << policy
+               << (distributedOptimizer ? ", distributed optimizer" : "")
+               << "\n\n";
+  llvm::outs()
+      << " tp  cp   P  dp    M  plan                                    "
+         "bubble  pipeline ms     sync ms   tokens/s  per GPU  "
+         "peak GiB  fits\n";
+  const size_t shown = topLayouts > 0
+                           ? std::min<size_t>(topLayouts, found.size())
+                           : found.size();
+  for (const LayoutRow &l : ArrayRef<LayoutRow>(found).take_front(shown))
+    llvm::outs() << llvm::format(
+        "%3lld %3lld %3lld %3lld %4lld  %-38s %6.1f%% %12.1f %11.1f %10.0f "
+        "%8.0f %9.2f  %s\n",
+        (long long)l.layout.tensorParallel, (long long)l.layout.contextParallel,
+        (long long)l.layout.stages, (long long)l.layout.dataParallel,
+        (long long)l.microbatches, l.row.name().c_str(),
+        100 * l.row.result.bubbleFraction, l.row.result.makespan * 1e3,
+        l.syncSeconds * 1e3, tokens / l.stepSeconds(),
+        tokens / l.stepSeconds() / gpus, gib(l.row.peak()),
+        static_cast<const char *>(l.fits(memoryBytes) ? "yes" : "OOM"));
+  if (shown < found.size())
+    llvm::outs() << "(" << found.size() - shown
+                 << " more layouts: --top 0 prints all)\n";
+  if (!skippedBatch.empty())
+    llvm::outs() << "(not searched: data parallel "
+                 << llvm::join(llvm::map_range(
+                                   skippedBatch,
+                                   [](int64_t d) { return std::to_string(d); }),
+                               ", ")
+                 << ", which the global batch " << globalBatch
+                 << " does not divide into micro-batches of " << shape.batch
+                 << ")\n";
+
+  const LayoutRow &first = found.front();
+  llvm::outs() << "\n";
+  if (!first.fits(memoryBytes)) {
+    llvm::outs() << llvm::format(
+        "no layout fits in %s: the smallest peak is %s, %s at %.2f GiB\n"
+        "  try more --chunks, --recompute none,full or "
+        "--distributed-optimizer\n",
+        gpuMemory.c_str(), first.name().c_str(), first.row.name().c_str(),
+        gib(first.row.peak()));
+  } else {
+    llvm::outs() << llvm::format(
+        "fastest layout: %s, %s: %.0f tokens/s (%.0f per GPU), peak %.2f GiB "
+        "of %s\n",
+        first.name().c_str(), first.row.name().c_str(),
+        tokens / first.stepSeconds(), tokens / first.stepSeconds() / gpus,
+        gib(first.row.peak()), gpuMemory.c_str());
+    if (fastestOneF1B && fastestOneF1B->row.name() != first.row.name())
+      llvm::outs() << llvm::format(
+          "  against the fastest 1f1b layout (%s, %s): %.2fx the tokens/s\n",
+          fastestOneF1B->name().c_str(), fastestOneF1B->row.name().c_str(),
+          fastestOneF1B->stepSeconds() / first.stepSeconds());
+    else if (!fastestOneF1B &&
+             llvm::is_contained(kinds, schedule::ScheduleKind::OneFOneB))
+      llvm::outs() << "  no layout fits with 1f1b\n";
+  }
+
+  if (!svgDir.empty()) {
+    std::vector<schedule::LayoutPoint> points;
+    for (const LayoutRow &l : found)
+      points.push_back({l.name(), l.row.name(), tokens / l.stepSeconds() / gpus,
+                        double(l.row.peak())});
+    std::string title = llvm::formatv(
+        "{0} at {1} tokens: layouts of {2} GPUs, global batch {3}, {4}",
+        cast<StringAttr>(config.get("model_type")).getValue(), shape.seqLen,
+        gpus.getValue(), globalBatch.getValue(), gpu.name);
+    if (llvm::Error e =
+            writeSvg("layouts.svg",
+                     schedule::layoutChartSvg(points, memoryBytes, title)))
+      return fail(llvm::toString(std::move(e)));
+    if (first.fits(memoryBytes)) {
+      schedule::SvgOptions options;
+      options.memoryLimit = memoryBytes;
+      options.title = first.name() + ": " + first.row.name();
+      if (llvm::Error e = writeSvg(
+              "fastest.svg", schedule::timelineSvg(first.row.result, options)))
+        return fail(llvm::toString(std::move(e)));
+    }
+  }
+  if (jsonFile) {
+    auto layoutJson = [&](const LayoutRow &l) {
+      llvm::json::Object o = rowKey(l.row);
+      o["tp"] = l.layout.tensorParallel;
+      o["cp"] = l.layout.contextParallel;
+      o["stages"] = l.layout.stages;
+      o["dp"] = l.layout.dataParallel;
+      o["microbatches"] = l.microbatches;
+      o["bubble"] = l.row.result.bubbleFraction;
+      o["pipeline_seconds"] = l.row.result.makespan;
+      o["sync_seconds"] = l.syncSeconds;
+      o["step_seconds"] = l.stepSeconds();
+      o["tokens_per_second"] = tokens / l.stepSeconds();
+      o["peak_bytes"] = l.row.peak();
+      o["fits"] = l.fits(memoryBytes);
+      llvm::json::Array ranks;
+      const SmallVector<double> ends = rankEnds(l.row.result);
+      for (auto [r, rank] : llvm::enumerate(l.row.result.ranks))
+        ranks.push_back(
+            llvm::json::Object{{"weights", rank.peakMemory.weights},
+                               {"grads", rank.peakMemory.grads},
+                               {"peak_bytes", rank.peakMemory.total()},
+                               {"end_seconds", ends[r]}});
+      o["ranks"] = std::move(ranks);
+      return o;
+    };
+    llvm::json::Array rows;
+    for (const LayoutRow &l : found)
+      rows.push_back(layoutJson(l));
+    llvm::json::Object out{
+        {"config", configPath},
+        {"parameters", parameters},
+        {"seq_len", shape.seqLen},
+        {"micro_batch", shape.batch},
+        {"gpus", gpus.getValue()},
+        {"gpus_per_node", gpu.gpusPerNode},
+        {"global_batch", globalBatch.getValue()},
+        {"distributed_optimizer", distributedOptimizer.getValue()},
+        {"gpu", gpu.name},
+        {"gpu_memory_bytes", memoryBytes},
+        {"tp_bandwidth", gpu.tpBandwidth},
+        {"tp_latency", gpu.tpLatency},
+        {"link_bandwidth", gpu.linkBandwidth},
+        {"link_latency", gpu.linkLatency},
+        {"layouts", std::move(rows)},
+        {"fastest", first.fits(memoryBytes)
+                        ? llvm::json::Value(layoutJson(first))
+                        : llvm::json::Value(nullptr)}};
+    *jsonFile << llvm::formatv("{0:2}\n", llvm::json::Value(std::move(out)));
+  }
+  return 0;
+}
+
+} // namespace seq1f1b::plan

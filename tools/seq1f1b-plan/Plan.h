@@ -1,0 +1,106 @@
+//===- Plan.h - What the seq1f1b-plan modes share ---------------*- C++ -*-===//
+//
+// seq1f1b-plan's options (defined in seq1f1b-plan.cpp), a simulated plan
+// (Row), and the Planner that simulates a schedule kind on the model cut for
+// it. The table of one layout (seq1f1b-plan.cpp), the layout search
+// (Layouts.cpp) and the longest-sequence search (Longest.cpp) build on them.
+//
+//===----------------------------------------------------------------------===//
+#ifndef SEQ1F1B_TOOLS_SEQ1F1B_PLAN_PLAN_H
+#define SEQ1F1B_TOOLS_SEQ1F1B_PLAN_PLAN_H
+
+#include "seq1f1b/Analysis/PipelineModel.h"
+#include "seq1f1b/Schedule/Schedule.h"
+#include "seq1f1b/Translate/HFConfig.h"
+
+#include "mlir/IR/BuiltinAttributes.h"
+#include "mlir/IR/MLIRContext.h"
+#include "llvm/Support/CommandLine.h"
+#include "llvm/Support/Error.h"
+#include "llvm/Support/JSON.h"
+#include "llvm/Support/raw_ostream.h"
+
+#include <map>
+#include <optional>
+#include <string>
+
+namespace seq1f1b::plan {
+
+namespace cl = llvm::cl;
+
+// The options the modes share.
+extern cl::opt<std::string> configPath, gpuMemory, policy, svgDir;
+extern cl::opt<int64_t> stages, virtualStages, optimizerShards, tensorParallel,
+    contextParallel, gpus, globalBatch, topLayouts, seqStep;
+extern cl::opt<bool> distributedOptimizer;
+
+/// Prints "seq1f1b-plan: error: <message>"; returns the exit status 1.
+int fail(const llvm::Twine &message);
+
+inline double gib(int64_t bytes) { return bytes / double(1ull << 30); }
+
+struct Row {
+  schedule::ScheduleKind kind;
+  int64_t virtualStages, chunks;
+  bool recompute;
+  schedule::SimulationResult result;
+
+  /// The largest peak over the stages.
+  int64_t peak() const {
+    int64_t bytes = 0;
+    for (const schedule::RankStats &rank : result.ranks)
+      bytes = std::max(bytes, rank.peakMemory.total());
+    return bytes;
+  }
+  std::string kindName() const {
+    return std::string(schedule::scheduleKindName(kind));
+  }
+  std::string name() const {
+    return kindName() +
+           (virtualStages > 1 ? " V=" + std::to_string(virtualStages) : "") +
+           " N=" + std::to_string(chunks) + (recompute ? " recompute" : "");
+  }
+};
+
+/// Simulates one schedule kind at one chunk count on the stages partitioned
+/// for it (stageBounds[kind], from partitionIntoStages).
+struct Planner {
+  const OpList &ops;
+  int64_t seqLen;
+  GpuProfile gpu;
+  int64_t ranks, tp, cp, shards, microbatches;
+  schedule::RangeCost flopsCost;
+  std::map<schedule::ScheduleKind, llvm::SmallVector<unsigned>> stageBounds;
+
+  schedule::Result<Row> simulate(schedule::ScheduleKind kind, int64_t n,
+                                 bool recompute) const;
+};
+
+/// Writes `text` to `name` in the --svg directory, creating it.
+llvm::Error writeSvg(const llvm::Twine &name, llvm::StringRef text);
+
+/// A row's identity, as the JSON names it.
+llvm::json::Object rowKey(const Row &row);
+
+/// --gpus: every layout tp x cp x P x dp of the GPUs (Layouts.cpp).
+int planLayouts(const OpList &ops, ModelShape shape,
+                mlir::DictionaryAttr config, int64_t parameters,
+                const GpuProfile &gpu, double memoryBytes,
+                llvm::ArrayRef<schedule::ScheduleKind> kinds,
+                llvm::ArrayRef<int64_t> chunkCounts,
+                llvm::ArrayRef<bool> recomputes,
+                std::optional<llvm::raw_fd_ostream> &jsonFile);
+
+/// --longest: the longest sequence every row fits (Longest.cpp).
+int planLongest(mlir::MLIRContext &context, llvm::StringRef configText,
+                HFImportOptions importOptions, mlir::DictionaryAttr config,
+                int64_t parameters, int64_t positions, const GpuProfile &gpu,
+                double memoryBytes, int64_t microbatches,
+                llvm::ArrayRef<schedule::ScheduleKind> kinds,
+                llvm::ArrayRef<int64_t> chunkCounts,
+                llvm::ArrayRef<bool> recomputes,
+                std::optional<llvm::raw_fd_ostream> &jsonFile);
+
+} // namespace seq1f1b::plan
+
+#endif // SEQ1F1B_TOOLS_SEQ1F1B_PLAN_PLAN_H
