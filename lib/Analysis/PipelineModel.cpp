@@ -324,16 +324,20 @@ schedule::UnitCost PipelineCostModel::unitCost(int stage, int chunk) const {
     return t.collectives * gpu.tpLatency +
            t.bytes / cp * (tp - 1) / tp / gpu.tpBandwidth;
   };
-  // The context-parallel ring of `ops`: K and V of the whole prefix [0, end)
-  // pass every GPU once forward, and with dK and dV twice backward.
+  // The context-parallel ring of `ops`: K and V of the prefix the chunk sees
+  // ([0, end), or its window's part) pass every GPU once forward, and with
+  // dK and dV twice backward.
   auto ringSeconds = [&](ArrayRef<Operation *> ops, int passes) {
     if (cp == 1)
       return 0.0;
     double bytes = 0, attentions = 0;
     for (Operation *op : ops)
       if (auto attention = dyn_cast<llm::AttentionOp>(op)) {
-        bytes += chunkBytes(attention.getKey(), end) +
-                 chunkBytes(attention.getValue(), end);
+        int64_t keys = end;
+        if (std::optional<uint64_t> window = attention.getWindow())
+          keys = std::min<int64_t>(end, end - begin + int64_t(*window));
+        bytes += chunkBytes(attention.getKey(), keys) +
+                 chunkBytes(attention.getValue(), keys);
         ++attentions;
       }
     const bool inNode = gpus <= gpu.gpusPerNode;

@@ -137,8 +137,8 @@ struct MemoryOptions {
 struct ParallelLayout {
   int64_t tensorParallel = 1, contextParallel = 1, stages = 1, dataParallel = 1;
   /// Megatron's --use-distributed-optimizer: optimizer state sharded over
-  /// the data-parallel ranks, gradients reduce-scattered and the updated
-  /// 16-bit weights all-gathered instead of all-reduced gradients.
+  /// the dp x cp ranks, gradients reduce-scattered and the updated 16-bit
+  /// weights all-gathered instead of all-reduced gradients.
   bool distributedOptimizer = false;
   int64_t gpus() const {
     return tensorParallel * contextParallel * stages * dataParallel;
