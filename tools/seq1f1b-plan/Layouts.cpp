@@ -13,6 +13,8 @@
 #include "llvm/Support/Format.h"
 #include "llvm/Support/FormatVariadic.h"
 
+#include <chrono>
+
 using namespace mlir;
 
 namespace seq1f1b::plan {
@@ -111,7 +113,17 @@ int planLayouts(const OpList &ops, ModelShape shape, DictionaryAttr config,
   SmallVector<LayoutRow> found;
   SmallVector<int64_t> skippedBatch;
   std::optional<LayoutRow> fastestOneF1B;
-  for (const ParallelLayout &layout : layouts) {
+  // Large searches take seconds: say how far they are, every 2 s.
+  const auto start = std::chrono::steady_clock::now();
+  auto reported = start;
+  for (auto [index, layout] : llvm::enumerate(layouts)) {
+    const auto now = std::chrono::steady_clock::now();
+    if (now - reported > std::chrono::seconds(2)) {
+      llvm::errs() << llvm::formatv(
+          "seq1f1b-plan: {0} of {1} layouts searched ({2:f1} s)\n", index,
+          layouts.size(), std::chrono::duration<double>(now - start).count());
+      reported = now;
+    }
     const int64_t tp = layout.tensorParallel, p = layout.stages;
     if (globalBatch % (layout.dataParallel * shape.batch) != 0) {
       if (!llvm::is_contained(skippedBatch, layout.dataParallel))
