@@ -2,6 +2,7 @@
 #include "seq1f1b/Analysis/PipelineModel.h"
 #include "seq1f1b/Dialect/Pipe/IR/PipeOps.h"
 #include "seq1f1b/Dialect/Pipe/IR/ScheduleConversion.h"
+#include "seq1f1b/Dialect/Pipe/Transforms/ModulePlan.h"
 #include "seq1f1b/Dialect/Pipe/Transforms/Passes.h"
 #include "seq1f1b/Schedule/Timeline.h"
 
@@ -93,76 +94,16 @@ struct SimulatePass : public seq1f1b::impl::SimulateBase<SimulatePass> {
   using SimulateBase::SimulateBase;
 
   void runOnOperation() override {
-    ModuleOp module = getOperation();
-    FailureOr<func::FuncOp> model = findModelFunction(module);
-    if (failed(model))
+    ModelOptions options{gpu, tensorParallel, contextParallel, optimizerShards,
+                         recompute};
+    FailureOr<ModulePlan> plan = readModulePlan(getOperation(), options);
+    if (failed(plan))
       return signalPassFailure();
-    Location loc = model->getLoc();
-    auto schedules = module.getOps<pipe::ScheduleOp>();
-    if (schedules.empty()) {
-      emitError(loc) << "has no pipe.schedule; run s1f-schedule first";
-      return signalPassFailure();
-    }
-    llvm::Expected<GpuProfile> profile = gpuProfile(gpu);
-    if (!profile) {
-      emitError(loc) << "gpu=" << gpu << ": "
-                     << llvm::toString(profile.takeError());
-      return signalPassFailure();
-    }
-    if (tensorParallel < 1 || contextParallel < 1 || optimizerShards < 1) {
-      emitError(loc) << "tp=" << tensorParallel.getValue()
-                     << " cp=" << contextParallel.getValue()
-                     << " optimizer-shards=" << optimizerShards.getValue()
-                     << ": all must be >= 1";
-      return signalPassFailure();
-    }
-    if (tensorParallel > profile->gpusPerNode) {
-      emitError(loc) << "tp=" << tensorParallel.getValue() << " exceeds the "
-                     << profile->gpusPerNode << " GPUs per node of gpu=" << gpu
-                     << ": tensor parallelism across nodes is not "
-                     << "modelled";
-      return signalPassFailure();
-    }
-
-    PipelineCostModel pipelineModel;
-    pipelineModel.gpu = *profile;
-    pipelineModel.memory.tensorParallel = tensorParallel;
-    pipelineModel.memory.contextParallel = contextParallel;
-    pipelineModel.memory.optimizerShards = optimizerShards;
-    pipelineModel.memory.recompute = recompute;
-    for (auto stage : model->getOps<pipe::StageOp>()) {
-      OpList ops;
-      for (Operation &op : stage.getBody().front().without_terminator())
-        ops.push_back(&op);
-      pipelineModel.stages.push_back(ops);
-    }
-    if (recompute)
-      pipelineModel.layers = layerRanges(pipelineModel.stages);
-    auto plans = module.getOps<pipe::ChunkPlanOp>();
-    if (plans.empty())
-      pipelineModel.chunkBounds = {0, getModelShape(*model).seqLen};
-    else
-      llvm::append_range(pipelineModel.chunkBounds, (*plans.begin()).getBounds());
-
-    pipe::ScheduleOp scheduleOp = *schedules.begin();
-    schedule::Schedule s = pipe::toLibrarySchedule(scheduleOp);
-    if (recompute && schedule::splitsBackward(s.config.kind)) {
-      scheduleOp.emitError()
-          << "recompute=true is not modelled for "
-          << schedule::scheduleKindName(s.config.kind)
-          << ": its W passes would need every recomputed input kept";
-      return signalPassFailure();
-    }
-    if (s.config.numStages() != static_cast<int>(pipelineModel.stages.size()) ||
-        s.config.chunks + 1 != static_cast<int>(pipelineModel.chunkBounds.size())) {
-      scheduleOp.emitError() << "does not match the model: it has "
-                             << s.config.numStages() << " stages and "
-                             << s.config.chunks << " chunks, the model "
-                             << pipelineModel.stages.size() << " stages and "
-                             << pipelineModel.chunkBounds.size() - 1 << " chunks";
-      return signalPassFailure();
-    }
-    schedule::SimulationModel simModel = pipelineModel.simulationModel();
+    const schedule::Schedule &s = plan->schedule;
+    pipe::ScheduleOp scheduleOp = plan->op;
+    Location loc = (*findModelFunction(getOperation())).getLoc();
+    const GpuProfile *profile = &plan->costs.gpu;
+    schedule::SimulationModel simModel = plan->costs.simulationModel();
     if (costs != "model") {
       FailureOr<std::map<std::pair<int, int>, schedule::UnitCost>> measured =
           readMeasuredCosts(costs, s.config.numStages(), s.config.chunks,

@@ -97,6 +97,38 @@ def VerifySchedule : Pass<"s1f-verify-schedule", "mlir::ModuleOp"> {
   }];
 }
 
+def PlanMemory : Pass<"s1f-plan-memory", "mlir::ModuleOp"> {
+  let summary = "A static memory arena per rank: every buffer at a fixed offset";
+  let description = [{
+    Lays out, per rank, every buffer the schedule creates (a unit's saved
+    activations and what its W still needs, its K/V cache, I's output
+    gradients, a recomputed layer, a micro-batch's KV-gradient buffer) in one
+    arena, each at a fixed offset clear of every buffer alive at the same
+    time (largest first, lowest offset). Prints, per rank, the buffers, the
+    most bytes alive at once (the simulator's peak of activations and KV),
+    the arena that holds them and the share the placement leaves unused, and
+    the arena plus the weights, gradients and optimizer state against the
+    GPU's memory. Attaches the arena bytes per rank to the schedule as
+    `pipe.arena_bytes`. Takes s1f-simulate's memory options.
+
+    Example: `seq1f1b-opt --s1f-plan-memory="gpu=h100 tp=2"`
+  }];
+  let options = [
+    Option<"gpu", "gpu", "std::string", "\"h100\"",
+           "h100 | h200 | a100 | a .json profile (its memory)">,
+    Option<"tensorParallel", "tp", "int64_t", "1",
+           "Tensor-parallel degree dividing weights and activations">,
+    Option<"contextParallel", "cp", "int64_t", "1",
+           "Context-parallel degree dividing activations and K/V">,
+    Option<"optimizerShards", "optimizer-shards", "int64_t", "1",
+           "Data-parallel ranks sharing the optimizer state">,
+    Option<"recompute", "recompute", "bool", "false",
+           "Full activation recomputation, one layer per checkpoint">,
+    Option<"bytes", "bytes", "bool", "false",
+           "Print memory in bytes instead of GiB">,
+  ];
+}
+
 def Simulate : Pass<"s1f-simulate", "mlir::ModuleOp"> {
   let summary = "Simulate the schedule: step time, bubble, peak memory";
   let description = [{
