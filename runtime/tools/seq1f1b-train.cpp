@@ -18,6 +18,7 @@
 #include "seq1f1b/runtime/cpu_kernels.h"
 #include "seq1f1b/runtime/data.h"
 #include "seq1f1b/runtime/graph_json.h"
+#include "seq1f1b/runtime/hf_weights.h"
 #include "seq1f1b/runtime/pipeline.h"
 #ifdef SEQ1F1B_HAVE_MPI
 #include "seq1f1b/runtime/mpi_comm.h"
@@ -101,6 +102,10 @@ on in-process CPU ranks.
   --load FILE           start from such a file: the steps go on from its step,
                         exactly as one longer run would (same graph, data,
                         shapes and seed)
+  --init-from FILE      start from a Hugging Face checkpoint's weights
+                        (model.safetensors: F32, BF16 or F16) instead of
+                        random ones, for the graph imported from the same
+                        config.json; the optimizer starts fresh
   --verify              compare with the single-rank full-sequence run:
                         every step's loss and step 1's gradients
   --tolerance X         relative tolerance of --verify (default 1e-5)
@@ -118,6 +123,7 @@ struct Args {
   std::string kernels = "cpu";
   std::string recompute = "none";
   std::string scheduleCsv, timeline, trace, tokens = "bytes", save, load;
+  std::string initFrom;
   bool ranksGiven = false;
   int seqLen = 64, batch = 1, ranks = 1, virtualStages = 2, chunks = 1;
   int microbatches = 1, steps = 10, dataParallel = 1;
@@ -177,6 +183,7 @@ Args parseArgs(int argc, char **argv) {
       {"tokens", required_argument, nullptr, 'y'},
       {"save", required_argument, nullptr, 'Y'},
       {"load", required_argument, nullptr, 'Z'},
+      {"init-from", required_argument, nullptr, 'I'},
       {"trace", required_argument, nullptr, 'E'},
       {"tolerance", required_argument, nullptr, 'T'},
       {"help", no_argument, nullptr, 'h'},
@@ -226,6 +233,9 @@ Args parseArgs(int argc, char **argv) {
     case 'Z':
       a.load = optarg;
       break;
+    case 'I':
+      a.initFrom = optarg;
+      break;
     case 'E':
       a.trace = optarg;
       break;
@@ -252,10 +262,13 @@ Args parseArgs(int argc, char **argv) {
     usageError("--kernels must be cpu or cuda, got '" + a.kernels + "'");
   if (a.tokens != "bytes" && a.tokens != "u16" && a.tokens != "u32")
     usageError("--tokens must be bytes, u16 or u32, got '" + a.tokens + "'");
-  if (a.comm == "mpi" && (!a.timeline.empty() || !a.trace.empty() ||
-                          !a.save.empty() || !a.load.empty()))
-    usageError("--timeline, --trace, --save and --load need the ranks in this "
-               "process (--comm inprocess)");
+  if (a.comm == "mpi" &&
+      (!a.timeline.empty() || !a.trace.empty() || !a.save.empty() ||
+       !a.load.empty() || !a.initFrom.empty()))
+    usageError("--timeline, --trace, --save, --load and --init-from need the "
+               "ranks in this process (--comm inprocess)");
+  if (!a.load.empty() && !a.initFrom.empty())
+    usageError("--load and --init-from both set the weights: give one");
 #ifdef SEQ1F1B_HAVE_CUDA
   if (a.kernels == "cuda" && s1f::rt::cuda::device_count() == 0)
     usageError("--kernels cuda: no CUDA device visible");
@@ -532,6 +545,23 @@ int run(Args a) {
     for (int b : pipeline->plan().chunkBounds())
       std::printf(" %d", b);
     std::printf("\n");
+  }
+
+  // Pretrained weights; the reference, if any, starts from them too.
+  if (!a.initFrom.empty()) {
+    std::vector<std::string> ignored;
+    const TensorMap params =
+        graphParamsFromHf(readSafetensors(a.initFrom), graph, &ignored);
+    for (Pipeline *p : {pipeline->inProcess(), reference.get()})
+      if (p)
+        p->setParams(params);
+    if (prints) {
+      std::printf("initialized %zu parameters from %s", params.size(),
+                  a.initFrom.c_str());
+      for (size_t i = 0; i < ignored.size(); ++i)
+        std::printf("%s%s", i ? ", " : " (ignored: ", ignored[i].c_str());
+      std::printf("%s\n", ignored.empty() ? "" : ")");
+    }
   }
 
   // A saved run goes on where it stopped: parameters, AdamW moments and step

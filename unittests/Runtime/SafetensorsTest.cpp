@@ -16,6 +16,7 @@
 #include <cstring>
 #include <fstream>
 #include <functional>
+#include <limits>
 #include <sstream>
 
 namespace s1f::rt {
@@ -82,6 +83,28 @@ TEST(Safetensors, RoundTripsTensorsAndMetadata) {
   EXPECT_EQ(first, 0.25f);
 }
 
+TEST(Safetensors, ReadsHalfPrecisionAsFloat) {
+  // bf16 1.5 = 0x3fc0, -2^-10 = 0xba80; f16 1.5 = 0x3e00, the smallest
+  // subnormal 2^-24 = 0x0001, -65504 = 0xfbff, infinity = 0x7c00.
+  const std::string path = tempPath("half.safetensors");
+  std::string data;
+  for (uint16_t h : {0x3fc0, 0xba80, 0x3e00, 0x0001, 0xfbff, 0x7c00}) {
+    data += char(h & 0xff);
+    data += char(h >> 8);
+  }
+  writeAll(path, file("{\"b\":{\"dtype\":\"BF16\",\"shape\":[2],"
+                      "\"data_offsets\":[0,4]},"
+                      "\"h\":{\"dtype\":\"F16\",\"shape\":[2,2],"
+                      "\"data_offsets\":[4,12]}}",
+                      data));
+  TensorMap t = readSafetensors(path);
+  EXPECT_EQ(t.at("b").data, (std::vector<float>{1.5f, -0x1p-10f}));
+  EXPECT_EQ(t.at("h").shape, (std::vector<int64_t>{2, 2}));
+  EXPECT_EQ(t.at("h").data,
+            (std::vector<float>{1.5f, 0x1p-24f, -65504.0f,
+                                std::numeric_limits<float>::infinity()}));
+}
+
 TEST(Safetensors, RejectsWhatItCannotRead) {
   const std::string path = tempPath("bad.safetensors");
   EXPECT_NE(errorOf([] {
@@ -96,12 +119,12 @@ TEST(Safetensors, RejectsWhatItCannotRead) {
   writeAll(path, file("{\"x\":"));
   EXPECT_NE(errorOf([&] { readSafetensors(path); }).find("its header"),
             std::string::npos);
-  writeAll(path, file("{\"x\":{\"dtype\":\"BF16\",\"shape\":[2],"
-                      "\"data_offsets\":[0,4]}}",
-                      "abcd"));
+  writeAll(path, file("{\"x\":{\"dtype\":\"I64\",\"shape\":[1],"
+                      "\"data_offsets\":[0,8]}}",
+                      "abcdefgh"));
   EXPECT_NE(errorOf([&] {
               readSafetensors(path);
-            }).find("tensor 'x' is BF16; only F32 is read"),
+            }).find("tensor 'x' is I64; F32, BF16 and F16 are read"),
             std::string::npos);
   writeAll(path, file("{\"x\":{\"dtype\":\"F32\",\"shape\":[2],"
                       "\"data_offsets\":[0,8]}}",

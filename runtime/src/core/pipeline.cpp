@@ -305,6 +305,23 @@ int64_t Pipeline::optimizerSteps() const {
   return ranks_.front()->executor().optimizerSteps();
 }
 
+void Pipeline::setParams(const TensorMap &params) {
+  const Graph &g = plan_->graph();
+  for (size_t p = 0; p < g.params.size(); ++p) {
+    const ParamSpec &spec = g.params[p];
+    auto it = params.find(spec.name);
+    if (it == params.end())
+      throw std::invalid_argument("no value for parameter '" + spec.name + "'");
+    if (it->second.shape != spec.shape)
+      throw std::invalid_argument("the value for '" + spec.name +
+                                  "' has another shape than the graph's");
+    for (int d = 0; d < plan_->replicas(); ++d)
+      for (int r : plan_->holders()[p])
+        ranks_[d * plan_->ranks() + r]->executor().params().at(int(p)).value =
+            it->second.data;
+  }
+}
+
 void Pipeline::restore(const TensorMap &state, int64_t optimizerSteps) {
   const Graph &g = plan_->graph();
   auto tensor = [&](const std::string &key, const ParamSpec &spec) {

@@ -4,8 +4,10 @@
 
 #include <nlohmann/json.hpp>
 
+#include <cmath>
 #include <cstring>
 #include <fstream>
+#include <limits>
 #include <sstream>
 #include <stdexcept>
 
@@ -60,6 +62,33 @@ void writeSafetensors(const std::string &path, const TensorMap &tensors,
     throw std::runtime_error("cannot write " + path);
 }
 
+namespace {
+
+/// bfloat16: the high half of an IEEE float.
+float bf16ToFloat(uint16_t h) {
+  const uint32_t bits = uint32_t(h) << 16;
+  float f;
+  std::memcpy(&f, &bits, 4);
+  return f;
+}
+
+/// IEEE half (1 sign, 5 exponent, 10 mantissa bits) to float, subnormals,
+/// infinities and NaN included.
+float halfToFloat(uint16_t h) {
+  const int sign = h >> 15, exponent = (h >> 10) & 0x1f, mantissa = h & 0x3ff;
+  float magnitude;
+  if (exponent == 0)
+    magnitude = std::ldexp(float(mantissa), -24);
+  else if (exponent == 31)
+    magnitude = mantissa ? std::numeric_limits<float>::quiet_NaN()
+                         : std::numeric_limits<float>::infinity();
+  else
+    magnitude = std::ldexp(float(mantissa | 0x400), exponent - 25);
+  return sign ? -magnitude : magnitude;
+}
+
+} // namespace
+
 TensorMap readSafetensors(const std::string &path, StringMap *metadata) {
   std::ifstream in(path, std::ios::binary);
   if (!in)
@@ -96,21 +125,33 @@ TensorMap readSafetensors(const std::string &path, StringMap *metadata) {
       continue;
     }
     try {
-      if (entry.at("dtype") != "F32")
-        throw bad(path, "tensor '" + name + "' is " +
-                            entry.at("dtype").get<std::string>() +
-                            "; only F32 is read");
+      const std::string dtype = entry.at("dtype").get<std::string>();
+      const size_t width = dtype == "F32"                      ? 4
+                           : dtype == "BF16" || dtype == "F16" ? 2
+                                                               : 0;
+      if (!width)
+        throw bad(path, "tensor '" + name + "' is " + dtype +
+                            "; F32, BF16 and F16 are read");
       Tensor32 t;
       t.shape = entry.at("shape").get<std::vector<int64_t>>();
       const auto range = entry.at("data_offsets").get<std::vector<uint64_t>>();
-      const uint64_t want = uint64_t(elements(t.shape)) * sizeof(float);
+      const uint64_t want = uint64_t(elements(t.shape)) * width;
       if (range.size() != 2 || range[1] < range[0] ||
           range[1] - range[0] != want || range[1] > dataBytes)
         throw bad(path, "tensor '" + name +
                             "': its byte range does not fit its shape or the "
                             "file");
       t.data.resize(size_t(elements(t.shape)));
-      std::memcpy(t.data.data(), file.data() + dataStart + range[0], want);
+      const char *raw = file.data() + dataStart + range[0];
+      if (width == 4) {
+        std::memcpy(t.data.data(), raw, want);
+      } else {
+        for (size_t i = 0; i < t.data.size(); ++i) {
+          uint16_t h;
+          std::memcpy(&h, raw + 2 * i, 2);
+          t.data[i] = dtype == "BF16" ? bf16ToFloat(h) : halfToFloat(h);
+        }
+      }
       tensors.emplace(name, std::move(t));
     } catch (const nlohmann::json::exception &e) {
       throw bad(path, "tensor '" + name + "': " + e.what());

@@ -199,6 +199,10 @@ public:
   /// shaped as the graph says.
   TensorMap trainingState() const;
   int64_t optimizerSteps() const;
+  /// Sets every holder's parameters from `params` (by graph name; the AdamW
+  /// moments stay as they are). Throws std::invalid_argument naming the first
+  /// parameter missing or of another shape.
+  void setParams(const TensorMap &params);
   /// Sets every holder's parameters and moments from `state` and the AdamW
   /// step count, so that the next step is the one that would have followed.
   /// Throws std::invalid_argument naming the first tensor missing or of

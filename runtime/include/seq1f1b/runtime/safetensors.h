@@ -4,9 +4,9 @@
 // (`safetensors.torch.load_file`) and other tools read them as they are: an
 // 8-byte little-endian header length, a JSON header naming every tensor's
 // dtype, shape and byte range (plus string metadata under "__metadata__"),
-// then the raw little-endian data. Only F32 tensors, which is what the
-// runtime keeps. The format is small enough to write here; Debian packages
-// no C++ library for it.
+// then the raw little-endian data. Written as F32, which is what the runtime
+// keeps; read from F32, BF16 or F16 (Hugging Face checkpoints). The format is
+// small enough to write here; Debian packages no C++ library for it.
 //
 //===----------------------------------------------------------------------===//
 
@@ -34,7 +34,8 @@ using StringMap = std::map<std::string, std::string>;
 void writeSafetensors(const std::string &path, const TensorMap &tensors,
                       const StringMap &metadata = {});
 
-/// Reads a file written as above (F32 tensors only). Throws
+/// Reads a file written as above, or any safetensors file of F32, BF16 or
+/// F16 tensors (Hugging Face checkpoints), as fp32. Throws
 /// std::invalid_argument naming the path and what is wrong: missing file,
 /// not a safetensors file, a tensor of another dtype, byte ranges that do not
 /// fit the data.

@@ -1,0 +1,32 @@
+//===- hf_weights.h - Parameters from Hugging Face weights ------*- C++ -*-===//
+//
+// The importer names parameters as Hugging Face does, so a checkpoint's
+// tensors (model.safetensors, read by readSafetensors) become the graph's
+// parameters by a few fixed rules rather than a table per model.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef SEQ1F1B_RUNTIME_HF_WEIGHTS_H
+#define SEQ1F1B_RUNTIME_HF_WEIGHTS_H
+
+#include "seq1f1b/runtime/graph.h"
+#include "seq1f1b/runtime/safetensors.h"
+
+#include <string>
+#include <vector>
+
+namespace s1f::rt {
+
+/// Every parameter of `graph` from a checkpoint's tensors: names without a
+/// "model." or "transformer." prefix; embedding tables (the graph's "wte",
+/// "embed_tokens") without ".weight"; and in GPT-2 checkpoints (those with
+/// a fused c_attn) the Conv1D weights, stored [in, out], transposed and
+/// c_attn split into the graph's q, k and v. Throws std::invalid_argument
+/// naming the first parameter missing or of another shape. `ignored` gets
+/// the tensors no parameter took (buffers such as GPT-2's attn.bias).
+TensorMap graphParamsFromHf(const TensorMap &checkpoint, const Graph &graph,
+                            std::vector<std::string> *ignored = nullptr);
+
+} // namespace s1f::rt
+
+#endif // SEQ1F1B_RUNTIME_HF_WEIGHTS_H

@@ -1,0 +1,114 @@
+//===- hf_weights.cpp - A model graph's parameters from Hugging Face ------===//
+
+#include "seq1f1b/runtime/hf_weights.h"
+
+#include <set>
+#include <stdexcept>
+
+namespace s1f::rt {
+
+namespace {
+
+bool endsWith(const std::string &s, const std::string &suffix) {
+  return s.size() >= suffix.size() &&
+         s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
+std::string shapeText(const std::vector<int64_t> &shape) {
+  std::string text = "[";
+  for (size_t i = 0; i < shape.size(); ++i)
+    text += (i ? ", " : "") + std::to_string(shape[i]);
+  return text + "]";
+}
+
+/// Rows [row0, row0 + rows) of the transpose of a [in, out] matrix's
+/// columns: the [rows, in] weight of a Linear that Conv1D stored [in, out].
+std::vector<float> transposedColumns(const Tensor32 &t, int64_t row0,
+                                     int64_t rows) {
+  const int64_t in = t.shape[0], out = t.shape[1];
+  std::vector<float> w(rows * in);
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t i = 0; i < in; ++i)
+      w[r * in + i] = t.data[i * out + row0 + r];
+  return w;
+}
+
+} // namespace
+
+TensorMap graphParamsFromHf(const TensorMap &checkpoint, const Graph &graph,
+                            std::vector<std::string> *ignored) {
+  // Names as the importer gives them.
+  TensorMap byName;
+  for (const auto &[name, t] : checkpoint) {
+    std::string n = name;
+    for (const char *prefix : {"model.", "transformer."})
+      if (n.rfind(prefix, 0) == 0)
+        n = n.substr(std::string(prefix).size());
+    byName[n] = t;
+  }
+  bool gpt2 = false;
+  for (const auto &[name, t] : byName)
+    gpt2 |= name.find(".attn.c_attn.") != std::string::npos;
+
+  std::set<std::string> used;
+  TensorMap params;
+  for (const ParamSpec &p : graph.params) {
+    const std::string &name = p.name;
+    auto take = [&](const std::string &key) -> const Tensor32 * {
+      auto it = byName.find(key);
+      if (it == byName.end())
+        return nullptr;
+      used.insert(key);
+      return &it->second;
+    };
+    Tensor32 value{p.shape, {}};
+    // GPT-2's c_attn holds q, k and v side by side: [in, 3d] and [3d].
+    const size_t attn = name.find(".attn.");
+    const std::string rest =
+        attn == std::string::npos ? "" : name.substr(attn + 6);
+    const int part = rest.rfind("q.", 0) == 0   ? 0
+                     : rest.rfind("k.", 0) == 0 ? 1
+                     : rest.rfind("v.", 0) == 0 ? 2
+                                                : -1;
+    const Tensor32 *t = nullptr;
+    if (gpt2 && part >= 0) {
+      const bool bias = endsWith(name, ".bias");
+      t = take(name.substr(0, attn) + ".attn.c_attn" +
+               (bias ? ".bias" : ".weight"));
+      const int64_t d = p.shape[0];
+      if (t && bias && t->shape == std::vector<int64_t>{3 * d})
+        value.data.assign(t->data.begin() + part * d,
+                          t->data.begin() + (part + 1) * d);
+      else if (t && !bias && t->shape.size() == 2 && t->shape[1] == 3 * d &&
+               t->shape[0] == p.shape[1])
+        value.data = transposedColumns(*t, part * d, d);
+    } else {
+      t = take(name);
+      if (!t)
+        t = take(name + ".weight"); // an embedding table
+      const bool conv1d = gpt2 && (endsWith(name, ".c_proj.weight") ||
+                                   endsWith(name, ".c_fc.weight"));
+      if (t && conv1d && t->shape.size() == 2 &&
+          t->shape == std::vector<int64_t>{p.shape[1], p.shape[0]})
+        value.data = transposedColumns(*t, 0, p.shape[0]);
+      else if (t && t->shape == p.shape)
+        value.data = t->data;
+    }
+    if (!t)
+      throw std::invalid_argument(
+          "the checkpoint has no tensor for parameter '" + name + "'");
+    if (value.data.empty())
+      throw std::invalid_argument("the checkpoint's tensor for '" + name +
+                                  "' is " + shapeText(t->shape) +
+                                  "; the graph's parameter is " +
+                                  shapeText(p.shape));
+    params.emplace(name, std::move(value));
+  }
+  if (ignored)
+    for (const auto &[name, t] : byName)
+      if (!used.count(name))
+        ignored->push_back(name);
+  return params;
+}
+
+} // namespace s1f::rt

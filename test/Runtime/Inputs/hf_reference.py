@@ -1,0 +1,223 @@
+"""A tiny Hugging Face model, written out as a checkpoint, and its loss
+computed here in plain Python the way transformers defines the model.
+
+  hf_reference.py llama|gpt2 DIR [BF16]   writes DIR/config.json,
+      DIR/model.safetensors (F32, or BF16) and DIR/tokens.bin (one sequence
+      of S + 1 uint16 token ids), and prints the mean next-token
+      cross-entropy of that sequence under the checkpoint's weights
+  hf_reference.py check EXPECTED TRAIN_OUTPUT
+      compares it with "step   1  loss X" of seq1f1b-train (relative 1e-5)
+
+The model code follows transformers' LlamaForCausalLM (RMSNorm, rotate-half
+RoPE, grouped-query attention, SwiGLU) and GPT2LMHeadModel (learned
+positions, LayerNorm, Conv1D weights stored [in, out], a fused c_attn,
+tanh GELU, tied head): an independent check of what seq1f1b builds from the
+same config.json.
+"""
+import json
+import math
+import os
+import random
+import re
+import struct
+import sys
+
+S = 10  # tokens per sequence
+
+
+def matmul_t(x, w):
+    """x [n][k] times w^T, w [m][k] (a Linear's [out, in] weight)."""
+    return [[sum(a * b for a, b in zip(row, wr)) for wr in w] for row in x]
+
+
+def conv1d(x, w, b):
+    """x [n][k] times w [k][m] plus b (GPT-2's Conv1D)."""
+    cols = list(zip(*w))
+    return [[sum(a * c for a, c in zip(row, col)) + bb for col, bb in zip(cols, b)]
+            for row in x]
+
+
+def add(x, y):
+    return [[a + b for a, b in zip(r, s)] for r, s in zip(x, y)]
+
+
+def rms_norm(x, w, eps):
+    out = []
+    for row in x:
+        inv = 1 / math.sqrt(sum(v * v for v in row) / len(row) + eps)
+        out.append([v * inv * g for v, g in zip(row, w)])
+    return out
+
+
+def layer_norm(x, w, b, eps):
+    out = []
+    for row in x:
+        mean = sum(row) / len(row)
+        var = sum((v - mean) ** 2 for v in row) / len(row)
+        inv = 1 / math.sqrt(var + eps)
+        out.append([(v - mean) * inv * g + bb for v, g, bb in zip(row, w, b)])
+    return out
+
+
+def rope(x, heads, hd, theta):
+    out = []
+    for pos, row in enumerate(x):
+        new = list(row)
+        for h in range(heads):
+            base = h * hd
+            for i in range(hd // 2):
+                angle = pos * theta ** (-2 * i / hd)
+                c, s = math.cos(angle), math.sin(angle)
+                x1, x2 = row[base + i], row[base + i + hd // 2]
+                new[base + i] = x1 * c - x2 * s
+                new[base + i + hd // 2] = x2 * c + x1 * s
+        out.append(new)
+    return out
+
+
+def attention(q, k, v, heads, kv_heads, hd):
+    out = [[0.0] * (heads * hd) for _ in q]
+    for h in range(heads):
+        g = h // (heads // kv_heads)
+        for i in range(len(q)):
+            scores = [sum(q[i][h * hd + c] * k[j][g * hd + c] for c in range(hd)) / math.sqrt(hd)
+                      for j in range(i + 1)]
+            m = max(scores)
+            p = [math.exp(s - m) for s in scores]
+            z = sum(p)
+            for c in range(hd):
+                out[i][h * hd + c] = sum(p[j] / z * v[j][g * hd + c] for j in range(i + 1))
+    return out
+
+
+def loss(logits, targets):
+    total = 0.0
+    for row, t in zip(logits, targets):
+        m = max(row)
+        total += m + math.log(sum(math.exp(v - m) for v in row)) - row[t]
+    return total / len(targets)
+
+
+def gelu_tanh(v):
+    return 0.5 * v * (1 + math.tanh(math.sqrt(2 / math.pi) * (v + 0.044715 * v ** 3)))
+
+
+class Weights:
+    """Random tensors by name, rounded to the checkpoint's dtype."""
+
+    def __init__(self, dtype):
+        self.rng = random.Random(7)
+        self.dtype = dtype
+        self.tensors = {}
+
+    def round(self, v):
+        if self.dtype == "F32":
+            return struct.unpack("<f", struct.pack("<f", v))[0]
+        return struct.unpack("<f", b"\0\0" + struct.pack("<f", v)[2:])[0]
+
+    def new(self, name, shape, scale=0.3, offset=0.0):
+        n = 1
+        for d in shape:
+            n *= d
+        flat = [self.round(offset + self.rng.gauss(0, scale)) for _ in range(n)]
+        self.tensors[name] = (shape, flat)
+        if len(shape) == 1:
+            return flat
+        return [flat[r * shape[1]:(r + 1) * shape[1]] for r in range(shape[0])]
+
+    def write(self, path):
+        header, data = {}, b""
+        for name, (shape, flat) in sorted(self.tensors.items()):
+            if self.dtype == "F32":
+                raw = struct.pack("<%df" % len(flat), *flat)
+            else:
+                raw = b"".join(struct.pack("<f", v)[2:] for v in flat)
+            header[name] = {"dtype": self.dtype, "shape": shape,
+                            "data_offsets": [len(data), len(data) + len(raw)]}
+            data += raw
+        text = json.dumps(header).encode()
+        text += b" " * (-len(text) % 8)
+        with open(path, "wb") as f:
+            f.write(struct.pack("<Q", len(text)) + text + data)
+
+
+def llama(w, tokens):
+    d, heads, kv, hd, ffn, vocab, layers = 16, 4, 2, 4, 24, 32, 2
+    config = {"model_type": "llama", "num_hidden_layers": layers, "hidden_size": d,
+              "intermediate_size": ffn, "num_attention_heads": heads,
+              "num_key_value_heads": kv, "vocab_size": vocab, "rms_norm_eps": 1e-5,
+              "rope_theta": 10000.0, "max_position_embeddings": 64,
+              "tie_word_embeddings": False, "hidden_act": "silu",
+              "torch_dtype": "float32"}
+    emb = w.new("model.embed_tokens.weight", [vocab, d])
+    x = [list(emb[t]) for t in tokens]
+    for i in range(layers):
+        p = "model.layers.%d." % i
+        h = rms_norm(x, w.new(p + "input_layernorm.weight", [d], 0.1, 1.0), 1e-5)
+        q = rope(matmul_t(h, w.new(p + "self_attn.q_proj.weight", [heads * hd, d])), heads, hd, 1e4)
+        k = rope(matmul_t(h, w.new(p + "self_attn.k_proj.weight", [kv * hd, d])), kv, hd, 1e4)
+        v = matmul_t(h, w.new(p + "self_attn.v_proj.weight", [kv * hd, d]))
+        a = attention(q, k, v, heads, kv, hd)
+        x = add(x, matmul_t(a, w.new(p + "self_attn.o_proj.weight", [d, heads * hd])))
+        h = rms_norm(x, w.new(p + "post_attention_layernorm.weight", [d], 0.1, 1.0), 1e-5)
+        gate = matmul_t(h, w.new(p + "mlp.gate_proj.weight", [ffn, d]))
+        up = matmul_t(h, w.new(p + "mlp.up_proj.weight", [ffn, d]))
+        mid = [[g / (1 + math.exp(-g)) * u for g, u in zip(gr, ur)] for gr, ur in zip(gate, up)]
+        x = add(x, matmul_t(mid, w.new(p + "mlp.down_proj.weight", [d, ffn])))
+    x = rms_norm(x, w.new("model.norm.weight", [d], 0.1, 1.0), 1e-5)
+    # A buffer the graph has no parameter for.
+    w.new("model.layers.0.self_attn.rotary_emb.inv_freq", [hd // 2])
+    return config, matmul_t(x, w.new("lm_head.weight", [vocab, d]))
+
+
+def gpt2(w, tokens):
+    d, heads, hd, vocab, layers, positions = 16, 4, 4, 32, 2, 64
+    config = {"model_type": "gpt2", "n_layer": layers, "n_embd": d, "n_head": heads,
+              "n_positions": positions, "vocab_size": vocab,
+              "layer_norm_epsilon": 1e-5, "torch_dtype": "float32"}
+    wte = w.new("transformer.wte.weight", [vocab, d])
+    wpe = w.new("transformer.wpe.weight", [positions, d])
+    x = [[a + b for a, b in zip(wte[t], wpe[i])] for i, t in enumerate(tokens)]
+    for i in range(layers):
+        p = "transformer.h.%d." % i
+        h = layer_norm(x, w.new(p + "ln_1.weight", [d], 0.1, 1.0), w.new(p + "ln_1.bias", [d], 0.1), 1e-5)
+        qkv = conv1d(h, w.new(p + "attn.c_attn.weight", [d, 3 * d]), w.new(p + "attn.c_attn.bias", [3 * d], 0.1))
+        q = [r[:d] for r in qkv]
+        k = [r[d:2 * d] for r in qkv]
+        v = [r[2 * d:] for r in qkv]
+        a = attention(q, k, v, heads, heads, hd)
+        x = add(x, conv1d(a, w.new(p + "attn.c_proj.weight", [d, d]), w.new(p + "attn.c_proj.bias", [d], 0.1)))
+        w.new(p + "attn.bias", [1, 1])  # the causal-mask buffer old checkpoints carry
+        h = layer_norm(x, w.new(p + "ln_2.weight", [d], 0.1, 1.0), w.new(p + "ln_2.bias", [d], 0.1), 1e-5)
+        mid = conv1d(h, w.new(p + "mlp.c_fc.weight", [d, 4 * d]), w.new(p + "mlp.c_fc.bias", [4 * d], 0.1))
+        mid = [[gelu_tanh(v) for v in r] for r in mid]
+        x = add(x, conv1d(mid, w.new(p + "mlp.c_proj.weight", [4 * d, d]), w.new(p + "mlp.c_proj.bias", [d], 0.1)))
+    x = layer_norm(x, w.new("transformer.ln_f.weight", [d], 0.1, 1.0), w.new("transformer.ln_f.bias", [d], 0.1), 1e-5)
+    return config, matmul_t(x, wte)  # tied head
+
+
+def main():
+    if sys.argv[1] == "check":
+        expected = float(open(sys.argv[2]).read())
+        out = open(sys.argv[3]).read()
+        got = float(re.search(r"step +1 +loss ([0-9.]+)", out).group(1))
+        diff = abs(got - expected) / expected
+        print(f"loss {got:.6f}, Hugging Face's {expected:.6f}: relative difference {diff:.1e}")
+        sys.exit(0 if diff <= 1e-5 else 1)
+    model, out = sys.argv[1], sys.argv[2]
+    dtype = sys.argv[3] if len(sys.argv) > 3 else "F32"
+    os.makedirs(out, exist_ok=True)
+    rng = random.Random(3)
+    seq = [rng.randrange(32) for _ in range(S + 1)]
+    w = Weights(dtype)
+    config, logits = (llama if model == "llama" else gpt2)(w, seq[:S])
+    with open(os.path.join(out, "config.json"), "w") as f:
+        json.dump(config, f)
+    w.write(os.path.join(out, "model.safetensors"))
+    with open(os.path.join(out, "tokens.bin"), "wb") as f:
+        f.write(struct.pack("<%dH" % len(seq), *seq))
+    print(repr(loss(logits, seq[1:])))
+
+
+if __name__ == "__main__":
+    main()
