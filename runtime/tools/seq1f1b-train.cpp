@@ -102,10 +102,12 @@ on in-process CPU ranks.
   --load FILE           start from such a file: the steps go on from its step,
                         exactly as one longer run would (same graph, data,
                         shapes and seed)
-  --init-from FILE      start from a Hugging Face checkpoint's weights
-                        (model.safetensors: F32, BF16 or F16) instead of
-                        random ones, for the graph imported from the same
-                        config.json; the optimizer starts fresh
+  --init-from PATH      start from a Hugging Face checkpoint's weights
+                        (model.safetensors, a sharded checkpoint's
+                        model.safetensors.index.json, or their directory;
+                        F32, BF16 or F16) instead of random ones, for the
+                        graph imported from the same config.json; the
+                        optimizer starts fresh
   --verify              compare with the single-rank full-sequence run:
                         every step's loss and step 1's gradients
   --tolerance X         relative tolerance of --verify (default 1e-5)
@@ -551,7 +553,7 @@ int run(Args a) {
   if (!a.initFrom.empty()) {
     std::vector<std::string> ignored;
     const TensorMap params =
-        graphParamsFromHf(readSafetensors(a.initFrom), graph, &ignored);
+        graphParamsFromHf(readHfCheckpoint(a.initFrom), graph, &ignored);
     for (Pipeline *p : {pipeline->inProcess(), reference.get()})
       if (p)
         p->setParams(params);

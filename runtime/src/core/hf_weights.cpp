@@ -2,6 +2,11 @@
 
 #include "seq1f1b/runtime/hf_weights.h"
 
+#include <nlohmann/json.hpp>
+
+#include <filesystem>
+#include <fstream>
+#include <map>
 #include <set>
 #include <stdexcept>
 
@@ -34,6 +39,51 @@ std::vector<float> transposedColumns(const Tensor32 &t, int64_t row0,
 }
 
 } // namespace
+
+TensorMap readHfCheckpoint(const std::string &path) {
+  namespace fs = std::filesystem;
+  std::string file = path;
+  if (fs::is_directory(path)) {
+    file = (fs::path(path) / "model.safetensors.index.json").string();
+    if (!fs::exists(file))
+      file = (fs::path(path) / "model.safetensors").string();
+  }
+  if (!endsWith(file, ".index.json"))
+    return readSafetensors(file);
+  std::ifstream in(file);
+  if (!in)
+    throw std::invalid_argument("cannot open the checkpoint index " + file);
+  nlohmann::json index;
+  try {
+    index = nlohmann::json::parse(in);
+  } catch (const nlohmann::json::exception &e) {
+    throw std::invalid_argument(file + ": not JSON: " + e.what());
+  }
+  if (!index.is_object() || !index.contains("weight_map") ||
+      !index["weight_map"].is_object())
+    throw std::invalid_argument(file + ": no \"weight_map\" object");
+  std::map<std::string, std::vector<std::string>> shards; // file -> tensors
+  for (const auto &[tensor, shard] : index["weight_map"].items()) {
+    if (!shard.is_string())
+      throw std::invalid_argument(file + ": the file of '" + tensor +
+                                  "' is not a string");
+    shards[shard.get<std::string>()].push_back(tensor);
+  }
+  TensorMap all;
+  for (const auto &[shard, tensors] : shards) {
+    const std::string shardPath =
+        (fs::path(file).parent_path() / shard).string();
+    TensorMap part = readSafetensors(shardPath);
+    for (const std::string &tensor : tensors) {
+      auto it = part.find(tensor);
+      if (it == part.end())
+        throw std::invalid_argument(file + " puts '" + tensor + "' in " +
+                                    shard + ", which does not hold it");
+      all.emplace(tensor, std::move(it->second));
+    }
+  }
+  return all;
+}
 
 TensorMap graphParamsFromHf(const TensorMap &checkpoint, const Graph &graph,
                             std::vector<std::string> *ignored) {

@@ -1,10 +1,11 @@
 """A tiny Hugging Face model, written out as a checkpoint, and its loss
 computed here in plain Python the way transformers defines the model.
 
-  hf_reference.py llama|gpt2 DIR [BF16]   writes DIR/config.json,
-      DIR/model.safetensors (F32, or BF16) and DIR/tokens.bin (one sequence
-      of S + 1 uint16 token ids), and prints the mean next-token
-      cross-entropy of that sequence under the checkpoint's weights
+  hf_reference.py llama|gpt2 DIR [F32|BF16 [SHARDS]]   writes
+      DIR/config.json, DIR/model.safetensors (or SHARDS files and
+      model.safetensors.index.json) and DIR/tokens.bin (one sequence of
+      S + 1 uint16 token ids), and prints the mean next-token cross-entropy
+      of that sequence under the checkpoint's weights
   hf_reference.py check EXPECTED TRAIN_OUTPUT
       compares it with "step   1  loss X" of seq1f1b-train (relative 1e-5)
 
@@ -125,9 +126,11 @@ class Weights:
             return flat
         return [flat[r * shape[1]:(r + 1) * shape[1]] for r in range(shape[0])]
 
-    def write(self, path):
+    def write(self, path, names=None):
         header, data = {}, b""
         for name, (shape, flat) in sorted(self.tensors.items()):
+            if names is not None and name not in names:
+                continue
             if self.dtype == "F32":
                 raw = struct.pack("<%df" % len(flat), *flat)
             else:
@@ -206,6 +209,7 @@ def main():
         sys.exit(0 if diff <= 1e-5 else 1)
     model, out = sys.argv[1], sys.argv[2]
     dtype = sys.argv[3] if len(sys.argv) > 3 else "F32"
+    shards = int(sys.argv[4]) if len(sys.argv) > 4 else 1
     os.makedirs(out, exist_ok=True)
     rng = random.Random(3)
     seq = [rng.randrange(32) for _ in range(S + 1)]
@@ -213,7 +217,18 @@ def main():
     config, logits = (llama if model == "llama" else gpt2)(w, seq[:S])
     with open(os.path.join(out, "config.json"), "w") as f:
         json.dump(config, f)
-    w.write(os.path.join(out, "model.safetensors"))
+    if shards == 1:
+        w.write(os.path.join(out, "model.safetensors"))
+    else:  # as transformers shards: files of whole tensors and an index
+        names = sorted(w.tensors)
+        weight_map = {}
+        for k in range(shards):
+            file = "model-%05d-of-%05d.safetensors" % (k + 1, shards)
+            part = set(names[k::shards])
+            w.write(os.path.join(out, file), part)
+            weight_map.update({n: file for n in part})
+        with open(os.path.join(out, "model.safetensors.index.json"), "w") as f:
+            json.dump({"metadata": {"total_size": 0}, "weight_map": weight_map}, f)
     with open(os.path.join(out, "tokens.bin"), "wb") as f:
         f.write(struct.pack("<%dH" % len(seq), *seq))
     print(repr(loss(logits, seq[1:])))

@@ -17,6 +17,12 @@
 
 namespace s1f::rt {
 
+/// A checkpoint's tensors from `path`: a .safetensors file, a sharded
+/// checkpoint's model.safetensors.index.json (every file its weight_map
+/// names, next to it), or a directory holding either. Throws
+/// std::invalid_argument naming the file and what is wrong.
+TensorMap readHfCheckpoint(const std::string &path);
+
 /// Every parameter of `graph` from a checkpoint's tensors: names without a
 /// "model." or "transformer." prefix; embedding tables (the graph's "wte",
 /// "embed_tokens") without ".weight"; and in GPT-2 checkpoints (those with
