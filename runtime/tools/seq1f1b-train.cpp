@@ -108,6 +108,10 @@ on in-process CPU ranks.
                         F32, BF16 or F16) instead of random ones, for the
                         graph imported from the same config.json; the
                         optimizer starts fresh
+  --save-hf FILE        after the last step, the weights as a Hugging Face
+                        model.safetensors (F32, Hugging Face's names and
+                        layouts) for Llama-family, StarCoder2 and GPT-2
+                        graphs
   --verify              compare with the single-rank full-sequence run:
                         every step's loss and step 1's gradients
   --tolerance X         relative tolerance of --verify (default 1e-5)
@@ -125,7 +129,7 @@ struct Args {
   std::string kernels = "cpu";
   std::string recompute = "none";
   std::string scheduleCsv, timeline, trace, tokens = "bytes", save, load;
-  std::string initFrom;
+  std::string initFrom, saveHf;
   bool ranksGiven = false;
   int seqLen = 64, batch = 1, ranks = 1, virtualStages = 2, chunks = 1;
   int microbatches = 1, steps = 10, dataParallel = 1;
@@ -186,6 +190,7 @@ Args parseArgs(int argc, char **argv) {
       {"save", required_argument, nullptr, 'Y'},
       {"load", required_argument, nullptr, 'Z'},
       {"init-from", required_argument, nullptr, 'I'},
+      {"save-hf", required_argument, nullptr, 'H'},
       {"trace", required_argument, nullptr, 'E'},
       {"tolerance", required_argument, nullptr, 'T'},
       {"help", no_argument, nullptr, 'h'},
@@ -238,6 +243,9 @@ Args parseArgs(int argc, char **argv) {
     case 'I':
       a.initFrom = optarg;
       break;
+    case 'H':
+      a.saveHf = optarg;
+      break;
     case 'E':
       a.trace = optarg;
       break;
@@ -266,9 +274,9 @@ Args parseArgs(int argc, char **argv) {
     usageError("--tokens must be bytes, u16 or u32, got '" + a.tokens + "'");
   if (a.comm == "mpi" &&
       (!a.timeline.empty() || !a.trace.empty() || !a.save.empty() ||
-       !a.load.empty() || !a.initFrom.empty()))
-    usageError("--timeline, --trace, --save, --load and --init-from need the "
-               "ranks in this process (--comm inprocess)");
+       !a.load.empty() || !a.initFrom.empty() || !a.saveHf.empty()))
+    usageError("--timeline, --trace, --save, --load, --init-from and "
+               "--save-hf need the ranks in this process (--comm inprocess)");
   if (!a.load.empty() && !a.initFrom.empty())
     usageError("--load and --init-from both set the weights: give one");
 #ifdef SEQ1F1B_HAVE_CUDA
@@ -492,6 +500,9 @@ int run(Args a) {
   if (ranks > 1)
     cpu::set_gemm_threads(1);
   Graph graph = loadGraph(a.graph);
+  if (!a.saveHf.empty())
+    if (std::string problem = checkHfNames(graph); !problem.empty())
+      throw std::invalid_argument("--save-hf: " + problem);
   const TokenFormat format = a.tokens == "u16"   ? TokenFormat::U16
                              : a.tokens == "u32" ? TokenFormat::U32
                                                  : TokenFormat::Bytes;
@@ -684,6 +695,15 @@ int run(Args a) {
                       {"data_position", std::to_string(loader.position())}});
     std::printf("saved %s after step %d\n", a.save.c_str(),
                 first + a.steps - 1);
+  }
+  if (!a.saveHf.empty()) {
+    TensorMap state = pipeline->inProcess()->trainingState(), params;
+    for (const ParamSpec &p : graph.params)
+      params[p.name] = std::move(state.at(p.name));
+    writeSafetensors(a.saveHf, hfFromGraphParams(params, graph),
+                     {{"format", "pt"}});
+    std::printf("saved the weights as Hugging Face's to %s\n",
+                a.saveHf.c_str());
   }
   if (!verified) {
     std::fprintf(stderr, "seq1f1b-train: error: the pipelined run differs "

@@ -161,4 +161,74 @@ TensorMap graphParamsFromHf(const TensorMap &checkpoint, const Graph &graph,
   return params;
 }
 
+std::string checkHfNames(const Graph &graph) {
+  if (graph.paramIndex("wte") >= 0 || graph.paramIndex("embed_tokens") >= 0)
+    return "";
+  return "Hugging Face names are written for the graphs of Llama-family, "
+         "StarCoder2 and GPT-2 configs only";
+}
+
+TensorMap hfFromGraphParams(const TensorMap &params, const Graph &graph) {
+  if (std::string problem = checkHfNames(graph); !problem.empty())
+    throw std::invalid_argument(problem);
+  const bool gpt2 = graph.paramIndex("wte") >= 0;
+  auto value = [&](const std::string &name) -> const Tensor32 & {
+    auto it = params.find(name);
+    if (it == params.end())
+      throw std::invalid_argument("no value for parameter '" + name + "'");
+    return it->second;
+  };
+  // [rows, in] Linear weights stacked, stored as Conv1D does: [in, rows...].
+  auto conv1d = [](const std::vector<const Tensor32 *> &parts) {
+    const int64_t in = parts[0]->shape[1];
+    int64_t out = 0;
+    for (const Tensor32 *p : parts)
+      out += p->shape[0];
+    Tensor32 t{{in, out}, std::vector<float>(in * out)};
+    int64_t col = 0;
+    for (const Tensor32 *p : parts) {
+      for (int64_t r = 0; r < p->shape[0]; ++r)
+        for (int64_t i = 0; i < in; ++i)
+          t.data[i * out + col + r] = p->data[r * in + i];
+      col += p->shape[0];
+    }
+    return t;
+  };
+  TensorMap hf;
+  const std::string prefix = gpt2 ? "transformer." : "model.";
+  for (const ParamSpec &p : graph.params) {
+    const std::string &name = p.name;
+    if (name == "lm_head.weight") {
+      hf[name] = value(name);
+    } else if (name == "wte" || name == "wpe" || name == "embed_tokens") {
+      hf[prefix + name + ".weight"] = value(name);
+    } else if (gpt2 && (endsWith(name, ".attn.k.weight") ||
+                        endsWith(name, ".attn.v.weight") ||
+                        endsWith(name, ".attn.k.bias") ||
+                        endsWith(name, ".attn.v.bias"))) {
+      continue; // fused with q below
+    } else if (gpt2 && endsWith(name, ".attn.q.weight")) {
+      const std::string block = name.substr(0, name.size() - 9); // ".q.weight"
+      hf[prefix + block + ".c_attn.weight"] =
+          conv1d({&value(name), &value(block + ".k.weight"),
+                  &value(block + ".v.weight")});
+    } else if (gpt2 && endsWith(name, ".attn.q.bias")) {
+      const std::string block = name.substr(0, name.size() - 7); // ".q.bias"
+      Tensor32 t = value(name);
+      for (const char *part : {".k.bias", ".v.bias"}) {
+        const Tensor32 &b = value(block + part);
+        t.data.insert(t.data.end(), b.data.begin(), b.data.end());
+      }
+      t.shape = {int64_t(t.data.size())};
+      hf[prefix + block + ".c_attn.bias"] = std::move(t);
+    } else if (gpt2 && (endsWith(name, ".c_proj.weight") ||
+                        endsWith(name, ".c_fc.weight"))) {
+      hf[prefix + name] = conv1d({&value(name)});
+    } else {
+      hf[prefix + name] = value(name);
+    }
+  }
+  return hf;
+}
+
 } // namespace s1f::rt

@@ -6,8 +6,13 @@ computed here in plain Python the way transformers defines the model.
       model.safetensors.index.json) and DIR/tokens.bin (one sequence of
       S + 1 uint16 token ids), and prints the mean next-token cross-entropy
       of that sequence under the checkpoint's weights
-  hf_reference.py check EXPECTED TRAIN_OUTPUT
-      compares it with "step   1  loss X" of seq1f1b-train (relative 1e-5)
+  hf_reference.py eval llama|gpt2 DIR FILE
+      the same loss under the weights of FILE (an F32 checkpoint, as
+      seq1f1b-train --save-hf writes it: every tensor must have the name and
+      shape transformers expects)
+  hf_reference.py check EXPECTED TRAIN_OUTPUT [STEP]
+      compares it with "step STEP  loss X" of seq1f1b-train (default step 1;
+      relative 1e-5)
 
 The model code follows transformers' LlamaForCausalLM (RMSNorm, rotate-half
 RoPE, grouped-query attention, SwiGLU) and GPT2LMHeadModel (learned
@@ -103,13 +108,33 @@ def gelu_tanh(v):
     return 0.5 * v * (1 + math.tanh(math.sqrt(2 / math.pi) * (v + 0.044715 * v ** 3)))
 
 
-class Weights:
-    """Random tensors by name, rounded to the checkpoint's dtype."""
+def read_safetensors(path):
+    """name -> (shape, values) of an F32 safetensors file."""
+    with open(path, "rb") as f:
+        raw = f.read()
+    n = struct.unpack("<Q", raw[:8])[0]
+    header = json.loads(raw[8:8 + n])
+    tensors = {}
+    for name, e in header.items():
+        if name == "__metadata__":
+            continue
+        assert e["dtype"] == "F32", (name, e["dtype"])
+        a, b = e["data_offsets"]
+        data = raw[8 + n + a:8 + n + b]
+        tensors[name] = (e["shape"], list(struct.unpack("<%df" % (len(data) // 4), data)))
+    return tensors
 
-    def __init__(self, dtype):
+
+class Weights:
+    """Random tensors by name, rounded to the checkpoint's dtype; or, given
+    `saved`, a checkpoint's tensors, which must have the names and shapes
+    transformers expects."""
+
+    def __init__(self, dtype, saved=None):
         self.rng = random.Random(7)
         self.dtype = dtype
         self.tensors = {}
+        self.saved = saved
 
     def round(self, v):
         if self.dtype == "F32":
@@ -121,10 +146,19 @@ class Weights:
         for d in shape:
             n *= d
         flat = [self.round(offset + self.rng.gauss(0, scale)) for _ in range(n)]
+        if self.saved is not None:
+            assert name in self.saved, f"no tensor '{name}'"
+            saved_shape, flat = self.saved[name]
+            assert saved_shape == shape, (name, saved_shape, shape)
         self.tensors[name] = (shape, flat)
         if len(shape) == 1:
             return flat
         return [flat[r * shape[1]:(r + 1) * shape[1]] for r in range(shape[0])]
+
+    def buffer(self, name, shape):
+        """A tensor the model does not train (not saved back)."""
+        if self.saved is None:
+            self.new(name, shape)
 
     def write(self, path, names=None):
         header, data = {}, b""
@@ -169,7 +203,7 @@ def llama(w, tokens):
         x = add(x, matmul_t(mid, w.new(p + "mlp.down_proj.weight", [d, ffn])))
     x = rms_norm(x, w.new("model.norm.weight", [d], 0.1, 1.0), 1e-5)
     # A buffer the graph has no parameter for.
-    w.new("model.layers.0.self_attn.rotary_emb.inv_freq", [hd // 2])
+    w.buffer("model.layers.0.self_attn.rotary_emb.inv_freq", [hd // 2])
     return config, matmul_t(x, w.new("lm_head.weight", [vocab, d]))
 
 
@@ -190,7 +224,7 @@ def gpt2(w, tokens):
         v = [r[2 * d:] for r in qkv]
         a = attention(q, k, v, heads, heads, hd)
         x = add(x, conv1d(a, w.new(p + "attn.c_proj.weight", [d, d]), w.new(p + "attn.c_proj.bias", [d], 0.1)))
-        w.new(p + "attn.bias", [1, 1])  # the causal-mask buffer old checkpoints carry
+        w.buffer(p + "attn.bias", [1, 1])  # the causal mask old checkpoints carry
         h = layer_norm(x, w.new(p + "ln_2.weight", [d], 0.1, 1.0), w.new(p + "ln_2.bias", [d], 0.1), 1e-5)
         mid = conv1d(h, w.new(p + "mlp.c_fc.weight", [d, 4 * d]), w.new(p + "mlp.c_fc.bias", [4 * d], 0.1))
         mid = [[gelu_tanh(v) for v in r] for r in mid]
@@ -203,10 +237,20 @@ def main():
     if sys.argv[1] == "check":
         expected = float(open(sys.argv[2]).read())
         out = open(sys.argv[3]).read()
-        got = float(re.search(r"step +1 +loss ([0-9.]+)", out).group(1))
+        step = sys.argv[4] if len(sys.argv) > 4 else "1"
+        got = float(re.search(r"step +%s +loss ([0-9.]+)" % step, out).group(1))
         diff = abs(got - expected) / expected
         print(f"loss {got:.6f}, Hugging Face's {expected:.6f}: relative difference {diff:.1e}")
         sys.exit(0 if diff <= 1e-5 else 1)
+    if sys.argv[1] == "eval":
+        model, out, saved = sys.argv[2], sys.argv[3], read_safetensors(sys.argv[4])
+        seq = list(struct.unpack("<%dH" % (S + 1), open(os.path.join(out, "tokens.bin"), "rb").read()))
+        w = Weights("F32", saved)
+        _, logits = (llama if model == "llama" else gpt2)(w, seq[:S])
+        unread = set(saved) - set(w.tensors)
+        assert not unread, f"tensors transformers would not read: {sorted(unread)}"
+        print(repr(loss(logits, seq[1:])))
+        return
     model, out = sys.argv[1], sys.argv[2]
     dtype = sys.argv[3] if len(sys.argv) > 3 else "F32"
     shards = int(sys.argv[4]) if len(sys.argv) > 4 else 1

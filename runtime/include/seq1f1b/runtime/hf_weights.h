@@ -33,6 +33,17 @@ TensorMap readHfCheckpoint(const std::string &path);
 TensorMap graphParamsFromHf(const TensorMap &checkpoint, const Graph &graph,
                             std::vector<std::string> *ignored = nullptr);
 
+/// Whether hfFromGraphParams writes `graph`'s parameters (empty), or why
+/// not.
+std::string checkHfNames(const Graph &graph);
+
+/// The inverse of graphParamsFromHf for the graphs of Llama-family and
+/// StarCoder2 configs (names under "model.", the head as "lm_head.weight")
+/// and of GPT-2 (names under "transformer.", q, k and v fused back into
+/// c_attn, Conv1D weights stored [in, out]): a checkpoint transformers
+/// loads. Throws std::invalid_argument for other graphs.
+TensorMap hfFromGraphParams(const TensorMap &params, const Graph &graph);
+
 } // namespace s1f::rt
 
 #endif // SEQ1F1B_RUNTIME_HF_WEIGHTS_H
