@@ -67,6 +67,10 @@ public:
       stageStarts.push_back(static_cast<int64_t>(ops.size()));
       root["stages"] = std::move(stageStarts);
     }
+    // The config's family, for the names its checkpoints use.
+    if (auto config = module->getAttrOfType<DictionaryAttr>("llm.config"))
+      if (auto type = config.getAs<StringAttr>("model_type"))
+        root["model_type"] = type.getValue();
     root["ops"] = std::move(ops);
     os << llvm::formatv("{0:2}", json::Value(std::move(root))) << "\n";
     return success();

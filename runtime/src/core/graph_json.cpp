@@ -103,6 +103,7 @@ Graph graphFromJson(const std::string &text) {
   for (size_t i = 0; i < ops.size(); ++i)
     g.ops.push_back(parseOp(ops[i], i, g));
   g.stages = optional<std::vector<int>>(root, "stages", {}, "graph: ");
+  g.modelType = optional<std::string>(root, "model_type", "", "graph: ");
   g.validate();
   return g;
 }
@@ -154,6 +155,8 @@ std::string graphToJson(const Graph &g) {
   root["ops"] = ops;
   if (!g.stages.empty())
     root["stages"] = g.stages;
+  if (!g.modelType.empty())
+    root["model_type"] = g.modelType;
   return root.dump(1);
 }
 

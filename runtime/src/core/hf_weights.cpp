@@ -38,6 +38,45 @@ std::vector<float> transposedColumns(const Tensor32 &t, int64_t row0,
   return w;
 }
 
+/// Where a graph weight sits in a checkpoint that stacks it with others
+/// (Phi-3: q, k, v rows in self_attn.qkv_proj, gate and up rows in
+/// mlp.gate_up_proj): the fused tensor's name and the weight's first row;
+/// no source when the checkpoint has the weight itself or no fused one.
+struct FusedRows {
+  std::string source; ///< empty: none
+  int64_t row0 = 0;
+};
+
+FusedRows fusedRows(const std::string &name, const Graph &graph,
+                    const TensorMap &byName) {
+  FusedRows f;
+  if (byName.count(name))
+    return f;
+  auto rows = [&](const std::string &param) {
+    const int i = graph.paramIndex(param);
+    return i < 0 ? int64_t(0) : graph.params[i].shape[0];
+  };
+  const std::vector<std::pair<std::string, std::vector<std::string>>> groups = {
+      {"self_attn.qkv_proj",
+       {"self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj"}},
+      {"mlp.gate_up_proj", {"mlp.gate_proj", "mlp.up_proj"}}};
+  for (const auto &[fused, parts] : groups)
+    for (size_t k = 0; k < parts.size(); ++k) {
+      const std::string suffix = parts[k] + ".weight";
+      if (!endsWith(name, suffix))
+        continue;
+      const std::string block = name.substr(0, name.size() - suffix.size());
+      const std::string source = block + fused + ".weight";
+      if (!byName.count(source))
+        return f;
+      for (size_t j = 0; j < k; ++j)
+        f.row0 += rows(block + parts[j] + ".weight");
+      f.source = source;
+      return f;
+    }
+  return f;
+}
+
 } // namespace
 
 TensorMap readHfCheckpoint(const std::string &path) {
@@ -132,6 +171,15 @@ TensorMap graphParamsFromHf(const TensorMap &checkpoint, const Graph &graph,
       else if (t && !bias && t->shape.size() == 2 && t->shape[1] == 3 * d &&
                t->shape[0] == p.shape[1])
         value.data = transposedColumns(*t, part * d, d);
+    } else if (const FusedRows fused = fusedRows(name, graph, byName);
+               !fused.source.empty()) {
+      // Phi-3's qkv_proj and gate_up_proj: the graph's weights stacked.
+      t = take(fused.source);
+      if (t && t->shape.size() == 2 && t->shape[0] >= fused.row0 + p.shape[0] &&
+          t->shape[1] == p.shape[1])
+        value.data.assign(t->data.begin() + fused.row0 * p.shape[1],
+                          t->data.begin() +
+                              (fused.row0 + p.shape[0]) * p.shape[1]);
     } else {
       t = take(name);
       if (!t)
@@ -162,7 +210,8 @@ TensorMap graphParamsFromHf(const TensorMap &checkpoint, const Graph &graph,
 }
 
 std::string checkHfNames(const Graph &graph) {
-  if (graph.paramIndex("wte") >= 0 || graph.paramIndex("embed_tokens") >= 0)
+  if (graph.modelType != "gpt_neox" &&
+      (graph.paramIndex("wte") >= 0 || graph.paramIndex("embed_tokens") >= 0))
     return "";
   return "Hugging Face names are written for the graphs of Llama-family, "
          "StarCoder2 and GPT-2 configs only";
@@ -194,6 +243,17 @@ TensorMap hfFromGraphParams(const TensorMap &params, const Graph &graph) {
     }
     return t;
   };
+  // Phi-3 stacks q, k and v, and gate and up, by rows.
+  auto stacked = [&](const std::vector<std::string> &names) {
+    Tensor32 t = value(names[0]);
+    for (size_t i = 1; i < names.size(); ++i) {
+      const Tensor32 &part = value(names[i]);
+      t.data.insert(t.data.end(), part.data.begin(), part.data.end());
+      t.shape[0] += part.shape[0];
+    }
+    return t;
+  };
+  const bool phi3 = graph.modelType == "phi3";
   TensorMap hf;
   const std::string prefix = gpt2 ? "transformer." : "model.";
   for (const ParamSpec &p : graph.params) {
@@ -224,6 +284,20 @@ TensorMap hfFromGraphParams(const TensorMap &params, const Graph &graph) {
     } else if (gpt2 && (endsWith(name, ".c_proj.weight") ||
                         endsWith(name, ".c_fc.weight"))) {
       hf[prefix + name] = conv1d({&value(name)});
+    } else if (phi3 && (endsWith(name, ".self_attn.k_proj.weight") ||
+                        endsWith(name, ".self_attn.v_proj.weight") ||
+                        endsWith(name, ".mlp.up_proj.weight"))) {
+      continue; // stacked below
+    } else if (phi3 && endsWith(name, ".self_attn.q_proj.weight")) {
+      const std::string block =
+          name.substr(0, name.size() - 13); // "q_proj.weight"
+      hf[prefix + block + "qkv_proj.weight"] =
+          stacked({name, block + "k_proj.weight", block + "v_proj.weight"});
+    } else if (phi3 && endsWith(name, ".mlp.gate_proj.weight")) {
+      const std::string block =
+          name.substr(0, name.size() - 16); // "gate_proj.weight"
+      hf[prefix + block + "gate_up_proj.weight"] =
+          stacked({name, block + "up_proj.weight"});
     } else {
       hf[prefix + name] = value(name);
     }

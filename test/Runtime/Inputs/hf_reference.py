@@ -1,7 +1,7 @@
 """A tiny Hugging Face model, written out as a checkpoint, and its loss
 computed here in plain Python the way transformers defines the model.
 
-  hf_reference.py llama|gpt2 DIR [F32|BF16 [SHARDS]]   writes
+  hf_reference.py llama|gpt2|phi3 DIR [F32|BF16 [SHARDS]]   writes
       DIR/config.json, DIR/model.safetensors (or SHARDS files and
       model.safetensors.index.json) and DIR/tokens.bin (one sequence of
       S + 1 uint16 token ids), and prints the mean next-token cross-entropy
@@ -178,6 +178,27 @@ class Weights:
             f.write(struct.pack("<Q", len(text)) + text + data)
 
 
+def fuse(w, fused, names):
+    """Phi-3 stores these Linear weights stacked by rows in one tensor."""
+    shapes = [w.tensors[n][0] for n in names]
+    flat = [v for n in names for v in w.tensors.pop(n)[1]]
+    w.tensors[fused] = ([sum(sh[0] for sh in shapes), shapes[0][1]], flat)
+
+
+def phi3(w, tokens):
+    """Llama's model with Phi-3's checkpoint: q, k, v in self_attn.qkv_proj
+    and gate, up in mlp.gate_up_proj."""
+    config, logits = llama(w, tokens)
+    config["model_type"] = "phi3"
+    for i in range(config["num_hidden_layers"]):
+        p = "model.layers.%d." % i
+        fuse(w, p + "self_attn.qkv_proj.weight",
+             [p + "self_attn.%s_proj.weight" % x for x in "qkv"])
+        fuse(w, p + "mlp.gate_up_proj.weight",
+             [p + "mlp.gate_proj.weight", p + "mlp.up_proj.weight"])
+    return config, logits
+
+
 def llama(w, tokens):
     d, heads, kv, hd, ffn, vocab, layers = 16, 4, 2, 4, 24, 32, 2
     config = {"model_type": "llama", "num_hidden_layers": layers, "hidden_size": d,
@@ -245,8 +266,17 @@ def main():
     if sys.argv[1] == "eval":
         model, out, saved = sys.argv[2], sys.argv[3], read_safetensors(sys.argv[4])
         seq = list(struct.unpack("<%dH" % (S + 1), open(os.path.join(out, "tokens.bin"), "rb").read()))
+        if model == "phi3":  # Phi3's modeling code splits the stacked rows
+            for name in [n for n in saved if n.endswith(("qkv_proj.weight", "gate_up_proj.weight"))]:
+                (rows, cols), flat = saved.pop(name)
+                base = name[:name.rindex(".") - len("qkv_proj" if "qkv" in name else "gate_up_proj")]
+                parts = ([("q", 16), ("k", 8), ("v", 8)] if "qkv" in name else [("gate", rows // 2), ("up", rows // 2)])
+                row = 0
+                for part, n in parts:
+                    saved[base + part + "_proj.weight"] = ([n, cols], flat[row * cols:(row + n) * cols])
+                    row += n
         w = Weights("F32", saved)
-        _, logits = (llama if model == "llama" else gpt2)(w, seq[:S])
+        _, logits = {"llama": llama, "gpt2": gpt2, "phi3": llama}[model](w, seq[:S])
         unread = set(saved) - set(w.tensors)
         assert not unread, f"tensors transformers would not read: {sorted(unread)}"
         print(repr(loss(logits, seq[1:])))
@@ -258,7 +288,7 @@ def main():
     rng = random.Random(3)
     seq = [rng.randrange(32) for _ in range(S + 1)]
     w = Weights(dtype)
-    config, logits = (llama if model == "llama" else gpt2)(w, seq[:S])
+    config, logits = {"llama": llama, "gpt2": gpt2, "phi3": phi3}[model](w, seq[:S])
     with open(os.path.join(out, "config.json"), "w") as f:
         json.dump(config, f)
     if shards == 1:

@@ -69,6 +69,9 @@ struct Graph {
   /// ops.size() last; stage k runs ops [stages[k], stages[k+1]). Empty: the
   /// runtime cuts the stages itself.
   std::vector<int> stages;
+  /// The Hugging Face model_type the graph was imported from ("" unknown):
+  /// how its checkpoints name and lay out weights.
+  std::string modelType;
 
   /// Index of the parameter called `name`, or -1.
   int paramIndex(const std::string &name) const;

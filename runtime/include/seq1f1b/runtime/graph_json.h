@@ -9,6 +9,7 @@
 //    "ops": [{"op": "embedding", "params": ["wte"], "out": 0},
 //            {"op": "attention", "in": [5, 6, 7], "out": 8, "heads": 2,
 //             "kv_heads": 2}, ...]}
+// Optional: "stages" (the compiler's cut) and "model_type" (the config's).
 // Ops name parameters by name; optional fields: eps (norms), heads and theta
 // (rope), heads, kv_heads and window (attention; a sliding window, absent
 // for none).
