@@ -326,11 +326,11 @@ static void printVerdict(ArrayRef<Row> rows, double memoryBytes, double tokens,
         recomputed->name().c_str(), tokens / recomputed->result.makespan,
         gib(recomputed->peak()));
   llvm::outs() << "  memory per GPU also falls with more stages (--stages), "
-                  "tensor parallelism (--tp)"
+                  "tensor or context parallelism (--tp, --cp)"
                << (optimizerShards == 1
                        ? " and a sharded optimizer (--optimizer-shards)"
                        : "")
-               << "\n";
+               << "; --gpus searches the layouts of a cluster\n";
 }
 
 /// The table as JSON: every row with its ranks' peaks itemized.
