@@ -1,7 +1,7 @@
 """A tiny Hugging Face model, written out as a checkpoint, and its loss
 computed here in plain Python the way transformers defines the model.
 
-  hf_reference.py llama|gpt2|phi3 DIR [F32|BF16 [SHARDS]]   writes
+  hf_reference.py llama|gpt2|phi3|mistral DIR [F32|BF16 [SHARDS]]   writes
       DIR/config.json, DIR/model.safetensors (or SHARDS files and
       model.safetensors.index.json) and DIR/tokens.bin (one sequence of
       S + 1 uint16 token ids), and prints the mean next-token cross-entropy
@@ -81,18 +81,21 @@ def rope(x, heads, hd, theta):
     return out
 
 
-def attention(q, k, v, heads, kv_heads, hd):
+def attention(q, k, v, heads, kv_heads, hd, window=None):
+    """Causal; with a sliding window, transformers' mask: query i sees key j
+    when i - window < j <= i."""
     out = [[0.0] * (heads * hd) for _ in q]
     for h in range(heads):
         g = h // (heads // kv_heads)
         for i in range(len(q)):
+            keys = [j for j in range(i + 1) if window is None or j > i - window]
             scores = [sum(q[i][h * hd + c] * k[j][g * hd + c] for c in range(hd)) / math.sqrt(hd)
-                      for j in range(i + 1)]
+                      for j in keys]
             m = max(scores)
             p = [math.exp(s - m) for s in scores]
             z = sum(p)
             for c in range(hd):
-                out[i][h * hd + c] = sum(p[j] / z * v[j][g * hd + c] for j in range(i + 1))
+                out[i][h * hd + c] = sum(pj / z * v[j][g * hd + c] for pj, j in zip(p, keys))
     return out
 
 
@@ -199,7 +202,12 @@ def phi3(w, tokens):
     return config, logits
 
 
-def llama(w, tokens):
+def mistral(w, tokens):
+    """Llama's model with Mistral's sliding window of 4 tokens."""
+    return llama(w, tokens, window=4)
+
+
+def llama(w, tokens, window=None):
     d, heads, kv, hd, ffn, vocab, layers = 16, 4, 2, 4, 24, 32, 2
     config = {"model_type": "llama", "num_hidden_layers": layers, "hidden_size": d,
               "intermediate_size": ffn, "num_attention_heads": heads,
@@ -207,6 +215,8 @@ def llama(w, tokens):
               "rope_theta": 10000.0, "max_position_embeddings": 64,
               "tie_word_embeddings": False, "hidden_act": "silu",
               "torch_dtype": "float32"}
+    if window:
+        config.update(model_type="mistral", sliding_window=window)
     emb = w.new("model.embed_tokens.weight", [vocab, d])
     x = [list(emb[t]) for t in tokens]
     for i in range(layers):
@@ -215,7 +225,7 @@ def llama(w, tokens):
         q = rope(matmul_t(h, w.new(p + "self_attn.q_proj.weight", [heads * hd, d])), heads, hd, 1e4)
         k = rope(matmul_t(h, w.new(p + "self_attn.k_proj.weight", [kv * hd, d])), kv, hd, 1e4)
         v = matmul_t(h, w.new(p + "self_attn.v_proj.weight", [kv * hd, d]))
-        a = attention(q, k, v, heads, kv, hd)
+        a = attention(q, k, v, heads, kv, hd, window)
         x = add(x, matmul_t(a, w.new(p + "self_attn.o_proj.weight", [d, heads * hd])))
         h = rms_norm(x, w.new(p + "post_attention_layernorm.weight", [d], 0.1, 1.0), 1e-5)
         gate = matmul_t(h, w.new(p + "mlp.gate_proj.weight", [ffn, d]))
@@ -288,7 +298,8 @@ def main():
     rng = random.Random(3)
     seq = [rng.randrange(32) for _ in range(S + 1)]
     w = Weights(dtype)
-    config, logits = {"llama": llama, "gpt2": gpt2, "phi3": phi3}[model](w, seq[:S])
+    config, logits = {"llama": llama, "gpt2": gpt2, "phi3": phi3,
+                      "mistral": mistral}[model](w, seq[:S])
     with open(os.path.join(out, "config.json"), "w") as f:
         json.dump(config, f)
     if shards == 1:
