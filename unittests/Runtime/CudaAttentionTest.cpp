@@ -221,10 +221,12 @@ S1F_ATTENTION_CASE(FusedQkvLayout, 6, 1, 4, 4, 128, 400, 96, 200, true)
 S1F_ATTENTION_CASE(FirstChunkOfSeveral, 7, 2, 2, 2, 128, 256, 0, 100, false)
 
 /// The fp32 kernels against the same fp64 reference at 1e-5: CPU semantics
-/// (the buffers get rows [0, start+len) added), any head_dim.
-void runFp32(const Case &c, uint32_t seed) {
-  SCOPED_TRACE(c.name() + " fp32");
-  const cpu::AttentionDims d = c.dims();
+/// (the buffers get rows [0, start+len) added), any head_dim, sliding
+/// windows.
+void runFp32(const Case &c, uint32_t seed, int64_t window = 0) {
+  SCOPED_TRACE(c.name() + " fp32, window " + std::to_string(window));
+  cpu::AttentionDims d = c.dims();
+  d.window = window;
   const int64_t B = c.batch, L = c.len;
   const int64_t qw = c.heads * c.headDim;
   const Inputs in = randomInputs<float>(c, seed);
@@ -253,6 +255,10 @@ TEST_F(CudaAttention, Fp32MatchesCpuContract) {
   runFp32({1, 2, 2, 4, 14, 0, 14, false}, 12);   // whole sequence
   runFp32({1, 3, 1, 40, 90, 60, 30, false}, 13); // last chunk, head_dim 40
   runFp32({1, 2, 2, 128, 200, 64, 77, false}, 14);
+  // Sliding windows: shorter than the chunk, than the prefix, of one key.
+  runFp32({2, 4, 2, 8, 40, 13, 17, false}, 15, 5);
+  runFp32({1, 3, 1, 40, 90, 60, 30, false}, 16, 45);
+  runFp32({1, 2, 2, 4, 14, 0, 14, false}, 17, 1);
 }
 
 // Host-side argument checks: they throw before touching the device, so they

@@ -6,8 +6,9 @@
 // PipelineEquivalenceTest, to the same 1e-5; so must the losses over three
 // AdamW steps. Tiny GPT (LayerNorm, GELU, learned positions, tied
 // embeddings) and tiny Llama (RMSNorm, rope, SwiGLU, grouped-query heads),
-// Seq1F1B and its zero-bubble form with uneven chunks, 1F1B, and the tiny
-// Llama under every other schedule kind. Skipped without a GPU.
+// Seq1F1B and its zero-bubble form with uneven chunks, 1F1B, the tiny
+// Llama under every other schedule kind and with a sliding window. Skipped
+// without a GPU.
 //
 //===----------------------------------------------------------------------===//
 
@@ -106,6 +107,17 @@ TEST_F(CudaPipeline, OtherScheduleKindsMatchCpuReference) {
     const int N = sched::isSequenceChunked(kind) ? 2 : 1;
     compare(tinyLlamaCase(), {kind, 2, N, 2});
   }
+}
+
+// Sliding windows (5 of the 14 tokens) on the fp32 attention kernel: three
+// chunks, so later ones read only part of the prefix.
+TEST_F(CudaPipeline, SlidingWindowMatchesCpuReference) {
+  ModelCase m = tinyLlamaCase();
+  m.name = "llama-window5";
+  for (Op &op : m.graph.ops)
+    if (op.kind == OpKind::Attention)
+      op.window = 5;
+  compare(m, {sched::ScheduleKind::Seq1F1B, 2, 3, 2});
 }
 
 } // namespace

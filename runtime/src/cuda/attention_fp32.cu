@@ -4,8 +4,9 @@
 // one warp per score row, lanes over head_dim (at most 256, 8 per lane), an
 // online softmax in the forward; the backward recomputes probabilities from
 // the log-sum-exp, dQ per query row, dK/dV per key row (each warp owns its
-// key, so the buffer rows are added without atomics). Meant for checking
-// training steps in fp32, where exactness matters and speed does not.
+// key, so the buffer rows are added without atomics). A sliding window
+// narrows every loop to the keys (or queries) it lets through. Meant for
+// checking training steps in fp32, where exactness matters and speed does not.
 //
 //===----------------------------------------------------------------------===//
 
@@ -25,6 +26,12 @@ constexpr int kWarpsPerBlock = 4;
 struct Dims {
   int64_t heads, kvHeads, hd, maxSeq, start, len;
   float scale;
+  int64_t window; ///< 0: the whole prefix
+
+  /// The first key absolute position p sees.
+  __device__ int64_t firstKey(int64_t p) const {
+    return window && p >= window ? p - window + 1 : 0;
+  }
 };
 
 /// Sum over the warp of x[c] * y[c], c = lane, lane+32, ... < hd.
@@ -49,7 +56,7 @@ __global__ void fwdKernel(const float *q, const float *kc, const float *vc,
   const float *qi = q + bi * d.heads * d.hd + h * d.hd;
   float acc[kMaxPerLane] = {};
   float m = -INFINITY, l = 0.f;
-  for (int64_t j = 0; j <= d.start + i; ++j) {
+  for (int64_t j = d.firstKey(d.start + i); j <= d.start + i; ++j) {
     const int64_t row = (b * d.maxSeq + j) * kvw + kvh * d.hd;
     const float s = dot(qi, kc + row, d.hd, lane) * d.scale;
     const float mNew = fmaxf(m, s);
@@ -80,7 +87,7 @@ __global__ void dqKernel(const float *q, const float *kc, const float *vc,
   const float delta = dot(dout + off, out + off, d.hd, lane);
   const float L = lse[(b * d.heads + h) * d.len + i];
   float acc[kMaxPerLane] = {};
-  for (int64_t j = 0; j <= d.start + i; ++j) {
+  for (int64_t j = d.firstKey(d.start + i); j <= d.start + i; ++j) {
     const int64_t row = (b * d.maxSeq + j) * kvw + kvh * d.hd;
     const float p = expf(dot(q + off, kc + row, d.hd, lane) * d.scale - L);
     const float ds = p * (dot(dout + off, vc + row, d.hd, lane) - delta);
@@ -106,8 +113,13 @@ __global__ void dkvKernel(const float *q, const float *kc, const float *vc,
   const int64_t group = d.heads / d.kvHeads, kvw = d.kvHeads * d.hd;
   const int64_t row = (b * d.maxSeq + j) * kvw + kvh * d.hd;
   float dk[kMaxPerLane] = {}, dv[kMaxPerLane] = {};
+  // The queries that see key j: from position j on, and with a window
+  // only the `window` of them starting there.
+  int64_t lastQuery = d.len;
+  if (d.window && j - d.start + d.window < lastQuery)
+    lastQuery = j - d.start + d.window;
   for (int64_t h = kvh * group; h < (kvh + 1) * group; ++h)
-    for (int64_t i = j > d.start ? j - d.start : 0; i < d.len; ++i) {
+    for (int64_t i = j > d.start ? j - d.start : 0; i < lastQuery; ++i) {
       const int64_t off = ((b * d.len + i) * d.heads + h) * d.hd;
       const float L = lse[(b * d.heads + h) * d.len + i];
       const float delta = dot(dout + off, out + off, d.hd, lane);
@@ -133,12 +145,15 @@ Dims makeDims(const cpu::AttentionDims &a) {
                        std::to_string(32 * kMaxPerLane));
   S1F_CUDA_REQUIRE(a.start >= 0 && a.start + a.len <= a.max_seq,
                    "attention_fp32: the chunk must lie within max_seq");
-  S1F_CUDA_REQUIRE(a.window == 0,
-                   "attention_fp32: sliding-window attention runs on the CPU "
-                   "kernels only (--kernels cpu)");
-  return {a.heads,     a.kv_heads, a.head_dim,
-          a.max_seq,   a.start,    a.len,
-          float(1.0 / std::sqrt(double(a.head_dim)))};
+  S1F_CUDA_REQUIRE(a.window >= 0, "attention_fp32: negative window");
+  return {a.heads,
+          a.kv_heads,
+          a.head_dim,
+          a.max_seq,
+          a.start,
+          a.len,
+          float(1.0 / std::sqrt(double(a.head_dim))),
+          a.window};
 }
 
 unsigned blocksFor(int64_t warps) {
