@@ -221,6 +221,8 @@ int planLongest(MLIRContext &context, StringRef configText,
       if (f.seq) {
         o["peak_bytes"] = f.row.peak();
         o["step_seconds"] = f.row.result.makespan;
+        o["tokens_per_second"] = double(m) * importOptions.microBatchSize *
+                                 f.seq / f.row.result.makespan;
       }
       rows.push_back(std::move(o));
     }

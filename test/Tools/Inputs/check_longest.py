@@ -4,7 +4,7 @@
 
 runs `PLAN ARGS --longest --json` and then, for every row, `PLAN ARGS` at
 --seq-len L (the row's longest) and at L + --seq-step: the first must fit
-with the same peak, the second must not (unless L is the searched maximum).
+with the same peak and tokens/s, the second must not (unless L is the searched maximum).
 ARGS must hold --gpu-memory, --seq-step and the other options of the table.
 """
 import json
@@ -41,6 +41,7 @@ def main():
         at = [r for r in plan(cmd, L, row)["rows"] if r["chunks"] == row["chunks"]]
         assert len(at) == 1, (name, at)
         assert at[0]["fits"] and at[0]["peak_bytes"] == row["peak_bytes"], (name, L, at[0])
+        assert abs(at[0]["tokens_per_second"] - row["tokens_per_second"]) <= 1e-9 * row["tokens_per_second"], name
         if L + step <= longest["searched_up_to"]:
             beyond = [r for r in plan(cmd, L + step, row)["rows"]
                       if r["chunks"] == row["chunks"]][0]
