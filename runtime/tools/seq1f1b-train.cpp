@@ -19,6 +19,7 @@
 #include "seq1f1b/runtime/data.h"
 #include "seq1f1b/runtime/graph_json.h"
 #include "seq1f1b/runtime/hf_weights.h"
+#include "seq1f1b/runtime/lr_schedule.h"
 #include "seq1f1b/runtime/pipeline.h"
 #ifdef SEQ1F1B_HAVE_MPI
 #include "seq1f1b/runtime/mpi_comm.h"
@@ -87,6 +88,10 @@ on in-process CPU ranks.
   --microbatches M      micro-batches per step and replica (default 1)
   --steps T             training steps (default 10)
   --lr X, --weight-decay X, --clip X    AdamW (defaults 1e-3, 0.01, 1.0)
+  --warmup N            linear learning-rate warmup over the first N steps
+  --lr-decay KIND       constant (default) | linear | cosine: from --lr to
+                        --min-lr (default 0), reached at step --decay-steps
+                        (default the run's last step), as Megatron decays
   --seed X              parameter init and data order (default 0)
   --timeout-ms X        receive deadline (default 60000)
   --memory              print every rank's peak live bytes after the last step
@@ -134,6 +139,9 @@ struct Args {
   int seqLen = 64, batch = 1, ranks = 1, virtualStages = 2, chunks = 1;
   int microbatches = 1, steps = 10, dataParallel = 1;
   double lr = 1e-3, weightDecay = 0.01, clip = 1.0, tolerance = 1e-5;
+  double minLr = 0;
+  long warmup = 0, decaySteps = 0;
+  std::string lrDecay = "constant";
   uint64_t seed = 0;
   long timeoutMs = 60000;
   bool verify = false;
@@ -179,6 +187,10 @@ Args parseArgs(int argc, char **argv) {
       {"microbatches", required_argument, nullptr, 'm'},
       {"steps", required_argument, nullptr, 't'},
       {"lr", required_argument, nullptr, 'l'},
+      {"warmup", required_argument, nullptr, 'u'},
+      {"lr-decay", required_argument, nullptr, 'e'},
+      {"min-lr", required_argument, nullptr, 'N'},
+      {"decay-steps", required_argument, nullptr, 'X'},
       {"weight-decay", required_argument, nullptr, 'w'},
       {"clip", required_argument, nullptr, 'c'},
       {"seed", required_argument, nullptr, 'r'},
@@ -222,6 +234,18 @@ Args parseArgs(int argc, char **argv) {
     case 'm': a.microbatches = number<int>("microbatches", optarg); break;
     case 't': a.steps = number<int>("steps", optarg); break;
     case 'l': a.lr = number<double>("lr", optarg); break;
+    case 'u':
+      a.warmup = number<long>("warmup", optarg);
+      break;
+    case 'e':
+      a.lrDecay = optarg;
+      break;
+    case 'N':
+      a.minLr = number<double>("min-lr", optarg);
+      break;
+    case 'X':
+      a.decaySteps = number<long>("decay-steps", optarg);
+      break;
     case 'w': a.weightDecay = number<double>("weight-decay", optarg); break;
     case 'c': a.clip = number<double>("clip", optarg); break;
     case 'r': a.seed = number<uint64_t>("seed", optarg); break;
@@ -262,6 +286,10 @@ Args parseArgs(int argc, char **argv) {
       a.chunks < 1 || a.microbatches < 1 || a.steps < 1 || a.timeoutMs < 1)
     usageError("--seq-len, --batch, --ranks, --dp, --chunks, --microbatches, "
                "--steps and --timeout-ms must be >= 1");
+  LrSchedule::Decay decay;
+  if (!parseDecay(a.lrDecay, decay))
+    usageError("--lr-decay must be constant, linear or cosine, got '" +
+               a.lrDecay + "'");
   if (a.policy != "even" && a.policy != "flops")
     usageError("--policy must be even or flops, got '" + a.policy + "'");
   if (a.recompute != "none" && a.recompute != "full")
@@ -345,6 +373,8 @@ public:
   }
   /// The whole pipeline, where this process has every rank (else null).
   virtual Pipeline *inProcess() { return nullptr; }
+  /// The learning rate of the following steps.
+  virtual void setLearningRate(double lr) = 0;
 };
 
 class InProcessRun : public Run {
@@ -357,6 +387,7 @@ public:
     return &pipeline_.grad(name);
   }
   Pipeline *inProcess() override { return &pipeline_; }
+  void setLearningRate(double lr) override { pipeline_.setLearningRate(lr); }
 
 private:
   Pipeline pipeline_;
@@ -398,6 +429,7 @@ public:
   const std::vector<float> *grad(const std::string &name) const override {
     return rank_.holds(name) ? &rank_.grad(name) : nullptr;
   }
+  void setLearningRate(double lr) override { rank_.setLearningRate(lr); }
   std::pair<double, int> worst(std::pair<double, int> local) override {
     std::vector<double> all = gatherToRoot(
         comm_, {local.first, double(local.second)}, Tag{MsgKind::Report, 1, 0, 0});
@@ -605,11 +637,27 @@ int run(Args a) {
       std::printf("resumed from %s after step %d\n", a.load.c_str(), first - 1);
   }
 
+  // The learning rate of each step; the reference follows it too.
+  LrSchedule lrs;
+  lrs.peak = a.lr;
+  lrs.min = a.minLr;
+  lrs.warmup = a.warmup;
+  lrs.decaySteps = a.decaySteps ? a.decaySteps : first + a.steps - 1;
+  parseDecay(a.lrDecay, lrs.decay);
+  if (std::string problem = lrs.check(); !problem.empty())
+    throw std::invalid_argument("--lr, --min-lr, --warmup, --decay-steps: " +
+                                problem);
+  const bool scheduled =
+      lrs.warmup > 0 || lrs.decay != LrSchedule::Decay::Constant;
+
   bool verified = true;
   std::vector<MemoryStats> lastMemory;
   sched::SimulationResult lastTimeline;
   for (int step = first; step < first + a.steps; ++step) {
     Batch batch = loader.next();
+    pipeline->setLearningRate(lrs.at(step));
+    if (reference)
+      reference->setLearningRate(lrs.at(step));
     auto start = std::chrono::steady_clock::now();
     StepResult result = pipeline->step(batch);
     double seconds = std::chrono::duration<double>(
@@ -633,6 +681,8 @@ int run(Args a) {
                   batch.targetTokens() / seconds,
                   static_cast<long long>(activations),
                   static_cast<long long>(kv));
+    if (prints && scheduled)
+      std::printf("  lr %.6e", lrs.at(step));
     if (reference) {
       StepResult ref = reference->step(batch);
       if (!ref.ok)

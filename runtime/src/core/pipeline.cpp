@@ -143,7 +143,8 @@ PipelineRank::PipelineRank(std::shared_ptr<const PipelinePlan> plan,
                            int worldRank,
                            const std::vector<std::vector<float>> &initialParams)
     : plan_(std::move(plan)), rank_(worldRank % plan_->ranks()),
-      replica_(worldRank / plan_->ranks()) {
+      replica_(worldRank / plan_->ranks()),
+      lr_(plan_->options().optimizer.adamw.lr) {
   if (worldRank < 0 || worldRank >= plan_->worldSize())
     throw std::invalid_argument("rank " + std::to_string(worldRank) +
                                 " does not exist: the plan has " +
@@ -192,7 +193,9 @@ PipelineRank::step(const Batch &batch, Communicator &comm,
     }
     exec_->runSchedule(*mine, plan_->chunkBounds(), pipe, o.beforeAction,
                        origin, batch.targetTokens());
-    result.gradNorm = exec_->optimizerStep(pipe, o.optimizer, &replicas);
+    OptimizerConfig optimizer = o.optimizer;
+    optimizer.adamw.lr = lr_;
+    result.gradNorm = exec_->optimizerStep(pipe, optimizer, &replicas);
     // The loss is known on the last stage's ranks; every rank gets the
     // totals over all replicas (bitwise the same everywhere: rank 0 adds in
     // rank order).
@@ -303,6 +306,11 @@ TensorMap Pipeline::trainingState() const {
 
 int64_t Pipeline::optimizerSteps() const {
   return ranks_.front()->executor().optimizerSteps();
+}
+
+void Pipeline::setLearningRate(double lr) {
+  for (std::unique_ptr<PipelineRank> &r : ranks_)
+    r->setLearningRate(lr);
 }
 
 void Pipeline::setParams(const TensorMap &params) {

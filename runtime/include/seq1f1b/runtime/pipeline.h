@@ -148,6 +148,8 @@ public:
   int rank() const { return rank_; }
   int replica() const { return replica_; }
   const PipelinePlan &plan() const { return *plan_; }
+  /// The AdamW learning rate of the following steps (the plan's, until set).
+  void setLearningRate(double lr) { lr_ = lr; }
   RankExecutor &executor() { return *exec_; }
   const RankExecutor &executor() const { return *exec_; }
   /// Loss of this rank's stages in the last step (non-zero on the last
@@ -165,6 +167,7 @@ private:
 
   std::shared_ptr<const PipelinePlan> plan_;
   int rank_, replica_;
+  double lr_;
   std::unique_ptr<RankExecutor> exec_;
 };
 
@@ -189,6 +192,8 @@ public:
   }
   const std::vector<StageSpec> &stages() const { return plan_->stages(); }
   const std::vector<int> &chunkBounds() const { return plan_->chunkBounds(); }
+  /// The AdamW learning rate of the following steps, on every rank.
+  void setLearningRate(double lr);
   /// Value / gradient (of the last step, after the cross-rank sum, before
   /// clipping) of a parameter, from the first rank that holds it.
   const std::vector<float> &param(const std::string &name) const;
