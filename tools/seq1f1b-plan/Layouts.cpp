@@ -44,11 +44,8 @@ static SmallVector<double> rankEnds(const schedule::SimulationResult &r) {
   return ends;
 }
 
-/// How long the gradient synchronization runs past the pipeline: each rank
-/// starts its own when its last action ends, as Megatron reduces after the
-/// last backward, and the step ends with the last rank to finish.
-static double syncSeconds(const Row &row, const ParallelLayout &layout,
-                          const GpuProfile &gpu) {
+double syncSeconds(const Row &row, const ParallelLayout &layout,
+                   const GpuProfile &gpu) {
   const SmallVector<double> ends = rankEnds(row.result);
   double step = row.result.makespan;
   for (auto [r, rank] : llvm::enumerate(row.result.ranks))
@@ -66,16 +63,10 @@ static SmallVector<int64_t> divisors(int64_t n) {
   return out;
 }
 
-/// Searches every layout tp x cp x P x dp = --gpus (tp inside a node and
-/// dividing the heads and the MLP, 2 x cp dividing the sequence, P at most
-/// the model's pieces, dp dividing the global batch), each with every
-/// schedule, chunk count and recomputation the options give, and prints each
-/// layout's best plan, fastest first.
-int planLayouts(const OpList &ops, ModelShape shape, DictionaryAttr config,
-                int64_t parameters, const GpuProfile &gpu, double memoryBytes,
-                ArrayRef<schedule::ScheduleKind> kinds,
-                ArrayRef<int64_t> chunkCounts, ArrayRef<bool> recomputes,
-                std::optional<llvm::raw_fd_ostream> &jsonFile) {
+FailureOr<SmallVector<ParallelLayout>> enumerateLayouts(const OpList &ops,
+                                                        int64_t seqGranule,
+                                                        DictionaryAttr config,
+                                                        const GpuProfile &gpu) {
   const int64_t pieces = legalCutPoints(ops).size() + 1;
   auto divides = [&](int64_t t) {
     return llvm::all_of(
@@ -94,7 +85,7 @@ int planLayouts(const OpList &ops, ModelShape shape, DictionaryAttr config,
       continue;
     for (int64_t cp : choices(contextParallel, gpus / tp)) {
       // Megatron balances causal attention over 2*cp pieces of a sequence.
-      if ((gpus / tp) % cp || (cp > 1 && shape.seqLen % (2 * cp)))
+      if ((gpus / tp) % cp || (cp > 1 && seqGranule % (2 * cp)))
         continue;
       for (int64_t p : choices(stages, gpus / (tp * cp)))
         if ((gpus / (tp * cp)) % p == 0 && p <= pieces)
@@ -102,12 +93,32 @@ int planLayouts(const OpList &ops, ModelShape shape, DictionaryAttr config,
               {tp, cp, p, gpus / (tp * cp * p), distributedOptimizer});
     }
   }
-  if (layouts.empty())
-    return fail(llvm::formatv(
+  if (layouts.empty()) {
+    fail(llvm::formatv(
         "no layout tp x cp x P x dp of --gpus {0}: --tp, --cp and --stages "
         "must divide it, tp must divide the heads and the MLP and fit a "
         "node, 2 x cp the sequence, and P be at most {1} stages",
         gpus.getValue(), pieces));
+    return failure();
+  }
+  return layouts;
+}
+
+/// Searches every layout tp x cp x P x dp = --gpus (tp inside a node and
+/// dividing the heads and the MLP, 2 x cp dividing the sequence, P at most
+/// the model's pieces, dp dividing the global batch), each with every
+/// schedule, chunk count and recomputation the options give, and prints each
+/// layout's best plan, fastest first.
+int planLayouts(const OpList &ops, ModelShape shape, DictionaryAttr config,
+                int64_t parameters, const GpuProfile &gpu, double memoryBytes,
+                ArrayRef<schedule::ScheduleKind> kinds,
+                ArrayRef<int64_t> chunkCounts, ArrayRef<bool> recomputes,
+                std::optional<llvm::raw_fd_ostream> &jsonFile) {
+  FailureOr<SmallVector<ParallelLayout>> layouts =
+      enumerateLayouts(ops, shape.seqLen, config, gpu);
+  if (failed(layouts))
+    return 1;
+  const int64_t pieces = legalCutPoints(ops).size() + 1;
 
   const schedule::RangeCost flopsCost = trainingFlopsCost(ops, shape.seqLen);
   SmallVector<LayoutRow> found;
@@ -116,12 +127,12 @@ int planLayouts(const OpList &ops, ModelShape shape, DictionaryAttr config,
   // Large searches take seconds: say how far they are, every 2 s.
   const auto start = std::chrono::steady_clock::now();
   auto reported = start;
-  for (auto [index, layout] : llvm::enumerate(layouts)) {
+  for (auto [index, layout] : llvm::enumerate(*layouts)) {
     const auto now = std::chrono::steady_clock::now();
     if (now - reported > std::chrono::seconds(2)) {
       llvm::errs() << llvm::formatv(
           "seq1f1b-plan: {0} of {1} layouts searched ({2:f1} s)\n", index,
-          layouts.size(), std::chrono::duration<double>(now - start).count());
+          layouts->size(), std::chrono::duration<double>(now - start).count());
       reported = now;
     }
     const int64_t tp = layout.tensorParallel, p = layout.stages;

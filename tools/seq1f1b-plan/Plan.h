@@ -82,6 +82,21 @@ llvm::Error writeSvg(const llvm::Twine &name, llvm::StringRef text);
 /// A row's identity, as the JSON names it.
 llvm::json::Object rowKey(const Row &row);
 
+/// Every layout tp x cp x P x dp = --gpus that --tp, --cp and --stages
+/// allow: tp inside a node and dividing the heads and the MLP, 2 x cp
+/// dividing `seqGranule` (the sequence, or every length searched), P at most
+/// the model's pieces. Fails, saying why, when there is none.
+mlir::FailureOr<llvm::SmallVector<ParallelLayout>>
+enumerateLayouts(const OpList &ops, int64_t seqGranule,
+                 mlir::DictionaryAttr config, const GpuProfile &gpu);
+
+/// How long the gradient synchronization of `row`'s plan on `layout` runs
+/// past the pipeline: each rank starts its own when its last action ends,
+/// as Megatron reduces after the last backward, and the step ends with the
+/// last rank to finish.
+double syncSeconds(const Row &row, const ParallelLayout &layout,
+                   const GpuProfile &gpu);
+
 /// --gpus: every layout tp x cp x P x dp of the GPUs (Layouts.cpp).
 int planLayouts(const OpList &ops, ModelShape shape,
                 mlir::DictionaryAttr config, int64_t parameters,
@@ -90,6 +105,17 @@ int planLayouts(const OpList &ops, ModelShape shape,
                 llvm::ArrayRef<int64_t> chunkCounts,
                 llvm::ArrayRef<bool> recomputes,
                 std::optional<llvm::raw_fd_ostream> &jsonFile);
+
+/// --longest --gpus: every layout's longest sequence (Longest.cpp).
+int planLongestLayouts(mlir::MLIRContext &context, llvm::StringRef configText,
+                       HFImportOptions importOptions,
+                       mlir::DictionaryAttr config, int64_t parameters,
+                       int64_t positions, const OpList &ops,
+                       const GpuProfile &gpu, double memoryBytes,
+                       llvm::ArrayRef<schedule::ScheduleKind> kinds,
+                       llvm::ArrayRef<int64_t> chunkCounts,
+                       llvm::ArrayRef<bool> recomputes,
+                       std::optional<llvm::raw_fd_ostream> &jsonFile);
 
 /// --longest: the longest sequence every row fits (Longest.cpp).
 int planLongest(mlir::MLIRContext &context, llvm::StringRef configText,

@@ -404,8 +404,8 @@ int main(int argc, char **argv) {
                 " exceeds the " + llvm::Twine(gpu->gpusPerNode) +
                 " GPUs per node of --gpu " + gpuName +
                 ": tensor parallelism across nodes is not modelled");
-  if (longest && (gpus.getNumOccurrences() || !svgDir.empty()))
-    return fail("--longest does not combine with --gpus or --svg");
+  if (longest && !svgDir.empty())
+    return fail("--longest does not draw (--svg): plan one length for that");
   if (seqStep < 1)
     return fail("--seq-step must be >= 1");
   if (gpus.getNumOccurrences()) {
@@ -511,6 +511,11 @@ int main(int argc, char **argv) {
     (*module)->walk([&](llm::PositionEmbeddingOp op) {
       positions = cast<RankedTensorType>(op.getTable().getType()).getDimSize(0);
     });
+    if (gpus)
+      return planLongestLayouts(context, configText, importOptions, config,
+                                countParameters(*module), positions, ops, *gpu,
+                                *memoryBytes, kinds, chunkCounts, recomputes,
+                                jsonFile);
     return planLongest(context, configText, importOptions, config,
                        countParameters(*module), positions, *gpu, *memoryBytes,
                        m, kinds, chunkCounts, recomputes, jsonFile);
