@@ -63,6 +63,32 @@ static SmallVector<int64_t> divisors(int64_t n) {
   return out;
 }
 
+void SearchProgress::at(size_t index, size_t total) {
+  const auto now = std::chrono::steady_clock::now();
+  if (now - reported < std::chrono::seconds(2))
+    return;
+  llvm::errs() << llvm::formatv(
+      "seq1f1b-plan: {0} of {1} layouts searched ({2:f1} s)\n", index, total,
+      std::chrono::duration<double>(now - start).count());
+  reported = now;
+}
+
+void printLayoutFootnotes(size_t shown, size_t total,
+                          ArrayRef<int64_t> skippedBatch, int64_t microBatch) {
+  if (shown < total)
+    llvm::outs() << "(" << total - shown
+                 << " more layouts: --top 0 prints all)\n";
+  if (!skippedBatch.empty())
+    llvm::outs() << "(not searched: data parallel "
+                 << llvm::join(llvm::map_range(
+                                   skippedBatch,
+                                   [](int64_t d) { return std::to_string(d); }),
+                               ", ")
+                 << ", which the global batch " << globalBatch
+                 << " does not divide into micro-batches of " << microBatch
+                 << ")\n";
+}
+
 FailureOr<SmallVector<ParallelLayout>> enumerateLayouts(const OpList &ops,
                                                         int64_t seqGranule,
                                                         DictionaryAttr config,
@@ -124,17 +150,9 @@ int planLayouts(const OpList &ops, ModelShape shape, DictionaryAttr config,
   SmallVector<LayoutRow> found;
   SmallVector<int64_t> skippedBatch;
   std::optional<LayoutRow> fastestOneF1B;
-  // Large searches take seconds: say how far they are, every 2 s.
-  const auto start = std::chrono::steady_clock::now();
-  auto reported = start;
+  SearchProgress progress;
   for (auto [index, layout] : llvm::enumerate(*layouts)) {
-    const auto now = std::chrono::steady_clock::now();
-    if (now - reported > std::chrono::seconds(2)) {
-      llvm::errs() << llvm::formatv(
-          "seq1f1b-plan: {0} of {1} layouts searched ({2:f1} s)\n", index,
-          layouts->size(), std::chrono::duration<double>(now - start).count());
-      reported = now;
-    }
+    progress.at(index, layouts->size());
     const int64_t tp = layout.tensorParallel, p = layout.stages;
     if (globalBatch % (layout.dataParallel * shape.batch) != 0) {
       if (!llvm::is_contained(skippedBatch, layout.dataParallel))
@@ -247,18 +265,7 @@ int planLayouts(const OpList &ops, ModelShape shape, DictionaryAttr config,
         l.syncSeconds * 1e3, tokens / l.stepSeconds(),
         tokens / l.stepSeconds() / gpus, gib(l.row.peak()),
         static_cast<const char *>(l.fits(memoryBytes) ? "yes" : "OOM"));
-  if (shown < found.size())
-    llvm::outs() << "(" << found.size() - shown
-                 << " more layouts: --top 0 prints all)\n";
-  if (!skippedBatch.empty())
-    llvm::outs() << "(not searched: data parallel "
-                 << llvm::join(llvm::map_range(
-                                   skippedBatch,
-                                   [](int64_t d) { return std::to_string(d); }),
-                               ", ")
-                 << ", which the global batch " << globalBatch
-                 << " does not divide into micro-batches of " << shape.batch
-                 << ")\n";
+  printLayoutFootnotes(shown, found.size(), skippedBatch, shape.batch);
 
   const LayoutRow &first = found.front();
   llvm::outs() << "\n";

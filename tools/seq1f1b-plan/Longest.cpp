@@ -18,7 +18,6 @@
 #include "llvm/Support/MemoryBuffer.h"
 #include "llvm/Support/SourceMgr.h"
 
-#include <chrono>
 #include <tuple>
 
 using namespace mlir;
@@ -352,16 +351,9 @@ int planLongestLayouts(MLIRContext &context, StringRef configText,
   SmallVector<LayoutLongest> rows;
   std::optional<LayoutLongest> longestOneF1B;
   SmallVector<int64_t> skippedBatch;
-  const auto start = std::chrono::steady_clock::now();
-  auto reported = start;
+  SearchProgress progress;
   for (auto [index, layout] : llvm::enumerate(*layouts)) {
-    const auto now = std::chrono::steady_clock::now();
-    if (now - reported > std::chrono::seconds(2)) {
-      llvm::errs() << llvm::formatv(
-          "seq1f1b-plan: {0} of {1} layouts searched ({2:f1} s)\n", index,
-          layouts->size(), std::chrono::duration<double>(now - start).count());
-      reported = now;
-    }
+    progress.at(index, layouts->size());
     if (globalBatch % (layout.dataParallel * mbs) != 0) {
       if (!llvm::is_contained(skippedBatch, layout.dataParallel))
         skippedBatch.push_back(layout.dataParallel);
@@ -436,17 +428,7 @@ int planLongestLayouts(MLIRContext &context, StringRef configText,
     else
       llvm::outs() << "         -          -         -\n";
   }
-  if (shown < rows.size())
-    llvm::outs() << "(" << rows.size() - shown
-                 << " more layouts: --top 0 prints all)\n";
-  if (!skippedBatch.empty())
-    llvm::outs() << "(not searched: data parallel "
-                 << llvm::join(llvm::map_range(
-                                   skippedBatch,
-                                   [](int64_t d) { return std::to_string(d); }),
-                               ", ")
-                 << ", which the global batch " << globalBatch
-                 << " does not divide into micro-batches of " << mbs << ")\n";
+  printLayoutFootnotes(shown, rows.size(), skippedBatch, mbs);
 
   const LayoutLongest &first = rows.front();
   llvm::outs() << "\n";

@@ -20,6 +20,7 @@
 #include "llvm/Support/JSON.h"
 #include "llvm/Support/raw_ostream.h"
 
+#include <chrono>
 #include <map>
 #include <optional>
 #include <string>
@@ -96,6 +97,23 @@ enumerateLayouts(const OpList &ops, int64_t seqGranule,
 /// last rank to finish.
 double syncSeconds(const Row &row, const ParallelLayout &layout,
                    const GpuProfile &gpu);
+
+/// Says on stderr, every 2 s, how far a search of many layouts is.
+class SearchProgress {
+public:
+  void at(size_t index, size_t total);
+
+private:
+  std::chrono::steady_clock::time_point start =
+                                            std::chrono::steady_clock::now(),
+                                        reported = start;
+};
+
+/// Under a table of layouts: how many more there are than the `shown`, and
+/// the data-parallel degrees the global batch did not divide.
+void printLayoutFootnotes(size_t shown, size_t total,
+                          llvm::ArrayRef<int64_t> skippedBatch,
+                          int64_t microBatch);
 
 /// --gpus: every layout tp x cp x P x dp of the GPUs (Layouts.cpp).
 int planLayouts(const OpList &ops, ModelShape shape,
