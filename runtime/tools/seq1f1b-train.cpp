@@ -612,6 +612,7 @@ int run(Args a) {
   // A saved run goes on where it stopped: parameters, AdamW moments and step
   // count, and the data order (the reference, if any, starts there too).
   int first = 1;
+  long savedDecaySteps = 0; // the saved run's, to keep its schedule
   if (!a.load.empty()) {
     StringMap meta;
     const TensorMap state = readSafetensors(a.load, &meta);
@@ -633,6 +634,8 @@ int run(Args a) {
         p->restore(state, integer("optimizer_steps"));
     loader.seek(integer("data_epoch"), integer("data_position"));
     first = int(integer("step")) + 1;
+    if (meta.count("lr_decay_steps"))
+      savedDecaySteps = long(integer("lr_decay_steps"));
     if (prints)
       std::printf("resumed from %s after step %d\n", a.load.c_str(), first - 1);
   }
@@ -642,7 +645,9 @@ int run(Args a) {
   lrs.peak = a.lr;
   lrs.min = a.minLr;
   lrs.warmup = a.warmup;
-  lrs.decaySteps = a.decaySteps ? a.decaySteps : first + a.steps - 1;
+  lrs.decaySteps = a.decaySteps      ? a.decaySteps
+                   : savedDecaySteps ? savedDecaySteps
+                                     : first + a.steps - 1;
   parseDecay(a.lrDecay, lrs.decay);
   if (std::string problem = lrs.check(); !problem.empty())
     throw std::invalid_argument("--lr, --min-lr, --warmup, --decay-steps: " +
@@ -742,7 +747,8 @@ int run(Args a) {
                       {"step", std::to_string(first + a.steps - 1)},
                       {"optimizer_steps", std::to_string(p.optimizerSteps())},
                       {"data_epoch", std::to_string(loader.epoch())},
-                      {"data_position", std::to_string(loader.position())}});
+                      {"data_position", std::to_string(loader.position())},
+                      {"lr_decay_steps", std::to_string(lrs.decaySteps)}});
     std::printf("saved %s after step %d\n", a.save.c_str(),
                 first + a.steps - 1);
   }
