@@ -30,8 +30,8 @@ struct Rgb {
 };
 
 // Tableau 10: distinct hues that stay readable when darkened or tinted.
-constexpr Rgb kPalette[] = {{78, 121, 167},  {242, 142, 43}, {225, 87, 89},
-                            {118, 183, 178}, {89, 161, 79},  {237, 201, 72},
+constexpr Rgb kPalette[] = {{78, 121, 167},  {242, 142, 43},  {225, 87, 89},
+                            {118, 183, 178}, {89, 161, 79},   {237, 201, 72},
                             {176, 122, 161}, {255, 157, 167}, {156, 117, 95},
                             {186, 176, 172}};
 constexpr int kPaletteSize = sizeof(kPalette) / sizeof(kPalette[0]);
@@ -251,18 +251,19 @@ std::string timelineSvg(const SimulationResult &result,
             fmt("%.1f", 100 * result.bubbleFraction) + "%";
 
   std::string s;
-  s += "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"" + fmt("%.0f", width) +
-       "\" height=\"" + fmt("%.0f", height) + "\" viewBox=\"0 0 " +
-       fmt("%.0f", width) + " " + fmt("%.0f", height) +
+  s += "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"" +
+       fmt("%.0f", width) + "\" height=\"" + fmt("%.0f", height) +
+       "\" viewBox=\"0 0 " + fmt("%.0f", width) + " " + fmt("%.0f", height) +
        "\" font-family=\"Helvetica, Arial, sans-serif\">\n";
   s += "<defs><pattern id=\"hatch\" width=\"6\" height=\"6\" "
        "patternUnits=\"userSpaceOnUse\" patternTransform=\"rotate(45)\">"
        "<line x1=\"0\" y1=\"0\" x2=\"0\" y2=\"6\" stroke=\"white\" "
        "stroke-width=\"2\" stroke-opacity=\"0.45\"/></pattern></defs>\n";
   s += "<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n";
-  s += "<text x=\"" + fmt("%.0f", left) + "\" y=\"30\" font-size=\"17\" "
-       "font-weight=\"bold\" fill=\"rgb(30,30,40)\">" + escape(title) +
-       "</text>\n";
+  s += "<text x=\"" + fmt("%.0f", left) +
+       "\" y=\"30\" font-size=\"17\" "
+       "font-weight=\"bold\" fill=\"rgb(30,30,40)\">" +
+       escape(title) + "</text>\n";
 
   // Rows with rank labels.
   for (int r = 0; r < c.ranks; ++r) {
@@ -272,7 +273,8 @@ std::string timelineSvg(const SimulationResult &result,
     s += "<text x=\"" + fmt("%.0f", left - 10) + "\" y=\"" +
          fmt("%.1f", rowY(r) + rowH / 2 + 4) +
          "\" font-size=\"13\" text-anchor=\"end\" fill=\"rgb(60,60,70)\">"
-         "rank " + std::to_string(r) + "</text>\n";
+         "rank " +
+         std::to_string(r) + "</text>\n";
   }
 
   // Action boxes; labels shrink to what fits (about 6.5 px per glyph).
@@ -291,7 +293,8 @@ std::string timelineSvg(const SimulationResult &result,
            (st.dash.empty() ? "" : " stroke-dasharray=\"" + st.dash + "\"");
     s += "><title>rank " + std::to_string(e.rank) + " stage " +
          std::to_string(e.stage) + " " + eventName(e, chunked) + " [" +
-         fmt("%.6g", e.start) + ", " + fmt("%.6g", e.end) + "]</title></rect>\n";
+         fmt("%.6g", e.start) + ", " + fmt("%.6g", e.end) +
+         "]</title></rect>\n";
     if (st.hatched)
       s += "<rect " + rect + " fill=\"url(#hatch)\"/>\n";
     std::string label = eventName(e, chunked);
@@ -343,8 +346,10 @@ std::string timelineSvg(const SimulationResult &result,
       s += "<rect x=\"" + fmt("%.1f", lx) + "\" y=\"" + fmt("%.1f", legendY) +
            "\" width=\"22\" height=\"14\" rx=\"2\" fill=\"url(#hatch)\"/>\n";
     s += "<text x=\"" + fmt("%.1f", lx + 28) + "\" y=\"" +
-         fmt("%.1f", legendY + 11) + "\" font-size=\"12\" "
-         "fill=\"rgb(60,60,70)\">" + text + "</text>\n";
+         fmt("%.1f", legendY + 11) +
+         "\" font-size=\"12\" "
+         "fill=\"rgb(60,60,70)\">" +
+         text + "</text>\n";
     lx += 44 + text.size() * 7;
   };
   swatch(styleOf(ActionKind::Forward, neutral), "F forward");
@@ -372,7 +377,8 @@ std::string timelineSvg(const SimulationResult &result,
          std::to_string(kPaletteSize) + ")</text>\n";
   if (chunked)
     s += "<text x=\"" + fmt("%.1f", left + plotW) + "\" y=\"" +
-         fmt("%.1f", mbY + 11) + "\" font-size=\"12\" text-anchor=\"end\" "
+         fmt("%.1f", mbY + 11) +
+         "\" font-size=\"12\" text-anchor=\"end\" "
          "fill=\"rgb(60,60,70)\">labels: kind, micro-batch.chunk</text>\n";
   s += "</svg>\n";
   return s;
@@ -402,7 +408,7 @@ std::vector<size_t> layoutFrontier(const std::vector<LayoutPoint> &points,
 std::string layoutChartSvg(const std::vector<LayoutPoint> &points,
                            double memoryLimit, const std::string &title) {
   const std::vector<size_t> frontier = layoutFrontier(points, memoryLimit);
-  const double width = 900, left = 80, right = 30, top = 56, plotH = 380;
+  const double width = 900, left = 80, right = 30, top = 74, plotH = 380;
   const double plotW = width - left - right, axisY = top + plotH;
   const double listY = axisY + 62, lineH = 18;
   const double height =
@@ -427,6 +433,18 @@ std::string layoutChartSvg(const std::vector<LayoutPoint> &points,
   };
   auto y = [&](double tokens) { return axisY - tokens / ySpan * plotH; };
   const std::string text = "fill=\"rgb(60,60,70)\"";
+  // A color per schedule, in name order, so that 1f1b comes first.
+  std::vector<std::string> schedules;
+  for (const LayoutPoint &p : points)
+    if (std::find(schedules.begin(), schedules.end(), p.schedule) ==
+        schedules.end())
+      schedules.push_back(p.schedule);
+  std::sort(schedules.begin(), schedules.end());
+  auto colorOf = [&](const std::string &schedule) {
+    const size_t i = std::find(schedules.begin(), schedules.end(), schedule) -
+                     schedules.begin();
+    return mix(kPalette[i % kPaletteSize], kWhite, 0);
+  };
 
   std::string s;
   s += "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"" +
@@ -438,6 +456,18 @@ std::string layoutChartSvg(const std::vector<LayoutPoint> &points,
        "\" y=\"30\" font-size=\"17\" "
        "font-weight=\"bold\" fill=\"rgb(30,30,40)\">" +
        escape(title) + "</text>\n";
+  // The legend, under the title.
+  double legendX = left;
+  for (const std::string &schedule : schedules) {
+    if (schedule.empty())
+      continue;
+    s += "<circle cx=\"" + fmt("%.1f", legendX + 4) +
+         "\" cy=\"50\" r=\"4\" fill=\"" + colorOf(schedule) + "\"/>\n";
+    s += "<text x=\"" + fmt("%.1f", legendX + 12) +
+         "\" y=\"54\" font-size=\"12\" " + text + ">" + escape(schedule) +
+         "</text>\n";
+    legendX += 30 + 7.0 * schedule.size();
+  }
   // Axes with ticks and grid lines.
   const double xStep = tickStep(xSpan, 8), yStep = tickStep(ySpan, 6);
   for (double v = 0; v <= xSpan + 1e-9; v += xStep) {
@@ -485,14 +515,15 @@ std::string layoutChartSvg(const std::vector<LayoutPoint> &points,
     path += fmt("%.1f", x(points[i].peakBytes)) + "," +
             fmt("%.1f", y(points[i].tokensPerSecond)) + " ";
   if (frontier.size() > 1)
-    s += "<polyline points=\"" + path +
-         "\" fill=\"none\" stroke=\"rgb(78,121,167)\" stroke-width=\"1.5\"/>\n";
+    s +=
+        "<polyline points=\"" + path +
+        "\" fill=\"none\" stroke=\"rgb(110,110,120)\" stroke-width=\"1.5\"/>\n";
   for (const LayoutPoint &p : points) {
     const bool fits = p.peakBytes <= memoryLimit;
     s += "<circle cx=\"" + fmt("%.1f", x(p.peakBytes)) + "\" cy=\"" +
          fmt("%.1f", y(p.tokensPerSecond)) + "\" r=\"4\" " +
-         (fits ? "fill=\"rgb(78,121,167)\" fill-opacity=\"0.55\""
-               : "fill=\"none\" stroke=\"rgb(150,150,160)\"") +
+         (fits ? "fill=\"" + colorOf(p.schedule) + "\" fill-opacity=\"0.7\""
+               : std::string("fill=\"none\" stroke=\"rgb(150,150,160)\"")) +
          "><title>" + escape(p.layout + ": " + p.plan) + "</title></circle>\n";
   }
   // The fastest that fits is the frontier's last point.
@@ -500,7 +531,7 @@ std::string layoutChartSvg(const std::vector<LayoutPoint> &points,
     const LayoutPoint &best = points[frontier.back()];
     s += "<circle cx=\"" + fmt("%.1f", x(best.peakBytes)) + "\" cy=\"" +
          fmt("%.1f", y(best.tokensPerSecond)) +
-         "\" r=\"9\" fill=\"none\" stroke=\"rgb(225,87,89)\" "
+         "\" r=\"9\" fill=\"none\" stroke=\"rgb(30,30,40)\" "
          "stroke-width=\"2\"/>\n";
   }
   for (size_t k = 0; k < frontier.size(); ++k) {

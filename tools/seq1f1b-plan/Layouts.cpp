@@ -180,8 +180,10 @@ int planLayouts(const OpList &ops, ModelShape shape, DictionaryAttr config,
       bool fits = candidate.fits(memoryBytes);
       if (fits != current->fits(memoryBytes))
         return fits;
-      return fits ? candidate.stepSeconds() < current->stepSeconds()
-                  : candidate.row.peak() < current->row.peak();
+      if (!fits)
+        return candidate.row.peak() < current->row.peak();
+      return fasterOrLeaner(candidate.stepSeconds(), candidate.row.peak(),
+                            current->stepSeconds(), current->row.peak());
     };
     for (schedule::ScheduleKind kind : kinds) {
       int64_t v = schedule::isInterleaved(kind) ? virtualStages.getValue() : 1;
@@ -217,8 +219,8 @@ int planLayouts(const OpList &ops, ModelShape shape, DictionaryAttr config,
     if (!best)
       continue;
     found.push_back(std::move(*best));
-    if (oneF1B && (!fastestOneF1B ||
-                   oneF1B->stepSeconds() < fastestOneF1B->stepSeconds()))
+    if (oneF1B && (!fastestOneF1B || shorterStep(oneF1B->stepSeconds(),
+                                                 fastestOneF1B->stepSeconds())))
       fastestOneF1B = std::move(*oneF1B);
   }
   if (found.empty())
@@ -297,7 +299,7 @@ int planLayouts(const OpList &ops, ModelShape shape, DictionaryAttr config,
     std::vector<schedule::LayoutPoint> points;
     for (const LayoutRow &l : found)
       points.push_back({l.name(), l.row.name(), tokens / l.stepSeconds() / gpus,
-                        double(l.row.peak())});
+                        double(l.row.peak()), l.row.kindName()});
     std::string title = llvm::formatv(
         "{0} at {1} tokens: layouts of {2} GPUs, global batch {3}, {4}",
         cast<StringAttr>(config.get("model_type")).getValue(), shape.seqLen,

@@ -40,6 +40,22 @@ int fail(const llvm::Twine &message);
 
 inline double gib(int64_t bytes) { return bytes / double(1ull << 30); }
 
+/// Whether a step of `seconds` is shorter than one of `than` by more than the
+/// simulator's rounding. Plans that differ only in rounding (every schedule
+/// on one stage, say) count as equally fast, so the searches keep the one
+/// with less memory, or the first tried: the simplest.
+inline bool shorterStep(double seconds, double than) {
+  return seconds < than * (1 - 1e-9);
+}
+
+/// Whether a plan of `seconds` per step and `peak` bytes beats one of `than`
+/// and `thanPeak`: it is faster, or as fast with less memory.
+inline bool fasterOrLeaner(double seconds, int64_t peak, double than,
+                           int64_t thanPeak) {
+  return shorterStep(seconds, than) ||
+         (!shorterStep(than, seconds) && peak < thanPeak);
+}
+
 struct Row {
   schedule::ScheduleKind kind;
   int64_t virtualStages, chunks;

@@ -231,13 +231,17 @@ static std::optional<double> parseBytes(StringRef text) {
   return std::nullopt;
 }
 
-/// The row with the shortest step among those that fit; null if none fits.
+/// The row with the shortest step among those that fit, of equally fast ones
+/// the one with the smallest peak, then the first; null if none fits.
 static const Row *fastestFitting(ArrayRef<Row> rows, double memoryBytes) {
   const Row *fastest = nullptr;
-  for (const Row &row : rows)
-    if (row.peak() <= memoryBytes &&
-        (!fastest || row.result.makespan < fastest->result.makespan))
+  for (const Row &row : rows) {
+    if (row.peak() > memoryBytes)
+      continue;
+    if (!fastest || fasterOrLeaner(row.result.makespan, row.peak(),
+                                   fastest->result.makespan, fastest->peak()))
       fastest = &row;
+  }
   return fastest;
 }
 
@@ -294,7 +298,7 @@ static void printVerdict(ArrayRef<Row> rows, double memoryBytes, double tokens,
       schedule::Result<Row> row = planner.simulate(kind, n, false);
       if (!row || row->peak() > memoryBytes)
         continue;
-      if (!found || row->result.makespan < found->result.makespan)
+      if (!found || shorterStep(row->result.makespan, found->result.makespan))
         found = std::move(*row);
       break;
     }
@@ -317,7 +321,8 @@ static void printVerdict(ArrayRef<Row> rows, double memoryBytes, double tokens,
       schedule::Result<Row> row =
           planner.simulate(table.kind, table.chunks, true);
       if (row && row->peak() <= memoryBytes &&
-          (!recomputed || row->result.makespan < recomputed->result.makespan))
+          (!recomputed ||
+           shorterStep(row->result.makespan, recomputed->result.makespan)))
         recomputed = std::move(*row);
     }
   if (recomputed)

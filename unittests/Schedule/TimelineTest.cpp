@@ -115,16 +115,27 @@ TEST(LayoutChart, TheFrontierTradesMemoryForSpeed) {
   // C and F are beaten by B (less or as much memory, faster), G ties A, E
   // does not fit in 80 GiB.
   std::vector<LayoutPoint> points = {
-      {"A", "1f1b N=1", 100, 10 * GiB},    {"B", "seq1f1b N=2", 150, 20 * GiB},
-      {"C", "seq1f1b N=4", 140, 30 * GiB}, {"D", "seq1f1b N=8", 200, 40 * GiB},
-      {"E", "1f1b N=1", 300, 90 * GiB},    {"F", "seq1f1b N=2", 120, 20 * GiB},
-      {"G", "1f1b <x>", 100, 10 * GiB}};
+      {"A", "1f1b N=1", 100, 10 * GiB, "1f1b"},
+      {"B", "seq1f1b N=2", 150, 20 * GiB, "seq1f1b"},
+      {"C", "seq1f1b N=4", 140, 30 * GiB, "seq1f1b"},
+      {"D", "seq1f1b N=8", 200, 40 * GiB, "seq1f1b"},
+      {"E", "1f1b N=1", 300, 90 * GiB, "1f1b"},
+      {"F", "seq1f1b N=2", 120, 20 * GiB, "seq1f1b"},
+      {"G", "1f1b <x>", 100, 10 * GiB, "1f1b"}};
   EXPECT_EQ(layoutFrontier(points, 80 * GiB), (std::vector<size_t>{0, 1, 3}));
   EXPECT_TRUE(layoutFrontier(points, 5 * GiB).empty());
 
   std::string svg = layoutChartSvg(points, 80 * GiB, "layouts of 8 GPUs");
-  EXPECT_EQ(count(svg, "<circle "), 8u); // every point, and the fastest ringed
+  // Every point, the fastest ringed, and a legend entry per schedule.
+  EXPECT_EQ(count(svg, "<circle "), 10u);
   EXPECT_EQ(count(svg, "fill=\"none\" stroke=\"rgb(150,150,160)\""), 1u); // E
+  // A color per schedule, 1f1b first: A and G; B, C, D and F.
+  EXPECT_EQ(count(svg, "fill=\"rgb(78,121,167)\" fill-opacity"), 2u);
+  EXPECT_EQ(count(svg, "fill=\"rgb(242,142,43)\" fill-opacity"), 4u);
+  EXPECT_NE(svg.find("r=\"4\" fill=\"rgb(78,121,167)\"/>\n<text x=\"92.0\" "
+                     "y=\"54\" font-size=\"12\" fill=\"rgb(60,60,70)\">1f1b"),
+            std::string::npos);
+  EXPECT_EQ(count(svg, ">seq1f1b</text>"), 1u);
   EXPECT_EQ(count(svg, "<polyline "), 1u);
   EXPECT_NE(svg.find("<tspan font-weight=\"bold\">1</tspan>  A, 1f1b N=1: 100 "
                      "tokens/s per GPU, 10.00 GiB</text>"),

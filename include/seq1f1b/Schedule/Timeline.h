@@ -39,6 +39,7 @@ struct LayoutPoint {
   std::string plan;           ///< e.g. "seq1f1b N=4"
   double tokensPerSecond = 0; ///< per GPU
   double peakBytes = 0;       ///< the largest over the ranks
+  std::string schedule;       ///< the plan's kind, e.g. "seq1f1b": its color
 };
 
 /// The layouts whose plans fit in `memoryLimit` bytes and that no other such
@@ -48,9 +49,10 @@ std::vector<size_t> layoutFrontier(const std::vector<LayoutPoint> &points,
                                    double memoryLimit);
 
 /// A scatter of layouts: peak memory per GPU across, tokens/s per GPU up,
-/// the GPU's memory as a red line with the layouts beyond it hollow. The
-/// frontier (layoutFrontier) is joined, numbered, and listed under the plot
-/// with each layout's plan; the fastest layout that fits is ringed.
+/// a color per schedule (with a legend), the GPU's memory as a red line
+/// with the layouts beyond it hollow. The frontier (layoutFrontier) is
+/// joined, numbered, and listed under the plot with each layout's plan; the
+/// fastest layout that fits is ringed.
 std::string layoutChartSvg(const std::vector<LayoutPoint> &points,
                            double memoryLimit, const std::string &title);
 
