@@ -43,6 +43,9 @@ struct ModelSpec {
   int64_t layers = 0, hidden = 0, heads = 0, kvHeads = 0, headDim = 0;
   int64_t ffn = 0, vocab = 0, maxPositions = 0;
   double normEps = 1e-5, ropeTheta = 10000.0, initStd = 0.02;
+  /// Partial rotary (GPT-NeoX's rotary_pct): dims turned per head; 0: all.
+  int64_t rotaryDim = 0;
+  bool exactGelu = false; ///< "gelu": x Phi(x); else GELU's tanh form
   bool tied = false, attentionBias = false, mlpBias = false;
   bool sandwichNorms = false; ///< Gemma 2: norms after attention and MLP too
   /// Sliding-window attention: 0, or each token attends to the last
@@ -298,6 +301,24 @@ LogicalResult readSpec(ConfigReader &reader, ModelSpec &spec,
     return reader.error(headsKey) << "rotary embeddings need an even head "
                                      "dimension, got "
                                   << spec.headDim;
+  // Partial rotary: transformers turns int(head_dim * factor) dimensions.
+  for (StringRef key : {"partial_rotary_factor", "rotary_pct"}) {
+    const json::Value *v = reader.get(key);
+    if (spec.gpt2 || !v)
+      continue;
+    std::optional<double> factor = v->getAsNumber();
+    if (!factor || !(*factor > 0 && *factor <= 1))
+      return reader.error(key) << "expected a number in (0, 1]";
+    const int64_t dims = int64_t(spec.headDim * *factor);
+    if (dims < 2 || dims % 2 != 0)
+      return reader.error(key)
+             << "turns " << dims << " of each head's " << spec.headDim
+             << " dimensions; rotary embeddings need an even number";
+    spec.rotaryDim = dims == spec.headDim ? 0 : dims;
+  }
+  StringRef actKey = spec.gpt2 ? "activation_function" : "hidden_act";
+  spec.exactGelu = (spec.gpt2 || spec.layerNorms) &&
+                   reader.string(actKey) == std::optional<StringRef>("gelu");
   return success();
 }
 
@@ -330,11 +351,6 @@ void warnUnmodeled(ConfigReader &reader, const ModelSpec &spec, int64_t seq) {
     reader.warning("hidden_act")
         << "'" << *act << "' is not modeled: the MLP uses SwiGLU (SiLU)";
   }
-  for (StringRef key : {"partial_rotary_factor", "rotary_pct"})
-    if (const json::Value *f = reader.get(key); f && f->getAsNumber() != 1.0)
-      reader.warning(key)
-          << "partial rotary embeddings are not modeled: RoPE turns every "
-          << "dimension of a head (the same cost)";
   if (const json::Value *scaling = reader.get("rope_scaling")) {
     std::string kind = "?";
     if (const json::Object *o = scaling->getAsObject())
@@ -534,7 +550,7 @@ private:
     h = layerNorm(x, p + ".ln_2");
     Value f = linear(h, p + ".mlp.c_fc", spec.ffn, true, llm::LinearRole::mlp,
                      spec.initStd);
-    f = funcBuilder->create<llm::GeluOp>(named(p + ".mlp.gelu"), f);
+    f = gelu(f, p + ".mlp.gelu");
     Value m = linear(f, p + ".mlp.c_proj", spec.hidden, true,
                      llm::LinearRole::mlp, residualStd);
     return add(x, m, p + ".mlp.residual");
@@ -606,12 +622,19 @@ private:
   /// q and k rotated by position (every family but GPT-2).
   std::pair<Value, Value> rope(Value q, Value k, const std::string &p) {
     auto theta = builder.getF64FloatAttr(spec.ropeTheta);
-    q = funcBuilder->create<llm::RopeOp>(
-        named(p + ".rope_q"), q, builder.getI64IntegerAttr(spec.heads), theta);
+    IntegerAttr rotary =
+        spec.rotaryDim ? builder.getI64IntegerAttr(spec.rotaryDim) : nullptr;
+    q = funcBuilder->create<llm::RopeOp>(named(p + ".rope_q"), q,
+                                         builder.getI64IntegerAttr(spec.heads),
+                                         theta, rotary);
     k = funcBuilder->create<llm::RopeOp>(
-        named(p + ".rope_k"), k, builder.getI64IntegerAttr(spec.kvHeads),
-        theta);
+        named(p + ".rope_k"), k, builder.getI64IntegerAttr(spec.kvHeads), theta,
+        rotary);
     return {q, k};
+  }
+
+  Value gelu(Value x, const std::string &name) {
+    return funcBuilder->create<llm::GeluOp>(named(name), x, spec.exactGelu);
   }
 
   // --- GPT-NeoX (Pythia) and StarCoder2 --------------------------------------
@@ -666,7 +689,7 @@ private:
     h = layerNorm(mlpIn, p + ".post_attention_layernorm");
     Value f =
         linear(h, m + n.fcIn, spec.ffn, spec.mlpBias, mlpRole, spec.initStd);
-    f = funcBuilder->create<llm::GeluOp>(named(m + "gelu"), f);
+    f = gelu(f, m + "gelu");
     Value d = linear(f, m + n.fcOut, spec.hidden, spec.mlpBias, mlpRole,
                      spec.initStd);
     if (spec.parallelResidual)

@@ -164,6 +164,8 @@ private:
           input(e.getInput());
           entry["heads"] = e.getNumHeadsAttr().getInt();
           entry["theta"] = e.getTheta().convertToDouble();
+          if (std::optional<uint64_t> rotary = e.getRotaryDim())
+            entry["rotary_dim"] = int64_t(*rotary);
         })
         .Case([&](llm::AttentionOp e) {
           input(e.getQuery());
@@ -174,9 +176,12 @@ private:
           if (std::optional<uint64_t> window = e.getWindow())
             entry["window"] = int64_t(*window);
         })
-        .Case<llm::GeluOp, llm::SiluOp>([&](Operation *u) {
-          input(u->getOperand(0));
+        .Case([&](llm::GeluOp e) {
+          input(e.getInput());
+          if (e.getExact())
+            entry["exact"] = true;
         })
+        .Case([&](llm::SiluOp e) { input(e.getInput()); })
         .Case<llm::SwigluOp, llm::AddOp>([&](Operation *b) {
           input(b->getOperand(0));
           input(b->getOperand(1));

@@ -32,6 +32,30 @@ TEST(Gelu, ForwardAndGradient) {
   expectGradient(x, dx, loss, "x");
 }
 
+TEST(GeluErf, ForwardAndGradient) {
+  Rng rng(33);
+  Vec x = rng.uniform(kN, -4, 4);
+  const Vec R = rng.uniform(kN);
+  Vec y(kN), tanhForm(kN);
+  gelu_erf_fwd(x.data(), y.data(), kN);
+  gelu_fwd(x.data(), tanhForm.data(), kN);
+  double apart = 0;
+  for (int64_t i = 0; i < kN; ++i) {
+    // x Phi(x), Phi by the complementary error function.
+    EXPECT_NEAR(y[i], x[i] * 0.5 * std::erfc(-x[i] / std::sqrt(2.0)), 1e-14);
+    apart = std::max(apart, std::abs(y[i] - tanhForm[i]));
+  }
+  EXPECT_GT(apart, 1e-5); // not the tanh approximation
+  auto loss = [&] {
+    Vec o(kN);
+    gelu_erf_fwd(x.data(), o.data(), kN);
+    return dot(R, o);
+  };
+  Vec dx(kN);
+  gelu_erf_bwd(x.data(), R.data(), dx.data(), kN);
+  expectGradient(x, dx, loss, "x");
+}
+
 TEST(Silu, ForwardAndGradient) {
   Rng rng(31);
   Vec x = rng.uniform(kN, -4, 4);

@@ -165,27 +165,35 @@ template <typename T> void RopeForwardBackwardAtAbsolutePositions() {
   struct Case {
     int64_t B, S, H, hd, start;
     double theta;
+    int64_t rotary; // 0: the whole head
   };
   Rng rng(105);
-  for (const Case &c : {Case{2, 513, 8, 128, 100000, 10000.0},
-                        Case{3, 7, 3, 6, 0, 500000.0}}) {
-    const std::string t = std::to_string(c.S) + "@" + std::to_string(c.start);
+  for (const Case &c : {Case{2, 513, 8, 128, 100000, 10000.0, 0},
+                        Case{3, 7, 3, 6, 0, 500000.0, 0},
+                        Case{2, 65, 4, 64, 4000, 10000.0, 16}}) {
+    const std::string t = std::to_string(c.S) + "@" + std::to_string(c.start) +
+                          "r" + std::to_string(c.rotary);
     const int64_t n = c.B * c.S * c.H * c.hd;
     const Vec x = rounded<T>(rng.uniform(n)), dy = rounded<T>(rng.uniform(n));
     Vec y(n), dx(n);
     cpu::rope_fwd<double>(x.data(), y.data(), c.B, c.S, c.H, c.hd, c.start,
-                          c.theta);
+                          c.theta, c.rotary);
     cpu::rope_bwd<double>(dy.data(), dx.data(), c.B, c.S, c.H, c.hd, c.start,
-                          c.theta);
+                          c.theta, c.rotary);
 
     auto dX = toDevice<T>(x), dDy = toDevice<T>(dy);
     DeviceBuffer<T> dY(n), dDx(n);
-    rope_fwd<T>(dX.get(), dY.get(), c.B, c.S, c.H, c.hd, c.start, c.theta);
-    rope_bwd<T>(dDy.get(), dDx.get(), c.B, c.S, c.H, c.hd, c.start, c.theta);
+    dY.poison();
+    dDx.poison();
+    rope_fwd<T>(dX.get(), dY.get(), c.B, c.S, c.H, c.hd, c.start, c.theta,
+                c.rotary);
+    rope_bwd<T>(dDy.get(), dDx.get(), c.B, c.S, c.H, c.hd, c.start, c.theta,
+                c.rotary);
     S1F_EXPECT_CLOSE(dY.downloadDouble(), y, tol, "y_" + t);
     S1F_EXPECT_CLOSE(dDx.downloadDouble(), dx, tol, "dx_" + t);
     // In place, as the executor rotates q and k.
-    rope_fwd<T>(dX.get(), dX.get(), c.B, c.S, c.H, c.hd, c.start, c.theta);
+    rope_fwd<T>(dX.get(), dX.get(), c.B, c.S, c.H, c.hd, c.start, c.theta,
+                c.rotary);
     S1F_EXPECT_CLOSE(dX.downloadDouble(), y, tol, "y_inplace_" + t);
   }
 }
@@ -223,6 +231,15 @@ template <typename T> void Activations() {
     o1.poison();
     gelu_bwd<T>(X, DY, o1.get() + off, n);
     S1F_EXPECT_CLOSE(got(o1), r1, tol, "gelu_bwd" + t);
+
+    cpu::gelu_erf_fwd<double>(x.data(), r1.data(), n);
+    o1.poison();
+    gelu_erf_fwd<T>(X, o1.get() + off, n);
+    S1F_EXPECT_CLOSE(got(o1), r1, tol, "gelu_erf_fwd" + t);
+    cpu::gelu_erf_bwd<double>(x.data(), dy.data(), r1.data(), n);
+    o1.poison();
+    gelu_erf_bwd<T>(X, DY, o1.get() + off, n);
+    S1F_EXPECT_CLOSE(got(o1), r1, tol, "gelu_erf_bwd" + t);
 
     cpu::silu_fwd<double>(x.data(), r1.data(), n);
     o1.poison();

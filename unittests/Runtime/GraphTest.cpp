@@ -73,6 +73,36 @@ TEST(GraphJson, RoundTrip) {
   }
 }
 
+TEST(GraphJson, PartialRotaryAndExactGeluRoundTrip) {
+  Graph g = buildLlama(LlamaConfig{});
+  Graph gpt = buildGpt(test::tinyGptConfig());
+  for (Op &op : g.ops)
+    if (op.kind == OpKind::Rope)
+      op.rotaryDim = 2;
+  for (Op &op : gpt.ops)
+    if (op.kind == OpKind::Gelu)
+      op.exact = true;
+  for (const Graph *graph : {&g, &gpt}) {
+    const std::string text = graphToJson(*graph);
+    const Graph back = graphFromJson(text);
+    EXPECT_EQ(graphToJson(back), text);
+    for (size_t i = 0; i < back.ops.size(); ++i) {
+      EXPECT_EQ(back.ops[i].rotaryDim, graph->ops[i].rotaryDim);
+      EXPECT_EQ(back.ops[i].exact, graph->ops[i].exact);
+    }
+  }
+  EXPECT_NE(graphToJson(g).find("\"rotary_dim\": 2"), std::string::npos);
+  EXPECT_NE(graphToJson(gpt).find("\"exact\": true"), std::string::npos);
+  // Absent, they keep the defaults (whole head, tanh form).
+  EXPECT_EQ(graphToJson(buildLlama(LlamaConfig{})).find("rotary_dim"),
+            std::string::npos);
+  for (Op &op : g.ops)
+    if (op.kind == OpKind::Rope)
+      op.rotaryDim = 3;
+  expectThrowsWith([&] { graphFromJson(graphToJson(g)); },
+                   "rotary_dim must be even and at most the head dimension");
+}
+
 TEST(GraphJson, FileRoundTripAndMissingFile) {
   std::string path = ::testing::TempDir() + "/graph.json";
   saveGraph(buildLlama(LlamaConfig{}), path);

@@ -10,18 +10,24 @@ using namespace s1f::rt::cpu::test;
 namespace {
 
 /// Hugging Face's formulation: x * cos(emb) + rotate_half(x) * sin(emb) with
-/// emb = cat(freqs, freqs) and rotate_half(x) = cat(-x2, x1).
+/// emb = cat(freqs, freqs) and rotate_half(x) = cat(-x2, x1); with partial
+/// rotary (GPT-NeoX) on the first `rotary` dimensions of each head, freqs
+/// over `rotary`, the rest passed through (cat(x_rot, x_pass)).
 Vec hfRope(const Vec &x, int64_t B, int64_t S, int64_t H, int64_t hd,
-           int64_t start, double theta) {
+           int64_t start, double theta, int64_t rotary = 0) {
   Vec y(x.size());
-  const int64_t half = hd / 2;
+  const int64_t r = rotary ? rotary : hd, half = r / 2;
   for (int64_t b = 0; b < B; ++b)
     for (int64_t s = 0; s < S; ++s)
       for (int64_t h = 0; h < H; ++h) {
         const double *xh = &x[((b * S + s) * H + h) * hd];
         double *yh = &y[((b * S + s) * H + h) * hd];
         for (int64_t j = 0; j < hd; ++j) {
-          const double invFreq = 1.0 / std::pow(theta, 2.0 * (j % half) / hd);
+          if (j >= r) {
+            yh[j] = xh[j];
+            continue;
+          }
+          const double invFreq = 1.0 / std::pow(theta, 2.0 * (j % half) / r);
           const double emb = (start + s) * invFreq;
           const double rot = j < half ? -xh[j + half] : xh[j - half];
           yh[j] = xh[j] * std::cos(emb) + rot * std::sin(emb);
@@ -59,6 +65,37 @@ TEST(Rope, GradientAtNonZeroStart) {
   Vec dx(x.size());
   rope_bwd(R.data(), dx.data(), B, S, H, hd, start, kTheta);
   expectGradient(x, dx, loss, "x");
+}
+
+TEST(Rope, PartialRotaryTurnsTheFirstDimensionsOnly) {
+  Rng rng(54);
+  const int64_t hd8 = 8, start = 11;
+  Vec x = rng.uniform(B * S * H * hd8);
+  for (int64_t rotary : {2, 4}) {
+    Vec y(x.size());
+    rope_fwd(x.data(), y.data(), B, S, H, hd8, start, kTheta, rotary);
+    expectClose(y, hfRope(x, B, S, H, hd8, start, kTheta, rotary), "y", 1e-12,
+                1e-14);
+    EXPECT_NE(y, hfRope(x, B, S, H, hd8, start, kTheta)); // not the full one
+    Vec inPlace = x;
+    rope_fwd(inPlace.data(), inPlace.data(), B, S, H, hd8, start, kTheta,
+             rotary);
+    EXPECT_EQ(inPlace, y);
+
+    const Vec R = rng.uniform(x.size());
+    auto loss = [&] {
+      Vec o(x.size());
+      rope_fwd(x.data(), o.data(), B, S, H, hd8, start, kTheta, rotary);
+      return dot(R, o);
+    };
+    Vec dx(x.size());
+    rope_bwd(R.data(), dx.data(), B, S, H, hd8, start, kTheta, rotary);
+    expectGradient(x, dx, loss, "x");
+  }
+  EXPECT_THROW(rope_fwd(x.data(), x.data(), B, S, H, hd8, 0, kTheta, 3),
+               std::invalid_argument);
+  EXPECT_THROW(rope_fwd(x.data(), x.data(), B, S, H, hd8, 0, kTheta, 10),
+               std::invalid_argument);
 }
 
 TEST(Rope, ChunkAtItsStartEqualsTheFullSequenceSlice) {

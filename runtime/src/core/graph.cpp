@@ -117,6 +117,9 @@ private:
       require(op.heads > 0 && outFeat() % op.heads == 0 &&
                   (outFeat() / op.heads) % 2 == 0,
               "heads must divide the size into even head dimensions");
+      require(op.rotaryDim >= 0 && op.rotaryDim % 2 == 0 &&
+                  (op.heads <= 0 || op.rotaryDim <= outFeat() / op.heads),
+              "rotary_dim must be even and at most the head dimension");
       break;
     case OpKind::Attention: {
       arity(3, 0, 0);

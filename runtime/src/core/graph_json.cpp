@@ -78,6 +78,8 @@ Op parseOp(const json &j, size_t i, const Graph &g) {
   op.window = optional<int>(j, "window", 0, where);
   op.eps = optional<double>(j, "eps", 1e-5, where);
   op.theta = optional<double>(j, "theta", 10000.0, where);
+  op.rotaryDim = optional<int>(j, "rotary_dim", 0, where);
+  op.exact = optional<bool>(j, "exact", false, where);
   return op;
 }
 
@@ -140,6 +142,12 @@ std::string graphToJson(const Graph &g) {
     case OpKind::Rope:
       jo["heads"] = op.heads;
       jo["theta"] = op.theta;
+      if (op.rotaryDim)
+        jo["rotary_dim"] = op.rotaryDim;
+      break;
+    case OpKind::Gelu:
+      if (op.exact)
+        jo["exact"] = true;
       break;
     case OpKind::Attention:
       jo["heads"] = op.heads;

@@ -57,12 +57,14 @@ public:
     cpu::linear_bwd(x, W, dy, dx, dW, db, N, in, out);
   }
   void rope_fwd(const float *x, float *y, int64_t B, int64_t S, int64_t H,
-                int64_t hd, int64_t start, double theta) const override {
-    cpu::rope_fwd(x, y, B, S, H, hd, start, theta);
+                int64_t hd, int64_t start, double theta,
+                int64_t rotary) const override {
+    cpu::rope_fwd(x, y, B, S, H, hd, start, theta, rotary);
   }
   void rope_bwd(const float *dy, float *dx, int64_t B, int64_t S, int64_t H,
-                int64_t hd, int64_t start, double theta) const override {
-    cpu::rope_bwd(dy, dx, B, S, H, hd, start, theta);
+                int64_t hd, int64_t start, double theta,
+                int64_t rotary) const override {
+    cpu::rope_bwd(dy, dx, B, S, H, hd, start, theta, rotary);
   }
   void kv_cache_write(const float *k, const float *v, float *kcache,
                       float *vcache,
@@ -97,6 +99,13 @@ public:
   void gelu_bwd(const float *x, const float *dy, float *dx,
                 int64_t n) const override {
     cpu::gelu_bwd(x, dy, dx, n);
+  }
+  void gelu_erf_fwd(const float *x, float *y, int64_t n) const override {
+    cpu::gelu_erf_fwd(x, y, n);
+  }
+  void gelu_erf_bwd(const float *x, const float *dy, float *dx,
+                    int64_t n) const override {
+    cpu::gelu_erf_bwd(x, dy, dx, n);
   }
   void silu_fwd(const float *x, float *y, int64_t n) const override {
     cpu::silu_fwd(x, y, n);

@@ -272,7 +272,7 @@ void StageExecutor::forwardOp(Unit &u, int i) {
     break;
   case OpKind::Rope:
     kernels_.rope_fwd(in(0), y, B, u.len, op.heads, feat(op.output) / op.heads,
-                      u.start, op.theta);
+                      u.start, op.theta, op.rotaryDim);
     break;
   case OpKind::Attention: {
     cpu::AttentionDims d = attentionDims(u, op);
@@ -292,7 +292,10 @@ void StageExecutor::forwardOp(Unit &u, int i) {
     break;
   }
   case OpKind::Gelu:
-    kernels_.gelu_fwd(in(0), y, N * feat(op.output));
+    if (op.exact)
+      kernels_.gelu_erf_fwd(in(0), y, N * feat(op.output));
+    else
+      kernels_.gelu_fwd(in(0), y, N * feat(op.output));
     break;
   case OpKind::Silu:
     kernels_.silu_fwd(in(0), y, N * feat(op.output));
@@ -457,7 +460,7 @@ void StageExecutor::backwardOp(Unit &u, int i, bool input, bool weight) {
     break;
   case OpKind::Rope:
     kernels_.rope_bwd(dy, dx, B, u.len, op.heads, feat(op.output) / op.heads,
-                      u.start, op.theta);
+                      u.start, op.theta, op.rotaryDim);
     addGrad(op.inputs[0], dx);
     break;
   case OpKind::Attention: {
@@ -511,7 +514,10 @@ void StageExecutor::backwardOp(Unit &u, int i, bool input, bool weight) {
     break;
   }
   case OpKind::Gelu:
-    kernels_.gelu_bwd(val(0), dy, dx, dxSize);
+    if (op.exact)
+      kernels_.gelu_erf_bwd(val(0), dy, dx, dxSize);
+    else
+      kernels_.gelu_bwd(val(0), dy, dx, dxSize);
     addGrad(op.inputs[0], dx);
     break;
   case OpKind::Silu:

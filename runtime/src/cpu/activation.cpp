@@ -31,6 +31,23 @@ template <typename T> void gelu_bwd(const T *x, const T *dy, T *dx, int64_t n) {
   }
 }
 
+// The exact form, x Phi(x) (GPT-NeoX's "gelu"): Phi through erf.
+template <typename T> void gelu_erf_fwd(const T *x, T *y, int64_t n) {
+  for (int64_t i = 0; i < n; ++i)
+    y[i] = T(0.5) * x[i] * (T(1) + std::erf(x[i] * T(M_SQRT1_2)));
+}
+
+// d/dx x Phi(x) = Phi(x) + x phi(x).
+template <typename T>
+void gelu_erf_bwd(const T *x, const T *dy, T *dx, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) {
+    const T xi = x[i];
+    const T cdf = T(0.5) * (T(1) + std::erf(xi * T(M_SQRT1_2)));
+    const T pdf = T(0.5 * M_2_SQRTPI * M_SQRT1_2) * std::exp(T(-0.5) * xi * xi);
+    dx[i] = dy[i] * (cdf + xi * pdf);
+  }
+}
+
 template <typename T> void silu_fwd(const T *x, T *y, int64_t n) {
   for (int64_t i = 0; i < n; ++i)
     y[i] = x[i] * sigmoid(x[i]);
@@ -85,6 +102,8 @@ template <typename T> void accumulate(const T *x, T *y, int64_t n) {
 #define S1F_INSTANTIATE(T)                                                     \
   template void gelu_fwd<T>(const T *, T *, int64_t);                          \
   template void gelu_bwd<T>(const T *, const T *, T *, int64_t);               \
+  template void gelu_erf_fwd<T>(const T *, T *, int64_t);                      \
+  template void gelu_erf_bwd<T>(const T *, const T *, T *, int64_t);           \
   template void silu_fwd<T>(const T *, T *, int64_t);                          \
   template void silu_bwd<T>(const T *, const T *, T *, int64_t);               \
   template void swiglu_fwd<T>(const T *, const T *, T *, int64_t);             \

@@ -4,26 +4,36 @@
 
 #include "check.h"
 
+#include <algorithm>
 #include <cmath>
 
 namespace s1f::rt::cpu {
 namespace {
 
-// Rotates every head of every token by +angle (forward) or -angle (backward:
-// the rotation is orthogonal, so its transpose is its inverse). Angles are
-// computed in double: at positions ~1e5 a float angle has lost its phase.
+// Rotates the first `rotary` dimensions of every head of every token by
+// +angle (forward) or -angle (backward: the rotation is orthogonal, so its
+// transpose is its inverse); the rest pass through. Angles are computed in
+// double: at positions ~1e5 a float angle has lost its phase.
 template <typename T>
 void rotate(const T *x, T *y, int64_t B, int64_t S, int64_t H, int64_t hd,
-            int64_t start, double theta, double sign) {
+            int64_t start, double theta, int64_t rotary, double sign) {
+  if (rotary == 0)
+    rotary = hd;
   S1F_CHECK(hd % 2 == 0,
             "rope needs an even head_dim, got " + std::to_string(hd));
+  S1F_CHECK(rotary > 0 && rotary <= hd && rotary % 2 == 0,
+            "rope's rotary dimensions must be even and at most head_dim " +
+                std::to_string(hd) + ", got " + std::to_string(rotary));
   S1F_CHECK(start >= 0, "rope start position must be >= 0");
-  const int64_t half = hd / 2, rowStride = H * hd;
+  const int64_t half = rotary / 2, rowStride = H * hd;
+  if (rotary < hd && x != y)
+    for (int64_t r = 0; r < B * S * H; ++r)
+      std::copy(x + r * hd + rotary, x + (r + 1) * hd, y + r * hd + rotary);
   for (int64_t s = 0; s < S; ++s) {
     const double pos = static_cast<double>(start + s);
     for (int64_t i = 0; i < half; ++i) {
       const double angle =
-          pos * std::pow(theta, -2.0 * static_cast<double>(i) / hd);
+          pos * std::pow(theta, -2.0 * static_cast<double>(i) / rotary);
       const T c = static_cast<T>(std::cos(angle));
       const T sn = static_cast<T>(sign * std::sin(angle));
       for (int64_t b = 0; b < B; ++b) {
@@ -43,21 +53,21 @@ void rotate(const T *x, T *y, int64_t B, int64_t S, int64_t H, int64_t hd,
 
 template <typename T>
 void rope_fwd(const T *x, T *y, int64_t B, int64_t S, int64_t H, int64_t hd,
-              int64_t start, double theta) {
-  rotate(x, y, B, S, H, hd, start, theta, 1.0);
+              int64_t start, double theta, int64_t rotary) {
+  rotate(x, y, B, S, H, hd, start, theta, rotary, 1.0);
 }
 
 template <typename T>
 void rope_bwd(const T *dy, T *dx, int64_t B, int64_t S, int64_t H, int64_t hd,
-              int64_t start, double theta) {
-  rotate(dy, dx, B, S, H, hd, start, theta, -1.0);
+              int64_t start, double theta, int64_t rotary) {
+  rotate(dy, dx, B, S, H, hd, start, theta, rotary, -1.0);
 }
 
 #define S1F_INSTANTIATE(T)                                                     \
   template void rope_fwd<T>(const T *, T *, int64_t, int64_t, int64_t,         \
-                            int64_t, int64_t, double);                         \
+                            int64_t, int64_t, double, int64_t);                \
   template void rope_bwd<T>(const T *, T *, int64_t, int64_t, int64_t,         \
-                            int64_t, int64_t, double);
+                            int64_t, int64_t, double, int64_t);
 S1F_INSTANTIATE(float)
 S1F_INSTANTIATE(double)
 

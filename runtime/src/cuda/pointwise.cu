@@ -127,6 +127,20 @@ struct GeluBwd { // in: x, dy
     y[0] = in[1] * (0.5f * (1.0f + t) + 0.5f * x * (1.0f - t * t) * du);
   }
 };
+// The exact form, x Phi(x) (GPT-NeoX's "gelu").
+struct GeluErfFwd {
+  __device__ void operator()(const float (&x)[1], float (&y)[1]) const {
+    y[0] = 0.5f * x[0] * (1.0f + erff(x[0] * 0.70710678118654752f));
+  }
+};
+struct GeluErfBwd { // in: x, dy; Phi(x) + x phi(x)
+  __device__ void operator()(const float (&in)[2], float (&y)[1]) const {
+    const float x = in[0];
+    const float cdf = 0.5f * (1.0f + erff(x * 0.70710678118654752f));
+    const float pdf = 0.39894228040143268f * expf(-0.5f * x * x);
+    y[0] = in[1] * (cdf + x * pdf);
+  }
+};
 struct SiluFwd {
   __device__ void operator()(const float (&x)[1], float (&y)[1]) const {
     y[0] = x[0] * sigmoidf(x[0]);
@@ -470,6 +484,16 @@ void gelu_bwd(const T *x, const T *dy, T *dx, int64_t n, cudaStream_t stream) {
   launchElementwise<T, 2, 1>({x, dy}, {dx}, n, GeluBwd{}, stream, "gelu_bwd");
 }
 template <typename T>
+void gelu_erf_fwd(const T *x, T *y, int64_t n, cudaStream_t stream) {
+  launchElementwise<T, 1, 1>({x}, {y}, n, GeluErfFwd{}, stream, "gelu_erf_fwd");
+}
+template <typename T>
+void gelu_erf_bwd(const T *x, const T *dy, T *dx, int64_t n,
+                  cudaStream_t stream) {
+  launchElementwise<T, 2, 1>({x, dy}, {dx}, n, GeluErfBwd{}, stream,
+                             "gelu_erf_bwd");
+}
+template <typename T>
 void silu_fwd(const T *x, T *y, int64_t n, cudaStream_t stream) {
   launchElementwise<T, 1, 1>({x}, {y}, n, SiluFwd{}, stream, "silu_fwd");
 }
@@ -608,6 +632,9 @@ void clip_coefficient(const double *total_sum_squares, float *coef,
 #define S1F_INSTANTIATE(T)                                                     \
   template void gelu_fwd<T>(const T *, T *, int64_t, cudaStream_t);            \
   template void gelu_bwd<T>(const T *, const T *, T *, int64_t, cudaStream_t); \
+  template void gelu_erf_fwd<T>(const T *, T *, int64_t, cudaStream_t);        \
+  template void gelu_erf_bwd<T>(const T *, const T *, T *, int64_t,            \
+                                cudaStream_t);                                 \
   template void silu_fwd<T>(const T *, T *, int64_t, cudaStream_t);            \
   template void silu_bwd<T>(const T *, const T *, T *, int64_t, cudaStream_t); \
   template void swiglu_fwd<T>(const T *, const T *, T *, int64_t,              \

@@ -147,16 +147,20 @@ public:
                             out);
   }
   void rope_fwd(const float *x, float *y, int64_t B, int64_t S, int64_t H,
-                int64_t hd, int64_t start, double theta) const override {
+                int64_t hd, int64_t start, double theta,
+                int64_t rotary) const override {
     Call c(*this);
     const int64_t n = B * S * H * hd;
-    cuda::rope_fwd(c.s.in(x, n), c.s.out(y, n), B, S, H, hd, start, theta);
+    cuda::rope_fwd(c.s.in(x, n), c.s.out(y, n), B, S, H, hd, start, theta,
+                   rotary);
   }
   void rope_bwd(const float *dy, float *dx, int64_t B, int64_t S, int64_t H,
-                int64_t hd, int64_t start, double theta) const override {
+                int64_t hd, int64_t start, double theta,
+                int64_t rotary) const override {
     Call c(*this);
     const int64_t n = B * S * H * hd;
-    cuda::rope_bwd(c.s.in(dy, n), c.s.out(dx, n), B, S, H, hd, start, theta);
+    cuda::rope_bwd(c.s.in(dy, n), c.s.out(dx, n), B, S, H, hd, start, theta,
+                   rotary);
   }
   // Row copies: on the host (see staged_kernels.h).
   void kv_cache_write(const float *k, const float *v, float *kcache,
@@ -204,6 +208,15 @@ public:
                 int64_t n) const override {
     Call c(*this);
     cuda::gelu_bwd(c.s.in(x, n), c.s.in(dy, n), c.s.out(dx, n), n);
+  }
+  void gelu_erf_fwd(const float *x, float *y, int64_t n) const override {
+    Call c(*this);
+    cuda::gelu_erf_fwd(c.s.in(x, n), c.s.out(y, n), n);
+  }
+  void gelu_erf_bwd(const float *x, const float *dy, float *dx,
+                    int64_t n) const override {
+    Call c(*this);
+    cuda::gelu_erf_bwd(c.s.in(x, n), c.s.in(dy, n), c.s.out(dx, n), n);
   }
   void silu_fwd(const float *x, float *y, int64_t n) const override {
     Call c(*this);

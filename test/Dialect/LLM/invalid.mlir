@@ -186,6 +186,22 @@ func.func @f(%x: tensor<1x8x16xf32>) -> tensor<1x8x16xf32> {
 
 // -----
 
+func.func @f(%x: tensor<1x8x16xf32>) -> tensor<1x8x16xf32> {
+  // expected-error @+1 {{expects an even rotary dimension count in [2, 4], got 3}}
+  %y = llm.rope %x heads 4 theta 1.0e4 rotary 3 : tensor<1x8x16xf32>
+  return %y : tensor<1x8x16xf32>
+}
+
+// -----
+
+func.func @f(%x: tensor<1x8x16xf32>) -> tensor<1x8x16xf32> {
+  // expected-error @+1 {{expects an even rotary dimension count in [2, 4], got 6}}
+  %y = llm.rope %x heads 4 theta 1.0e4 rotary 6 : tensor<1x8x16xf32>
+  return %y : tensor<1x8x16xf32>
+}
+
+// -----
+
 func.func @f(%q: tensor<1x8x16xf32>, %k: tensor<1x8x16xf32>) -> tensor<1x8x16xf32> {
   // expected-error @+1 {{3 heads do not divide the query's 16 features}}
   %o = llm.attention %q, %k, %k heads 3 kv_heads 1 : tensor<1x8x16xf32>, tensor<1x8x16xf32>

@@ -41,6 +41,8 @@ func.func @model(%ids: tensor<2x8xi32>, %targets: tensor<2x8xi32>) -> (tensor<f3
   %qr = llm.rope %q heads 4 theta 1.000000e+04 : tensor<2x8x16xf32>
   // CHECK: llm.rope %{{.*}} heads 2 theta 1.000000e+04 : tensor<2x8x8xf32>
   %kr = llm.rope %k heads 2 theta 1.000000e+04 : tensor<2x8x8xf32>
+  // CHECK: llm.rope %{{.*}} heads 2 theta 1.000000e+04 rotary 2 : tensor<2x8x8xf32>
+  %kp = llm.rope %k heads 2 theta 1.000000e+04 rotary 2 : tensor<2x8x8xf32>
   // CHECK: llm.attention %{{.*}}, %{{.*}}, %{{.*}} heads 4 kv_heads 2 : tensor<2x8x16xf32>, tensor<2x8x8xf32>
   %a = llm.attention %qr, %kr, %v heads 4 kv_heads 2 : tensor<2x8x16xf32>, tensor<2x8x8xf32>
   // CHECK: llm.attention %{{.*}}, %{{.*}}, %{{.*}} heads 4 kv_heads 2 window 3 : tensor<2x8x16xf32>, tensor<2x8x8xf32>
@@ -49,6 +51,8 @@ func.func @model(%ids: tensor<2x8xi32>, %targets: tensor<2x8xi32>) -> (tensor<f3
   %up = llm.linear %a, %wup role mlp : tensor<2x8x16xf32>, tensor<48x16xf32> -> tensor<2x8x48xf32>
   // CHECK: llm.gelu %{{.*}} : tensor<2x8x48xf32>
   %ge = llm.gelu %up : tensor<2x8x48xf32>
+  // CHECK: llm.gelu %{{.*}} exact : tensor<2x8x48xf32>
+  %gx = llm.gelu %up exact : tensor<2x8x48xf32>
   // CHECK: llm.silu %{{.*}} : tensor<2x8x48xf32>
   %si = llm.silu %ge : tensor<2x8x48xf32>
   // CHECK: llm.swiglu %{{.*}}, %{{.*}} : tensor<2x8x48xf32>

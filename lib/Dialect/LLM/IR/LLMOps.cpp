@@ -318,6 +318,11 @@ LogicalResult RopeOp::verify() {
   if (!(getTheta().convertToDouble() > 0))
     return emitOpError() << "expects theta > 0, got "
                          << getTheta().convertToDouble();
+  if (std::optional<uint64_t> rotary = getRotaryDim();
+      rotary &&
+      (*rotary == 0 || *rotary % 2 != 0 || int64_t(*rotary) > features / heads))
+    return emitOpError() << "expects an even rotary dimension count in [2, "
+                         << features / heads << "], got " << int64_t(*rotary);
   return success();
 }
 

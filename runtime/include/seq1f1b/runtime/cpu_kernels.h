@@ -109,14 +109,17 @@ void linear_bwd(const T *x, const T *W, const T *dy, T *dx, T *dW, T *db,
 /// i < hd/2 with angle = pos * theta^(-2i/hd):
 ///   y[i]        = x[i] cos - x[i + hd/2] sin
 ///   y[i + hd/2] = x[i + hd/2] cos + x[i] sin
-/// x and y may be the same buffer. hd must be even.
+/// x and y may be the same buffer. hd must be even. With `rotary` < hd
+/// (partial rotary, GPT-NeoX) only each head's first `rotary` dimensions
+/// turn, hd replaced by `rotary` above, and the rest pass through; 0 means
+/// the whole head.
 template <typename T>
 void rope_fwd(const T *x, T *y, int64_t B, int64_t S, int64_t H, int64_t hd,
-              int64_t start, double theta);
+              int64_t start, double theta, int64_t rotary = 0);
 /// The inverse rotation (the transpose); dy and dx may be the same buffer.
 template <typename T>
 void rope_bwd(const T *dy, T *dx, int64_t B, int64_t S, int64_t H, int64_t hd,
-              int64_t start, double theta);
+              int64_t start, double theta, int64_t rotary = 0);
 
 //===----------------------------------------------------------------------===//
 // Causal grouped-query attention of one sequence chunk over its KV prefix.
@@ -182,6 +185,11 @@ void attention_bwd(const T *q, const T *kcache, const T *vcache, const T *out,
 /// GELU, tanh approximation (GPT-2).
 template <typename T> void gelu_fwd(const T *x, T *y, int64_t n);
 template <typename T> void gelu_bwd(const T *x, const T *dy, T *dx, int64_t n);
+
+/// GELU, exact: y = x * Phi(x), Phi the normal CDF (GPT-NeoX's "gelu").
+template <typename T> void gelu_erf_fwd(const T *x, T *y, int64_t n);
+template <typename T>
+void gelu_erf_bwd(const T *x, const T *dy, T *dx, int64_t n);
 
 /// SiLU: y = x * sigmoid(x).
 template <typename T> void silu_fwd(const T *x, T *y, int64_t n);

@@ -35,9 +35,9 @@ enum class OpKind {
   LayerNorm,         ///< in [x]; params [gamma, beta]; eps
   RmsNorm,           ///< in [x]; params [gamma]; eps
   Linear,            ///< in [x]; params [W out x in] or [W, bias]
-  Rope,              ///< in [x]; heads, theta (rotate-half)
+  Rope,              ///< in [x]; heads, theta, rotary_dim (rotate-half)
   Attention,         ///< in [q, k, v]; heads, kv_heads; causal over prefix
-  Gelu,              ///< in [x]
+  Gelu,              ///< in [x]; exact (erf) or tanh form
   Silu,              ///< in [x]
   Swiglu,            ///< in [gate, up]
   Add,               ///< in [a, b]
@@ -59,6 +59,8 @@ struct Op {
   int window = 0;          ///< attention: sliding window (0: whole prefix)
   double eps = 1e-5;       ///< layer_norm, rms_norm
   double theta = 10000.0;  ///< rope
+  int rotaryDim = 0;       ///< rope: dims turned per head (0: all of them)
+  bool exact = false;      ///< gelu: x Phi(x) through erf (else tanh form)
 };
 
 struct Graph {

@@ -60,11 +60,11 @@ public:
                           float *dx, float *dW, float *db, int64_t N,
                           int64_t in, int64_t out) const = 0;
   virtual void rope_fwd(const float *x, float *y, int64_t B, int64_t S,
-                        int64_t H, int64_t hd, int64_t start,
-                        double theta) const = 0;
+                        int64_t H, int64_t hd, int64_t start, double theta,
+                        int64_t rotary) const = 0;
   virtual void rope_bwd(const float *dy, float *dx, int64_t B, int64_t S,
-                        int64_t H, int64_t hd, int64_t start,
-                        double theta) const = 0;
+                        int64_t H, int64_t hd, int64_t start, double theta,
+                        int64_t rotary) const = 0;
   virtual void kv_cache_write(const float *k, const float *v, float *kcache,
                               float *vcache,
                               const cpu::AttentionDims &d) const = 0;
@@ -86,6 +86,9 @@ public:
   virtual void gelu_fwd(const float *x, float *y, int64_t n) const = 0;
   virtual void gelu_bwd(const float *x, const float *dy, float *dx,
                         int64_t n) const = 0;
+  virtual void gelu_erf_fwd(const float *x, float *y, int64_t n) const = 0;
+  virtual void gelu_erf_bwd(const float *x, const float *dy, float *dx,
+                            int64_t n) const = 0;
   virtual void silu_fwd(const float *x, float *y, int64_t n) const = 0;
   virtual void silu_bwd(const float *x, const float *dy, float *dx,
                         int64_t n) const = 0;

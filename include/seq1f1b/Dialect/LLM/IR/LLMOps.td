@@ -216,17 +216,22 @@ def LLM_RopeOp : LLM_Op<"rope", [Pure, AllTypesMatch<["input", "result"]>]> {
   let description = [{
     Rotates each head (rotate-half convention) by angles that depend on the
     token's absolute position and `theta`. The feature axis holds `num_heads`
-    heads of an even head dimension.
+    heads of an even head dimension. With `rotary` r (GPT-NeoX's partial
+    rotary), only each head's first r dimensions turn, as a head of r would,
+    and the rest pass through.
 
     Example:
     ```mlir
     %qr = llm.rope %q heads 32 theta 5.000000e+05 : tensor<1x8192x4096xbf16>
+    %kr = llm.rope %k heads 32 theta 1.000000e+04 rotary 32 : tensor<1x2048x4096xf32>
     ```
   }];
-  let arguments = (ins LLM_FloatTensor:$input, I64Attr:$num_heads, F64Attr:$theta);
+  let arguments = (ins LLM_FloatTensor:$input, I64Attr:$num_heads,
+                       F64Attr:$theta, OptionalAttr<I64Attr>:$rotary_dim);
   let results = (outs LLM_FloatTensor:$result);
   let assemblyFormat = [{
-    $input `heads` $num_heads `theta` $theta attr-dict `:` type($input)
+    $input `heads` $num_heads `theta` $theta (`rotary` $rotary_dim^)? attr-dict
+    `:` type($input)
   }];
   let hasVerifier = 1;
 }
@@ -274,8 +279,23 @@ class LLM_UnaryOp<string mnemonic, string summaryText, string exampleText>
   let hasVerifier = 1;
 }
 
-def LLM_GeluOp : LLM_UnaryOp<"gelu", "GELU, tanh approximation (GPT-2)",
-    "%y = llm.gelu %x : tensor<1x1024x3072xf32>">;
+def LLM_GeluOp : LLM_Op<"gelu", [Pure, SameOperandsAndResultType]> {
+  let summary = "GELU: tanh approximation (GPT-2), or `exact` through erf";
+  let description = [{
+    0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))) as GPT-2 defines it, or
+    with `exact` x Phi(x), Phi the normal CDF (GPT-NeoX's "gelu").
+
+    Example:
+    ```mlir
+    %y = llm.gelu %x : tensor<1x1024x3072xf32>
+    %z = llm.gelu %x exact : tensor<1x2048x8192xf32>
+    ```
+  }];
+  let arguments = (ins LLM_FloatTensor:$input, UnitAttr:$exact);
+  let results = (outs LLM_FloatTensor:$result);
+  let assemblyFormat = "$input (`exact` $exact^)? attr-dict `:` type($input)";
+  let hasVerifier = 1;
+}
 def LLM_SiluOp : LLM_UnaryOp<"silu", "SiLU: x * sigmoid(x)",
     "%y = llm.silu %x : tensor<1x4096x11008xbf16>">;
 

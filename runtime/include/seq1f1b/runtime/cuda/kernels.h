@@ -98,10 +98,12 @@ void rms_norm_bwd(const T *x, const T *gamma, const float *rstd, const T *dy,
 
 template <typename T>
 void rope_fwd(const T *x, T *y, int64_t B, int64_t S, int64_t H, int64_t hd,
-              int64_t start, double theta, cudaStream_t stream = nullptr);
+              int64_t start, double theta, int64_t rotary = 0,
+              cudaStream_t stream = nullptr);
 template <typename T>
 void rope_bwd(const T *dy, T *dx, int64_t B, int64_t S, int64_t H, int64_t hd,
-              int64_t start, double theta, cudaStream_t stream = nullptr);
+              int64_t start, double theta, int64_t rotary = 0,
+              cudaStream_t stream = nullptr);
 
 //===----------------------------------------------------------------------===//
 // Elementwise ops over n elements (outputs may alias inputs).
@@ -112,6 +114,12 @@ void gelu_fwd(const T *x, T *y, int64_t n, cudaStream_t stream = nullptr);
 template <typename T>
 void gelu_bwd(const T *x, const T *dy, T *dx, int64_t n,
               cudaStream_t stream = nullptr);
+/// GELU's exact form, x Phi(x).
+template <typename T>
+void gelu_erf_fwd(const T *x, T *y, int64_t n, cudaStream_t stream = nullptr);
+template <typename T>
+void gelu_erf_bwd(const T *x, const T *dy, T *dx, int64_t n,
+                  cudaStream_t stream = nullptr);
 template <typename T>
 void silu_fwd(const T *x, T *y, int64_t n, cudaStream_t stream = nullptr);
 template <typename T>
