@@ -4,6 +4,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -77,6 +78,40 @@ FusedRows fusedRows(const std::string &name, const Graph &graph,
   return f;
 }
 
+/// GPT-NeoX's query_key_value interleaves q, k and v by head: row
+/// (h * 3 + part) * hd + j of the fused tensor is row h * hd + j of the
+/// graph's query (part 0), key (1) or value (2).
+int64_t neoxFusedRow(int64_t row, int part, int64_t hd) {
+  return (row / hd * 3 + part) * hd + row % hd;
+}
+
+/// The query, key or value part (0, 1, 2) a GPT-NeoX graph parameter
+/// ("layers.0.attention.key.bias") is of, or -1.
+int neoxPart(const std::string &name, std::string *block) {
+  const size_t at = name.find(".attention.");
+  if (at == std::string::npos)
+    return -1;
+  const std::string rest = name.substr(at + 11);
+  const char *parts[] = {"query.", "key.", "value."};
+  for (int k = 0; k < 3; ++k)
+    if (rest == std::string(parts[k]) + "weight" ||
+        rest == std::string(parts[k]) + "bias") {
+      if (block)
+        *block = name.substr(0, at) + ".attention.query_key_value" +
+                 (endsWith(rest, "bias") ? ".bias" : ".weight");
+      return k;
+    }
+  return -1;
+}
+
+/// The head dimension of a graph's attention (GPT-NeoX: every layer's).
+int64_t attentionHeadDim(const Graph &graph) {
+  for (const Op &op : graph.ops)
+    if (op.kind == OpKind::Attention)
+      return graph.valueFeatures[op.output] / op.heads;
+  throw std::invalid_argument("the graph has no attention");
+}
+
 } // namespace
 
 TensorMap readHfCheckpoint(const std::string &path) {
@@ -130,7 +165,7 @@ TensorMap graphParamsFromHf(const TensorMap &checkpoint, const Graph &graph,
   TensorMap byName;
   for (const auto &[name, t] : checkpoint) {
     std::string n = name;
-    for (const char *prefix : {"model.", "transformer."})
+    for (const char *prefix : {"model.", "transformer.", "gpt_neox."})
       if (n.rfind(prefix, 0) == 0)
         n = n.substr(std::string(prefix).size());
     byName[n] = t;
@@ -138,6 +173,8 @@ TensorMap graphParamsFromHf(const TensorMap &checkpoint, const Graph &graph,
   bool gpt2 = false;
   for (const auto &[name, t] : byName)
     gpt2 |= name.find(".attn.c_attn.") != std::string::npos;
+  const bool neox = graph.modelType == "gpt_neox";
+  const int64_t neoxHeadDim = neox ? attentionHeadDim(graph) : 0;
 
   std::set<std::string> used;
   TensorMap params;
@@ -160,7 +197,22 @@ TensorMap graphParamsFromHf(const TensorMap &checkpoint, const Graph &graph,
                      : rest.rfind("v.", 0) == 0 ? 2
                                                 : -1;
     const Tensor32 *t = nullptr;
-    if (gpt2 && part >= 0) {
+    std::string fusedName;
+    if (const int neoxQkv = neox ? neoxPart(name, &fusedName) : -1;
+        neoxQkv >= 0) {
+      t = take(fusedName);
+      const int64_t rows = p.shape[0];
+      const int64_t cols = p.shape.size() == 2 ? p.shape[1] : 1;
+      std::vector<int64_t> fusedShape = p.shape;
+      fusedShape[0] = 3 * rows;
+      if (t && t->shape == fusedShape) {
+        value.data.resize(rows * cols);
+        for (int64_t r = 0; r < rows; ++r)
+          std::copy_n(t->data.begin() +
+                          neoxFusedRow(r, neoxQkv, neoxHeadDim) * cols,
+                      cols, value.data.begin() + r * cols);
+      }
+    } else if (gpt2 && part >= 0) {
       const bool bias = endsWith(name, ".bias");
       t = take(name.substr(0, attn) + ".attn.c_attn" +
                (bias ? ".bias" : ".weight"));
@@ -210,11 +262,11 @@ TensorMap graphParamsFromHf(const TensorMap &checkpoint, const Graph &graph,
 }
 
 std::string checkHfNames(const Graph &graph) {
-  if (graph.modelType != "gpt_neox" &&
-      (graph.paramIndex("wte") >= 0 || graph.paramIndex("embed_tokens") >= 0))
+  if (graph.modelType == "gpt_neox" || graph.paramIndex("wte") >= 0 ||
+      graph.paramIndex("embed_tokens") >= 0)
     return "";
   return "Hugging Face names are written for the graphs of Llama-family, "
-         "StarCoder2 and GPT-2 configs only";
+         "StarCoder2, GPT-NeoX and GPT-2 configs only";
 }
 
 TensorMap hfFromGraphParams(const TensorMap &params, const Graph &graph) {
@@ -254,13 +306,32 @@ TensorMap hfFromGraphParams(const TensorMap &params, const Graph &graph) {
     return t;
   };
   const bool phi3 = graph.modelType == "phi3";
+  const bool neox = graph.modelType == "gpt_neox";
   TensorMap hf;
-  const std::string prefix = gpt2 ? "transformer." : "model.";
+  const std::string prefix = gpt2   ? "transformer."
+                             : neox ? "gpt_neox."
+                                    : "model.";
   for (const ParamSpec &p : graph.params) {
     const std::string &name = p.name;
-    if (name == "lm_head.weight") {
+    std::string fused;
+    if (name == "lm_head.weight" || name == "embed_out.weight") {
       hf[name] = value(name);
-    } else if (name == "wte" || name == "wpe" || name == "embed_tokens") {
+    } else if (const int part = neox ? neoxPart(name, &fused) : -1; part >= 0) {
+      // q, k and v interleaved by head into query_key_value.
+      const int64_t hd = attentionHeadDim(graph), rows = p.shape[0];
+      const int64_t cols = p.shape.size() == 2 ? p.shape[1] : 1;
+      Tensor32 &t = hf[prefix + fused];
+      if (t.data.empty()) {
+        t.shape = p.shape;
+        t.shape[0] = 3 * rows;
+        t.data.resize(3 * rows * cols);
+      }
+      const Tensor32 &v = value(name);
+      for (int64_t r = 0; r < rows; ++r)
+        std::copy_n(v.data.begin() + r * cols, cols,
+                    t.data.begin() + neoxFusedRow(r, part, hd) * cols);
+    } else if (name == "wte" || name == "wpe" || name == "embed_tokens" ||
+               name == "embed_in") {
       hf[prefix + name + ".weight"] = value(name);
     } else if (gpt2 && (endsWith(name, ".attn.k.weight") ||
                         endsWith(name, ".attn.v.weight") ||

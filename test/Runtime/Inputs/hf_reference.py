@@ -1,12 +1,13 @@
 """A tiny Hugging Face model, written out as a checkpoint, and its loss
 computed here in plain Python the way transformers defines the model.
 
-  hf_reference.py llama|gpt2|phi3|mistral DIR [F32|BF16 [SHARDS]]   writes
+  hf_reference.py llama|gpt2|phi3|mistral|gpt_neox DIR [F32|BF16 [SHARDS]]
+      writes
       DIR/config.json, DIR/model.safetensors (or SHARDS files and
       model.safetensors.index.json) and DIR/tokens.bin (one sequence of
       S + 1 uint16 token ids), and prints the mean next-token cross-entropy
       of that sequence under the checkpoint's weights
-  hf_reference.py eval llama|gpt2 DIR FILE
+  hf_reference.py eval llama|gpt2|phi3|gpt_neox DIR FILE
       the same loss under the weights of FILE (an F32 checkpoint, as
       seq1f1b-train --save-hf writes it: every tensor must have the name and
       shape transformers expects)
@@ -17,8 +18,10 @@ computed here in plain Python the way transformers defines the model.
 The model code follows transformers' LlamaForCausalLM (RMSNorm, rotate-half
 RoPE, grouped-query attention, SwiGLU) and GPT2LMHeadModel (learned
 positions, LayerNorm, Conv1D weights stored [in, out], a fused c_attn,
-tanh GELU, tied head): an independent check of what seq1f1b builds from the
-same config.json.
+tanh GELU, tied head) and GPTNeoXForCausalLM (Pythia: LayerNorm, q, k and v
+interleaved by head in query_key_value, RoPE on part of each head, exact
+GELU, attention and MLP side by side on the residual stream): an independent
+check of what seq1f1b builds from the same config.json.
 """
 import json
 import math
@@ -65,18 +68,21 @@ def layer_norm(x, w, b, eps):
     return out
 
 
-def rope(x, heads, hd, theta):
+def rope(x, heads, hd, theta, rotary=None):
+    """Rotate-half RoPE on the first `rotary` dimensions of each head (all
+    by default), frequencies over those dimensions; the rest pass."""
+    r = rotary or hd
     out = []
     for pos, row in enumerate(x):
         new = list(row)
         for h in range(heads):
             base = h * hd
-            for i in range(hd // 2):
-                angle = pos * theta ** (-2 * i / hd)
+            for i in range(r // 2):
+                angle = pos * theta ** (-2 * i / r)
                 c, s = math.cos(angle), math.sin(angle)
-                x1, x2 = row[base + i], row[base + i + hd // 2]
+                x1, x2 = row[base + i], row[base + i + r // 2]
                 new[base + i] = x1 * c - x2 * s
-                new[base + i + hd // 2] = x2 * c + x1 * s
+                new[base + i + r // 2] = x2 * c + x1 * s
         out.append(new)
     return out
 
@@ -105,6 +111,14 @@ def loss(logits, targets):
         m = max(row)
         total += m + math.log(sum(math.exp(v - m) for v in row)) - row[t]
     return total / len(targets)
+
+
+def gelu_erf(v):
+    return 0.5 * v * (1 + math.erf(v / math.sqrt(2)))
+
+
+def linear(x, w, b):
+    return [[a + bb for a, bb in zip(r, b)] for r in matmul_t(x, w)]
 
 
 def gelu_tanh(v):
@@ -264,6 +278,44 @@ def gpt2(w, tokens):
     return config, matmul_t(x, wte)  # tied head
 
 
+def gpt_neox(w, tokens):
+    d, heads, hd, ffn, vocab, layers, rotary = 16, 2, 8, 32, 32, 2, 4
+    config = {"model_type": "gpt_neox", "num_hidden_layers": layers, "hidden_size": d,
+              "intermediate_size": ffn, "num_attention_heads": heads, "vocab_size": vocab,
+              "rotary_pct": rotary / hd, "rotary_emb_base": 10000,
+              "use_parallel_residual": True, "layer_norm_eps": 1e-5, "hidden_act": "gelu",
+              "max_position_embeddings": 64, "tie_word_embeddings": False,
+              "torch_dtype": "float32"}
+    emb = w.new("gpt_neox.embed_in.weight", [vocab, d])
+    x = [list(emb[t]) for t in tokens]
+    for i in range(layers):
+        p = "gpt_neox.layers.%d." % i
+        h = layer_norm(x, w.new(p + "input_layernorm.weight", [d], 0.1, 1.0),
+                       w.new(p + "input_layernorm.bias", [d], 0.1), 1e-5)
+        qkv = linear(h, w.new(p + "attention.query_key_value.weight", [3 * d, d]),
+                     w.new(p + "attention.query_key_value.bias", [3 * d], 0.1))
+        # view(heads, 3 * hd): each head's q, k and v side by side.
+        part = lambda k: [[r[g * 3 * hd + k * hd + c] for g in range(heads) for c in range(hd)]
+                          for r in qkv]
+        q = rope(part(0), heads, hd, 1e4, rotary)
+        k = rope(part(1), heads, hd, 1e4, rotary)
+        a = attention(q, k, part(2), heads, heads, hd)
+        attn = linear(a, w.new(p + "attention.dense.weight", [d, d]),
+                      w.new(p + "attention.dense.bias", [d], 0.1))
+        w.buffer(p + "attention.rotary_emb.inv_freq", [rotary // 2])
+        h = layer_norm(x, w.new(p + "post_attention_layernorm.weight", [d], 0.1, 1.0),
+                       w.new(p + "post_attention_layernorm.bias", [d], 0.1), 1e-5)
+        mid = linear(h, w.new(p + "mlp.dense_h_to_4h.weight", [ffn, d]),
+                     w.new(p + "mlp.dense_h_to_4h.bias", [ffn], 0.1))
+        mid = [[gelu_erf(v) for v in r] for r in mid]
+        mlp = linear(mid, w.new(p + "mlp.dense_4h_to_h.weight", [d, ffn]),
+                     w.new(p + "mlp.dense_4h_to_h.bias", [d], 0.1))
+        x = add(add(x, attn), mlp)  # parallel residual
+    x = layer_norm(x, w.new("gpt_neox.final_layer_norm.weight", [d], 0.1, 1.0),
+                   w.new("gpt_neox.final_layer_norm.bias", [d], 0.1), 1e-5)
+    return config, matmul_t(x, w.new("embed_out.weight", [vocab, d]))
+
+
 def main():
     if sys.argv[1] == "check":
         expected = float(open(sys.argv[2]).read())
@@ -286,7 +338,8 @@ def main():
                     saved[base + part + "_proj.weight"] = ([n, cols], flat[row * cols:(row + n) * cols])
                     row += n
         w = Weights("F32", saved)
-        _, logits = {"llama": llama, "gpt2": gpt2, "phi3": llama}[model](w, seq[:S])
+        _, logits = {"llama": llama, "gpt2": gpt2, "phi3": llama,
+                     "gpt_neox": gpt_neox}[model](w, seq[:S])
         unread = set(saved) - set(w.tensors)
         assert not unread, f"tensors transformers would not read: {sorted(unread)}"
         print(repr(loss(logits, seq[1:])))
@@ -299,7 +352,7 @@ def main():
     seq = [rng.randrange(32) for _ in range(S + 1)]
     w = Weights(dtype)
     config, logits = {"llama": llama, "gpt2": gpt2, "phi3": phi3,
-                      "mistral": mistral}[model](w, seq[:S])
+                      "mistral": mistral, "gpt_neox": gpt_neox}[model](w, seq[:S])
     with open(os.path.join(out, "config.json"), "w") as f:
         json.dump(config, f)
     if shards == 1:

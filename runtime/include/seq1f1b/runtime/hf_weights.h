@@ -24,11 +24,12 @@ namespace s1f::rt {
 TensorMap readHfCheckpoint(const std::string &path);
 
 /// Every parameter of `graph` from a checkpoint's tensors: names without a
-/// "model." or "transformer." prefix; embedding tables (the graph's "wte",
-/// "embed_tokens") without ".weight"; and in GPT-2 checkpoints (those with
-/// a fused c_attn) the Conv1D weights, stored [in, out], transposed and
-/// c_attn split into the graph's q, k and v; Phi-3's stacked qkv_proj and
-/// gate_up_proj split by rows. Throws std::invalid_argument
+/// "model.", "transformer." or "gpt_neox." prefix; embedding tables (the
+/// graph's "wte", "embed_tokens", "embed_in") without ".weight"; and in
+/// GPT-2 checkpoints (those with a fused c_attn) the Conv1D weights, stored
+/// [in, out], transposed and c_attn split into the graph's q, k and v;
+/// Phi-3's stacked qkv_proj and gate_up_proj split by rows; GPT-NeoX's
+/// query_key_value, interleaved by head, split. Throws std::invalid_argument
 /// naming the first parameter missing or of another shape. `ignored` gets
 /// the tensors no parameter took (buffers such as GPT-2's attn.bias).
 TensorMap graphParamsFromHf(const TensorMap &checkpoint, const Graph &graph,
@@ -40,10 +41,12 @@ std::string checkHfNames(const Graph &graph);
 
 /// The inverse of graphParamsFromHf for the graphs of Llama-family and
 /// StarCoder2 configs (names under "model.", the head as "lm_head.weight";
-/// Phi-3's q, k, v and gate, up stacked again, by the graph's model_type)
-/// and of GPT-2 (names under "transformer.", q, k and v fused back into
-/// c_attn, Conv1D weights stored [in, out]): a checkpoint transformers
-/// loads. Throws std::invalid_argument for other graphs.
+/// Phi-3's q, k, v and gate, up stacked again, by the graph's model_type),
+/// of GPT-NeoX (names under "gpt_neox.", the head as "embed_out.weight", q,
+/// k and v interleaved into query_key_value) and of GPT-2 (names under
+/// "transformer.", q, k and v fused back into c_attn, Conv1D weights stored
+/// [in, out]): a checkpoint transformers loads. Throws
+/// std::invalid_argument for other graphs.
 TensorMap hfFromGraphParams(const TensorMap &params, const Graph &graph);
 
 } // namespace s1f::rt
