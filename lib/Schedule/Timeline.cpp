@@ -30,8 +30,8 @@ struct Rgb {
 };
 
 // Tableau 10: distinct hues that stay readable when darkened or tinted.
-constexpr Rgb kPalette[] = {{78, 121, 167},  {242, 142, 43},  {225, 87, 89},
-                            {118, 183, 178}, {89, 161, 79},   {237, 201, 72},
+constexpr Rgb kPalette[] = {{78, 121, 167},  {242, 142, 43}, {225, 87, 89},
+                            {118, 183, 178}, {89, 161, 79},  {237, 201, 72},
                             {176, 122, 161}, {255, 157, 167}, {156, 117, 95},
                             {186, 176, 172}};
 constexpr int kPaletteSize = sizeof(kPalette) / sizeof(kPalette[0]);
@@ -251,19 +251,18 @@ std::string timelineSvg(const SimulationResult &result,
             fmt("%.1f", 100 * result.bubbleFraction) + "%";
 
   std::string s;
-  s += "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"" +
-       fmt("%.0f", width) + "\" height=\"" + fmt("%.0f", height) +
-       "\" viewBox=\"0 0 " + fmt("%.0f", width) + " " + fmt("%.0f", height) +
+  s += "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"" + fmt("%.0f", width) +
+       "\" height=\"" + fmt("%.0f", height) + "\" viewBox=\"0 0 " +
+       fmt("%.0f", width) + " " + fmt("%.0f", height) +
        "\" font-family=\"Helvetica, Arial, sans-serif\">\n";
   s += "<defs><pattern id=\"hatch\" width=\"6\" height=\"6\" "
        "patternUnits=\"userSpaceOnUse\" patternTransform=\"rotate(45)\">"
        "<line x1=\"0\" y1=\"0\" x2=\"0\" y2=\"6\" stroke=\"white\" "
        "stroke-width=\"2\" stroke-opacity=\"0.45\"/></pattern></defs>\n";
   s += "<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n";
-  s += "<text x=\"" + fmt("%.0f", left) +
-       "\" y=\"30\" font-size=\"17\" "
-       "font-weight=\"bold\" fill=\"rgb(30,30,40)\">" +
-       escape(title) + "</text>\n";
+  s += "<text x=\"" + fmt("%.0f", left) + "\" y=\"30\" font-size=\"17\" "
+       "font-weight=\"bold\" fill=\"rgb(30,30,40)\">" + escape(title) +
+       "</text>\n";
 
   // Rows with rank labels.
   for (int r = 0; r < c.ranks; ++r) {
@@ -273,8 +272,7 @@ std::string timelineSvg(const SimulationResult &result,
     s += "<text x=\"" + fmt("%.0f", left - 10) + "\" y=\"" +
          fmt("%.1f", rowY(r) + rowH / 2 + 4) +
          "\" font-size=\"13\" text-anchor=\"end\" fill=\"rgb(60,60,70)\">"
-         "rank " +
-         std::to_string(r) + "</text>\n";
+         "rank " + std::to_string(r) + "</text>\n";
   }
 
   // Action boxes; labels shrink to what fits (about 6.5 px per glyph).
@@ -293,8 +291,7 @@ std::string timelineSvg(const SimulationResult &result,
            (st.dash.empty() ? "" : " stroke-dasharray=\"" + st.dash + "\"");
     s += "><title>rank " + std::to_string(e.rank) + " stage " +
          std::to_string(e.stage) + " " + eventName(e, chunked) + " [" +
-         fmt("%.6g", e.start) + ", " + fmt("%.6g", e.end) +
-         "]</title></rect>\n";
+         fmt("%.6g", e.start) + ", " + fmt("%.6g", e.end) + "]</title></rect>\n";
     if (st.hatched)
       s += "<rect " + rect + " fill=\"url(#hatch)\"/>\n";
     std::string label = eventName(e, chunked);
@@ -346,10 +343,8 @@ std::string timelineSvg(const SimulationResult &result,
       s += "<rect x=\"" + fmt("%.1f", lx) + "\" y=\"" + fmt("%.1f", legendY) +
            "\" width=\"22\" height=\"14\" rx=\"2\" fill=\"url(#hatch)\"/>\n";
     s += "<text x=\"" + fmt("%.1f", lx + 28) + "\" y=\"" +
-         fmt("%.1f", legendY + 11) +
-         "\" font-size=\"12\" "
-         "fill=\"rgb(60,60,70)\">" +
-         text + "</text>\n";
+         fmt("%.1f", legendY + 11) + "\" font-size=\"12\" "
+         "fill=\"rgb(60,60,70)\">" + text + "</text>\n";
     lx += 44 + text.size() * 7;
   };
   swatch(styleOf(ActionKind::Forward, neutral), "F forward");
@@ -377,8 +372,7 @@ std::string timelineSvg(const SimulationResult &result,
          std::to_string(kPaletteSize) + ")</text>\n";
   if (chunked)
     s += "<text x=\"" + fmt("%.1f", left + plotW) + "\" y=\"" +
-         fmt("%.1f", mbY + 11) +
-         "\" font-size=\"12\" text-anchor=\"end\" "
+         fmt("%.1f", mbY + 11) + "\" font-size=\"12\" text-anchor=\"end\" "
          "fill=\"rgb(60,60,70)\">labels: kind, micro-batch.chunk</text>\n";
   s += "</svg>\n";
   return s;
@@ -515,9 +509,8 @@ std::string layoutChartSvg(const std::vector<LayoutPoint> &points,
     path += fmt("%.1f", x(points[i].peakBytes)) + "," +
             fmt("%.1f", y(points[i].tokensPerSecond)) + " ";
   if (frontier.size() > 1)
-    s +=
-        "<polyline points=\"" + path +
-        "\" fill=\"none\" stroke=\"rgb(110,110,120)\" stroke-width=\"1.5\"/>\n";
+    s += "<polyline points=\"" + path +
+         "\" fill=\"none\" stroke=\"rgb(110,110,120)\" stroke-width=\"1.5\"/>\n";
   for (const LayoutPoint &p : points) {
     const bool fits = p.peakBytes <= memoryLimit;
     s += "<circle cx=\"" + fmt("%.1f", x(p.peakBytes)) + "\" cy=\"" +
