@@ -45,6 +45,7 @@ struct ModelSpec {
   double normEps = 1e-5, ropeTheta = 10000.0, initStd = 0.02;
   /// Partial rotary (GPT-NeoX's rotary_pct): dims turned per head; 0: all.
   int64_t rotaryDim = 0;
+  std::string activation; ///< hidden_act (GPT-2: activation_function)
   bool exactGelu = false; ///< "gelu": x Phi(x); else GELU's tanh form
   bool tied = false, attentionBias = false, mlpBias = false;
   bool sandwichNorms = false; ///< Gemma 2: norms after attention and MLP too
@@ -281,6 +282,9 @@ LogicalResult readSpec(ConfigReader &reader, ModelSpec &spec,
     else
       spec.dtype = *ours;
   }
+  if (std::optional<StringRef> act =
+          reader.string(spec.gpt2 ? "activation_function" : "hidden_act"))
+    spec.activation = act->str();
   if (!reader.ok)
     return failure();
 
@@ -316,9 +320,7 @@ LogicalResult readSpec(ConfigReader &reader, ModelSpec &spec,
              << " dimensions; rotary embeddings need an even number";
     spec.rotaryDim = dims == spec.headDim ? 0 : dims;
   }
-  StringRef actKey = spec.gpt2 ? "activation_function" : "hidden_act";
-  spec.exactGelu = (spec.gpt2 || spec.layerNorms) &&
-                   reader.string(actKey) == std::optional<StringRef>("gelu");
+  spec.exactGelu = (spec.gpt2 || spec.layerNorms) && spec.activation == "gelu";
   return success();
 }
 
@@ -330,10 +332,10 @@ void warnUnmodeled(ConfigReader &reader, const ModelSpec &spec, int64_t seq) {
                                         "gelu_fast"};
   if (spec.gpt2 || spec.layerNorms) {
     StringRef key = spec.gpt2 ? "activation_function" : "hidden_act";
-    if (std::optional<StringRef> act = reader.string(key);
-        act && !llvm::is_contained(gelus, *act))
-      reader.warning(key) << "'" << *act
-                          << "' is not modeled: the MLP uses GELU (tanh form)";
+    if (!spec.activation.empty() &&
+        !llvm::is_contained(gelus, StringRef(spec.activation)))
+      reader.warning(key) << "'" << spec.activation
+                          << "' is not modeled: the MLP uses GELU";
   }
   if (spec.gpt2)
     return;
@@ -346,10 +348,11 @@ void warnUnmodeled(ConfigReader &reader, const ModelSpec &spec, int64_t seq) {
     for (StringRef key : {"attn_logit_softcapping", "final_logit_softcapping"})
       if (reader.get(key))
         reader.warning(key) << "logit soft-capping is not applied";
-  } else if (std::optional<StringRef> act = reader.string("hidden_act");
-             !spec.layerNorms && act && *act != "silu") {
+  } else if (!spec.layerNorms && !spec.activation.empty() &&
+             spec.activation != "silu") {
     reader.warning("hidden_act")
-        << "'" << *act << "' is not modeled: the MLP uses SwiGLU (SiLU)";
+        << "'" << spec.activation
+        << "' is not modeled: the MLP uses SwiGLU (SiLU)";
   }
   if (const json::Value *scaling = reader.get("rope_scaling")) {
     std::string kind = "?";

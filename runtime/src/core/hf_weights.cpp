@@ -86,8 +86,9 @@ int64_t neoxFusedRow(int64_t row, int part, int64_t hd) {
 }
 
 /// The query, key or value part (0, 1, 2) a GPT-NeoX graph parameter
-/// ("layers.0.attention.key.bias") is of, or -1.
-int neoxPart(const std::string &name, std::string *block) {
+/// ("layers.0.attention.key.bias") is of, or -1; `fused` gets the name of
+/// the checkpoint's tensor that holds it.
+int neoxPart(const std::string &name, std::string *fused) {
   const size_t at = name.find(".attention.");
   if (at == std::string::npos)
     return -1;
@@ -96,8 +97,8 @@ int neoxPart(const std::string &name, std::string *block) {
   for (int k = 0; k < 3; ++k)
     if (rest == std::string(parts[k]) + "weight" ||
         rest == std::string(parts[k]) + "bias") {
-      if (block)
-        *block = name.substr(0, at) + ".attention.query_key_value" +
+      if (fused)
+        *fused = name.substr(0, at) + ".attention.query_key_value" +
                  (endsWith(rest, "bias") ? ".bias" : ".weight");
       return k;
     }
