@@ -46,6 +46,10 @@ struct ModelSpec {
   /// Partial rotary (GPT-NeoX's rotary_pct): dims turned per head; 0: all.
   int64_t rotaryDim = 0;
   std::string activation; ///< hidden_act (GPT-2: activation_function)
+  /// rope_scaling "linear" (ropeFactor alone) or "llama3" (with the rest);
+  /// ropeFactor 0: none.
+  double ropeFactor = 0, lowFreqFactor = 0, highFreqFactor = 0;
+  int64_t originalContext = 0;
   bool exactGelu = false; ///< "gelu": x Phi(x); else GELU's tanh form
   bool tied = false, attentionBias = false, mlpBias = false;
   bool sandwichNorms = false; ///< Gemma 2: norms after attention and MLP too
@@ -194,6 +198,57 @@ constexpr StringRef kLlamaFamily[] = {"llama", "mistral", "qwen2",
 constexpr const char *kSupported =
     "gpt2, llama, mistral, qwen2, phi3, gemma, gemma2, gpt_neox, starcoder2";
 
+/// The kind of a rope_scaling object ("rope_type", or "type" in older
+/// configs), "?" if it names none.
+std::string ropeScalingKind(const json::Value &scaling) {
+  if (const json::Object *o = scaling.getAsObject())
+    for (StringRef k : {"rope_type", "type"})
+      if (std::optional<StringRef> t = o->getString(k))
+        return t->str();
+  return "?";
+}
+
+/// rope_scaling's "linear" and "llama3" kinds; the others stay plain RoPE
+/// with a warning (warnUnmodeled).
+LogicalResult readRopeScaling(ConfigReader &reader, ModelSpec &spec) {
+  const json::Value *scaling = reader.get("rope_scaling");
+  if (spec.gpt2 || !scaling)
+    return success();
+  const std::string kind = ropeScalingKind(*scaling);
+  if (kind != "linear" && kind != "llama3")
+    return success();
+  const json::Object *o = scaling->getAsObject();
+  auto number = [&](StringRef key) -> std::optional<double> {
+    std::optional<double> x = o->getNumber(key);
+    if (!x || !(*x > 0) || !std::isfinite(*x)) {
+      reader.error("rope_scaling")
+          << "'" << kind << "' scaling needs a positive '" << key << "'";
+      return std::nullopt;
+    }
+    return x;
+  };
+  std::optional<double> factor = number("factor");
+  if (!factor)
+    return failure();
+  spec.ropeFactor = *factor;
+  if (kind == "linear")
+    return success();
+  std::optional<double> low = number("low_freq_factor");
+  std::optional<double> high = number("high_freq_factor");
+  std::optional<double> context = number("original_max_position_embeddings");
+  if (!low || !high || !context)
+    return failure();
+  if (!(*high > *low))
+    return reader.error("rope_scaling")
+           << "'llama3' scaling needs high_freq_factor > low_freq_factor, got "
+           << ConfigReader::render(*o->get("high_freq_factor")) << " and "
+           << ConfigReader::render(*o->get("low_freq_factor"));
+  spec.lowFreqFactor = *low;
+  spec.highFreqFactor = *high;
+  spec.originalContext = int64_t(*context);
+  return success();
+}
+
 LogicalResult readSpec(ConfigReader &reader, ModelSpec &spec,
                        MLIRContext *ctx, StringRef file) {
   std::optional<StringRef> type = reader.string("model_type");
@@ -321,7 +376,7 @@ LogicalResult readSpec(ConfigReader &reader, ModelSpec &spec,
     spec.rotaryDim = dims == spec.headDim ? 0 : dims;
   }
   spec.exactGelu = (spec.gpt2 || spec.layerNorms) && spec.activation == "gelu";
-  return success();
+  return readRopeScaling(reader, spec);
 }
 
 /// Keys that change the model but that the graph does not express get a
@@ -354,14 +409,9 @@ void warnUnmodeled(ConfigReader &reader, const ModelSpec &spec, int64_t seq) {
         << "'" << spec.activation
         << "' is not modeled: the MLP uses SwiGLU (SiLU)";
   }
-  if (const json::Value *scaling = reader.get("rope_scaling")) {
-    std::string kind = "?";
-    if (const json::Object *o = scaling->getAsObject())
-      for (StringRef k : {"rope_type", "type"})
-        if (std::optional<StringRef> t = o->getString(k)) {
-          kind = t->str();
-          break;
-        }
+  if (const json::Value *scaling = reader.get("rope_scaling");
+      scaling && !spec.ropeFactor) {
+    const std::string kind = ropeScalingKind(*scaling);
     const json::Value *theta = reader.get("rope_theta");
     reader.warning("rope_scaling")
         << "RoPE scaling '" << kind << "' is not applied: positions use plain "
@@ -627,13 +677,22 @@ private:
     auto theta = builder.getF64FloatAttr(spec.ropeTheta);
     IntegerAttr rotary =
         spec.rotaryDim ? builder.getI64IntegerAttr(spec.rotaryDim) : nullptr;
-    q = funcBuilder->create<llm::RopeOp>(named(p + ".rope_q"), q,
-                                         builder.getI64IntegerAttr(spec.heads),
-                                         theta, rotary);
-    k = funcBuilder->create<llm::RopeOp>(
-        named(p + ".rope_k"), k, builder.getI64IntegerAttr(spec.kvHeads), theta,
-        rotary);
-    return {q, k};
+    FloatAttr factor, low, high;
+    IntegerAttr context;
+    if (spec.ropeFactor)
+      factor = builder.getF64FloatAttr(spec.ropeFactor);
+    if (spec.originalContext) {
+      low = builder.getF64FloatAttr(spec.lowFreqFactor);
+      high = builder.getF64FloatAttr(spec.highFreqFactor);
+      context = builder.getI64IntegerAttr(spec.originalContext);
+    }
+    auto create = [&](Value x, int64_t heads, const std::string &name) {
+      return funcBuilder->create<llm::RopeOp>(
+          named(name), x, builder.getI64IntegerAttr(heads), theta, rotary,
+          factor, low, high, context);
+    };
+    return {create(q, spec.heads, p + ".rope_q"),
+            create(k, spec.kvHeads, p + ".rope_k")};
   }
 
   Value gelu(Value x, const std::string &name) {

@@ -166,6 +166,18 @@ private:
           entry["theta"] = e.getTheta().convertToDouble();
           if (std::optional<uint64_t> rotary = e.getRotaryDim())
             entry["rotary_dim"] = int64_t(*rotary);
+          if (std::optional<APFloat> factor = e.getScalingFactor()) {
+            json::Object scaling{{"factor", factor->convertToDouble()}};
+            if (e.getLowFreqFactorAttr()) {
+              scaling["low_freq_factor"] =
+                  e.getLowFreqFactorAttr().getValueAsDouble();
+              scaling["high_freq_factor"] =
+                  e.getHighFreqFactorAttr().getValueAsDouble();
+              scaling["original_context"] =
+                  e.getOriginalContextAttr().getInt();
+            }
+            entry["rope_scaling"] = std::move(scaling);
+          }
         })
         .Case([&](llm::AttentionOp e) {
           input(e.getQuery());

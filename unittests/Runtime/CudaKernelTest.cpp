@@ -25,6 +25,7 @@
 namespace cpu = s1f::rt::cpu;
 using namespace s1f::rt::cuda;
 using namespace s1f::rt::cuda::test;
+using s1f::rt::RopeScaling;
 
 namespace {
 
@@ -166,34 +167,38 @@ template <typename T> void RopeForwardBackwardAtAbsolutePositions() {
     int64_t B, S, H, hd, start;
     double theta;
     int64_t rotary; // 0: the whole head
+    RopeScaling scaling;
   };
   Rng rng(105);
-  for (const Case &c : {Case{2, 513, 8, 128, 100000, 10000.0, 0},
-                        Case{3, 7, 3, 6, 0, 500000.0, 0},
-                        Case{2, 65, 4, 64, 4000, 10000.0, 16}}) {
+  for (const Case &c : {Case{2, 513, 8, 128, 100000, 10000.0, 0, {}},
+                        Case{3, 7, 3, 6, 0, 500000.0, 0, {}},
+                        Case{2, 65, 4, 64, 4000, 10000.0, 16, {}},
+                        Case{1, 33, 8, 128, 120000, 500000.0, 0,
+                             RopeScaling{8.0, 1.0, 4.0, 8192.0}}}) {
     const std::string t = std::to_string(c.S) + "@" + std::to_string(c.start) +
-                          "r" + std::to_string(c.rotary);
+                          "r" + std::to_string(c.rotary) + "f" +
+                          std::to_string(int(c.scaling.factor));
     const int64_t n = c.B * c.S * c.H * c.hd;
     const Vec x = rounded<T>(rng.uniform(n)), dy = rounded<T>(rng.uniform(n));
     Vec y(n), dx(n);
     cpu::rope_fwd<double>(x.data(), y.data(), c.B, c.S, c.H, c.hd, c.start,
-                          c.theta, c.rotary);
+                          c.theta, c.rotary, c.scaling);
     cpu::rope_bwd<double>(dy.data(), dx.data(), c.B, c.S, c.H, c.hd, c.start,
-                          c.theta, c.rotary);
+                          c.theta, c.rotary, c.scaling);
 
     auto dX = toDevice<T>(x), dDy = toDevice<T>(dy);
     DeviceBuffer<T> dY(n), dDx(n);
     dY.poison();
     dDx.poison();
     rope_fwd<T>(dX.get(), dY.get(), c.B, c.S, c.H, c.hd, c.start, c.theta,
-                c.rotary);
+                c.rotary, c.scaling);
     rope_bwd<T>(dDy.get(), dDx.get(), c.B, c.S, c.H, c.hd, c.start, c.theta,
-                c.rotary);
+                c.rotary, c.scaling);
     S1F_EXPECT_CLOSE(dY.downloadDouble(), y, tol, "y_" + t);
     S1F_EXPECT_CLOSE(dDx.downloadDouble(), dx, tol, "dx_" + t);
     // In place, as the executor rotates q and k.
     rope_fwd<T>(dX.get(), dX.get(), c.B, c.S, c.H, c.hd, c.start, c.theta,
-                c.rotary);
+                c.rotary, c.scaling);
     S1F_EXPECT_CLOSE(dX.downloadDouble(), y, tol, "y_inplace_" + t);
   }
 }

@@ -77,8 +77,10 @@ TEST(GraphJson, PartialRotaryAndExactGeluRoundTrip) {
   Graph g = buildLlama(LlamaConfig{});
   Graph gpt = buildGpt(test::tinyGptConfig());
   for (Op &op : g.ops)
-    if (op.kind == OpKind::Rope)
+    if (op.kind == OpKind::Rope) {
       op.rotaryDim = 2;
+      op.ropeScaling = {8.0, 1.0, 4.0, 8192.0};
+    }
   for (Op &op : gpt.ops)
     if (op.kind == OpKind::Gelu)
       op.exact = true;
@@ -88,14 +90,25 @@ TEST(GraphJson, PartialRotaryAndExactGeluRoundTrip) {
     EXPECT_EQ(graphToJson(back), text);
     for (size_t i = 0; i < back.ops.size(); ++i) {
       EXPECT_EQ(back.ops[i].rotaryDim, graph->ops[i].rotaryDim);
+      EXPECT_EQ(back.ops[i].ropeScaling.originalContext,
+                graph->ops[i].ropeScaling.originalContext);
+      EXPECT_EQ(back.ops[i].ropeScaling.highFreqFactor,
+                graph->ops[i].ropeScaling.highFreqFactor);
       EXPECT_EQ(back.ops[i].exact, graph->ops[i].exact);
     }
   }
   EXPECT_NE(graphToJson(g).find("\"rotary_dim\": 2"), std::string::npos);
+  EXPECT_NE(graphToJson(g).find("\"original_context\": 8192"),
+            std::string::npos);
   EXPECT_NE(graphToJson(gpt).find("\"exact\": true"), std::string::npos);
   // Absent, they keep the defaults (whole head, tanh form).
   EXPECT_EQ(graphToJson(buildLlama(LlamaConfig{})).find("rotary_dim"),
             std::string::npos);
+  for (Op &op : g.ops)
+    if (op.kind == OpKind::Rope)
+      op.ropeScaling.highFreqFactor = 0.5;
+  expectThrowsWith([&] { graphFromJson(graphToJson(g)); },
+                   "0 < low_freq_factor < high_freq_factor");
   for (Op &op : g.ops)
     if (op.kind == OpKind::Rope)
       op.rotaryDim = 3;

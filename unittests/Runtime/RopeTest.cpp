@@ -6,6 +6,8 @@
 
 using namespace s1f::rt::cpu;
 using namespace s1f::rt::cpu::test;
+using s1f::rt::RopeScaling;
+using s1f::rt::ropeInvFreq;
 
 namespace {
 
@@ -96,6 +98,55 @@ TEST(Rope, PartialRotaryTurnsTheFirstDimensionsOnly) {
                std::invalid_argument);
   EXPECT_THROW(rope_fwd(x.data(), x.data(), B, S, H, hd8, 0, kTheta, 10),
                std::invalid_argument);
+}
+
+TEST(Rope, LinearScalingInterpolatesPositions) {
+  // Frequencies divided by f turn position p as plain RoPE turns p / f.
+  Rng rng(55);
+  const Vec x = rng.uniform(H * hd);
+  const RopeScaling linear{4.0};
+  for (int64_t p : {0, 3, 12, 1000}) {
+    Vec scaled(x.size()), plain(x.size());
+    rope_fwd(x.data(), scaled.data(), 1, 1, H, hd, p, kTheta, 0, linear);
+    std::vector<double> at(x.size());
+    for (int64_t h = 0; h < H; ++h)
+      for (int64_t j = 0; j < hd; ++j) {
+        const int64_t half = hd / 2, i = j % half;
+        const double angle = p / 4.0 * std::pow(kTheta, -2.0 * i / hd);
+        const double *xh = &x[h * hd];
+        at[h * hd + j] = xh[j] * std::cos(angle) +
+                         (j < half ? -xh[j + half] : xh[j - half]) *
+                             std::sin(angle);
+      }
+    expectClose(scaled, at, "linear", 1e-12, 1e-14);
+  }
+}
+
+TEST(Rope, Llama3ScalingKeepsDividesAndBlendsByWavelength) {
+  // Head of 8 at theta 1e4: wavelengths 2 pi x {1, 10, 100, 1000}. With an
+  // original context of 128 and band factors 1 and 16, the first (6.3 <
+  // 128 / 16) is kept, the last two (> 128) are divided by 8, and the
+  // second is blended: smooth = (128 / 62.8 - 1) / 15.
+  const RopeScaling s{8.0, 1.0, 16.0, 128.0};
+  const double plain[4] = {1, 0.1, 0.01, 0.001};
+  EXPECT_DOUBLE_EQ(ropeInvFreq(0, 8, 1e4, s), plain[0]);
+  EXPECT_DOUBLE_EQ(ropeInvFreq(2, 8, 1e4, s), plain[2] / 8);
+  EXPECT_DOUBLE_EQ(ropeInvFreq(3, 8, 1e4, s), plain[3] / 8);
+  const double smooth = (128 / (2 * M_PI / plain[1]) - 1) / 15;
+  EXPECT_NEAR(ropeInvFreq(1, 8, 1e4, s),
+              (1 - smooth) * plain[1] / 8 + smooth * plain[1], 1e-15);
+  // The kernel turns by these frequencies: its gradient is its transpose.
+  Rng rng(56);
+  Vec x = rng.uniform(B * S * H * 8);
+  const Vec R = rng.uniform(x.size());
+  auto loss = [&] {
+    Vec o(x.size());
+    rope_fwd(x.data(), o.data(), B, S, H, 8, 100, 1e4, 0, s);
+    return dot(R, o);
+  };
+  Vec dx(x.size());
+  rope_bwd(R.data(), dx.data(), B, S, H, 8, 100, 1e4, 0, s);
+  expectGradient(x, dx, loss, "x");
 }
 
 TEST(Rope, ChunkAtItsStartEqualsTheFullSequenceSlice) {

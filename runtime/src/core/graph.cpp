@@ -120,6 +120,13 @@ private:
       require(op.rotaryDim >= 0 && op.rotaryDim % 2 == 0 &&
                   (op.heads <= 0 || op.rotaryDim <= outFeat() / op.heads),
               "rotary_dim must be even and at most the head dimension");
+      require(op.ropeScaling.factor > 0 &&
+                  (op.ropeScaling.originalContext <= 0 ||
+                   (op.ropeScaling.lowFreqFactor > 0 &&
+                    op.ropeScaling.highFreqFactor >
+                        op.ropeScaling.lowFreqFactor)),
+              "rope_scaling needs factor > 0 and, with original_context, "
+              "0 < low_freq_factor < high_freq_factor");
       break;
     case OpKind::Attention: {
       arity(3, 0, 0);

@@ -79,6 +79,16 @@ Op parseOp(const json &j, size_t i, const Graph &g) {
   op.eps = optional<double>(j, "eps", 1e-5, where);
   op.theta = optional<double>(j, "theta", 10000.0, where);
   op.rotaryDim = optional<int>(j, "rotary_dim", 0, where);
+  if (j.contains("rope_scaling")) {
+    const json &s = j.at("rope_scaling");
+    const std::string at = where + "rope_scaling: ";
+    op.ropeScaling.factor = field<double>(s, "factor", at);
+    op.ropeScaling.lowFreqFactor = optional<double>(s, "low_freq_factor", 0, at);
+    op.ropeScaling.highFreqFactor =
+        optional<double>(s, "high_freq_factor", 0, at);
+    op.ropeScaling.originalContext =
+        optional<double>(s, "original_context", 0, at);
+  }
   op.exact = optional<bool>(j, "exact", false, where);
   return op;
 }
@@ -144,6 +154,15 @@ std::string graphToJson(const Graph &g) {
       jo["theta"] = op.theta;
       if (op.rotaryDim)
         jo["rotary_dim"] = op.rotaryDim;
+      if (const RopeScaling &s = op.ropeScaling; s.factor != 1) {
+        json js = {{"factor", s.factor}};
+        if (s.originalContext > 0) {
+          js["low_freq_factor"] = s.lowFreqFactor;
+          js["high_freq_factor"] = s.highFreqFactor;
+          js["original_context"] = s.originalContext;
+        }
+        jo["rope_scaling"] = js;
+      }
       break;
     case OpKind::Gelu:
       if (op.exact)

@@ -57,14 +57,14 @@ public:
     cpu::linear_bwd(x, W, dy, dx, dW, db, N, in, out);
   }
   void rope_fwd(const float *x, float *y, int64_t B, int64_t S, int64_t H,
-                int64_t hd, int64_t start, double theta,
-                int64_t rotary) const override {
-    cpu::rope_fwd(x, y, B, S, H, hd, start, theta, rotary);
+                int64_t hd, int64_t start, double theta, int64_t rotary,
+                const RopeScaling &scaling) const override {
+    cpu::rope_fwd(x, y, B, S, H, hd, start, theta, rotary, scaling);
   }
   void rope_bwd(const float *dy, float *dx, int64_t B, int64_t S, int64_t H,
-                int64_t hd, int64_t start, double theta,
-                int64_t rotary) const override {
-    cpu::rope_bwd(dy, dx, B, S, H, hd, start, theta, rotary);
+                int64_t hd, int64_t start, double theta, int64_t rotary,
+                const RopeScaling &scaling) const override {
+    cpu::rope_bwd(dy, dx, B, S, H, hd, start, theta, rotary, scaling);
   }
   void kv_cache_write(const float *k, const float *v, float *kcache,
                       float *vcache,

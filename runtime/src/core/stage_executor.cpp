@@ -272,7 +272,7 @@ void StageExecutor::forwardOp(Unit &u, int i) {
     break;
   case OpKind::Rope:
     kernels_.rope_fwd(in(0), y, B, u.len, op.heads, feat(op.output) / op.heads,
-                      u.start, op.theta, op.rotaryDim);
+                      u.start, op.theta, op.rotaryDim, op.ropeScaling);
     break;
   case OpKind::Attention: {
     cpu::AttentionDims d = attentionDims(u, op);
@@ -460,7 +460,7 @@ void StageExecutor::backwardOp(Unit &u, int i, bool input, bool weight) {
     break;
   case OpKind::Rope:
     kernels_.rope_bwd(dy, dx, B, u.len, op.heads, feat(op.output) / op.heads,
-                      u.start, op.theta, op.rotaryDim);
+                      u.start, op.theta, op.rotaryDim, op.ropeScaling);
     addGrad(op.inputs[0], dx);
     break;
   case OpKind::Attention: {

@@ -16,7 +16,8 @@ namespace {
 // double: at positions ~1e5 a float angle has lost its phase.
 template <typename T>
 void rotate(const T *x, T *y, int64_t B, int64_t S, int64_t H, int64_t hd,
-            int64_t start, double theta, int64_t rotary, double sign) {
+            int64_t start, double theta, int64_t rotary,
+            const RopeScaling &scaling, double sign) {
   if (rotary == 0)
     rotary = hd;
   S1F_CHECK(hd % 2 == 0,
@@ -32,8 +33,7 @@ void rotate(const T *x, T *y, int64_t B, int64_t S, int64_t H, int64_t hd,
   for (int64_t s = 0; s < S; ++s) {
     const double pos = static_cast<double>(start + s);
     for (int64_t i = 0; i < half; ++i) {
-      const double angle =
-          pos * std::pow(theta, -2.0 * static_cast<double>(i) / rotary);
+      const double angle = pos * ropeInvFreq(i, rotary, theta, scaling);
       const T c = static_cast<T>(std::cos(angle));
       const T sn = static_cast<T>(sign * std::sin(angle));
       for (int64_t b = 0; b < B; ++b) {
@@ -53,21 +53,25 @@ void rotate(const T *x, T *y, int64_t B, int64_t S, int64_t H, int64_t hd,
 
 template <typename T>
 void rope_fwd(const T *x, T *y, int64_t B, int64_t S, int64_t H, int64_t hd,
-              int64_t start, double theta, int64_t rotary) {
-  rotate(x, y, B, S, H, hd, start, theta, rotary, 1.0);
+              int64_t start, double theta, int64_t rotary,
+              const RopeScaling &scaling) {
+  rotate(x, y, B, S, H, hd, start, theta, rotary, scaling, 1.0);
 }
 
 template <typename T>
 void rope_bwd(const T *dy, T *dx, int64_t B, int64_t S, int64_t H, int64_t hd,
-              int64_t start, double theta, int64_t rotary) {
-  rotate(dy, dx, B, S, H, hd, start, theta, rotary, -1.0);
+              int64_t start, double theta, int64_t rotary,
+              const RopeScaling &scaling) {
+  rotate(dy, dx, B, S, H, hd, start, theta, rotary, scaling, -1.0);
 }
 
 #define S1F_INSTANTIATE(T)                                                     \
   template void rope_fwd<T>(const T *, T *, int64_t, int64_t, int64_t,         \
-                            int64_t, int64_t, double, int64_t);                \
+                            int64_t, int64_t, double, int64_t,                 \
+                            const RopeScaling &);                              \
   template void rope_bwd<T>(const T *, T *, int64_t, int64_t, int64_t,         \
-                            int64_t, int64_t, double, int64_t);
+                            int64_t, int64_t, double, int64_t,                 \
+                            const RopeScaling &);
 S1F_INSTANTIATE(float)
 S1F_INSTANTIATE(double)
 

@@ -241,16 +241,15 @@ void launchColumnGrad(const T *x, const float *mean, const float *rstd,
 template <typename T>
 __global__ void ropeKernel(const T *x, T *y, int64_t B, int64_t S, int64_t H,
                            int64_t hd, int64_t start, double theta,
-                           int64_t rotary, double sign) {
+                           int64_t rotary, RopeScaling scaling, double sign) {
   const int64_t half = rotary / 2;
   const int64_t total = S * half;
   for (int64_t idx = blockIdx.x * static_cast<int64_t>(blockDim.x) +
                      threadIdx.x;
        idx < total; idx += static_cast<int64_t>(gridDim.x) * blockDim.x) {
     const int64_t s = idx / half, i = idx % half;
-    const double angle =
-        static_cast<double>(start + s) *
-        pow(theta, -2.0 * static_cast<double>(i) / static_cast<double>(rotary));
+    const double angle = static_cast<double>(start + s) *
+                         ropeInvFreq(i, rotary, theta, scaling);
     double sn, cs;
     sincos(angle, &sn, &cs);
     const float c = static_cast<float>(cs);
@@ -282,8 +281,8 @@ __global__ void ropePassKernel(const T *x, T *y, int64_t rows, int64_t hd,
 
 template <typename T>
 void launchRope(const T *x, T *y, int64_t B, int64_t S, int64_t H, int64_t hd,
-                int64_t start, double theta, int64_t rotary, double sign,
-                cudaStream_t stream) {
+                int64_t start, double theta, int64_t rotary,
+                const RopeScaling &scaling, double sign, cudaStream_t stream) {
   if (rotary == 0)
     rotary = hd;
   S1F_CUDA_REQUIRE(B >= 0 && S >= 0 && H >= 0 && hd > 0,
@@ -300,7 +299,7 @@ void launchRope(const T *x, T *y, int64_t B, int64_t S, int64_t H, int64_t hd,
     return;
   const int block = 128;
   ropeKernel<T><<<gridFor(S * (rotary / 2), block), block, 0, stream>>>(
-      x, y, B, S, H, hd, start, theta, rotary, sign);
+      x, y, B, S, H, hd, start, theta, rotary, scaling, sign);
   S1F_CUDA_CHECK_LAUNCH();
   if (rotary < hd && x != y) {
     ropePassKernel<T><<<gridFor(B * S * H * (hd - rotary), block), block, 0,
@@ -498,15 +497,16 @@ void bias_grad(const T *dy, float *db, int64_t N, int64_t cols,
 template <typename T>
 void rope_fwd(const T *x, T *y, int64_t B, int64_t S, int64_t H, int64_t hd,
               int64_t start, double theta, int64_t rotary,
-              cudaStream_t stream) {
-  launchRope(x, y, B, S, H, hd, start, theta, rotary, 1.0, stream);
+              const RopeScaling &scaling, cudaStream_t stream) {
+  launchRope(x, y, B, S, H, hd, start, theta, rotary, scaling, 1.0, stream);
 }
 
 template <typename T>
 void rope_bwd(const T *dy, T *dx, int64_t B, int64_t S, int64_t H, int64_t hd,
               int64_t start, double theta, int64_t rotary,
-              cudaStream_t stream) {
-  launchRope(dy, dx, B, S, H, hd, start, theta, rotary, -1.0, stream);
+              const RopeScaling &scaling, cudaStream_t stream) {
+  launchRope(dy, dx, B, S, H, hd, start, theta, rotary, scaling, -1.0,
+             stream);
 }
 
 template <typename T>
@@ -588,9 +588,11 @@ void pos_embedding_bwd(const T *dout, float *dtable, int64_t B, int64_t S,
   template void bias_grad<T>(const T *, float *, int64_t, int64_t,             \
                              cudaStream_t);                                    \
   template void rope_fwd<T>(const T *, T *, int64_t, int64_t, int64_t,         \
-                            int64_t, int64_t, double, int64_t, cudaStream_t);  \
+                            int64_t, int64_t, double, int64_t,                 \
+                            const RopeScaling &, cudaStream_t);                \
   template void rope_bwd<T>(const T *, T *, int64_t, int64_t, int64_t,         \
-                            int64_t, int64_t, double, int64_t, cudaStream_t);  \
+                            int64_t, int64_t, double, int64_t,                 \
+                            const RopeScaling &, cudaStream_t);                \
   template void embedding_fwd<T>(const int32_t *, const T *, T *, int64_t,     \
                                  int64_t, int64_t, cudaStream_t);              \
   template void embedding_bwd<T>(const int32_t *, const T *, float *,          \

@@ -147,20 +147,20 @@ public:
                             out);
   }
   void rope_fwd(const float *x, float *y, int64_t B, int64_t S, int64_t H,
-                int64_t hd, int64_t start, double theta,
-                int64_t rotary) const override {
+                int64_t hd, int64_t start, double theta, int64_t rotary,
+                const RopeScaling &scaling) const override {
     Call c(*this);
     const int64_t n = B * S * H * hd;
     cuda::rope_fwd(c.s.in(x, n), c.s.out(y, n), B, S, H, hd, start, theta,
-                   rotary);
+                   rotary, scaling);
   }
   void rope_bwd(const float *dy, float *dx, int64_t B, int64_t S, int64_t H,
-                int64_t hd, int64_t start, double theta,
-                int64_t rotary) const override {
+                int64_t hd, int64_t start, double theta, int64_t rotary,
+                const RopeScaling &scaling) const override {
     Call c(*this);
     const int64_t n = B * S * H * hd;
     cuda::rope_bwd(c.s.in(dy, n), c.s.out(dx, n), B, S, H, hd, start, theta,
-                   rotary);
+                   rotary, scaling);
   }
   // Row copies: on the host (see staged_kernels.h).
   void kv_cache_write(const float *k, const float *v, float *kcache,

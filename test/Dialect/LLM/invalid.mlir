@@ -195,6 +195,38 @@ func.func @f(%x: tensor<1x8x16xf32>) -> tensor<1x8x16xf32> {
 // -----
 
 func.func @f(%x: tensor<1x8x16xf32>) -> tensor<1x8x16xf32> {
+  // expected-error @+1 {{expects a scaling factor > 0, got 0}}
+  %y = llm.rope %x heads 4 theta 1.0e4 scaling 0.0 : tensor<1x8x16xf32>
+  return %y : tensor<1x8x16xf32>
+}
+
+// -----
+
+func.func @f(%x: tensor<1x8x16xf32>) -> tensor<1x8x16xf32> {
+  // expected-error @+1 {{llama3 scaling needs a scaling factor}}
+  %y = llm.rope %x heads 4 theta 1.0e4 llama3(1.0, 4.0, 8192) : tensor<1x8x16xf32>
+  return %y : tensor<1x8x16xf32>
+}
+
+// -----
+
+func.func @f(%x: tensor<1x8x16xf32>) -> tensor<1x8x16xf32> {
+  // expected-error @+1 {{expects 0 < low < high frequency factors, got 4.000000e+00 and 1.000000e+00}}
+  %y = llm.rope %x heads 4 theta 1.0e4 scaling 8.0 llama3(4.0, 1.0, 8192) : tensor<1x8x16xf32>
+  return %y : tensor<1x8x16xf32>
+}
+
+// -----
+
+func.func @f(%x: tensor<1x8x16xf32>) -> tensor<1x8x16xf32> {
+  // expected-error @+1 {{expects an original context > 0, got 0}}
+  %y = llm.rope %x heads 4 theta 1.0e4 scaling 8.0 llama3(1.0, 4.0, 0) : tensor<1x8x16xf32>
+  return %y : tensor<1x8x16xf32>
+}
+
+// -----
+
+func.func @f(%x: tensor<1x8x16xf32>) -> tensor<1x8x16xf32> {
   // expected-error @+1 {{expects an even rotary dimension count in [2, 4], got 6}}
   %y = llm.rope %x heads 4 theta 1.0e4 rotary 6 : tensor<1x8x16xf32>
   return %y : tensor<1x8x16xf32>

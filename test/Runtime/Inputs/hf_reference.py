@@ -1,7 +1,7 @@
 """A tiny Hugging Face model, written out as a checkpoint, and its loss
 computed here in plain Python the way transformers defines the model.
 
-  hf_reference.py llama|gpt2|phi3|mistral|gpt_neox DIR [F32|BF16 [SHARDS]]
+  hf_reference.py llama|llama31|gpt2|phi3|mistral|gpt_neox DIR [F32|BF16 [SHARDS]]
       writes
       DIR/config.json, DIR/model.safetensors (or SHARDS files and
       model.safetensors.index.json) and DIR/tokens.bin (one sequence of
@@ -68,17 +68,41 @@ def layer_norm(x, w, b, eps):
     return out
 
 
-def rope(x, heads, hd, theta, rotary=None):
+def llama3_inv_freq(inv_freq, scaling):
+    """transformers' "llama3" rope_scaling, as its _compute_llama3_parameters
+    writes it: by wavelength, low frequencies divided by the factor, high
+    ones kept, the band between smoothed."""
+    factor, low, high = scaling["factor"], scaling["low_freq_factor"], scaling["high_freq_factor"]
+    old = scaling["original_max_position_embeddings"]
+    low_wavelen, high_wavelen = old / low, old / high
+    out = []
+    for f in inv_freq:
+        wavelen = 2 * math.pi / f
+        scaled = f / factor if wavelen > low_wavelen else f
+        smooth = (old / wavelen - low) / (high - low)
+        smoothed = (1 - smooth) * scaled / factor + smooth * scaled
+        medium = not wavelen < high_wavelen and not wavelen > low_wavelen
+        out.append(smoothed if medium else scaled)
+    return out
+
+
+def rope(x, heads, hd, theta, rotary=None, scaling=None):
     """Rotate-half RoPE on the first `rotary` dimensions of each head (all
-    by default), frequencies over those dimensions; the rest pass."""
+    by default), frequencies over those dimensions, rescaled by a
+    rope_scaling dict ("linear" or "llama3"); the rest pass."""
     r = rotary or hd
+    inv_freq = [theta ** (-2 * i / r) for i in range(r // 2)]
+    if scaling and scaling["rope_type"] == "linear":
+        inv_freq = [f / scaling["factor"] for f in inv_freq]
+    elif scaling:
+        inv_freq = llama3_inv_freq(inv_freq, scaling)
     out = []
     for pos, row in enumerate(x):
         new = list(row)
         for h in range(heads):
             base = h * hd
             for i in range(r // 2):
-                angle = pos * theta ** (-2 * i / r)
+                angle = pos * inv_freq[i]
                 c, s = math.cos(angle), math.sin(angle)
                 x1, x2 = row[base + i], row[base + i + r // 2]
                 new[base + i] = x1 * c - x2 * s
@@ -221,8 +245,19 @@ def mistral(w, tokens):
     return llama(w, tokens, window=4)
 
 
-def llama(w, tokens, window=None):
+def llama31(w, tokens):
+    """Llama's model with Llama 3.1's rope_scaling, its context cut so that
+    a 10-token sequence meets every band: of the 4 frequencies of a head of
+    8, the first is kept, the second smoothed, the last two divided."""
+    return llama(w, tokens, scaling={"rope_type": "llama3", "factor": 8.0,
+                                     "low_freq_factor": 1.0, "high_freq_factor": 16.0,
+                                     "original_max_position_embeddings": 128})
+
+
+def llama(w, tokens, window=None, scaling=None):
     d, heads, kv, hd, ffn, vocab, layers = 16, 4, 2, 4, 24, 32, 2
+    if scaling:
+        heads, kv, hd = 2, 1, 8
     config = {"model_type": "llama", "num_hidden_layers": layers, "hidden_size": d,
               "intermediate_size": ffn, "num_attention_heads": heads,
               "num_key_value_heads": kv, "vocab_size": vocab, "rms_norm_eps": 1e-5,
@@ -231,13 +266,17 @@ def llama(w, tokens, window=None):
               "torch_dtype": "float32"}
     if window:
         config.update(model_type="mistral", sliding_window=window)
+    if scaling:
+        config.update(rope_scaling=scaling)
     emb = w.new("model.embed_tokens.weight", [vocab, d])
     x = [list(emb[t]) for t in tokens]
     for i in range(layers):
         p = "model.layers.%d." % i
         h = rms_norm(x, w.new(p + "input_layernorm.weight", [d], 0.1, 1.0), 1e-5)
-        q = rope(matmul_t(h, w.new(p + "self_attn.q_proj.weight", [heads * hd, d])), heads, hd, 1e4)
-        k = rope(matmul_t(h, w.new(p + "self_attn.k_proj.weight", [kv * hd, d])), kv, hd, 1e4)
+        q = rope(matmul_t(h, w.new(p + "self_attn.q_proj.weight", [heads * hd, d])), heads, hd, 1e4,
+                 scaling=scaling)
+        k = rope(matmul_t(h, w.new(p + "self_attn.k_proj.weight", [kv * hd, d])), kv, hd, 1e4,
+                 scaling=scaling)
         v = matmul_t(h, w.new(p + "self_attn.v_proj.weight", [kv * hd, d]))
         a = attention(q, k, v, heads, kv, hd, window)
         x = add(x, matmul_t(a, w.new(p + "self_attn.o_proj.weight", [d, heads * hd])))
@@ -351,7 +390,7 @@ def main():
     rng = random.Random(3)
     seq = [rng.randrange(32) for _ in range(S + 1)]
     w = Weights(dtype)
-    config, logits = {"llama": llama, "gpt2": gpt2, "phi3": phi3,
+    config, logits = {"llama": llama, "llama31": llama31, "gpt2": gpt2, "phi3": phi3,
                       "mistral": mistral, "gpt_neox": gpt_neox}[model](w, seq[:S])
     with open(os.path.join(out, "config.json"), "w") as f:
         json.dump(config, f)

@@ -323,6 +323,22 @@ LogicalResult RopeOp::verify() {
       (*rotary == 0 || *rotary % 2 != 0 || int64_t(*rotary) > features / heads))
     return emitOpError() << "expects an even rotary dimension count in [2, "
                          << features / heads << "], got " << int64_t(*rotary);
+  std::optional<APFloat> factor = getScalingFactor();
+  if (factor && !(factor->convertToDouble() > 0))
+    return emitOpError() << "expects a scaling factor > 0, got "
+                         << factor->convertToDouble();
+  if (getLowFreqFactorAttr()) {
+    if (!factor)
+      return emitOpError() << "llama3 scaling needs a scaling factor";
+    double low = getLowFreqFactorAttr().getValueAsDouble();
+    double high = getHighFreqFactorAttr().getValueAsDouble();
+    if (!(low > 0 && high > low))
+      return emitOpError() << "expects 0 < low < high frequency factors, got "
+                           << low << " and " << high;
+    if (getOriginalContextAttr().getInt() <= 0)
+      return emitOpError() << "expects an original context > 0, got "
+                           << getOriginalContextAttr().getInt();
+  }
   return success();
 }
 

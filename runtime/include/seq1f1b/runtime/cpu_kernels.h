@@ -21,6 +21,8 @@
 #ifndef SEQ1F1B_RUNTIME_CPU_KERNELS_H
 #define SEQ1F1B_RUNTIME_CPU_KERNELS_H
 
+#include "seq1f1b/runtime/rope_scaling.h"
+
 #include <cstdint>
 
 namespace s1f::rt::cpu {
@@ -112,14 +114,17 @@ void linear_bwd(const T *x, const T *W, const T *dy, T *dx, T *dW, T *db,
 /// x and y may be the same buffer. hd must be even. With `rotary` < hd
 /// (partial rotary, GPT-NeoX) only each head's first `rotary` dimensions
 /// turn, hd replaced by `rotary` above, and the rest pass through; 0 means
-/// the whole head.
+/// the whole head. `scaling` rescales the frequencies theta^(-2i/hd) for
+/// long contexts (rope_scaling.h).
 template <typename T>
 void rope_fwd(const T *x, T *y, int64_t B, int64_t S, int64_t H, int64_t hd,
-              int64_t start, double theta, int64_t rotary = 0);
+              int64_t start, double theta, int64_t rotary = 0,
+              const RopeScaling &scaling = {});
 /// The inverse rotation (the transpose); dy and dx may be the same buffer.
 template <typename T>
 void rope_bwd(const T *dy, T *dx, int64_t B, int64_t S, int64_t H, int64_t hd,
-              int64_t start, double theta, int64_t rotary = 0);
+              int64_t start, double theta, int64_t rotary = 0,
+              const RopeScaling &scaling = {});
 
 //===----------------------------------------------------------------------===//
 // Causal grouped-query attention of one sequence chunk over its KV prefix.

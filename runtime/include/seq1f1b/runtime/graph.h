@@ -12,6 +12,8 @@
 #ifndef SEQ1F1B_RUNTIME_GRAPH_H
 #define SEQ1F1B_RUNTIME_GRAPH_H
 
+#include "seq1f1b/runtime/rope_scaling.h"
+
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -60,6 +62,7 @@ struct Op {
   double eps = 1e-5;       ///< layer_norm, rms_norm
   double theta = 10000.0;  ///< rope
   int rotaryDim = 0;       ///< rope: dims turned per head (0: all of them)
+  RopeScaling ropeScaling; ///< rope: frequencies for a longer context
   bool exact = false;      ///< gelu: x Phi(x) through erf (else tanh form)
 };
 

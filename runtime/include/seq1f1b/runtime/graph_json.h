@@ -10,8 +10,9 @@
 //            {"op": "attention", "in": [5, 6, 7], "out": 8, "heads": 2,
 //             "kv_heads": 2}, ...]}
 // Optional: "stages" (the compiler's cut) and "model_type" (the config's).
-// Ops name parameters by name; optional fields: eps (norms), heads, theta
-// and rotary_dim (rope; absent: the whole head), heads, kv_heads and window
+// Ops name parameters by name; optional fields: eps (norms), heads, theta,
+// rotary_dim (rope; absent: the whole head) and rope_scaling ({factor,
+// low_freq_factor, high_freq_factor, original_context}), heads, kv_heads and window
 // (attention; a sliding window, absent for none), exact (gelu: x Phi(x),
 // absent: the tanh form).
 //

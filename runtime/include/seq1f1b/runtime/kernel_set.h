@@ -61,10 +61,10 @@ public:
                           int64_t in, int64_t out) const = 0;
   virtual void rope_fwd(const float *x, float *y, int64_t B, int64_t S,
                         int64_t H, int64_t hd, int64_t start, double theta,
-                        int64_t rotary) const = 0;
+                        int64_t rotary, const RopeScaling &scaling) const = 0;
   virtual void rope_bwd(const float *dy, float *dx, int64_t B, int64_t S,
                         int64_t H, int64_t hd, int64_t start, double theta,
-                        int64_t rotary) const = 0;
+                        int64_t rotary, const RopeScaling &scaling) const = 0;
   virtual void kv_cache_write(const float *k, const float *v, float *kcache,
                               float *vcache,
                               const cpu::AttentionDims &d) const = 0;

@@ -218,20 +218,30 @@ def LLM_RopeOp : LLM_Op<"rope", [Pure, AllTypesMatch<["input", "result"]>]> {
     token's absolute position and `theta`. The feature axis holds `num_heads`
     heads of an even head dimension. With `rotary` r (GPT-NeoX's partial
     rotary), only each head's first r dimensions turn, as a head of r would,
-    and the rest pass through.
+    and the rest pass through. With `scaling` f (Hugging Face's rope_scaling)
+    the frequencies are divided by f ("linear"); with `llama3(low, high,
+    context)` too, Llama 3.1's rule: wavelengths above context / low are
+    divided by f, those below context / high are kept, those between
+    blended.
 
     Example:
     ```mlir
-    %qr = llm.rope %q heads 32 theta 5.000000e+05 : tensor<1x8192x4096xbf16>
+    %qr = llm.rope %q heads 32 theta 5.000000e+05 scaling 8.000000e+00 llama3(1.000000e+00, 4.000000e+00, 8192) : tensor<1x8192x4096xbf16>
     %kr = llm.rope %k heads 32 theta 1.000000e+04 rotary 32 : tensor<1x2048x4096xf32>
     ```
   }];
   let arguments = (ins LLM_FloatTensor:$input, I64Attr:$num_heads,
-                       F64Attr:$theta, OptionalAttr<I64Attr>:$rotary_dim);
+                       F64Attr:$theta, OptionalAttr<I64Attr>:$rotary_dim,
+                       OptionalAttr<F64Attr>:$scaling_factor,
+                       OptionalAttr<F64Attr>:$low_freq_factor,
+                       OptionalAttr<F64Attr>:$high_freq_factor,
+                       OptionalAttr<I64Attr>:$original_context);
   let results = (outs LLM_FloatTensor:$result);
   let assemblyFormat = [{
-    $input `heads` $num_heads `theta` $theta (`rotary` $rotary_dim^)? attr-dict
-    `:` type($input)
+    $input `heads` $num_heads `theta` $theta (`rotary` $rotary_dim^)?
+    (`scaling` $scaling_factor^)?
+    (`llama3` `(` $low_freq_factor^ `,` $high_freq_factor `,`
+     $original_context `)`)? attr-dict `:` type($input)
   }];
   let hasVerifier = 1;
 }

@@ -99,11 +99,11 @@ void rms_norm_bwd(const T *x, const T *gamma, const float *rstd, const T *dy,
 template <typename T>
 void rope_fwd(const T *x, T *y, int64_t B, int64_t S, int64_t H, int64_t hd,
               int64_t start, double theta, int64_t rotary = 0,
-              cudaStream_t stream = nullptr);
+              const RopeScaling &scaling = {}, cudaStream_t stream = nullptr);
 template <typename T>
 void rope_bwd(const T *dy, T *dx, int64_t B, int64_t S, int64_t H, int64_t hd,
               int64_t start, double theta, int64_t rotary = 0,
-              cudaStream_t stream = nullptr);
+              const RopeScaling &scaling = {}, cudaStream_t stream = nullptr);
 
 //===----------------------------------------------------------------------===//
 // Elementwise ops over n elements (outputs may alias inputs).
