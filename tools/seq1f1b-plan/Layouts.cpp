@@ -29,11 +29,7 @@ struct LayoutRow {
 
   double stepSeconds() const { return row.result.makespan + syncSeconds; }
   bool fits(double memoryBytes) const { return row.peak() <= memoryBytes; }
-  std::string name() const {
-    return llvm::formatv("tp {0} x cp {1} x P {2} x dp {3}",
-                         layout.tensorParallel, layout.contextParallel,
-                         layout.stages, layout.dataParallel);
-  }
+  std::string name() const { return layoutName(layout); }
 };
 
 /// Each rank's last action's end.

@@ -338,11 +338,7 @@ int planLongestLayouts(MLIRContext &context, StringRef configText,
     int64_t microbatches;
     Found found;
     double tokensPerSecond = 0; ///< at the longest length, sync included
-    std::string name() const {
-      return llvm::formatv("tp {0} x cp {1} x P {2} x dp {3}",
-                           layout.tensorParallel, layout.contextParallel,
-                           layout.stages, layout.dataParallel);
-    }
+    std::string name() const { return layoutName(layout); }
   };
   auto better = [](const LayoutLongest &a, const LayoutLongest &b) {
     return std::make_pair(a.found.seq, a.tokensPerSecond) >

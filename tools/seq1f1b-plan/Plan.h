@@ -17,6 +17,7 @@
 #include "mlir/IR/MLIRContext.h"
 #include "llvm/Support/CommandLine.h"
 #include "llvm/Support/Error.h"
+#include "llvm/Support/FormatVariadic.h"
 #include "llvm/Support/JSON.h"
 #include "llvm/Support/raw_ostream.h"
 
@@ -54,6 +55,12 @@ inline bool fasterOrLeaner(double seconds, int64_t peak, double than,
                            int64_t thanPeak) {
   return shorterStep(seconds, than) ||
          (!shorterStep(than, seconds) && peak < thanPeak);
+}
+
+/// "tp 1 x cp 8 x P 4 x dp 1": how the layout searches name a layout.
+inline std::string layoutName(const ParallelLayout &l) {
+  return llvm::formatv("tp {0} x cp {1} x P {2} x dp {3}", l.tensorParallel,
+                       l.contextParallel, l.stages, l.dataParallel);
 }
 
 struct Row {
