@@ -53,6 +53,7 @@ struct ModelSpec {
   bool exactGelu = false; ///< "gelu": x Phi(x); else GELU's tanh form
   bool tied = false, attentionBias = false, mlpBias = false;
   bool sandwichNorms = false; ///< Gemma 2: norms after attention and MLP too
+  bool geglu = false;         ///< Gemma: the MLP's gate is GELU, not SiLU
   /// Sliding-window attention: 0, or each token attends to the last
   /// `slidingWindow` tokens (itself included); on every layer, or with
   /// `windowEveryOther` on the even layers only (Gemma 2).
@@ -274,6 +275,7 @@ LogicalResult readSpec(ConfigReader &reader, ModelSpec &spec,
   } else if (llvm::is_contained(kLlamaFamily, spec.modelType)) {
     const bool gemma = StringRef(spec.modelType).starts_with("gemma");
     spec.sandwichNorms = spec.modelType == "gemma2";
+    spec.geglu = gemma;
     spec.layers = reader.positiveInt("num_hidden_layers");
     spec.hidden = reader.positiveInt("hidden_size");
     spec.ffn = reader.positiveInt("intermediate_size");
@@ -397,9 +399,9 @@ void warnUnmodeled(ConfigReader &reader, const ModelSpec &spec, int64_t seq) {
   if (StringRef(spec.modelType).starts_with("gemma")) {
     // Same FLOPs, parameters and saved values as the graph; other numbers.
     reader.warning("model_type")
-        << "'" << spec.modelType << "' is modeled as a Llama block: its "
-        << "GeGLU gate uses SiLU here, and the embedding scaling and (1 + "
-        << "weight) norms are not applied (the same cost and memory)";
+        << "'" << spec.modelType << "' is modeled as a Llama block with a "
+        << "GeGLU MLP: the embedding scaling and (1 + weight) norms are not "
+        << "applied (the same cost and memory)";
     for (StringRef key : {"attn_logit_softcapping", "final_logit_softcapping"})
       if (reader.get(key))
         reader.warning(key) << "logit soft-capping is not applied";
@@ -659,7 +661,14 @@ private:
                         mlpRole, spec.initStd);
     Value up = linear(h, p + ".mlp.up_proj", spec.ffn, spec.mlpBias, mlpRole,
                       spec.initStd);
-    Value g = funcBuilder->create<llm::SwigluOp>(named(p + ".mlp.swiglu"), gate, up);
+    Value g = spec.geglu ? funcBuilder
+                               ->create<llm::GegluOp>(named(p + ".mlp.geglu"),
+                                                      gate, up)
+                               .getResult()
+                         : funcBuilder
+                               ->create<llm::SwigluOp>(
+                                   named(p + ".mlp.swiglu"), gate, up)
+                               .getResult();
     Value d = linear(g, p + ".mlp.down_proj", spec.hidden, spec.mlpBias,
                      mlpRole, spec.initStd);
     if (spec.sandwichNorms)

@@ -194,7 +194,7 @@ private:
             entry["exact"] = true;
         })
         .Case([&](llm::SiluOp e) { input(e.getInput()); })
-        .Case<llm::SwigluOp, llm::AddOp>([&](Operation *b) {
+        .Case<llm::SwigluOp, llm::GegluOp, llm::AddOp>([&](Operation *b) {
           input(b->getOperand(0));
           input(b->getOperand(1));
         })

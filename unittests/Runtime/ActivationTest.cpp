@@ -56,6 +56,26 @@ TEST(GeluErf, ForwardAndGradient) {
   expectGradient(x, dx, loss, "x");
 }
 
+TEST(Geglu, ForwardAndGradients) {
+  Rng rng(34);
+  Vec gate = rng.uniform(kN, -4, 4), up = rng.uniform(kN, -2, 2);
+  const Vec R = rng.uniform(kN);
+  Vec y(kN), g(kN);
+  geglu_fwd(gate.data(), up.data(), y.data(), kN);
+  gelu_fwd(gate.data(), g.data(), kN);
+  for (int64_t i = 0; i < kN; ++i)
+    EXPECT_NEAR(y[i], g[i] * up[i], 1e-15);
+  auto loss = [&] {
+    Vec o(kN);
+    geglu_fwd(gate.data(), up.data(), o.data(), kN);
+    return dot(R, o);
+  };
+  Vec dgate(kN), dup(kN);
+  geglu_bwd(gate.data(), up.data(), R.data(), dgate.data(), dup.data(), kN);
+  expectGradient(gate, dgate, loss, "gate");
+  expectGradient(up, dup, loss, "up");
+}
+
 TEST(Silu, ForwardAndGradient) {
   Rng rng(31);
   Vec x = rng.uniform(kN, -4, 4);

@@ -265,6 +265,19 @@ template <typename T> void Activations() {
     swiglu_bwd<T>(X, U, DY, o1.get() + off, o2.get() + off, n);
     S1F_EXPECT_CLOSE(got(o1), r1, tol, "swiglu_bwd_dgate" + t);
     S1F_EXPECT_CLOSE(got(o2), r2, tol, "swiglu_bwd_dup" + t);
+
+    Vec g1(n), g2(n);
+    cpu::geglu_fwd<double>(x.data(), u.data(), g1.data(), n);
+    o1.poison();
+    geglu_fwd<T>(X, U, o1.get() + off, n);
+    S1F_EXPECT_CLOSE(got(o1), g1, tol, "geglu_fwd" + t);
+    cpu::geglu_bwd<double>(x.data(), u.data(), dy.data(), g1.data(),
+                           g2.data(), n);
+    o1.poison();
+    o2.poison();
+    geglu_bwd<T>(X, U, DY, o1.get() + off, o2.get() + off, n);
+    S1F_EXPECT_CLOSE(got(o1), g1, tol, "geglu_bwd_dgate" + t);
+    S1F_EXPECT_CLOSE(got(o2), g2, tol, "geglu_bwd_dup" + t);
     // Only dgate, written over gate itself.
     swiglu_bwd<T>(dA.get() + off, U, DY, dA.get() + off, nullptr, n);
     S1F_EXPECT_CLOSE(slice(dA.downloadDouble(), off, n), r1, tol,

@@ -25,6 +25,7 @@ constexpr OpName kOpNames[] = {
     {OpKind::Gelu, "gelu"},
     {OpKind::Silu, "silu"},
     {OpKind::Swiglu, "swiglu"},
+    {OpKind::Geglu, "geglu"},
     {OpKind::Add, "add"},
     {OpKind::CrossEntropy, "cross_entropy"},
 };
@@ -146,6 +147,7 @@ private:
       sameFeat(op.inputs[0]);
       break;
     case OpKind::Swiglu:
+    case OpKind::Geglu:
     case OpKind::Add:
       arity(2, 0, 0);
       sameFeat(op.inputs[0]);

@@ -118,6 +118,14 @@ public:
                   int64_t n) const override {
     cpu::swiglu_fwd(gate, up, y, n);
   }
+  void geglu_fwd(const float *gate, const float *up, float *y,
+                 int64_t n) const override {
+    cpu::geglu_fwd(gate, up, y, n);
+  }
+  void geglu_bwd(const float *gate, const float *up, const float *dy,
+                 float *dgate, float *dup, int64_t n) const override {
+    cpu::geglu_bwd(gate, up, dy, dgate, dup, n);
+  }
   void swiglu_bwd(const float *gate, const float *up, const float *dy,
                   float *dgate, float *dup, int64_t n) const override {
     cpu::swiglu_bwd(gate, up, dy, dgate, dup, n);

@@ -44,6 +44,7 @@ StageExecutor::StageExecutor(const Graph &graph, const StageSpec &spec,
       readByBackward_[op.inputs[0]] = true;
       break;
     case OpKind::Swiglu:
+    case OpKind::Geglu:
       readByBackward_[op.inputs[0]] = readByBackward_[op.inputs[1]] = true;
       break;
     case OpKind::Attention: // K and V are read from the KV cache
@@ -303,6 +304,9 @@ void StageExecutor::forwardOp(Unit &u, int i) {
   case OpKind::Swiglu:
     kernels_.swiglu_fwd(in(0), in(1), y, N * feat(op.output));
     break;
+  case OpKind::Geglu:
+    kernels_.geglu_fwd(in(0), in(1), y, N * feat(op.output));
+    break;
   case OpKind::Add:
     kernels_.add_fwd(in(0), in(1), y, N * feat(op.output));
     break;
@@ -524,9 +528,13 @@ void StageExecutor::backwardOp(Unit &u, int i, bool input, bool weight) {
     kernels_.silu_bwd(val(0), dy, dx, dxSize);
     addGrad(op.inputs[0], dx);
     break;
-  case OpKind::Swiglu: {
+  case OpKind::Swiglu:
+  case OpKind::Geglu: {
     float *dup = scratch(2, dxSize);
-    kernels_.swiglu_bwd(val(0), val(1), dy, dx, dup, dxSize);
+    if (op.kind == OpKind::Swiglu)
+      kernels_.swiglu_bwd(val(0), val(1), dy, dx, dup, dxSize);
+    else
+      kernels_.geglu_bwd(val(0), val(1), dy, dx, dup, dxSize);
     addGrad(op.inputs[0], dx);
     addGrad(op.inputs[1], dup);
     break;

@@ -79,6 +79,32 @@ void swiglu_bwd(const T *gate, const T *up, const T *dy, T *dgate, T *dup,
   }
 }
 
+// gelu(gate) * up with GELU's tanh form (Gemma).
+template <typename T>
+void geglu_fwd(const T *gate, const T *up, T *y, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) {
+    T g;
+    gelu_fwd(&gate[i], &g, 1);
+    y[i] = g * up[i];
+  }
+}
+
+template <typename T>
+void geglu_bwd(const T *gate, const T *up, const T *dy, T *dgate, T *dup,
+               int64_t n) {
+  for (int64_t i = 0; i < n; ++i) {
+    // Read everything first: dgate/dup may alias gate/up.
+    const T x = gate[i], u = up[i], d = dy[i], du = d * u;
+    T g, dg;
+    gelu_fwd(&x, &g, 1);
+    gelu_bwd(&x, &du, &dg, 1);
+    if (dgate)
+      dgate[i] = dg;
+    if (dup)
+      dup[i] = d * g;
+  }
+}
+
 template <typename T> void add_fwd(const T *a, const T *b, T *y, int64_t n) {
   for (int64_t i = 0; i < n; ++i)
     y[i] = a[i] + b[i];
@@ -109,6 +135,9 @@ template <typename T> void accumulate(const T *x, T *y, int64_t n) {
   template void swiglu_fwd<T>(const T *, const T *, T *, int64_t);             \
   template void swiglu_bwd<T>(const T *, const T *, const T *, T *, T *,       \
                               int64_t);                                        \
+  template void geglu_fwd<T>(const T *, const T *, T *, int64_t);              \
+  template void geglu_bwd<T>(const T *, const T *, const T *, T *, T *,        \
+                             int64_t);                                         \
   template void add_fwd<T>(const T *, const T *, T *, int64_t);                \
   template void add_bwd<T>(const T *, T *, T *, int64_t);                      \
   template void accumulate<T>(const T *, T *, int64_t);

@@ -113,18 +113,23 @@ __device__ __forceinline__ float sigmoidf(float x) {
   return 1.0f / (1.0f + expf(-x));
 }
 
+__device__ __forceinline__ float geluTanh(float x) {
+  return 0.5f * x * (1.0f + tanhf(kGeluK * (x + kGeluC * x * x * x)));
+}
+__device__ __forceinline__ float geluTanhGrad(float x) {
+  const float t = tanhf(kGeluK * (x + kGeluC * x * x * x));
+  const float du = kGeluK * (1.0f + 3.0f * kGeluC * x * x);
+  return 0.5f * (1.0f + t) + 0.5f * x * (1.0f - t * t) * du;
+}
+
 struct GeluFwd {
   __device__ void operator()(const float (&x)[1], float (&y)[1]) const {
-    const float u = kGeluK * (x[0] + kGeluC * x[0] * x[0] * x[0]);
-    y[0] = 0.5f * x[0] * (1.0f + tanhf(u));
+    y[0] = geluTanh(x[0]);
   }
 };
 struct GeluBwd { // in: x, dy
   __device__ void operator()(const float (&in)[2], float (&y)[1]) const {
-    const float x = in[0];
-    const float t = tanhf(kGeluK * (x + kGeluC * x * x * x));
-    const float du = kGeluK * (1.0f + 3.0f * kGeluC * x * x);
-    y[0] = in[1] * (0.5f * (1.0f + t) + 0.5f * x * (1.0f - t * t) * du);
+    y[0] = in[1] * geluTanhGrad(in[0]);
   }
 };
 // The exact form, x Phi(x) (GPT-NeoX's "gelu").
@@ -162,6 +167,18 @@ struct SwigluBwd { // in: gate, up, dy; out: dgate, dup
     const float g = in[0], u = in[1], d = in[2], s = sigmoidf(g);
     y[0] = d * u * s * (1.0f + g * (1.0f - s));
     y[1] = d * g * s;
+  }
+};
+struct GegluFwd { // in: gate, up
+  __device__ void operator()(const float (&in)[2], float (&y)[1]) const {
+    y[0] = geluTanh(in[0]) * in[1];
+  }
+};
+struct GegluBwd { // in: gate, up, dy; out: dgate, dup
+  __device__ void operator()(const float (&in)[3], float (&y)[2]) const {
+    const float g = in[0], u = in[1], d = in[2];
+    y[0] = d * u * geluTanhGrad(g);
+    y[1] = d * geluTanh(g);
   }
 };
 struct AddOp { // in: a, b (accumulate: x, y)
@@ -508,6 +525,18 @@ void swiglu_fwd(const T *gate, const T *up, T *y, int64_t n,
                              "swiglu_fwd");
 }
 template <typename T>
+void geglu_fwd(const T *gate, const T *up, T *y, int64_t n,
+               cudaStream_t stream) {
+  launchElementwise<T, 2, 1>({gate, up}, {y}, n, GegluFwd{}, stream,
+                             "geglu_fwd");
+}
+template <typename T>
+void geglu_bwd(const T *gate, const T *up, const T *dy, T *dgate, T *dup,
+               int64_t n, cudaStream_t stream) {
+  launchElementwise<T, 3, 2>({gate, up, dy}, {dgate, dup}, n, GegluBwd{},
+                             stream, "geglu_bwd");
+}
+template <typename T>
 void swiglu_bwd(const T *gate, const T *up, const T *dy, T *dgate, T *dup,
                 int64_t n, cudaStream_t stream) {
   if (!dgate && !dup)
@@ -637,6 +666,10 @@ void clip_coefficient(const double *total_sum_squares, float *coef,
                                 cudaStream_t);                                 \
   template void silu_fwd<T>(const T *, T *, int64_t, cudaStream_t);            \
   template void silu_bwd<T>(const T *, const T *, T *, int64_t, cudaStream_t); \
+  template void geglu_fwd<T>(const T *, const T *, T *, int64_t,               \
+                             cudaStream_t);                                    \
+  template void geglu_bwd<T>(const T *, const T *, const T *, T *, T *,        \
+                             int64_t, cudaStream_t);                           \
   template void swiglu_fwd<T>(const T *, const T *, T *, int64_t,              \
                               cudaStream_t);                                   \
   template void swiglu_bwd<T>(const T *, const T *, const T *, T *, T *,       \

@@ -238,6 +238,17 @@ public:
     cuda::swiglu_bwd(c.s.in(gate, n), c.s.in(up, n), c.s.in(dy, n),
                      c.s.out(dgate, n), c.s.out(dup, n), n);
   }
+  void geglu_fwd(const float *gate, const float *up, float *y,
+                 int64_t n) const override {
+    Call c(*this);
+    cuda::geglu_fwd(c.s.in(gate, n), c.s.in(up, n), c.s.out(y, n), n);
+  }
+  void geglu_bwd(const float *gate, const float *up, const float *dy,
+                 float *dgate, float *dup, int64_t n) const override {
+    Call c(*this);
+    cuda::geglu_bwd(c.s.in(gate, n), c.s.in(up, n), c.s.in(dy, n),
+                    c.s.out(dgate, n), c.s.out(dup, n), n);
+  }
   void add_fwd(const float *a, const float *b, float *y,
                int64_t n) const override {
     Call c(*this);

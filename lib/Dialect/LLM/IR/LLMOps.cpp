@@ -459,6 +459,16 @@ SmallVector<Value> SwigluOp::getSavedForBackward() {
   return {getLhs(), getRhs()};
 }
 
+LogicalResult GegluOp::verify() {
+  return verifyActivation(*this, getLhs(), "operands");
+}
+OpCost GegluOp::getChunkCost(int64_t chunkLen, int64_t) {
+  return elementwiseCost(*this, chunkLen);
+}
+SmallVector<Value> GegluOp::getSavedForBackward() {
+  return {getLhs(), getRhs()};
+}
+
 LogicalResult AddOp::verify() {
   return verifyActivation(*this, getLhs(), "operands");
 }

@@ -207,6 +207,13 @@ template <typename T>
 void swiglu_bwd(const T *gate, const T *up, const T *dy, T *dgate, T *dup,
                 int64_t n);
 
+/// GeGLU: y = gelu(gate) * up, GELU in its tanh form (Gemma).
+template <typename T>
+void geglu_fwd(const T *gate, const T *up, T *y, int64_t n);
+template <typename T>
+void geglu_bwd(const T *gate, const T *up, const T *dy, T *dgate, T *dup,
+               int64_t n);
+
 /// Residual add y = a + b (y may alias a or b).
 template <typename T> void add_fwd(const T *a, const T *b, T *y, int64_t n);
 /// da = dy and db = dy (either may be nullptr).

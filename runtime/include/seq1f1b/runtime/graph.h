@@ -42,6 +42,7 @@ enum class OpKind {
   Gelu,              ///< in [x]; exact (erf) or tanh form
   Silu,              ///< in [x]
   Swiglu,            ///< in [gate, up]
+  Geglu,             ///< in [gate, up]; GELU (tanh form) gate
   Add,               ///< in [a, b]
   CrossEntropy,      ///< in [logits]; reads targets; no output value
 };

@@ -96,6 +96,10 @@ public:
                           int64_t n) const = 0;
   virtual void swiglu_bwd(const float *gate, const float *up, const float *dy,
                           float *dgate, float *dup, int64_t n) const = 0;
+  virtual void geglu_fwd(const float *gate, const float *up, float *y,
+                         int64_t n) const = 0;
+  virtual void geglu_bwd(const float *gate, const float *up, const float *dy,
+                         float *dgate, float *dup, int64_t n) const = 0;
   virtual void add_fwd(const float *a, const float *b, float *y,
                        int64_t n) const = 0;
   virtual void accumulate(const float *x, float *y, int64_t n) const = 0;

@@ -321,6 +321,9 @@ class LLM_BinaryOp<string mnemonic, string summaryText, string exampleText>
 
 def LLM_SwigluOp : LLM_BinaryOp<"swiglu", "SwiGLU gate: silu(lhs) * rhs",
     "%h = llm.swiglu %gate, %up : tensor<1x4096x11008xbf16>">;
+def LLM_GegluOp : LLM_BinaryOp<"geglu",
+    "GeGLU gate: gelu(lhs) * rhs, GELU in its tanh form (Gemma)",
+    "%h = llm.geglu %gate, %up : tensor<1x8192x16384xbf16>">;
 def LLM_AddOp : LLM_BinaryOp<"add", "element-wise sum (the residual stream)",
     "%h = llm.add %x, %attn : tensor<1x1024x768xf32>">;
 

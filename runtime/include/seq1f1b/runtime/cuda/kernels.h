@@ -132,6 +132,13 @@ void swiglu_fwd(const T *gate, const T *up, T *y, int64_t n,
 template <typename T>
 void swiglu_bwd(const T *gate, const T *up, const T *dy, T *dgate, T *dup,
                 int64_t n, cudaStream_t stream = nullptr);
+/// GeGLU: gelu(gate) * up, GELU in its tanh form (Gemma); as swiglu.
+template <typename T>
+void geglu_fwd(const T *gate, const T *up, T *y, int64_t n,
+               cudaStream_t stream = nullptr);
+template <typename T>
+void geglu_bwd(const T *gate, const T *up, const T *dy, T *dgate, T *dup,
+               int64_t n, cudaStream_t stream = nullptr);
 template <typename T>
 void add_fwd(const T *a, const T *b, T *y, int64_t n,
              cudaStream_t stream = nullptr);
