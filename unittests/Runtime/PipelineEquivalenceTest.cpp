@@ -157,5 +157,37 @@ TEST(PipelineTraining, LossFallsOnAFixedBatch) {
   EXPECT_LT(last, 0.7 * first) << first << " -> " << last;
 }
 
+// Weight decay shrinks the matrices only: biases and norm weights (the
+// 1-D parameters) take the same step with and without it, as Megatron and
+// transformers' Trainer exclude them.
+TEST(PipelineTraining, WeightDecaySkipsBiasesAndNorms) {
+  ModelCase m = tinyGptCase();
+  Batch batch = makeBatch(m, 2, 5);
+  auto stepWith = [&](double decay) {
+    PipelineOptions o = options(seq1f1b::schedule::ScheduleKind::Seq1F1B, 2,
+                                2, 2, ChunkPolicy::Even);
+    o.optimizer.adamw.lr = 1e-2;
+    o.optimizer.adamw.weight_decay = decay;
+    Pipeline pipe(m.graph, o, static_cast<int>(m.seq));
+    EXPECT_TRUE(pipe.step(batch).ok);
+    return pipe.trainingState();
+  };
+  const TensorMap without = stepWith(0), with = stepWith(0.5);
+  int vectors = 0, matrices = 0;
+  for (const ParamSpec &p : m.graph.params) {
+    const std::vector<float> &a = without.at(p.name).data,
+                             &b = with.at(p.name).data;
+    if (p.shape.size() == 1) {
+      EXPECT_EQ(a, b) << p.name;
+      ++vectors;
+    } else {
+      EXPECT_NE(a, b) << p.name;
+      ++matrices;
+    }
+  }
+  EXPECT_GT(vectors, 0);
+  EXPECT_GT(matrices, 0);
+}
+
 } // namespace
 } // namespace s1f::rt::test

@@ -231,10 +231,15 @@ double RankExecutor::optimizerStep(Communicator &comm,
                           ? cpu::clip_coefficient(squares, config.maxGradNorm)
                           : 1.0;
   ++step_;
-  for (auto &[p, st] : params_)
+  for (auto &[p, st] : params_) {
+    // As Megatron and transformers' Trainer: biases and norm weights (the
+    // 1-D parameters) get no weight decay.
+    cpu::AdamWConfig adamw = config.adamw;
+    if (graph_.params[p].shape.size() == 1)
+      adamw.weight_decay = 0;
     cpu::adamw_step(st.value.data(), st.grad.data(), st.m.data(), st.v.data(),
-                    static_cast<int64_t>(st.value.size()), step_,
-                    config.adamw, coef);
+                    static_cast<int64_t>(st.value.size()), step_, adamw, coef);
+  }
   return std::sqrt(squares);
 }
 
