@@ -54,6 +54,7 @@ struct ModelSpec {
   bool tied = false, attentionBias = false, mlpBias = false;
   bool sandwichNorms = false; ///< Gemma 2: norms after attention and MLP too
   bool geglu = false;         ///< Gemma: the MLP's gate is GELU, not SiLU
+  bool scaledEmbedding = false; ///< Gemma: rows times sqrt(hidden)
   /// Sliding-window attention: 0, or each token attends to the last
   /// `slidingWindow` tokens (itself included); on every layer, or with
   /// `windowEveryOther` on the even layers only (Gemma 2).
@@ -275,7 +276,7 @@ LogicalResult readSpec(ConfigReader &reader, ModelSpec &spec,
   } else if (llvm::is_contained(kLlamaFamily, spec.modelType)) {
     const bool gemma = StringRef(spec.modelType).starts_with("gemma");
     spec.sandwichNorms = spec.modelType == "gemma2";
-    spec.geglu = gemma;
+    spec.geglu = spec.scaledEmbedding = gemma;
     spec.layers = reader.positiveInt("num_hidden_layers");
     spec.hidden = reader.positiveInt("hidden_size");
     spec.ffn = reader.positiveInt("intermediate_size");
@@ -397,14 +398,15 @@ void warnUnmodeled(ConfigReader &reader, const ModelSpec &spec, int64_t seq) {
   if (spec.gpt2)
     return;
   if (StringRef(spec.modelType).starts_with("gemma")) {
-    // Same FLOPs, parameters and saved values as the graph; other numbers.
-    reader.warning("model_type")
-        << "'" << spec.modelType << "' is modeled as a Llama block with a "
-        << "GeGLU MLP: the embedding scaling and (1 + weight) norms are not "
-        << "applied (the same cost and memory)";
     for (StringRef key : {"attn_logit_softcapping", "final_logit_softcapping"})
       if (reader.get(key))
         reader.warning(key) << "logit soft-capping is not applied";
+    // Gemma 2 scales queries by 1/sqrt(query_pre_attn_scalar).
+    if (const json::Value *q = reader.get("query_pre_attn_scalar");
+        q && q->getAsNumber() != double(spec.headDim))
+      reader.warning("query_pre_attn_scalar")
+          << "attention scores are scaled by 1/sqrt(head_dim "
+          << spec.headDim << ") here";
   } else if (!spec.layerNorms && !spec.activation.empty() &&
              spec.activation != "silu") {
     reader.warning("hidden_act")
@@ -581,8 +583,8 @@ private:
   // --- GPT-2 -----------------------------------------------------------------
   Value gpt2Embeddings(Value tokens) {
     Value wte = normalParam("wte", {spec.vocab, spec.hidden}, spec.initStd);
-    Value x = funcBuilder->create<llm::EmbeddingOp>(named("wte"),
-                                                    act(spec.hidden), tokens, wte);
+    Value x = funcBuilder->create<llm::EmbeddingOp>(
+        named("wte"), act(spec.hidden), tokens, wte, FloatAttr());
     Value wpe = normalParam("wpe", {spec.maxPositions, spec.hidden}, 0.01);
     Value pos = funcBuilder->create<llm::PositionEmbeddingOp>(
         named("wpe"), act(spec.hidden), wpe);
@@ -632,8 +634,17 @@ private:
   Value llamaEmbeddings(Value tokens) {
     Value table = normalParam("embed_tokens", {spec.vocab, spec.hidden},
                               spec.initStd);
-    return funcBuilder->create<llm::EmbeddingOp>(named("embed_tokens"),
-                                                 act(spec.hidden), tokens, table);
+    // transformers multiplies by sqrt(hidden) in the model's dtype.
+    FloatAttr scale;
+    if (spec.scaledEmbedding) {
+      APFloat root(std::sqrt(double(spec.hidden)));
+      bool lost;
+      root.convert(cast<FloatType>(elt).getFloatSemantics(),
+                   APFloat::rmNearestTiesToEven, &lost);
+      scale = builder.getF64FloatAttr(root.convertToDouble());
+    }
+    return funcBuilder->create<llm::EmbeddingOp>(
+        named("embed_tokens"), act(spec.hidden), tokens, table, scale);
   }
 
   Value llamaBlock(Value x, int64_t i) {
@@ -728,7 +739,7 @@ private:
     Value table =
         normalParam(names().embed, {spec.vocab, spec.hidden}, spec.initStd);
     return funcBuilder->create<llm::EmbeddingOp>(
-        named(names().embed), act(spec.hidden), tokens, table);
+        named(names().embed), act(spec.hidden), tokens, table, FloatAttr());
   }
 
   /// LayerNorm, RoPE, grouped-query attention and a GELU MLP; with

@@ -140,6 +140,8 @@ private:
             e.emitOpError() << "must read the model's token ids";
             ok = false;
           }
+          if (std::optional<APFloat> scale = e.getScale())
+            entry["scale"] = scale->convertToDouble();
           weight(e.getTable());
         })
         .Case([&](llm::PositionEmbeddingOp e) { weight(e.getTable()); })

@@ -81,9 +81,12 @@ TEST(GraphJson, PartialRotaryAndExactGeluRoundTrip) {
       op.rotaryDim = 2;
       op.ropeScaling = {8.0, 1.0, 4.0, 8192.0};
     }
-  for (Op &op : gpt.ops)
+  for (Op &op : gpt.ops) {
     if (op.kind == OpKind::Gelu)
       op.exact = true;
+    if (op.kind == OpKind::Embedding)
+      op.scale = 4;
+  }
   for (const Graph *graph : {&g, &gpt}) {
     const std::string text = graphToJson(*graph);
     const Graph back = graphFromJson(text);
@@ -95,6 +98,7 @@ TEST(GraphJson, PartialRotaryAndExactGeluRoundTrip) {
       EXPECT_EQ(back.ops[i].ropeScaling.highFreqFactor,
                 graph->ops[i].ropeScaling.highFreqFactor);
       EXPECT_EQ(back.ops[i].exact, graph->ops[i].exact);
+      EXPECT_EQ(back.ops[i].scale, graph->ops[i].scale);
     }
   }
   EXPECT_NE(graphToJson(g).find("\"rotary_dim\": 2"), std::string::npos);

@@ -157,6 +157,40 @@ TEST(PipelineTraining, LossFallsOnAFixedBatch) {
   EXPECT_LT(last, 0.7 * first) << first << " -> " << last;
 }
 
+// An embedding scaled by s (Gemma's sqrt(hidden)) over table T is the
+// unscaled embedding over s T, so the loss is the same and the table's
+// gradient is s times the unscaled one's (Llama's head is untied).
+TEST(PipelineTraining, ScaledEmbeddingIsTheUnscaledOneOfAScaledTable) {
+  ModelCase m = tinyLlamaCase();
+  const double s = 3.0;
+  Graph scaled = m.graph;
+  std::vector<std::string> tables;
+  for (Op &op : scaled.ops)
+    if (op.kind == OpKind::Embedding) {
+      op.scale = s;
+      tables.push_back(scaled.params[op.params[0]].name);
+    }
+  ASSERT_EQ(tables.size(), 1u);
+  const std::string table = tables[0];
+  Batch batch = makeBatch(m, 2, 6);
+  PipelineOptions o = options(seq1f1b::schedule::ScheduleKind::Seq1F1B, 2, 2,
+                              2, ChunkPolicy::Even);
+  o.optimizer.adamw.lr = 0; // compare the first step's gradients
+  Pipeline a(scaled, o, static_cast<int>(m.seq));
+  Pipeline b(m.graph, o, static_cast<int>(m.seq));
+  TensorMap params = a.trainingState();
+  for (float &v : params.at(table).data)
+    v *= static_cast<float>(s);
+  b.setParams(params);
+  StepResult ra = a.step(batch), rb = b.step(batch);
+  ASSERT_TRUE(ra.ok && rb.ok);
+  EXPECT_NEAR(ra.loss(), rb.loss(), 1e-5 * rb.loss());
+  std::vector<float> expected = b.grad(table);
+  for (float &v : expected)
+    v *= static_cast<float>(s);
+  EXPECT_LT(relError(a.grad(table), expected, 1e-6), 1e-5);
+}
+
 // Weight decay shrinks the matrices only: biases and norm weights (the
 // 1-D parameters) take the same step with and without it, as Megatron and
 // transformers' Trainer exclude them.

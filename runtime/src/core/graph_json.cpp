@@ -90,6 +90,7 @@ Op parseOp(const json &j, size_t i, const Graph &g) {
         optional<double>(s, "original_context", 0, at);
   }
   op.exact = optional<bool>(j, "exact", false, where);
+  op.scale = optional<double>(j, "scale", 1.0, where);
   return op;
 }
 
@@ -167,6 +168,10 @@ std::string graphToJson(const Graph &g) {
     case OpKind::Gelu:
       if (op.exact)
         jo["exact"] = true;
+      break;
+    case OpKind::Embedding:
+      if (op.scale != 1)
+        jo["scale"] = op.scale;
       break;
     case OpKind::Attention:
       jo["heads"] = op.heads;

@@ -105,6 +105,13 @@ int neoxPart(const std::string &name, std::string *fused) {
   return -1;
 }
 
+/// Gemma's RMSNorms scale by (1 + weight); the graph's rms_norm scales by
+/// its parameter, which therefore holds 1 + the checkpoint's weight.
+bool gemmaNorm(const Graph &graph, const std::string &name) {
+  return graph.modelType.rfind("gemma", 0) == 0 &&
+         endsWith(name, "norm.weight");
+}
+
 /// The head dimension of a graph's attention (GPT-NeoX: every layer's).
 int64_t attentionHeadDim(const Graph &graph) {
   for (const Op &op : graph.ops)
@@ -248,6 +255,9 @@ TensorMap graphParamsFromHf(const TensorMap &checkpoint, const Graph &graph,
     if (!t)
       throw std::invalid_argument(
           "the checkpoint has no tensor for parameter '" + name + "'");
+    if (gemmaNorm(graph, name))
+      for (float &v : value.data)
+        v += 1;
     if (value.data.empty())
       throw std::invalid_argument("the checkpoint's tensor for '" + name +
                                   "' is " + shapeText(t->shape) +
@@ -370,6 +380,11 @@ TensorMap hfFromGraphParams(const TensorMap &params, const Graph &graph) {
           name.substr(0, name.size() - 16); // "gate_proj.weight"
       hf[prefix + block + "gate_up_proj.weight"] =
           stacked({name, block + "up_proj.weight"});
+    } else if (gemmaNorm(graph, name)) {
+      Tensor32 t = value(name);
+      for (float &v : t.data)
+        v -= 1;
+      hf[prefix + name] = std::move(t);
     } else {
       hf[prefix + name] = value(name);
     }

@@ -122,6 +122,10 @@ public:
                  int64_t n) const override {
     cpu::geglu_fwd(gate, up, y, n);
   }
+  void scale(const float *x, float *y, int64_t n, float s) const override {
+    for (int64_t i = 0; i < n; ++i)
+      y[i] = s * x[i];
+  }
   void geglu_bwd(const float *gate, const float *up, const float *dy,
                  float *dgate, float *dup, int64_t n) const override {
     cpu::geglu_bwd(gate, up, dy, dgate, dup, n);

@@ -252,6 +252,8 @@ void StageExecutor::forwardOp(Unit &u, int i) {
   case OpKind::Embedding:
     kernels_.embedding_fwd(u.ids.data(), param(0), y, N, p0->shape[0],
                            p0->shape[1]);
+    if (op.scale != 1)
+      kernels_.scale(y, y, N * p0->shape[1], static_cast<float>(op.scale));
     break;
   case OpKind::PositionEmbedding:
     kernels_.pos_embedding_fwd(param(0), y, B, u.len, u.start, p0->shape[0],
@@ -434,9 +436,17 @@ void StageExecutor::backwardOp(Unit &u, int i, bool input, bool weight) {
 
   switch (op.kind) {
   case OpKind::Embedding:
-    if (weight)
-      kernels_.embedding_bwd(u.ids.data(), dy, pgrad(0), N, p0->shape[0],
+    if (weight) {
+      const float *g = dy;
+      if (op.scale != 1) {
+        float *scaled = scratch(1, N * p0->shape[1]);
+        kernels_.scale(dy, scaled, N * p0->shape[1],
+                       static_cast<float>(op.scale));
+        g = scaled;
+      }
+      kernels_.embedding_bwd(u.ids.data(), g, pgrad(0), N, p0->shape[0],
                              p0->shape[1]);
+    }
     break;
   case OpKind::PositionEmbedding:
     if (weight)

@@ -238,6 +238,12 @@ public:
     cuda::swiglu_bwd(c.s.in(gate, n), c.s.in(up, n), c.s.in(dy, n),
                      c.s.out(dgate, n), c.s.out(dup, n), n);
   }
+  void scale(const float *x, float *y, int64_t n, float s) const override {
+    if (x != y)
+      std::copy(x, x + n, y);
+    Call c(*this);
+    cuda::scale(c.s.inout(y, n), n, s);
+  }
   void geglu_fwd(const float *gate, const float *up, float *y,
                  int64_t n) const override {
     Call c(*this);

@@ -61,6 +61,8 @@ func.func @model(%ids: tensor<2x8xi32>, %targets: tensor<2x8xi32>) -> (tensor<f3
   %si = llm.silu %ge : tensor<2x8x48xf32>
   // CHECK: llm.swiglu %{{.*}}, %{{.*}} : tensor<2x8x48xf32>
   %sw = llm.swiglu %si, %up : tensor<2x8x48xf32>
+  // CHECK: llm.embedding %{{.*}}, %{{.*}} scale 4.000000e+00 :
+  %es = llm.embedding %ids, %wte scale 4.0 : tensor<2x8xi32>, tensor<64x16xf32> -> tensor<2x8x16xf32>
   // CHECK: llm.geglu %{{.*}}, %{{.*}} : tensor<2x8x48xf32>
   %gg = llm.geglu %si, %up : tensor<2x8x48xf32>
   // CHECK: llm.linear %{{.*}}, %[[WTE]] role head : tensor<2x8x16xf32>, tensor<64x16xf32> -> tensor<2x8x64xf32>

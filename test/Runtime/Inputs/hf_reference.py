@@ -1,13 +1,13 @@
 """A tiny Hugging Face model, written out as a checkpoint, and its loss
 computed here in plain Python the way transformers defines the model.
 
-  hf_reference.py llama|llama31|gpt2|phi3|mistral|gpt_neox DIR [F32|BF16 [SHARDS]]
+  hf_reference.py llama|llama31|gemma|gpt2|phi3|mistral|gpt_neox DIR [F32|BF16 [SHARDS]]
       writes
       DIR/config.json, DIR/model.safetensors (or SHARDS files and
       model.safetensors.index.json) and DIR/tokens.bin (one sequence of
       S + 1 uint16 token ids), and prints the mean next-token cross-entropy
       of that sequence under the checkpoint's weights
-  hf_reference.py eval llama|gpt2|phi3|gpt_neox DIR FILE
+  hf_reference.py eval llama|gemma|gpt2|phi3|gpt_neox DIR FILE
       the same loss under the weights of FILE (an F32 checkpoint, as
       seq1f1b-train --save-hf writes it: every tensor must have the name and
       shape transformers expects)
@@ -291,6 +291,38 @@ def llama(w, tokens, window=None, scaling=None):
     return config, matmul_t(x, w.new("lm_head.weight", [vocab, d]))
 
 
+def gemma(w, tokens):
+    """GemmaForCausalLM: embeddings times sqrt(hidden) (in the model's
+    dtype), RMSNorms scaling by 1 + weight, a GeGLU MLP (GELU's tanh form),
+    an explicit head_dim, the head tied to the embeddings."""
+    d, heads, kv, hd, ffn, vocab, layers = 24, 2, 1, 8, 32, 32, 2
+    config = {"model_type": "gemma", "num_hidden_layers": layers, "hidden_size": d,
+              "intermediate_size": ffn, "num_attention_heads": heads,
+              "num_key_value_heads": kv, "head_dim": hd, "vocab_size": vocab,
+              "rms_norm_eps": 1e-6, "rope_theta": 10000.0, "max_position_embeddings": 64,
+              "hidden_act": "gelu_pytorch_tanh", "tie_word_embeddings": True,
+              "torch_dtype": "float32"}
+    norm = lambda x, name: rms_norm(x, [1 + g for g in w.new(name, [d], 0.1)], 1e-6)
+    emb = w.new("model.embed_tokens.weight", [vocab, d])
+    normalizer = struct.unpack("<f", struct.pack("<f", d ** 0.5))[0]
+    x = [[v * normalizer for v in emb[t]] for t in tokens]
+    for i in range(layers):
+        p = "model.layers.%d." % i
+        h = norm(x, p + "input_layernorm.weight")
+        q = rope(matmul_t(h, w.new(p + "self_attn.q_proj.weight", [heads * hd, d])), heads, hd, 1e4)
+        k = rope(matmul_t(h, w.new(p + "self_attn.k_proj.weight", [kv * hd, d])), kv, hd, 1e4)
+        v = matmul_t(h, w.new(p + "self_attn.v_proj.weight", [kv * hd, d]))
+        a = attention(q, k, v, heads, kv, hd)
+        x = add(x, matmul_t(a, w.new(p + "self_attn.o_proj.weight", [d, heads * hd])))
+        h = norm(x, p + "post_attention_layernorm.weight")
+        gate = matmul_t(h, w.new(p + "mlp.gate_proj.weight", [ffn, d]))
+        up = matmul_t(h, w.new(p + "mlp.up_proj.weight", [ffn, d]))
+        mid = [[gelu_tanh(g) * u for g, u in zip(gr, ur)] for gr, ur in zip(gate, up)]
+        x = add(x, matmul_t(mid, w.new(p + "mlp.down_proj.weight", [d, ffn])))
+    x = norm(x, "model.norm.weight")
+    return config, matmul_t(x, emb)  # tied head
+
+
 def gpt2(w, tokens):
     d, heads, hd, vocab, layers, positions = 16, 4, 4, 32, 2, 64
     config = {"model_type": "gpt2", "n_layer": layers, "n_embd": d, "n_head": heads,
@@ -377,7 +409,7 @@ def main():
                     saved[base + part + "_proj.weight"] = ([n, cols], flat[row * cols:(row + n) * cols])
                     row += n
         w = Weights("F32", saved)
-        _, logits = {"llama": llama, "gpt2": gpt2, "phi3": llama,
+        _, logits = {"llama": llama, "gemma": gemma, "gpt2": gpt2, "phi3": llama,
                      "gpt_neox": gpt_neox}[model](w, seq[:S])
         unread = set(saved) - set(w.tensors)
         assert not unread, f"tensors transformers would not read: {sorted(unread)}"
@@ -390,7 +422,7 @@ def main():
     rng = random.Random(3)
     seq = [rng.randrange(32) for _ in range(S + 1)]
     w = Weights(dtype)
-    config, logits = {"llama": llama, "llama31": llama31, "gpt2": gpt2, "phi3": phi3,
+    config, logits = {"llama": llama, "llama31": llama31, "gemma": gemma, "gpt2": gpt2, "phi3": phi3,
                       "mistral": mistral, "gpt_neox": gpt_neox}[model](w, seq[:S])
     with open(os.path.join(out, "config.json"), "w") as f:
         json.dump(config, f)

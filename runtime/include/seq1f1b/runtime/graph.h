@@ -32,7 +32,7 @@ struct ParamSpec {
 };
 
 enum class OpKind {
-  Embedding,         ///< params [table V x D]; reads token ids
+  Embedding,         ///< params [table V x D]; reads token ids; scale
   PositionEmbedding, ///< params [table Pmax x D]; absolute positions
   LayerNorm,         ///< in [x]; params [gamma, beta]; eps
   RmsNorm,           ///< in [x]; params [gamma]; eps
@@ -65,6 +65,7 @@ struct Op {
   int rotaryDim = 0;       ///< rope: dims turned per head (0: all of them)
   RopeScaling ropeScaling; ///< rope: frequencies for a longer context
   bool exact = false;      ///< gelu: x Phi(x) through erf (else tanh form)
+  double scale = 1;        ///< embedding: rows times it (Gemma: sqrt(D))
 };
 
 struct Graph {

@@ -14,7 +14,7 @@
 // rotary_dim (rope; absent: the whole head) and rope_scaling ({factor,
 // low_freq_factor, high_freq_factor, original_context}), heads, kv_heads and window
 // (attention; a sliding window, absent for none), exact (gelu: x Phi(x),
-// absent: the tanh form).
+// absent: the tanh form), scale (embedding: rows times it, absent: 1).
 //
 //===----------------------------------------------------------------------===//
 

@@ -29,7 +29,8 @@ TensorMap readHfCheckpoint(const std::string &path);
 /// GPT-2 checkpoints (those with a fused c_attn) the Conv1D weights, stored
 /// [in, out], transposed and c_attn split into the graph's q, k and v;
 /// Phi-3's stacked qkv_proj and gate_up_proj split by rows; GPT-NeoX's
-/// query_key_value, interleaved by head, split. Throws std::invalid_argument
+/// query_key_value, interleaved by head, split; Gemma's norm weights w
+/// become 1 + w (its norms scale by 1 + w). Throws std::invalid_argument
 /// naming the first parameter missing or of another shape. `ignored` gets
 /// the tensors no parameter took (buffers such as GPT-2's attn.bias).
 TensorMap graphParamsFromHf(const TensorMap &checkpoint, const Graph &graph,

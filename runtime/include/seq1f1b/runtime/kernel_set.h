@@ -102,6 +102,8 @@ public:
                          float *dgate, float *dup, int64_t n) const = 0;
   virtual void add_fwd(const float *a, const float *b, float *y,
                        int64_t n) const = 0;
+  /// y = s x; y may be x.
+  virtual void scale(const float *x, float *y, int64_t n, float s) const = 0;
   virtual void accumulate(const float *x, float *y, int64_t n) const = 0;
   virtual cpu::LossSum cross_entropy_fwd(const float *logits,
                                          const int32_t *targets, float *lse,

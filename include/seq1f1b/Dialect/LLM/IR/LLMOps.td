@@ -122,17 +122,21 @@ def LLM_ParamRefOp : Op<LLM_Dialect, "param_ref", [Pure,
 def LLM_EmbeddingOp : LLM_Op<"embedding", [Pure]> {
   let summary = "token embedding lookup";
   let description = [{
-    `result[b, s, :] = table[ids[b, s], :]`.
+    `result[b, s, :] = table[ids[b, s], :]`, times `scale` when given
+    (Gemma's sqrt(hidden)).
 
     Example:
     ```mlir
     %x = llm.embedding %ids, %wte : tensor<1x1024xi32>, tensor<50257x768xf32> -> tensor<1x1024x768xf32>
+    %g = llm.embedding %ids, %emb scale 4.525000e+01 : tensor<1x8192xi32>, tensor<256000x2048xbf16> -> tensor<1x8192x2048xbf16>
     ```
   }];
-  let arguments = (ins LLM_TokenTensor:$ids, LLM_FloatTensor:$table);
+  let arguments = (ins LLM_TokenTensor:$ids, LLM_FloatTensor:$table,
+                       OptionalAttr<F64Attr>:$scale);
   let results = (outs LLM_FloatTensor:$result);
   let assemblyFormat = [{
-    $ids `,` $table attr-dict `:` type($ids) `,` type($table) `->` type($result)
+    $ids `,` $table (`scale` $scale^)? attr-dict `:` type($ids) `,` type($table)
+    `->` type($result)
   }];
   let hasVerifier = 1;
 }
