@@ -1,7 +1,8 @@
 """A tiny Hugging Face model, written out as a checkpoint, and its loss
 computed here in plain Python the way transformers defines the model.
 
-  hf_reference.py llama|llama31|gemma|gpt2|phi3|mistral|gpt_neox DIR [F32|BF16 [SHARDS]]
+  hf_reference.py MODEL DIR [F32|BF16 [SHARDS]]   (MODEL: llama, llama31,
+      qwen2, mistral, phi3, gemma, gpt2, gpt_neox, starcoder2)
       writes
       DIR/config.json, DIR/model.safetensors (or SHARDS files and
       model.safetensors.index.json) and DIR/tokens.bin (one sequence of
@@ -254,7 +255,12 @@ def llama31(w, tokens):
                                      "original_max_position_embeddings": 128})
 
 
-def llama(w, tokens, window=None, scaling=None):
+def qwen2(w, tokens):
+    """Llama's model with Qwen2's biases on q, k and v."""
+    return llama(w, tokens, qkv_bias=True)
+
+
+def llama(w, tokens, window=None, scaling=None, qkv_bias=False):
     d, heads, kv, hd, ffn, vocab, layers = 16, 4, 2, 4, 24, 32, 2
     if scaling:
         heads, kv, hd = 2, 1, 8
@@ -268,16 +274,19 @@ def llama(w, tokens, window=None, scaling=None):
         config.update(model_type="mistral", sliding_window=window)
     if scaling:
         config.update(rope_scaling=scaling)
+    if qkv_bias:
+        config.update(model_type="qwen2")
+    proj = lambda h, name, rows: (
+        linear(h, w.new(name + ".weight", [rows, d]), w.new(name + ".bias", [rows], 0.1))
+        if qkv_bias else matmul_t(h, w.new(name + ".weight", [rows, d])))
     emb = w.new("model.embed_tokens.weight", [vocab, d])
     x = [list(emb[t]) for t in tokens]
     for i in range(layers):
         p = "model.layers.%d." % i
         h = rms_norm(x, w.new(p + "input_layernorm.weight", [d], 0.1, 1.0), 1e-5)
-        q = rope(matmul_t(h, w.new(p + "self_attn.q_proj.weight", [heads * hd, d])), heads, hd, 1e4,
-                 scaling=scaling)
-        k = rope(matmul_t(h, w.new(p + "self_attn.k_proj.weight", [kv * hd, d])), kv, hd, 1e4,
-                 scaling=scaling)
-        v = matmul_t(h, w.new(p + "self_attn.v_proj.weight", [kv * hd, d]))
+        q = rope(proj(h, p + "self_attn.q_proj", heads * hd), heads, hd, 1e4, scaling=scaling)
+        k = rope(proj(h, p + "self_attn.k_proj", kv * hd), kv, hd, 1e4, scaling=scaling)
+        v = proj(h, p + "self_attn.v_proj", kv * hd)
         a = attention(q, k, v, heads, kv, hd, window)
         x = add(x, matmul_t(a, w.new(p + "self_attn.o_proj.weight", [d, heads * hd])))
         h = rms_norm(x, w.new(p + "post_attention_layernorm.weight", [d], 0.1, 1.0), 1e-5)
@@ -320,6 +329,38 @@ def gemma(w, tokens):
         mid = [[gelu_tanh(g) * u for g, u in zip(gr, ur)] for gr, ur in zip(gate, up)]
         x = add(x, matmul_t(mid, w.new(p + "mlp.down_proj.weight", [d, ffn])))
     x = norm(x, "model.norm.weight")
+    return config, matmul_t(x, emb)  # tied head
+
+
+def starcoder2(w, tokens):
+    """Starcoder2ForCausalLM: LayerNorm with biases, biased projections,
+    grouped-query attention in a sliding window (4 tokens here), a c_fc /
+    c_proj MLP with GELU's tanh form, the head tied to the embeddings."""
+    d, heads, kv, hd, ffn, vocab, layers, window = 16, 4, 2, 4, 32, 32, 2, 4
+    config = {"model_type": "starcoder2", "num_hidden_layers": layers, "hidden_size": d,
+              "intermediate_size": ffn, "num_attention_heads": heads,
+              "num_key_value_heads": kv, "vocab_size": vocab, "norm_epsilon": 1e-5,
+              "rope_theta": 10000.0, "max_position_embeddings": 64, "use_bias": True,
+              "sliding_window": window, "hidden_act": "gelu_pytorch_tanh",
+              "tie_word_embeddings": True, "torch_dtype": "float32"}
+    norm = lambda x, name: layer_norm(x, w.new(name + ".weight", [d], 0.1, 1.0),
+                                      w.new(name + ".bias", [d], 0.1), 1e-5)
+    lin = lambda x, name, rows, cols: linear(x, w.new(name + ".weight", [rows, cols]),
+                                             w.new(name + ".bias", [rows], 0.1))
+    emb = w.new("model.embed_tokens.weight", [vocab, d])
+    x = [list(emb[t]) for t in tokens]
+    for i in range(layers):
+        p = "model.layers.%d." % i
+        h = norm(x, p + "input_layernorm")
+        q = rope(lin(h, p + "self_attn.q_proj", heads * hd, d), heads, hd, 1e4)
+        k = rope(lin(h, p + "self_attn.k_proj", kv * hd, d), kv, hd, 1e4)
+        v = lin(h, p + "self_attn.v_proj", kv * hd, d)
+        a = attention(q, k, v, heads, kv, hd, window)
+        x = add(x, lin(a, p + "self_attn.o_proj", d, heads * hd))
+        h = norm(x, p + "post_attention_layernorm")
+        mid = [[gelu_tanh(v) for v in r] for r in lin(h, p + "mlp.c_fc", ffn, d)]
+        x = add(x, lin(mid, p + "mlp.c_proj", d, ffn))
+    x = norm(x, "model.norm")
     return config, matmul_t(x, emb)  # tied head
 
 
@@ -422,8 +463,9 @@ def main():
     rng = random.Random(3)
     seq = [rng.randrange(32) for _ in range(S + 1)]
     w = Weights(dtype)
-    config, logits = {"llama": llama, "llama31": llama31, "gemma": gemma, "gpt2": gpt2, "phi3": phi3,
-                      "mistral": mistral, "gpt_neox": gpt_neox}[model](w, seq[:S])
+    config, logits = {"llama": llama, "llama31": llama31, "qwen2": qwen2, "gemma": gemma,
+                      "gpt2": gpt2, "phi3": phi3, "mistral": mistral, "gpt_neox": gpt_neox,
+                      "starcoder2": starcoder2}[model](w, seq[:S])
     with open(os.path.join(out, "config.json"), "w") as f:
         json.dump(config, f)
     if shards == 1:
