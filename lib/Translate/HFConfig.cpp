@@ -55,6 +55,9 @@ struct ModelSpec {
   bool sandwichNorms = false; ///< Gemma 2: norms after attention and MLP too
   bool geglu = false;         ///< Gemma: the MLP's gate is GELU, not SiLU
   bool scaledEmbedding = false; ///< Gemma: rows times sqrt(hidden)
+  /// Gemma 2: attention scores times queryScale (0: 1/sqrt(head_dim)) and
+  /// capped at attnSoftcap, logits capped at finalSoftcap (0: none).
+  double queryScale = 0, attnSoftcap = 0, finalSoftcap = 0;
   /// Sliding-window attention: 0, or each token attends to the last
   /// `slidingWindow` tokens (itself included); on every layer, or with
   /// `windowEveryOther` on the even layers only (Gemma 2).
@@ -379,6 +382,16 @@ LogicalResult readSpec(ConfigReader &reader, ModelSpec &spec,
     spec.rotaryDim = dims == spec.headDim ? 0 : dims;
   }
   spec.exactGelu = (spec.gpt2 || spec.layerNorms) && spec.activation == "gelu";
+  if (spec.modelType == "gemma2") {
+    spec.attnSoftcap = reader.positiveNumber("attn_logit_softcapping", 0);
+    spec.finalSoftcap = reader.positiveNumber("final_logit_softcapping", 0);
+    const double q = reader.positiveNumber("query_pre_attn_scalar",
+                                           double(spec.headDim));
+    if (q != double(spec.headDim))
+      spec.queryScale = 1 / std::sqrt(q);
+    if (!reader.ok)
+      return failure();
+  }
   return readRopeScaling(reader, spec);
 }
 
@@ -397,18 +410,10 @@ void warnUnmodeled(ConfigReader &reader, const ModelSpec &spec, int64_t seq) {
   }
   if (spec.gpt2)
     return;
-  if (StringRef(spec.modelType).starts_with("gemma")) {
-    for (StringRef key : {"attn_logit_softcapping", "final_logit_softcapping"})
-      if (reader.get(key))
-        reader.warning(key) << "logit soft-capping is not applied";
-    // Gemma 2 scales queries by 1/sqrt(query_pre_attn_scalar).
-    if (const json::Value *q = reader.get("query_pre_attn_scalar");
-        q && q->getAsNumber() != double(spec.headDim))
-      reader.warning("query_pre_attn_scalar")
-          << "attention scores are scaled by 1/sqrt(head_dim "
-          << spec.headDim << ") here";
-  } else if (!spec.layerNorms && !spec.activation.empty() &&
-             spec.activation != "silu") {
+  // Gemma's GELU gate is modeled (GeGLU); the rest of the family gates with
+  // SiLU.
+  if (!spec.geglu && !spec.layerNorms && !spec.activation.empty() &&
+      spec.activation != "silu") {
     reader.warning("hidden_act")
         << "'" << spec.activation
         << "' is not modeled: the MLP uses SwiGLU (SiLU)";
@@ -577,7 +582,11 @@ private:
         builder.getI64IntegerAttr(spec.heads),
         builder.getI64IntegerAttr(spec.kvHeads),
         windowed ? builder.getI64IntegerAttr(spec.slidingWindow)
-                 : IntegerAttr());
+                 : IntegerAttr(),
+        spec.queryScale ? builder.getF64FloatAttr(spec.queryScale)
+                        : FloatAttr(),
+        spec.attnSoftcap ? builder.getF64FloatAttr(spec.attnSoftcap)
+                         : FloatAttr());
   }
 
   // --- GPT-2 -----------------------------------------------------------------
@@ -625,9 +634,14 @@ private:
                           llm::ParamInit::normal, spec.initStd)
                   : normalParam(weightPrefix + ".weight", {spec.vocab, spec.hidden},
                                 spec.initStd);
-    return funcBuilder->create<llm::LinearOp>(
+    Value logits = funcBuilder->create<llm::LinearOp>(
         named("lm_head"), act(spec.vocab), x, w, Value(),
         llm::LinearRoleAttr::get(builder.getContext(), llm::LinearRole::head));
+    if (spec.finalSoftcap) // Gemma 2
+      logits = funcBuilder->create<llm::SoftcapOp>(
+          named("lm_head.softcap"), logits,
+          builder.getF64FloatAttr(spec.finalSoftcap));
+    return logits;
   }
 
   // --- Llama / Mistral / Qwen2 -----------------------------------------------

@@ -189,6 +189,10 @@ private:
           entry["kv_heads"] = e.getNumKvHeadsAttr().getInt();
           if (std::optional<uint64_t> window = e.getWindow())
             entry["window"] = int64_t(*window);
+          if (std::optional<APFloat> scale = e.getScale())
+            entry["score_scale"] = scale->convertToDouble();
+          if (std::optional<APFloat> cap = e.getSoftcap())
+            entry["softcap"] = cap->convertToDouble();
         })
         .Case([&](llm::GeluOp e) {
           input(e.getInput());
@@ -196,6 +200,10 @@ private:
             entry["exact"] = true;
         })
         .Case([&](llm::SiluOp e) { input(e.getInput()); })
+        .Case([&](llm::SoftcapOp e) {
+          input(e.getInput());
+          entry["softcap"] = e.getCap().convertToDouble();
+        })
         .Case<llm::SwigluOp, llm::GegluOp, llm::AddOp>([&](Operation *b) {
           input(b->getOperand(0));
           input(b->getOperand(1));

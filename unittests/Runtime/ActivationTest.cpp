@@ -76,6 +76,26 @@ TEST(Geglu, ForwardAndGradients) {
   expectGradient(up, dup, loss, "up");
 }
 
+TEST(Softcap, ForwardAndGradient) {
+  Rng rng(35);
+  Vec x = rng.uniform(kN, -8, 8);
+  const Vec R = rng.uniform(kN);
+  Vec y(kN);
+  softcap_fwd(x.data(), y.data(), kN, 3.0);
+  for (int64_t i = 0; i < kN; ++i) {
+    EXPECT_NEAR(y[i], 3 * std::tanh(x[i] / 3), 1e-15);
+    EXPECT_LT(std::abs(y[i]), 3.0);
+  }
+  auto loss = [&] {
+    Vec o(kN);
+    softcap_fwd(x.data(), o.data(), kN, 3.0);
+    return dot(R, o);
+  };
+  Vec dx(kN);
+  softcap_bwd(x.data(), R.data(), dx.data(), kN, 3.0);
+  expectGradient(x, dx, loss, "x");
+}
+
 TEST(Silu, ForwardAndGradient) {
   Rng rng(31);
   Vec x = rng.uniform(kN, -4, 4);

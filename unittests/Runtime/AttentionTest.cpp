@@ -31,7 +31,8 @@ Vec naiveAttention(const Vec &q, const Vec &kc, const Vec &vc,
           for (int64_t c = 0; c < hd; ++c)
             s += q[(b * d.len + i) * QC + h * hd + c] *
                  kc[(b * d.max_seq + j) * C + g * hd + c];
-          p[j] = s / std::sqrt(double(hd));
+          s *= d.scale > 0 ? d.scale : 1 / std::sqrt(double(hd));
+          p[j] = d.softcap > 0 ? d.softcap * std::tanh(s / d.softcap) : s;
         }
         const double m = *std::max_element(p.begin(), p.end());
         double z = 0;
@@ -51,6 +52,7 @@ Vec naiveAttention(const Vec &q, const Vec &kc, const Vec &vc,
 
 struct ChunkCase {
   int64_t heads, kvHeads, start, len, keyTile, window = 0;
+  double scale = 0, softcap = 0; // Gemma 2
 };
 
 class AttentionChunkTest : public ::testing::TestWithParam<ChunkCase> {};
@@ -67,6 +69,8 @@ TEST_P(AttentionChunkTest, ForwardAndGradientsOverThePrefix) {
   d.len = c.len;
   d.key_tile = c.keyTile;
   d.window = c.window;
+  d.scale = c.scale;
+  d.softcap = c.softcap;
   const int64_t qSize = d.batch * d.len * d.heads * d.head_dim;
   const int64_t cacheSize = d.batch * d.max_seq * d.kv_heads * d.head_dim;
 
@@ -107,7 +111,13 @@ INSTANTIATE_TEST_SUITE_P(
                       // prefix.
                       ChunkCase{4, 2, 4, 3, 2, 3}, ChunkCase{4, 2, 9, 4, 2, 3},
                       ChunkCase{2, 2, 3, 4, 3, 1},
-                      ChunkCase{4, 2, 4, 3, 128, 20}));
+                      ChunkCase{4, 2, 4, 3, 128, 20},
+                      // Gemma 2: its own score scale, soft-capped scores
+                      // (the cap at 1.5 bites: scores reach ~8), across
+                      // tiles and in a window.
+                      ChunkCase{4, 2, 4, 3, 2, 0, 0.3, 1.5},
+                      ChunkCase{4, 2, 9, 4, 2, 3, 0, 0.8},
+                      ChunkCase{2, 2, 3, 4, 128, 0, 0.7, 0}));
 
 TEST(Attention, RejectsBadShapes) {
   AttentionDims d;

@@ -266,7 +266,17 @@ template <typename T> void Activations() {
     S1F_EXPECT_CLOSE(got(o1), r1, tol, "swiglu_bwd_dgate" + t);
     S1F_EXPECT_CLOSE(got(o2), r2, tol, "swiglu_bwd_dup" + t);
 
+    // (r1 keeps swiglu's dgate for the in-place check below.)
     Vec g1(n), g2(n);
+    cpu::softcap_fwd<double>(x.data(), g1.data(), n, 1.5);
+    o1.poison();
+    softcap_fwd<T>(X, o1.get() + off, n, 1.5);
+    S1F_EXPECT_CLOSE(got(o1), g1, tol, "softcap_fwd" + t);
+    cpu::softcap_bwd<double>(x.data(), dy.data(), g1.data(), n, 1.5);
+    o1.poison();
+    softcap_bwd<T>(X, DY, o1.get() + off, n, 1.5);
+    S1F_EXPECT_CLOSE(got(o1), g1, tol, "softcap_bwd" + t);
+
     cpu::geglu_fwd<double>(x.data(), u.data(), g1.data(), n);
     o1.poison();
     geglu_fwd<T>(X, U, o1.get() + off, n);

@@ -86,6 +86,10 @@ TEST(GraphJson, PartialRotaryAndExactGeluRoundTrip) {
       op.exact = true;
     if (op.kind == OpKind::Embedding)
       op.scale = 4;
+    if (op.kind == OpKind::Attention) {
+      op.scoreScale = 0.25;
+      op.softcap = 50;
+    }
   }
   for (const Graph *graph : {&g, &gpt}) {
     const std::string text = graphToJson(*graph);
@@ -99,6 +103,8 @@ TEST(GraphJson, PartialRotaryAndExactGeluRoundTrip) {
                 graph->ops[i].ropeScaling.highFreqFactor);
       EXPECT_EQ(back.ops[i].exact, graph->ops[i].exact);
       EXPECT_EQ(back.ops[i].scale, graph->ops[i].scale);
+      EXPECT_EQ(back.ops[i].scoreScale, graph->ops[i].scoreScale);
+      EXPECT_EQ(back.ops[i].softcap, graph->ops[i].softcap);
     }
   }
   EXPECT_NE(graphToJson(g).find("\"rotary_dim\": 2"), std::string::npos);

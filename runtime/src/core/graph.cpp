@@ -26,6 +26,7 @@ constexpr OpName kOpNames[] = {
     {OpKind::Silu, "silu"},
     {OpKind::Swiglu, "swiglu"},
     {OpKind::Geglu, "geglu"},
+    {OpKind::Softcap, "softcap"},
     {OpKind::Add, "add"},
     {OpKind::CrossEntropy, "cross_entropy"},
 };
@@ -134,6 +135,8 @@ private:
       require(op.heads > 0 && op.kvHeads > 0 && op.heads % op.kvHeads == 0,
               "kv_heads must divide heads");
       require(op.window >= 0, "the window must not be negative");
+      require(op.scoreScale >= 0 && op.softcap >= 0,
+              "score_scale and softcap must not be negative");
       sameFeat(op.inputs[0]);
       require(outFeat() % op.heads == 0, "heads must divide the query size");
       int64_t kv = outFeat() / op.heads * op.kvHeads;
@@ -145,6 +148,11 @@ private:
     case OpKind::Silu:
       arity(1, 0, 0);
       sameFeat(op.inputs[0]);
+      break;
+    case OpKind::Softcap:
+      arity(1, 0, 0);
+      sameFeat(op.inputs[0]);
+      require(op.softcap > 0, "softcap must be > 0");
       break;
     case OpKind::Swiglu:
     case OpKind::Geglu:

@@ -91,6 +91,8 @@ Op parseOp(const json &j, size_t i, const Graph &g) {
   }
   op.exact = optional<bool>(j, "exact", false, where);
   op.scale = optional<double>(j, "scale", 1.0, where);
+  op.scoreScale = optional<double>(j, "score_scale", 0.0, where);
+  op.softcap = optional<double>(j, "softcap", 0.0, where);
   return op;
 }
 
@@ -178,6 +180,13 @@ std::string graphToJson(const Graph &g) {
       jo["kv_heads"] = op.kvHeads;
       if (op.window)
         jo["window"] = op.window;
+      if (op.scoreScale)
+        jo["score_scale"] = op.scoreScale;
+      if (op.softcap)
+        jo["softcap"] = op.softcap;
+      break;
+    case OpKind::Softcap:
+      jo["softcap"] = op.softcap;
       break;
     default:
       break;

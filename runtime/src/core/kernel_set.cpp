@@ -122,6 +122,14 @@ public:
                  int64_t n) const override {
     cpu::geglu_fwd(gate, up, y, n);
   }
+  void softcap_fwd(const float *x, float *y, int64_t n,
+                   double c) const override {
+    cpu::softcap_fwd(x, y, n, c);
+  }
+  void softcap_bwd(const float *x, const float *dy, float *dx, int64_t n,
+                   double c) const override {
+    cpu::softcap_bwd(x, dy, dx, n, c);
+  }
   void scale(const float *x, float *y, int64_t n, float s) const override {
     for (int64_t i = 0; i < n; ++i)
       y[i] = s * x[i];

@@ -40,6 +40,7 @@ StageExecutor::StageExecutor(const Graph &graph, const StageSpec &spec,
     case OpKind::Linear:
     case OpKind::Gelu:
     case OpKind::Silu:
+    case OpKind::Softcap:
     case OpKind::CrossEntropy:
       readByBackward_[op.inputs[0]] = true;
       break;
@@ -161,6 +162,8 @@ cpu::AttentionDims StageExecutor::attentionDims(const Unit &u,
   d.len = u.len;
   d.key_tile = kKeyTile;
   d.window = op.window;
+  d.scale = op.scoreScale;
+  d.softcap = op.softcap;
   return d;
 }
 
@@ -302,6 +305,9 @@ void StageExecutor::forwardOp(Unit &u, int i) {
     break;
   case OpKind::Silu:
     kernels_.silu_fwd(in(0), y, N * feat(op.output));
+    break;
+  case OpKind::Softcap:
+    kernels_.softcap_fwd(in(0), y, N * feat(op.output), op.softcap);
     break;
   case OpKind::Swiglu:
     kernels_.swiglu_fwd(in(0), in(1), y, N * feat(op.output));
@@ -536,6 +542,10 @@ void StageExecutor::backwardOp(Unit &u, int i, bool input, bool weight) {
     break;
   case OpKind::Silu:
     kernels_.silu_bwd(val(0), dy, dx, dxSize);
+    addGrad(op.inputs[0], dx);
+    break;
+  case OpKind::Softcap:
+    kernels_.softcap_bwd(val(0), dy, dx, dxSize, op.softcap);
     addGrad(op.inputs[0], dx);
     break;
   case OpKind::Swiglu:

@@ -79,6 +79,19 @@ void swiglu_bwd(const T *gate, const T *up, const T *dy, T *dgate, T *dup,
   }
 }
 
+template <typename T> void softcap_fwd(const T *x, T *y, int64_t n, double c) {
+  for (int64_t i = 0; i < n; ++i)
+    y[i] = static_cast<T>(c) * std::tanh(x[i] / static_cast<T>(c));
+}
+
+template <typename T>
+void softcap_bwd(const T *x, const T *dy, T *dx, int64_t n, double c) {
+  for (int64_t i = 0; i < n; ++i) {
+    const T t = std::tanh(x[i] / static_cast<T>(c));
+    dx[i] = dy[i] * (T(1) - t * t);
+  }
+}
+
 // gelu(gate) * up with GELU's tanh form (Gemma).
 template <typename T>
 void geglu_fwd(const T *gate, const T *up, T *y, int64_t n) {
@@ -135,6 +148,8 @@ template <typename T> void accumulate(const T *x, T *y, int64_t n) {
   template void swiglu_fwd<T>(const T *, const T *, T *, int64_t);             \
   template void swiglu_bwd<T>(const T *, const T *, const T *, T *, T *,       \
                               int64_t);                                        \
+  template void softcap_fwd<T>(const T *, T *, int64_t, double);               \
+  template void softcap_bwd<T>(const T *, const T *, T *, int64_t, double);    \
   template void geglu_fwd<T>(const T *, const T *, T *, int64_t);              \
   template void geglu_bwd<T>(const T *, const T *, const T *, T *, T *,        \
                              int64_t);                                         \

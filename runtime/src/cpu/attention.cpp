@@ -32,6 +32,8 @@ void checkDims(const AttentionDims &d) {
             "attention: head_dim and key_tile must be positive");
   S1F_CHECK(d.window >= 0,
             "attention: negative window " + std::to_string(d.window));
+  S1F_CHECK(d.scale >= 0 && d.softcap >= 0,
+            "attention: negative scale or softcap");
   S1F_CHECK(d.start + d.len <= d.max_seq,
             "attention: chunk [" + std::to_string(d.start) + ", " +
                 std::to_string(d.start + d.len) + ") exceeds the KV cache of " +
@@ -79,11 +81,31 @@ Tile keyTile(const AttentionDims &d, int64_t j0) {
           std::max<int64_t>(0, j0 - d.start), d.window};
 }
 
+template <typename T> T scoreScale(const AttentionDims &d) {
+  return static_cast<T>(d.scale > 0 ? d.scale
+                                    : 1.0 / std::sqrt(double(d.head_dim)));
+}
+
+/// Caps a tile's scores at +-c: s = c tanh(s / c). With `slope`, keeps
+/// ds_capped/ds = 1 - tanh^2 for the backward.
+template <typename T>
+void capScores(T *s, T *slope, int64_t rows, int64_t cols, int64_t ld,
+               double c) {
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t j = 0; j < cols; ++j) {
+      const T t = std::tanh(s[r * ld + j] / static_cast<T>(c));
+      s[r * ld + j] = static_cast<T>(c) * t;
+      if (slope)
+        slope[r * ld + j] = T(1) - t * t;
+    }
+}
+
 } // namespace
 
 int64_t attention_workspace_size(const AttentionDims &d) {
-  // fwd: scores tile + running max + running sum; bwd: P and dP tiles + D.
-  return 2 * d.len * d.key_tile + 2 * d.len;
+  // fwd: scores tile + running max + running sum; bwd: P and dP tiles + D,
+  // and with soft-capping the slope tile.
+  return (d.softcap > 0 ? 3 : 2) * d.len * d.key_tile + 2 * d.len;
 }
 
 template <typename T>
@@ -116,7 +138,7 @@ void attention_fwd(const T *q, const T *kcache, const T *vcache, T *out, T *lse,
   checkDims(d);
   const int64_t hd = d.head_dim, len = d.len, ld = d.key_tile;
   const int64_t end = d.start + len;
-  const T scale = static_cast<T>(1.0 / std::sqrt(static_cast<double>(hd)));
+  const T scale = scoreScale<T>(d);
   T *scores = workspace;
   T *rowMax = scores + len * ld;
   T *rowSum = rowMax + len;
@@ -138,6 +160,8 @@ void attention_fwd(const T *q, const T *kcache, const T *vcache, T *out, T *lse,
         const T *qRows = qh + t.firstRow * v.qStride;
         gemm(false, true, rows, t.jn, hd, scale, qRows, v.qStride,
              kh + j0 * v.kvStride, v.kvStride, T(0), scores, ld);
+        if (d.softcap > 0)
+          capScores<T>(scores, nullptr, rows, t.jn, ld, d.softcap);
         // Online softmax: rescale what was accumulated under the old max.
         for (int64_t r = 0; r < rows; ++r) {
           const int64_t i = t.firstRow + r, vis = t.visible(d.start, i);
@@ -186,10 +210,11 @@ void attention_bwd(const T *q, const T *kcache, const T *vcache, const T *out,
   checkDims(d);
   const int64_t hd = d.head_dim, len = d.len, ld = d.key_tile;
   const int64_t end = d.start + len;
-  const T scale = static_cast<T>(1.0 / std::sqrt(static_cast<double>(hd)));
+  const T scale = scoreScale<T>(d);
   T *P = workspace;
   T *dP = P + len * ld;
   T *rowDot = dP + len * ld;
+  T *slope = rowDot + 2 * len; // soft-capping only
 
   for (int64_t b = 0; b < d.batch; ++b) {
     for (int64_t h = 0; h < d.heads; ++h) {
@@ -217,6 +242,8 @@ void attention_bwd(const T *q, const T *kcache, const T *vcache, const T *out,
         const T *kTile = kh + j0 * v.kvStride, *vTile = vh + j0 * v.kvStride;
         gemm(false, true, rows, t.jn, hd, scale, qRows, v.qStride, kTile,
              v.kvStride, T(0), P, ld);
+        if (d.softcap > 0)
+          capScores<T>(P, slope, rows, t.jn, ld, d.softcap);
         for (int64_t r = 0; r < rows; ++r) {
           const int64_t i = t.firstRow + r, vis = t.visible(d.start, i);
           const int64_t lo = std::min(t.first(d.start, i), vis);
@@ -235,6 +262,9 @@ void attention_bwd(const T *q, const T *kcache, const T *vcache, const T *out,
           const T shift = rowDot[t.firstRow + r];
           for (int64_t c = 0; c < t.jn; ++c)
             dP[r * ld + c] = P[r * ld + c] * (dP[r * ld + c] - shift);
+          if (d.softcap > 0) // through the cap: times 1 - tanh^2
+            for (int64_t c = 0; c < t.jn; ++c)
+              dP[r * ld + c] *= slope[r * ld + c];
         }
         // dQ += scale dS K;  dK += scale dS^T Q.
         gemm(false, false, rows, hd, t.jn, scale, dP, ld, kTile, v.kvStride,

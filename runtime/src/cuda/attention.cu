@@ -723,6 +723,9 @@ Params makeParams(const cpu::AttentionDims &d, const AttentionStrides &s) {
   REQUIRE(d.max_seq < (int64_t(1) << 30), "max_seq must be below 2^30");
   REQUIRE(d.window == 0, "sliding windows run on the fp32 and CPU kernels "
                          "only, not these");
+  REQUIRE(d.scale == 0 && d.softcap == 0,
+          "rescaled or soft-capped scores (Gemma 2) run on the CPU kernels "
+          "only, not these");
   Params p{};
   const int64_t qw = d.heads * d.head_dim, kvw = d.kv_heads * d.head_dim;
   p.qStride = s.q ? s.q : qw;

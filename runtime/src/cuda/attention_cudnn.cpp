@@ -588,6 +588,10 @@ struct Shape {
       : B(d.batch), H(d.heads), Hk(d.kv_heads), D(d.head_dim), sq(d.len),
         skv(d.start + d.len), maxSeq(d.max_seq), qStride(s.q), oStride(s.out),
         dqStride(s.dq), partRows(d.start + d.len), masked(true) {
+    if (d.scale != 0 || d.softcap != 0)
+      throw std::invalid_argument(std::string(kWho) +
+                                  "rescaled or soft-capped scores (Gemma 2) "
+                                  "run on the CPU kernels only");
     if (keys == CudnnKeys::Own)
       skv = d.len;
     if (keys == CudnnKeys::Prefix) {

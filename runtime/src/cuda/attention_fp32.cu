@@ -146,6 +146,9 @@ Dims makeDims(const cpu::AttentionDims &a) {
   S1F_CUDA_REQUIRE(a.start >= 0 && a.start + a.len <= a.max_seq,
                    "attention_fp32: the chunk must lie within max_seq");
   S1F_CUDA_REQUIRE(a.window >= 0, "attention_fp32: negative window");
+  S1F_CUDA_REQUIRE(a.scale == 0 && a.softcap == 0,
+                   "attention_fp32: rescaled or soft-capped scores (Gemma 2) "
+                   "run on the CPU kernels only");
   return {a.heads,
           a.kv_heads,
           a.head_dim,

@@ -169,6 +169,19 @@ struct SwigluBwd { // in: gate, up, dy; out: dgate, dup
     y[1] = d * g * s;
   }
 };
+struct SoftcapFwd {
+  float c;
+  __device__ void operator()(const float (&x)[1], float (&y)[1]) const {
+    y[0] = c * tanhf(x[0] / c);
+  }
+};
+struct SoftcapBwd { // in: x, dy
+  float c;
+  __device__ void operator()(const float (&in)[2], float (&y)[1]) const {
+    const float t = tanhf(in[0] / c);
+    y[0] = in[1] * (1.0f - t * t);
+  }
+};
 struct GegluFwd { // in: gate, up
   __device__ void operator()(const float (&in)[2], float (&y)[1]) const {
     y[0] = geluTanh(in[0]) * in[1];
@@ -525,6 +538,20 @@ void swiglu_fwd(const T *gate, const T *up, T *y, int64_t n,
                              "swiglu_fwd");
 }
 template <typename T>
+void softcap_fwd(const T *x, T *y, int64_t n, double c, cudaStream_t stream) {
+  S1F_CUDA_REQUIRE(c > 0, "softcap: the cap must be > 0");
+  launchElementwise<T, 1, 1>({x}, {y}, n, SoftcapFwd{static_cast<float>(c)},
+                             stream, "softcap_fwd");
+}
+template <typename T>
+void softcap_bwd(const T *x, const T *dy, T *dx, int64_t n, double c,
+                 cudaStream_t stream) {
+  S1F_CUDA_REQUIRE(c > 0, "softcap: the cap must be > 0");
+  launchElementwise<T, 2, 1>({x, dy}, {dx}, n,
+                             SoftcapBwd{static_cast<float>(c)}, stream,
+                             "softcap_bwd");
+}
+template <typename T>
 void geglu_fwd(const T *gate, const T *up, T *y, int64_t n,
                cudaStream_t stream) {
   launchElementwise<T, 2, 1>({gate, up}, {y}, n, GegluFwd{}, stream,
@@ -666,6 +693,9 @@ void clip_coefficient(const double *total_sum_squares, float *coef,
                                 cudaStream_t);                                 \
   template void silu_fwd<T>(const T *, T *, int64_t, cudaStream_t);            \
   template void silu_bwd<T>(const T *, const T *, T *, int64_t, cudaStream_t); \
+  template void softcap_fwd<T>(const T *, T *, int64_t, double, cudaStream_t); \
+  template void softcap_bwd<T>(const T *, const T *, T *, int64_t, double,     \
+                               cudaStream_t);                                  \
   template void geglu_fwd<T>(const T *, const T *, T *, int64_t,               \
                              cudaStream_t);                                    \
   template void geglu_bwd<T>(const T *, const T *, const T *, T *, T *,        \

@@ -238,6 +238,16 @@ public:
     cuda::swiglu_bwd(c.s.in(gate, n), c.s.in(up, n), c.s.in(dy, n),
                      c.s.out(dgate, n), c.s.out(dup, n), n);
   }
+  void softcap_fwd(const float *x, float *y, int64_t n,
+                   double c) const override {
+    Call c2(*this);
+    cuda::softcap_fwd(c2.s.in(x, n), c2.s.out(y, n), n, c);
+  }
+  void softcap_bwd(const float *x, const float *dy, float *dx, int64_t n,
+                   double c) const override {
+    Call c2(*this);
+    cuda::softcap_bwd(c2.s.in(x, n), c2.s.in(dy, n), c2.s.out(dx, n), n, c);
+  }
   void scale(const float *x, float *y, int64_t n, float s) const override {
     if (x != y)
       std::copy(x, x + n, y);

@@ -312,3 +312,27 @@ func.func @f(%l: tensor<1x8x64xf32>, %t: tensor<1x4xi32>) -> tensor<f32> {
   %loss, %n = llm.cross_entropy %l, %t : tensor<1x8x64xf32>, tensor<1x4xi32> -> tensor<f32>, tensor<i64>
   return %loss : tensor<f32>
 }
+
+// -----
+
+func.func @f(%q: tensor<1x8x16xf32>, %k: tensor<1x8x8xf32>) -> tensor<1x8x16xf32> {
+  // expected-error @+1 {{expects softcap > 0, got 0}}
+  %y = llm.attention %q, %k, %k heads 4 kv_heads 2 softcap 0.0 : tensor<1x8x16xf32>, tensor<1x8x8xf32>
+  return %y : tensor<1x8x16xf32>
+}
+
+// -----
+
+func.func @f(%q: tensor<1x8x16xf32>, %k: tensor<1x8x8xf32>) -> tensor<1x8x16xf32> {
+  // expected-error @+1 {{expects scale > 0, got -1}}
+  %y = llm.attention %q, %k, %k heads 4 kv_heads 2 scale -1.0 : tensor<1x8x16xf32>, tensor<1x8x8xf32>
+  return %y : tensor<1x8x16xf32>
+}
+
+// -----
+
+func.func @f(%x: tensor<1x8x16xf32>) -> tensor<1x8x16xf32> {
+  // expected-error @+1 {{expects cap > 0, got 0}}
+  %y = llm.softcap %x cap 0.0 : tensor<1x8x16xf32>
+  return %y : tensor<1x8x16xf32>
+}

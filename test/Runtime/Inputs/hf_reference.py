@@ -2,13 +2,13 @@
 computed here in plain Python the way transformers defines the model.
 
   hf_reference.py MODEL DIR [F32|BF16 [SHARDS]]   (MODEL: llama, llama31,
-      qwen2, mistral, phi3, gemma, gpt2, gpt_neox, starcoder2)
+      qwen2, mistral, phi3, gemma, gemma2, gpt2, gpt_neox, starcoder2)
       writes
       DIR/config.json, DIR/model.safetensors (or SHARDS files and
       model.safetensors.index.json) and DIR/tokens.bin (one sequence of
       S + 1 uint16 token ids), and prints the mean next-token cross-entropy
       of that sequence under the checkpoint's weights
-  hf_reference.py eval llama|gemma|gpt2|phi3|gpt_neox DIR FILE
+  hf_reference.py eval llama|gemma|gemma2|gpt2|phi3|gpt_neox DIR FILE
       the same loss under the weights of FILE (an F32 checkpoint, as
       seq1f1b-train --save-hf writes it: every tensor must have the name and
       shape transformers expects)
@@ -112,15 +112,18 @@ def rope(x, heads, hd, theta, rotary=None, scaling=None):
     return out
 
 
-def attention(q, k, v, heads, kv_heads, hd, window=None):
+def attention(q, k, v, heads, kv_heads, hd, window=None, scale=None, softcap=None):
     """Causal; with a sliding window, transformers' mask: query i sees key j
-    when i - window < j <= i."""
+    when i - window < j <= i. Gemma 2 scales scores by `scale` and caps them:
+    softcap * tanh(score / softcap)."""
+    scale = scale or 1 / math.sqrt(hd)
+    cap = (lambda s: softcap * math.tanh(s / softcap)) if softcap else (lambda s: s)
     out = [[0.0] * (heads * hd) for _ in q]
     for h in range(heads):
         g = h // (heads // kv_heads)
         for i in range(len(q)):
             keys = [j for j in range(i + 1) if window is None or j > i - window]
-            scores = [sum(q[i][h * hd + c] * k[j][g * hd + c] for c in range(hd)) / math.sqrt(hd)
+            scores = [cap(sum(q[i][h * hd + c] * k[j][g * hd + c] for c in range(hd)) * scale)
                       for j in keys]
             m = max(scores)
             p = [math.exp(s - m) for s in scores]
@@ -300,6 +303,45 @@ def llama(w, tokens, window=None, scaling=None, qkv_bias=False):
     return config, matmul_t(x, w.new("lm_head.weight", [vocab, d]))
 
 
+def gemma2(w, tokens):
+    """Gemma2ForCausalLM: Gemma's block with four norms (after attention and
+    after the MLP too), a sliding window on even layers, scores scaled by
+    1/sqrt(query_pre_attn_scalar) and soft-capped, logits soft-capped."""
+    d, heads, kv, hd, ffn, vocab, layers, window = 24, 2, 1, 8, 32, 32, 2, 4
+    qscalar, attn_cap, final_cap = 16, 2.0, 3.0
+    config = {"model_type": "gemma2", "num_hidden_layers": layers, "hidden_size": d,
+              "intermediate_size": ffn, "num_attention_heads": heads,
+              "num_key_value_heads": kv, "head_dim": hd, "vocab_size": vocab,
+              "rms_norm_eps": 1e-6, "rope_theta": 10000.0, "max_position_embeddings": 64,
+              "hidden_activation": "gelu_pytorch_tanh", "tie_word_embeddings": True,
+              "sliding_window": window, "query_pre_attn_scalar": qscalar,
+              "attn_logit_softcapping": attn_cap, "final_logit_softcapping": final_cap,
+              "torch_dtype": "float32"}
+    norm = lambda x, name: rms_norm(x, [1 + g for g in w.new(name, [d], 0.1)], 1e-6)
+    emb = w.new("model.embed_tokens.weight", [vocab, d])
+    normalizer = struct.unpack("<f", struct.pack("<f", d ** 0.5))[0]
+    x = [[v * normalizer for v in emb[t]] for t in tokens]
+    for i in range(layers):
+        p = "model.layers.%d." % i
+        h = norm(x, p + "input_layernorm.weight")
+        q = rope(matmul_t(h, w.new(p + "self_attn.q_proj.weight", [heads * hd, d])), heads, hd, 1e4)
+        k = rope(matmul_t(h, w.new(p + "self_attn.k_proj.weight", [kv * hd, d])), kv, hd, 1e4)
+        v = matmul_t(h, w.new(p + "self_attn.v_proj.weight", [kv * hd, d]))
+        a = attention(q, k, v, heads, kv, hd, window if i % 2 == 0 else None,
+                      qscalar ** -0.5, attn_cap)
+        o = matmul_t(a, w.new(p + "self_attn.o_proj.weight", [d, heads * hd]))
+        x = add(x, norm(o, p + "post_attention_layernorm.weight"))
+        h = norm(x, p + "pre_feedforward_layernorm.weight")
+        gate = matmul_t(h, w.new(p + "mlp.gate_proj.weight", [ffn, d]))
+        up = matmul_t(h, w.new(p + "mlp.up_proj.weight", [ffn, d]))
+        mid = [[gelu_tanh(g) * u for g, u in zip(gr, ur)] for gr, ur in zip(gate, up)]
+        m = matmul_t(mid, w.new(p + "mlp.down_proj.weight", [d, ffn]))
+        x = add(x, norm(m, p + "post_feedforward_layernorm.weight"))
+    x = norm(x, "model.norm.weight")
+    logits = matmul_t(x, emb)  # tied head
+    return config, [[final_cap * math.tanh(v / final_cap) for v in r] for r in logits]
+
+
 def gemma(w, tokens):
     """GemmaForCausalLM: embeddings times sqrt(hidden) (in the model's
     dtype), RMSNorms scaling by 1 + weight, a GeGLU MLP (GELU's tanh form),
@@ -450,7 +492,7 @@ def main():
                     saved[base + part + "_proj.weight"] = ([n, cols], flat[row * cols:(row + n) * cols])
                     row += n
         w = Weights("F32", saved)
-        _, logits = {"llama": llama, "gemma": gemma, "gpt2": gpt2, "phi3": llama,
+        _, logits = {"llama": llama, "gemma": gemma, "gemma2": gemma2, "gpt2": gpt2, "phi3": llama,
                      "gpt_neox": gpt_neox}[model](w, seq[:S])
         unread = set(saved) - set(w.tensors)
         assert not unread, f"tensors transformers would not read: {sorted(unread)}"
@@ -464,6 +506,7 @@ def main():
     seq = [rng.randrange(32) for _ in range(S + 1)]
     w = Weights(dtype)
     config, logits = {"llama": llama, "llama31": llama31, "qwen2": qwen2, "gemma": gemma,
+                      "gemma2": gemma2,
                       "gpt2": gpt2, "phi3": phi3, "mistral": mistral, "gpt_neox": gpt_neox,
                       "starcoder2": starcoder2}[model](w, seq[:S])
     with open(os.path.join(out, "config.json"), "w") as f:

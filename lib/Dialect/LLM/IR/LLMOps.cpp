@@ -379,6 +379,11 @@ LogicalResult AttentionOp::verify() {
       window && int64_t(*window) <= 0)
     return emitOpError() << "expects a window of at least one token, got "
                          << int64_t(*window);
+  for (auto [name, value] : {std::pair{"scale", getScale()},
+                             std::pair{"softcap", getSoftcap()}})
+    if (value && !(value->convertToDouble() > 0))
+      return emitOpError() << "expects " << name << " > 0, got "
+                           << value->convertToDouble();
   if (q[0] != k[0] || q[1] != k[1])
     return emitOpError() << "expects query and key with the same batch and "
                             "sequence sizes, got "
@@ -468,6 +473,19 @@ OpCost GegluOp::getChunkCost(int64_t chunkLen, int64_t) {
 SmallVector<Value> GegluOp::getSavedForBackward() {
   return {getLhs(), getRhs()};
 }
+
+LogicalResult SoftcapOp::verify() {
+  if (failed(verifyActivation(*this, getInput(), "input")))
+    return failure();
+  if (!(getCap().convertToDouble() > 0))
+    return emitOpError() << "expects cap > 0, got "
+                         << getCap().convertToDouble();
+  return success();
+}
+OpCost SoftcapOp::getChunkCost(int64_t chunkLen, int64_t) {
+  return elementwiseCost(*this, chunkLen);
+}
+SmallVector<Value> SoftcapOp::getSavedForBackward() { return {getInput()}; }
 
 LogicalResult AddOp::verify() {
   return verifyActivation(*this, getLhs(), "operands");

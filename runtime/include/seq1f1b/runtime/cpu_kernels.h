@@ -148,6 +148,10 @@ struct AttentionDims {
   /// Sliding window: 0 for the whole prefix, else query p sees only the
   /// `window` keys (p - window, p] (Mistral's sliding_window).
   int64_t window = 0;
+  /// Scores are scale q.k, scale 1/sqrt(head_dim) when 0 (Gemma 2: 1/sqrt
+  /// of query_pre_attn_scalar), and with `softcap` c then c tanh(s / c)
+  /// (Gemma 2's attn_logit_softcapping; 0: none).
+  double scale = 0, softcap = 0;
 };
 
 /// Elements of T the workspace of attention_fwd / attention_bwd needs.
@@ -206,6 +210,11 @@ void swiglu_fwd(const T *gate, const T *up, T *y, int64_t n);
 template <typename T>
 void swiglu_bwd(const T *gate, const T *up, const T *dy, T *dgate, T *dup,
                 int64_t n);
+
+/// Soft-capping: y = c tanh(x / c) (Gemma 2's final logits).
+template <typename T> void softcap_fwd(const T *x, T *y, int64_t n, double c);
+template <typename T>
+void softcap_bwd(const T *x, const T *dy, T *dx, int64_t n, double c);
 
 /// GeGLU: y = gelu(gate) * up, GELU in its tanh form (Gemma).
 template <typename T>

@@ -44,6 +44,7 @@ enum class OpKind {
   Swiglu,            ///< in [gate, up]
   Geglu,             ///< in [gate, up]; GELU (tanh form) gate
   Add,               ///< in [a, b]
+  Softcap,           ///< in [x]; softcap c: c tanh(x / c)
   CrossEntropy,      ///< in [logits]; reads targets; no output value
 };
 
@@ -66,6 +67,8 @@ struct Op {
   RopeScaling ropeScaling; ///< rope: frequencies for a longer context
   bool exact = false;      ///< gelu: x Phi(x) through erf (else tanh form)
   double scale = 1;        ///< embedding: rows times it (Gemma: sqrt(D))
+  double scoreScale = 0;   ///< attention: 0 for 1/sqrt(head_dim)
+  double softcap = 0;      ///< attention scores, softcap: c tanh(x / c)
 };
 
 struct Graph {

@@ -102,6 +102,11 @@ public:
                          float *dgate, float *dup, int64_t n) const = 0;
   virtual void add_fwd(const float *a, const float *b, float *y,
                        int64_t n) const = 0;
+  /// y = c tanh(x / c) and its backward.
+  virtual void softcap_fwd(const float *x, float *y, int64_t n,
+                           double c) const = 0;
+  virtual void softcap_bwd(const float *x, const float *dy, float *dx,
+                           int64_t n, double c) const = 0;
   /// y = s x; y may be x.
   virtual void scale(const float *x, float *y, int64_t n, float s) const = 0;
   virtual void accumulate(const float *x, float *y, int64_t n) const = 0;

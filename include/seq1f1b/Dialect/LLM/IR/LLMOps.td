@@ -261,21 +261,27 @@ def LLM_AttentionOp : LLM_Op<"attention", [Pure,
     Token t attends to tokens 0..t: when the sequence is cut into chunks, a
     chunk attends to the keys and values of all earlier chunks (the KV prefix).
     With a sliding `window` w, token t attends only to tokens t-w+1..t
-    (Mistral's and Gemma 2's local layers).
+    (Mistral's and Gemma 2's local layers). Gemma 2 scales scores by
+    `scale` instead of 1/sqrt(head_dim) and caps them at `softcap` c:
+    c tanh(s / c) before the softmax.
 
     Example:
     ```mlir
     %o = llm.attention %q, %k, %v heads 32 kv_heads 8 : tensor<1x8192x4096xbf16>, tensor<1x8192x1024xbf16>
     %l = llm.attention %q, %k, %v heads 32 kv_heads 8 window 4096 : tensor<1x8192x4096xbf16>, tensor<1x8192x1024xbf16>
+    %g = llm.attention %q, %k, %v heads 8 kv_heads 4 window 4096 scale 6.250000e-02 softcap 5.000000e+01 : tensor<1x8192x2048xbf16>, tensor<1x8192x1024xbf16>
     ```
   }];
   let arguments = (ins LLM_FloatTensor:$query, LLM_FloatTensor:$key,
                        LLM_FloatTensor:$value, I64Attr:$num_heads,
-                       I64Attr:$num_kv_heads, OptionalAttr<I64Attr>:$window);
+                       I64Attr:$num_kv_heads, OptionalAttr<I64Attr>:$window,
+                       OptionalAttr<F64Attr>:$scale,
+                       OptionalAttr<F64Attr>:$softcap);
   let results = (outs LLM_FloatTensor:$result);
   let assemblyFormat = [{
     $query `,` $key `,` $value `heads` $num_heads `kv_heads` $num_kv_heads
-    (`window` $window^)? attr-dict `:` type($query) `,` type($key)
+    (`window` $window^)? (`scale` $scale^)? (`softcap` $softcap^)? attr-dict
+    `:` type($query) `,` type($key)
   }];
   let hasVerifier = 1;
   let extraClassDeclaration = [{
@@ -330,6 +336,20 @@ def LLM_GegluOp : LLM_BinaryOp<"geglu",
     "%h = llm.geglu %gate, %up : tensor<1x8192x16384xbf16>">;
 def LLM_AddOp : LLM_BinaryOp<"add", "element-wise sum (the residual stream)",
     "%h = llm.add %x, %attn : tensor<1x1024x768xf32>">;
+
+def LLM_SoftcapOp : LLM_Op<"softcap", [Pure, SameOperandsAndResultType]> {
+  let summary = "soft-capping: cap tanh(x / cap) (Gemma 2's final logits)";
+  let description = [{
+    Example:
+    ```mlir
+    %c = llm.softcap %logits cap 3.000000e+01 : tensor<1x8192x256000xbf16>
+    ```
+  }];
+  let arguments = (ins LLM_FloatTensor:$input, F64Attr:$cap);
+  let results = (outs LLM_FloatTensor:$result);
+  let assemblyFormat = "$input `cap` $cap attr-dict `:` type($input)";
+  let hasVerifier = 1;
+}
 
 def LLM_CrossEntropyOp : LLM_Op<"cross_entropy", [Pure], LLM_NotTokenLocal> {
   let summary = "summed token cross-entropy and the number of counted tokens";

@@ -132,6 +132,13 @@ void swiglu_fwd(const T *gate, const T *up, T *y, int64_t n,
 template <typename T>
 void swiglu_bwd(const T *gate, const T *up, const T *dy, T *dgate, T *dup,
                 int64_t n, cudaStream_t stream = nullptr);
+/// y = c tanh(x / c) (Gemma 2's final logits) and its backward.
+template <typename T>
+void softcap_fwd(const T *x, T *y, int64_t n, double c,
+                 cudaStream_t stream = nullptr);
+template <typename T>
+void softcap_bwd(const T *x, const T *dy, T *dx, int64_t n, double c,
+                 cudaStream_t stream = nullptr);
 /// GeGLU: gelu(gate) * up, GELU in its tanh form (Gemma); as swiglu.
 template <typename T>
 void geglu_fwd(const T *gate, const T *up, T *y, int64_t n,
