@@ -46,9 +46,10 @@ struct ModelSpec {
   /// Partial rotary (GPT-NeoX's rotary_pct): dims turned per head; 0: all.
   int64_t rotaryDim = 0;
   std::string activation; ///< hidden_act (GPT-2: activation_function)
-  /// rope_scaling "linear" (ropeFactor alone) or "llama3" (with the rest);
-  /// ropeFactor 0: none.
+  /// rope_scaling "linear" (ropeFactor alone), "llama3" (with the frequency
+  /// factors) or "yarn" (with the betas); ropeFactor 0: none.
   double ropeFactor = 0, lowFreqFactor = 0, highFreqFactor = 0;
+  double betaFast = 0, betaSlow = 0, attentionFactor = 1;
   int64_t originalContext = 0;
   bool exactGelu = false; ///< "gelu": x Phi(x); else GELU's tanh form
   bool tied = false, attentionBias = false, mlpBias = false;
@@ -213,38 +214,114 @@ std::string ropeScalingKind(const json::Value &scaling) {
   return "?";
 }
 
-/// rope_scaling's "linear" and "llama3" kinds; the others stay plain RoPE
-/// with a warning (warnUnmodeled).
-LogicalResult readRopeScaling(ConfigReader &reader, ModelSpec &spec) {
-  const json::Value *scaling = reader.get("rope_scaling");
-  if (spec.gpt2 || !scaling)
+/// The object holding RoPE's parameters and its key: transformers 5 keeps
+/// them all in "rope_parameters" (rope_type, rope_theta,
+/// partial_rotary_factor and the scaling keys), older configs scale in
+/// "rope_scaling"; the object is null where the value is none.
+std::pair<const json::Object *, StringRef> ropeObject(ConfigReader &reader) {
+  for (StringRef key : {"rope_parameters", "rope_scaling"})
+    if (const json::Value *v = reader.get(key))
+      return {v->getAsObject(), key};
+  return {nullptr, ""};
+}
+
+/// YaRN's attention factor as transformers derives it when the config gives
+/// none: 0.1 mscale ln(factor) + 1, or the ratio of two such for DeepSeek's
+/// mscale and mscale_all_dim.
+double yarnAttentionFactor(double factor, std::optional<double> mscale,
+                           std::optional<double> mscaleAllDim) {
+  auto get = [&](double m) {
+    return factor <= 1 ? 1.0 : 0.1 * m * std::log(factor) + 1.0;
+  };
+  if (mscale.value_or(0) && mscaleAllDim.value_or(0))
+    return get(*mscale) / get(*mscaleAllDim);
+  return get(1);
+}
+
+/// RoPE's theta and partial rotary from "rope_parameters" (transformers 5),
+/// and the "linear", "llama3" and "yarn" scaling kinds; the other kinds stay
+/// plain RoPE with a warning (warnUnmodeled).
+LogicalResult readRopeParameters(ConfigReader &reader, ModelSpec &spec) {
+  auto [o, key] = ropeObject(reader);
+  if (spec.gpt2 || !o)
     return success();
-  const std::string kind = ropeScalingKind(*scaling);
-  if (kind != "linear" && kind != "llama3")
-    return success();
-  const json::Object *o = scaling->getAsObject();
-  auto number = [&](StringRef key) -> std::optional<double> {
-    std::optional<double> x = o->getNumber(key);
-    if (!x || !(*x > 0) || !std::isfinite(*x)) {
-      reader.error("rope_scaling")
-          << "'" << kind << "' scaling needs a positive '" << key << "'";
-      return std::nullopt;
+  auto error = [&]() { return reader.error(key); };
+  auto positive = [&](StringRef name) -> std::optional<double> {
+    if (const json::Value *v = o->get(name); v && !v->getAsNull()) {
+      std::optional<double> x = v->getAsNumber();
+      if (x && *x > 0 && std::isfinite(*x))
+        return x;
+      error() << "'" << name << "' must be a positive number, got "
+              << ConfigReader::render(*v);
     }
+    return std::nullopt;
+  };
+  if (key == "rope_parameters") {
+    if (std::optional<double> theta = positive("rope_theta"))
+      spec.ropeTheta = *theta;
+    if (std::optional<double> partial = positive("partial_rotary_factor")) {
+      const int64_t dims = int64_t(spec.headDim * std::min(*partial, 1.0));
+      if (*partial > 1 || dims < 2 || dims % 2 != 0)
+        return error() << "'partial_rotary_factor' turns " << dims << " of "
+                       << "each head's " << spec.headDim << " dimensions; "
+                       << "rotary embeddings need an even number";
+      spec.rotaryDim = dims == spec.headDim ? 0 : dims;
+    }
+  }
+  const std::string kind = ropeScalingKind(*reader.get(key));
+  if (kind != "linear" && kind != "llama3" && kind != "yarn")
+    return success(reader.ok);
+  auto required = [&](StringRef name) -> std::optional<double> {
+    std::optional<double> x = positive(name);
+    if (!x && reader.ok)
+      error() << "'" << kind << "' scaling needs a positive '" << name << "'";
     return x;
   };
-  std::optional<double> factor = number("factor");
+  if (kind == "yarn") {
+    // Without a factor, transformers extends the original context to
+    // max_position_embeddings; without an original context, it is
+    // max_position_embeddings.
+    const bool hasContext = o->get("original_max_position_embeddings");
+    std::optional<double> context =
+        hasContext ? required("original_max_position_embeddings")
+                   : std::optional<double>(spec.maxPositions);
+    std::optional<double> factor;
+    if (o->get("factor") || !hasContext)
+      factor = required("factor");
+    else if (context)
+      factor = spec.maxPositions / *context;
+    std::optional<double> fast = positive("beta_fast");
+    std::optional<double> slow = positive("beta_slow");
+    std::optional<double> attention = positive("attention_factor");
+    std::optional<double> mscale = positive("mscale");
+    std::optional<double> mscaleAllDim = positive("mscale_all_dim");
+    if (!reader.ok || !context || !factor)
+      return failure();
+    spec.ropeFactor = *factor;
+    spec.originalContext = int64_t(*context);
+    spec.betaFast = fast.value_or(32);
+    spec.betaSlow = slow.value_or(1);
+    if (!(spec.betaFast > spec.betaSlow))
+      return error() << "'yarn' scaling needs beta_fast > beta_slow, got "
+                     << ConfigReader::render(spec.betaFast) << " and "
+                     << ConfigReader::render(spec.betaSlow);
+    spec.attentionFactor = attention.value_or(
+        yarnAttentionFactor(*factor, mscale, mscaleAllDim));
+    return success();
+  }
+  std::optional<double> factor = required("factor");
   if (!factor)
     return failure();
   spec.ropeFactor = *factor;
   if (kind == "linear")
     return success();
-  std::optional<double> low = number("low_freq_factor");
-  std::optional<double> high = number("high_freq_factor");
-  std::optional<double> context = number("original_max_position_embeddings");
+  std::optional<double> low = required("low_freq_factor");
+  std::optional<double> high = required("high_freq_factor");
+  std::optional<double> context = required("original_max_position_embeddings");
   if (!low || !high || !context)
     return failure();
   if (!(*high > *low))
-    return reader.error("rope_scaling")
+    return error()
            << "'llama3' scaling needs high_freq_factor > low_freq_factor, got "
            << ConfigReader::render(*o->get("high_freq_factor")) << " and "
            << ConfigReader::render(*o->get("low_freq_factor"));
@@ -392,7 +469,7 @@ LogicalResult readSpec(ConfigReader &reader, ModelSpec &spec,
     if (!reader.ok)
       return failure();
   }
-  return readRopeScaling(reader, spec);
+  return readRopeParameters(reader, spec);
 }
 
 /// Keys that change the model but that the graph does not express get a
@@ -418,16 +495,22 @@ void warnUnmodeled(ConfigReader &reader, const ModelSpec &spec, int64_t seq) {
         << "'" << spec.activation
         << "' is not modeled: the MLP uses SwiGLU (SiLU)";
   }
-  if (const json::Value *scaling = reader.get("rope_scaling");
-      scaling && !spec.ropeFactor) {
-    const std::string kind = ropeScalingKind(*scaling);
-    const json::Value *theta = reader.get("rope_theta");
-    reader.warning("rope_scaling")
+  auto [rope, ropeKey] = ropeObject(reader);
+  const std::string kind =
+      ropeKey.empty() ? "" : ropeScalingKind(*reader.get(ropeKey));
+  if (!ropeKey.empty() && !spec.ropeFactor && kind != "default") {
+    const bool given =
+        reader.has("rope_theta") || (rope && rope->get("rope_theta"));
+    reader.warning(ropeKey)
         << "RoPE scaling '" << kind << "' is not applied: positions use plain "
-        << "RoPE with rope_theta "
-        << (theta ? ConfigReader::render(*theta) : "10000 (the default)")
+        << "RoPE with rope_theta " << ConfigReader::render(spec.ropeTheta)
+        << (given ? "" : " (the default)")
         << " (plans do not depend on it; a trained model's positions do)";
   }
+  if (kind == "yarn" && rope && rope->getBoolean("truncate") == false)
+    reader.warning(ropeKey)
+        << "YaRN's 'truncate': false is not modeled: the blended band's "
+        << "ends are rounded outward, as with 'truncate': true";
   // Qwen2 windows only the layers from max_window_layers on (which its
   // versions read differently): not modeled.
   const json::Value *window = reader.get("sliding_window");
@@ -711,19 +794,23 @@ private:
     auto theta = builder.getF64FloatAttr(spec.ropeTheta);
     IntegerAttr rotary =
         spec.rotaryDim ? builder.getI64IntegerAttr(spec.rotaryDim) : nullptr;
-    FloatAttr factor, low, high;
-    IntegerAttr context;
-    if (spec.ropeFactor)
-      factor = builder.getF64FloatAttr(spec.ropeFactor);
-    if (spec.originalContext) {
-      low = builder.getF64FloatAttr(spec.lowFreqFactor);
-      high = builder.getF64FloatAttr(spec.highFreqFactor);
-      context = builder.getI64IntegerAttr(spec.originalContext);
-    }
+    auto number = [&](double x) {
+      return x ? builder.getF64FloatAttr(x) : FloatAttr();
+    };
+    FloatAttr factor = number(spec.ropeFactor);
+    FloatAttr low = number(spec.lowFreqFactor);
+    FloatAttr high = number(spec.highFreqFactor);
+    FloatAttr fast = number(spec.betaFast), slow = number(spec.betaSlow);
+    FloatAttr attention = number(spec.attentionFactor == 1
+                                     ? 0
+                                     : spec.attentionFactor);
+    IntegerAttr context =
+        spec.originalContext ? builder.getI64IntegerAttr(spec.originalContext)
+                             : IntegerAttr();
     auto create = [&](Value x, int64_t heads, const std::string &name) {
       return funcBuilder->create<llm::RopeOp>(
           named(name), x, builder.getI64IntegerAttr(heads), theta, rotary,
-          factor, low, high, context);
+          factor, low, high, fast, slow, context, attention);
     };
     return {create(q, spec.heads, p + ".rope_q"),
             create(k, spec.kvHeads, p + ".rope_k")};

@@ -168,16 +168,22 @@ private:
           entry["theta"] = e.getTheta().convertToDouble();
           if (std::optional<uint64_t> rotary = e.getRotaryDim())
             entry["rotary_dim"] = int64_t(*rotary);
-          if (std::optional<APFloat> factor = e.getScalingFactor()) {
-            json::Object scaling{{"factor", factor->convertToDouble()}};
-            if (e.getLowFreqFactorAttr()) {
-              scaling["low_freq_factor"] =
-                  e.getLowFreqFactorAttr().getValueAsDouble();
-              scaling["high_freq_factor"] =
-                  e.getHighFreqFactorAttr().getValueAsDouble();
-              scaling["original_context"] =
-                  e.getOriginalContextAttr().getInt();
-            }
+          FloatAttr factor = e.getScalingFactorAttr();
+          FloatAttr attention = e.getAttentionFactorAttr();
+          if (factor || attention) {
+            json::Object scaling{
+                {"factor", factor ? factor.getValueAsDouble() : 1.0}};
+            auto number = [&](StringRef key, FloatAttr a) {
+              if (a)
+                scaling[key] = a.getValueAsDouble();
+            };
+            number("low_freq_factor", e.getLowFreqFactorAttr());
+            number("high_freq_factor", e.getHighFreqFactorAttr());
+            number("beta_fast", e.getBetaFastAttr());
+            number("beta_slow", e.getBetaSlowAttr());
+            number("attention_factor", attention);
+            if (IntegerAttr context = e.getOriginalContextAttr())
+              scaling["original_context"] = context.getInt();
             entry["rope_scaling"] = std::move(scaling);
           }
         })

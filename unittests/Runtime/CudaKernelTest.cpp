@@ -174,7 +174,10 @@ template <typename T> void RopeForwardBackwardAtAbsolutePositions() {
                         Case{3, 7, 3, 6, 0, 500000.0, 0, {}},
                         Case{2, 65, 4, 64, 4000, 10000.0, 16, {}},
                         Case{1, 33, 8, 128, 120000, 500000.0, 0,
-                             RopeScaling{8.0, 1.0, 4.0, 8192.0}}}) {
+                             RopeScaling::llama3(8.0, 1.0, 4.0, 8192.0)},
+                        Case{2, 17, 4, 64, 100000, 1e6, 32,
+                             RopeScaling::yarn(4.0, 32.0, 1.0, 32768.0,
+                                               1.1386)}}) {
     const std::string t = std::to_string(c.S) + "@" + std::to_string(c.start) +
                           "r" + std::to_string(c.rotary) + "f" +
                           std::to_string(int(c.scaling.factor));

@@ -76,10 +76,23 @@ TEST(GraphJson, RoundTrip) {
 TEST(GraphJson, PartialRotaryAndExactGeluRoundTrip) {
   Graph g = buildLlama(LlamaConfig{});
   Graph gpt = buildGpt(test::tinyGptConfig());
+  // Llama 3.1's scaling on the queries, YaRN's on the keys.
+  bool queries = true;
   for (Op &op : g.ops)
     if (op.kind == OpKind::Rope) {
       op.rotaryDim = 2;
-      op.ropeScaling = {8.0, 1.0, 4.0, 8192.0};
+      RopeScaling &s = op.ropeScaling;
+      s.factor = 8;
+      s.originalContext = 8192;
+      if (queries) {
+        s.lowFreqFactor = 1;
+        s.highFreqFactor = 4;
+      } else {
+        s.betaFast = 32;
+        s.betaSlow = 1;
+        s.attentionFactor = 1.25;
+      }
+      queries = !queries;
     }
   for (Op &op : gpt.ops) {
     if (op.kind == OpKind::Gelu)
@@ -99,8 +112,13 @@ TEST(GraphJson, PartialRotaryAndExactGeluRoundTrip) {
       EXPECT_EQ(back.ops[i].rotaryDim, graph->ops[i].rotaryDim);
       EXPECT_EQ(back.ops[i].ropeScaling.originalContext,
                 graph->ops[i].ropeScaling.originalContext);
-      EXPECT_EQ(back.ops[i].ropeScaling.highFreqFactor,
-                graph->ops[i].ropeScaling.highFreqFactor);
+      const RopeScaling &a = back.ops[i].ropeScaling,
+                        &b = graph->ops[i].ropeScaling;
+      EXPECT_EQ(a.lowFreqFactor, b.lowFreqFactor);
+      EXPECT_EQ(a.highFreqFactor, b.highFreqFactor);
+      EXPECT_EQ(a.betaFast, b.betaFast);
+      EXPECT_EQ(a.betaSlow, b.betaSlow);
+      EXPECT_EQ(a.attentionFactor, b.attentionFactor);
       EXPECT_EQ(back.ops[i].exact, graph->ops[i].exact);
       EXPECT_EQ(back.ops[i].scale, graph->ops[i].scale);
       EXPECT_EQ(back.ops[i].scoreScale, graph->ops[i].scoreScale);
@@ -109,6 +127,9 @@ TEST(GraphJson, PartialRotaryAndExactGeluRoundTrip) {
   }
   EXPECT_NE(graphToJson(g).find("\"rotary_dim\": 2"), std::string::npos);
   EXPECT_NE(graphToJson(g).find("\"original_context\": 8192"),
+            std::string::npos);
+  EXPECT_NE(graphToJson(g).find("\"beta_fast\": 32"), std::string::npos);
+  EXPECT_NE(graphToJson(g).find("\"attention_factor\": 1.25"),
             std::string::npos);
   EXPECT_NE(graphToJson(gpt).find("\"exact\": true"), std::string::npos);
   // Absent, they keep the defaults (whole head, tanh form).
@@ -124,6 +145,32 @@ TEST(GraphJson, PartialRotaryAndExactGeluRoundTrip) {
       op.rotaryDim = 3;
   expectThrowsWith([&] { graphFromJson(graphToJson(g)); },
                    "rotary_dim must be even and at most the head dimension");
+}
+
+TEST(GraphJson, RopeScalingMustBeOneKind) {
+  auto withScaling = [](double fast, double slow, double low, double high) {
+    Graph g = buildLlama(LlamaConfig{});
+    for (Op &op : g.ops)
+      if (op.kind == OpKind::Rope)
+        op.ropeScaling = RopeScaling{};
+    for (Op &op : g.ops)
+      if (op.kind == OpKind::Rope) {
+        op.ropeScaling.factor = 4;
+        op.ropeScaling.originalContext = 4096;
+        op.ropeScaling.betaFast = fast;
+        op.ropeScaling.betaSlow = slow;
+        op.ropeScaling.lowFreqFactor = low;
+        op.ropeScaling.highFreqFactor = high;
+        break;
+      }
+    return graphToJson(g);
+  };
+  EXPECT_NO_THROW(graphFromJson(withScaling(32, 1, 0, 0)));
+  EXPECT_NO_THROW(graphFromJson(withScaling(0, 0, 1, 4)));
+  for (const std::string &bad :
+       {withScaling(1, 32, 0, 0), withScaling(0, 0, 0, 0)})
+    expectThrowsWith([&] { graphFromJson(bad); },
+                     "0 < beta_slow < beta_fast (yarn)");
 }
 
 TEST(GraphJson, FileRoundTripAndMissingFile) {

@@ -127,7 +127,7 @@ TEST(Rope, Llama3ScalingKeepsDividesAndBlendsByWavelength) {
   // original context of 128 and band factors 1 and 16, the first (6.3 <
   // 128 / 16) is kept, the last two (> 128) are divided by 8, and the
   // second is blended: smooth = (128 / 62.8 - 1) / 15.
-  const RopeScaling s{8.0, 1.0, 16.0, 128.0};
+  const RopeScaling s = RopeScaling::llama3(8.0, 1.0, 16.0, 128.0);
   const double plain[4] = {1, 0.1, 0.01, 0.001};
   EXPECT_DOUBLE_EQ(ropeInvFreq(0, 8, 1e4, s), plain[0]);
   EXPECT_DOUBLE_EQ(ropeInvFreq(2, 8, 1e4, s), plain[2] / 8);
@@ -146,6 +146,50 @@ TEST(Rope, Llama3ScalingKeepsDividesAndBlendsByWavelength) {
   };
   Vec dx(x.size());
   rope_bwd(R.data(), dx.data(), B, S, H, 8, 100, 1e4, 0, s);
+  expectGradient(x, dx, loss, "x");
+}
+
+TEST(Rope, YarnScalingRampsOverTheFrequencyIndex) {
+  // 16 rotary dimensions at theta 1e4 over an original context of 256: the
+  // frequency turning 32 times sits at index 16 ln(256 / 64 pi) / (2 ln 1e4)
+  // = 0.21 (floored: 0), the one turning once at 3.22 (ceiled: 4). So
+  // frequency 0 is kept, 4 and above are divided by the factor, and 1 to 3
+  // are blended by the ramp i / 4.
+  const RopeScaling s = RopeScaling::yarn(4.0, 32.0, 1.0, 256.0, 1.0);
+  for (int64_t i = 0; i < 8; ++i) {
+    const double plain = std::pow(1e4, -2.0 * i / 16);
+    const double ramp = std::min(i / 4.0, 1.0);
+    EXPECT_NEAR(ropeInvFreq(i, 16, 1e4, s),
+                plain * (1 - ramp) + plain / 4 * ramp, 1e-15 * plain)
+        << "frequency " << i;
+  }
+}
+
+TEST(Rope, YarnAttentionFactorScalesTheRotatedDimensionsOnly) {
+  // Heads of 20, 16 of them turned: the turned dimensions are the unscaled
+  // rotation times the factor, the last 4 pass through; the backward is the
+  // forward's transpose.
+  Rng rng(57);
+  const int64_t head = 20, turned = 16;
+  const RopeScaling scaled = RopeScaling::yarn(4.0, 32.0, 1.0, 256.0, 1.25);
+  RopeScaling unscaled = scaled;
+  unscaled.attentionFactor = 1;
+  Vec x = rng.uniform(B * S * H * head);
+  Vec y(x.size()), plain(x.size());
+  rope_fwd(x.data(), y.data(), B, S, H, head, 300, 1e4, turned, scaled);
+  rope_fwd(x.data(), plain.data(), B, S, H, head, 300, 1e4, turned, unscaled);
+  for (size_t j = 0; j < x.size(); ++j) {
+    const double want = j % head < turned ? 1.25 * plain[j] : x[j];
+    EXPECT_NEAR(y[j], want, 1e-14) << j;
+  }
+  const Vec R = rng.uniform(x.size());
+  auto loss = [&] {
+    Vec o(x.size());
+    rope_fwd(x.data(), o.data(), B, S, H, head, 300, 1e4, turned, scaled);
+    return dot(R, o);
+  };
+  Vec dx(x.size());
+  rope_bwd(R.data(), dx.data(), B, S, H, head, 300, 1e4, turned, scaled);
   expectGradient(x, dx, loss, "x");
 }
 

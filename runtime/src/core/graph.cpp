@@ -122,13 +122,18 @@ private:
       require(op.rotaryDim >= 0 && op.rotaryDim % 2 == 0 &&
                   (op.heads <= 0 || op.rotaryDim <= outFeat() / op.heads),
               "rotary_dim must be even and at most the head dimension");
-      require(op.ropeScaling.factor > 0 &&
-                  (op.ropeScaling.originalContext <= 0 ||
-                   (op.ropeScaling.lowFreqFactor > 0 &&
-                    op.ropeScaling.highFreqFactor >
-                        op.ropeScaling.lowFreqFactor)),
-              "rope_scaling needs factor > 0 and, with original_context, "
-              "0 < low_freq_factor < high_freq_factor");
+      {
+        const RopeScaling &s = op.ropeScaling;
+        const bool llama3 =
+            s.lowFreqFactor > 0 && s.highFreqFactor > s.lowFreqFactor;
+        const bool yarn = s.betaSlow > 0 && s.betaFast > s.betaSlow;
+        require(s.factor > 0 && s.attentionFactor > 0 &&
+                    (s.originalContext <= 0 || llama3 != yarn),
+                "rope_scaling needs factor > 0, attention_factor > 0 and, "
+                "with original_context, either 0 < low_freq_factor < "
+                "high_freq_factor (llama3) or 0 < beta_slow < beta_fast "
+                "(yarn)");
+      }
       break;
     case OpKind::Attention: {
       arity(3, 0, 0);

@@ -86,8 +86,12 @@ Op parseOp(const json &j, size_t i, const Graph &g) {
     op.ropeScaling.lowFreqFactor = optional<double>(s, "low_freq_factor", 0, at);
     op.ropeScaling.highFreqFactor =
         optional<double>(s, "high_freq_factor", 0, at);
+    op.ropeScaling.betaFast = optional<double>(s, "beta_fast", 0, at);
+    op.ropeScaling.betaSlow = optional<double>(s, "beta_slow", 0, at);
     op.ropeScaling.originalContext =
         optional<double>(s, "original_context", 0, at);
+    op.ropeScaling.attentionFactor =
+        optional<double>(s, "attention_factor", 1, at);
   }
   op.exact = optional<bool>(j, "exact", false, where);
   op.scale = optional<double>(j, "scale", 1.0, where);
@@ -157,13 +161,20 @@ std::string graphToJson(const Graph &g) {
       jo["theta"] = op.theta;
       if (op.rotaryDim)
         jo["rotary_dim"] = op.rotaryDim;
-      if (const RopeScaling &s = op.ropeScaling; s.factor != 1) {
+      if (const RopeScaling &s = op.ropeScaling;
+          s.factor != 1 || s.originalContext > 0 || s.attentionFactor != 1) {
         json js = {{"factor", s.factor}};
-        if (s.originalContext > 0) {
+        if (s.originalContext > 0 && s.betaFast > 0) {
+          js["beta_fast"] = s.betaFast;
+          js["beta_slow"] = s.betaSlow;
+        } else if (s.originalContext > 0) {
           js["low_freq_factor"] = s.lowFreqFactor;
           js["high_freq_factor"] = s.highFreqFactor;
-          js["original_context"] = s.originalContext;
         }
+        if (s.originalContext > 0)
+          js["original_context"] = s.originalContext;
+        if (s.attentionFactor != 1)
+          js["attention_factor"] = s.attentionFactor;
         jo["rope_scaling"] = js;
       }
       break;

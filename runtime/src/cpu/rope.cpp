@@ -12,7 +12,8 @@ namespace {
 
 // Rotates the first `rotary` dimensions of every head of every token by
 // +angle (forward) or -angle (backward: the rotation is orthogonal, so its
-// transpose is its inverse); the rest pass through. Angles are computed in
+// transpose is its inverse), scaled by the attention factor; the rest pass
+// through. Angles are computed in
 // double: at positions ~1e5 a float angle has lost its phase.
 template <typename T>
 void rotate(const T *x, T *y, int64_t B, int64_t S, int64_t H, int64_t hd,
@@ -34,8 +35,9 @@ void rotate(const T *x, T *y, int64_t B, int64_t S, int64_t H, int64_t hd,
     const double pos = static_cast<double>(start + s);
     for (int64_t i = 0; i < half; ++i) {
       const double angle = pos * ropeInvFreq(i, rotary, theta, scaling);
-      const T c = static_cast<T>(std::cos(angle));
-      const T sn = static_cast<T>(sign * std::sin(angle));
+      const T c = static_cast<T>(scaling.attentionFactor * std::cos(angle));
+      const T sn =
+          static_cast<T>(scaling.attentionFactor * sign * std::sin(angle));
       for (int64_t b = 0; b < B; ++b) {
         const int64_t row = (b * S + s) * rowStride;
         for (int64_t h = 0; h < H; ++h) {

@@ -252,8 +252,8 @@ __global__ void ropeKernel(const T *x, T *y, int64_t B, int64_t S, int64_t H,
                          ropeInvFreq(i, rotary, theta, scaling);
     double sn, cs;
     sincos(angle, &sn, &cs);
-    const float c = static_cast<float>(cs);
-    const float sf = static_cast<float>(sign * sn);
+    const float c = static_cast<float>(scaling.attentionFactor * cs);
+    const float sf = static_cast<float>(scaling.attentionFactor * sign * sn);
     for (int64_t b = 0; b < B; ++b) {
       const int64_t rowBase = (b * S + s) * H * hd;
       for (int64_t h = 0; h < H; ++h) {

@@ -227,6 +227,46 @@ func.func @f(%x: tensor<1x8x16xf32>) -> tensor<1x8x16xf32> {
 // -----
 
 func.func @f(%x: tensor<1x8x16xf32>) -> tensor<1x8x16xf32> {
+  // expected-error @+1 {{yarn scaling needs a scaling factor}}
+  %y = llm.rope %x heads 4 theta 1.0e4 yarn(32.0, 1.0, 4096) : tensor<1x8x16xf32>
+  return %y : tensor<1x8x16xf32>
+}
+
+// -----
+
+func.func @f(%x: tensor<1x8x16xf32>) -> tensor<1x8x16xf32> {
+  // expected-error @+1 {{expects 0 < beta_slow < beta_fast, got beta_fast 1.000000e+00 and beta_slow 3.200000e+01}}
+  %y = llm.rope %x heads 4 theta 1.0e4 scaling 4.0 yarn(1.0, 32.0, 4096) : tensor<1x8x16xf32>
+  return %y : tensor<1x8x16xf32>
+}
+
+// -----
+
+func.func @f(%x: tensor<1x8x16xf32>) -> tensor<1x8x16xf32> {
+  // expected-error @+1 {{expects an original context > 0, got -1}}
+  %y = llm.rope %x heads 4 theta 1.0e4 scaling 4.0 yarn(32.0, 1.0, -1) : tensor<1x8x16xf32>
+  return %y : tensor<1x8x16xf32>
+}
+
+// -----
+
+func.func @f(%x: tensor<1x8x16xf32>) -> tensor<1x8x16xf32> {
+  // expected-error @+1 {{expects an attention factor > 0, got -1.000000e+00}}
+  %y = llm.rope %x heads 4 theta 1.0e4 scaling 4.0 yarn(32.0, 1.0, 4096) attention_factor -1.0 : tensor<1x8x16xf32>
+  return %y : tensor<1x8x16xf32>
+}
+
+// -----
+
+func.func @f(%x: tensor<1x8x16xf32>) -> tensor<1x8x16xf32> {
+  // expected-error @+1 {{expected '('}}
+  %y = llm.rope %x heads 4 theta 1.0e4 scaling 4.0 yarn 32.0 : tensor<1x8x16xf32>
+  return %y : tensor<1x8x16xf32>
+}
+
+// -----
+
+func.func @f(%x: tensor<1x8x16xf32>) -> tensor<1x8x16xf32> {
   // expected-error @+1 {{expects an even rotary dimension count in [2, 4], got 6}}
   %y = llm.rope %x heads 4 theta 1.0e4 rotary 6 : tensor<1x8x16xf32>
   return %y : tensor<1x8x16xf32>

@@ -47,6 +47,8 @@ func.func @model(%ids: tensor<2x8xi32>, %targets: tensor<2x8xi32>) -> (tensor<f3
   %kl = llm.rope %k heads 2 theta 1.000000e+04 scaling 2.0 : tensor<2x8x8xf32>
   // CHECK: llm.rope %{{.*}} heads 2 theta 5.000000e+05 scaling 8.000000e+00 llama3(1.000000e+00, 4.000000e+00, 8192) : tensor<2x8x8xf32>
   %k3 = llm.rope %k heads 2 theta 5.0e5 scaling 8.0 llama3(1.0, 4.0, 8192) : tensor<2x8x8xf32>
+  // CHECK: llm.rope %{{.*}} heads 2 theta 1.000000e+06 scaling 4.000000e+00 yarn(3.200000e+01, 1.000000e+00, 32768) attention_factor 1.138600e+00 : tensor<2x8x8xf32>
+  %ky = llm.rope %k heads 2 theta 1.0e6 scaling 4.0 yarn(32.0, 1.0, 32768) attention_factor 1.1386 : tensor<2x8x8xf32>
   // CHECK: llm.attention %{{.*}}, %{{.*}}, %{{.*}} heads 4 kv_heads 2 : tensor<2x8x16xf32>, tensor<2x8x8xf32>
   %a = llm.attention %qr, %kr, %v heads 4 kv_heads 2 : tensor<2x8x16xf32>, tensor<2x8x8xf32>
   // CHECK: llm.attention %{{.*}}, %{{.*}}, %{{.*}} heads 4 kv_heads 2 window 3 : tensor<2x8x16xf32>, tensor<2x8x8xf32>

@@ -2,7 +2,7 @@
 computed here in plain Python the way transformers defines the model.
 
   hf_reference.py MODEL DIR [F32|BF16 [SHARDS]]   (MODEL: llama, llama31,
-      qwen2, mistral, phi3, gemma, gemma2, gpt2, gpt_neox, starcoder2)
+      qwen2, qwen25_yarn, mistral, phi3, gemma, gemma2, gpt2, gpt_neox, starcoder2)
       writes
       DIR/config.json, DIR/model.safetensors (or SHARDS files and
       model.safetensors.index.json) and DIR/tokens.bin (one sequence of
@@ -87,14 +87,48 @@ def llama3_inv_freq(inv_freq, scaling):
     return out
 
 
+def yarn_inv_freq(theta, dim, scaling):
+    """transformers' "yarn" rope_scaling, as its _compute_yarn_parameters
+    writes it: the frequency indices where a frequency turns beta_fast and
+    beta_slow times over the original context, rounded outward, bound a
+    linear ramp from kept (extrapolated) to divided (interpolated)
+    frequencies; the attention factor is 0.1 ln(factor) + 1 unless given."""
+    factor = scaling["factor"]
+    context = scaling["original_max_position_embeddings"]
+    fast, slow = scaling.get("beta_fast") or 32, scaling.get("beta_slow") or 1
+
+    def correction_dim(turns):
+        return dim * math.log(context / (turns * 2 * math.pi)) / (2 * math.log(theta))
+
+    low = max(math.floor(correction_dim(fast)), 0)
+    high = min(math.ceil(correction_dim(slow)), dim - 1)
+    if low == high:
+        high += 0.001
+    inv_freq = []
+    for i in range(dim // 2):
+        pos_freq = theta ** (2 * i / dim)
+        ramp = min(max((i - low) / (high - low), 0), 1)
+        extrapolation = 1 - ramp
+        inv_freq.append(1 / (factor * pos_freq) * (1 - extrapolation)
+                        + 1 / pos_freq * extrapolation)
+    attention = scaling.get("attention_factor")
+    if attention is None:
+        attention = 0.1 * math.log(factor) + 1 if factor > 1 else 1.0
+    return inv_freq, attention
+
+
 def rope(x, heads, hd, theta, rotary=None, scaling=None):
     """Rotate-half RoPE on the first `rotary` dimensions of each head (all
     by default), frequencies over those dimensions, rescaled by a
-    rope_scaling dict ("linear" or "llama3"); the rest pass."""
+    rope_scaling dict ("linear", "llama3" or "yarn"; YaRN's attention factor
+    multiplies cos and sin); the rest pass."""
     r = rotary or hd
     inv_freq = [theta ** (-2 * i / r) for i in range(r // 2)]
+    attention = 1.0
     if scaling and scaling["rope_type"] == "linear":
         inv_freq = [f / scaling["factor"] for f in inv_freq]
+    elif scaling and scaling["rope_type"] == "yarn":
+        inv_freq, attention = yarn_inv_freq(theta, r, scaling)
     elif scaling:
         inv_freq = llama3_inv_freq(inv_freq, scaling)
     out = []
@@ -104,7 +138,7 @@ def rope(x, heads, hd, theta, rotary=None, scaling=None):
             base = h * hd
             for i in range(r // 2):
                 angle = pos * inv_freq[i]
-                c, s = math.cos(angle), math.sin(angle)
+                c, s = attention * math.cos(angle), attention * math.sin(angle)
                 x1, x2 = row[base + i], row[base + i + r // 2]
                 new[base + i] = x1 * c - x2 * s
                 new[base + i + r // 2] = x2 * c + x1 * s
@@ -261,6 +295,15 @@ def llama31(w, tokens):
 def qwen2(w, tokens):
     """Llama's model with Qwen2's biases on q, k and v."""
     return llama(w, tokens, qkv_bias=True)
+
+
+def qwen25_yarn(w, tokens):
+    """Qwen2 with the YaRN rope_scaling Qwen2.5 documents for 128k tokens
+    (factor 4, default betas), its original context cut to 64 so that the 4
+    frequencies of a head of 8 meet every part of the ramp: the first is
+    kept, the second blended, the last two divided."""
+    return llama(w, tokens, qkv_bias=True, scaling={
+        "rope_type": "yarn", "factor": 4.0, "original_max_position_embeddings": 64})
 
 
 def llama(w, tokens, window=None, scaling=None, qkv_bias=False):
@@ -505,7 +548,8 @@ def main():
     rng = random.Random(3)
     seq = [rng.randrange(32) for _ in range(S + 1)]
     w = Weights(dtype)
-    config, logits = {"llama": llama, "llama31": llama31, "qwen2": qwen2, "gemma": gemma,
+    config, logits = {"llama": llama, "llama31": llama31, "qwen2": qwen2,
+                      "qwen25_yarn": qwen25_yarn, "gemma": gemma,
                       "gemma2": gemma2,
                       "gpt2": gpt2, "phi3": phi3, "mistral": mistral, "gpt_neox": gpt_neox,
                       "starcoder2": starcoder2}[model](w, seq[:S])

@@ -327,18 +327,32 @@ LogicalResult RopeOp::verify() {
   if (factor && !(factor->convertToDouble() > 0))
     return emitOpError() << "expects a scaling factor > 0, got "
                          << factor->convertToDouble();
-  if (getLowFreqFactorAttr()) {
-    if (!factor)
-      return emitOpError() << "llama3 scaling needs a scaling factor";
+  const bool llama3 = bool(getLowFreqFactorAttr()),
+             yarn = bool(getBetaFastAttr());
+  if ((llama3 || yarn) && !factor)
+    return emitOpError() << (llama3 ? "llama3" : "yarn")
+                         << " scaling needs a scaling factor";
+  if (llama3) {
     double low = getLowFreqFactorAttr().getValueAsDouble();
     double high = getHighFreqFactorAttr().getValueAsDouble();
     if (!(low > 0 && high > low))
       return emitOpError() << "expects 0 < low < high frequency factors, got "
                            << low << " and " << high;
-    if (getOriginalContextAttr().getInt() <= 0)
-      return emitOpError() << "expects an original context > 0, got "
-                           << getOriginalContextAttr().getInt();
   }
+  if (yarn) {
+    double fast = getBetaFastAttr().getValueAsDouble();
+    double slow = getBetaSlowAttr().getValueAsDouble();
+    if (!(slow > 0 && fast > slow))
+      return emitOpError() << "expects 0 < beta_slow < beta_fast, got "
+                           << "beta_fast " << fast << " and beta_slow "
+                           << slow;
+  }
+  if ((llama3 || yarn) && getOriginalContextAttr().getInt() <= 0)
+    return emitOpError() << "expects an original context > 0, got "
+                         << getOriginalContextAttr().getInt();
+  if (FloatAttr a = getAttentionFactorAttr(); a && !(a.getValueAsDouble() > 0))
+    return emitOpError() << "expects an attention factor > 0, got "
+                         << a.getValueAsDouble();
   return success();
 }
 
@@ -523,6 +537,53 @@ OpCost CrossEntropyOp::getChunkCost(int64_t chunkLen, int64_t) {
 
 SmallVector<Value> CrossEntropyOp::getSavedForBackward() {
   return {getLogits(), getTargets()};
+}
+
+//===----------------------------------------------------------------------===//
+// RoPE scaling bands: `llama3(low, high, context)` or `yarn(beta_fast,
+// beta_slow, context)`, sharing the original context attribute. Optional:
+// absent when neither keyword is there.
+//===----------------------------------------------------------------------===//
+
+static OptionalParseResult parseRopeBands(OpAsmParser &parser, FloatAttr &low,
+                                          FloatAttr &high, FloatAttr &betaFast,
+                                          FloatAttr &betaSlow,
+                                          IntegerAttr &context) {
+  FloatAttr *first = nullptr, *second = nullptr;
+  if (succeeded(parser.parseOptionalKeyword("llama3"))) {
+    first = &low;
+    second = &high;
+  } else if (succeeded(parser.parseOptionalKeyword("yarn"))) {
+    first = &betaFast;
+    second = &betaSlow;
+  } else {
+    return std::nullopt;
+  }
+  Builder &b = parser.getBuilder();
+  if (parser.parseLParen() || parser.parseAttribute(*first, b.getF64Type()) ||
+      parser.parseComma() ||
+      parser.parseAttribute(*second, b.getF64Type()) || parser.parseComma() ||
+      parser.parseAttribute(context, b.getI64Type()) || parser.parseRParen())
+    return failure();
+  return success();
+}
+
+static void printRopeBands(OpAsmPrinter &printer, Operation *, FloatAttr low,
+                           FloatAttr high, FloatAttr betaFast,
+                           FloatAttr betaSlow, IntegerAttr context) {
+  auto bands = [&](StringRef kind, FloatAttr first, FloatAttr second) {
+    printer << kind << "(";
+    printer.printAttributeWithoutType(first);
+    printer << ", ";
+    printer.printAttributeWithoutType(second);
+    printer << ", ";
+    printer.printAttributeWithoutType(context);
+    printer << ")";
+  };
+  if (low)
+    bands("llama3", low, high);
+  else if (betaFast)
+    bands("yarn", betaFast, betaSlow);
 }
 
 #define GET_OP_CLASSES

@@ -12,7 +12,8 @@
 // Optional: "stages" (the compiler's cut) and "model_type" (the config's).
 // Ops name parameters by name; optional fields: eps (norms), heads, theta,
 // rotary_dim (rope; absent: the whole head) and rope_scaling ({factor,
-// low_freq_factor, high_freq_factor, original_context}), heads, kv_heads,
+// low_freq_factor and high_freq_factor (llama3) or beta_fast and beta_slow
+// (yarn), original_context, attention_factor}), heads, kv_heads,
 // window (a sliding window, absent for none), score_scale and softcap
 // (attention), exact (gelu: x Phi(x), absent: the tanh form), scale
 // (embedding: rows times it, absent: 1), softcap (softcap).

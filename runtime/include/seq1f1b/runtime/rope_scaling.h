@@ -21,14 +21,41 @@
 namespace s1f::rt {
 
 /// `factor` alone divides every frequency (positions interpolated:
-/// "linear"). With `originalContext` (Llama 3.1's "llama3"), wavelengths
-/// above originalContext / lowFreqFactor are divided by `factor`, those
-/// below originalContext / highFreqFactor are kept, and those between are
-/// blended linearly in originalContext / wavelength.
+/// "linear"). With `originalContext` and frequency factors (Llama 3.1's
+/// "llama3"), wavelengths above originalContext / lowFreqFactor are divided
+/// by `factor`, those below originalContext / highFreqFactor are kept, and
+/// those between are blended linearly in originalContext / wavelength. With
+/// `originalContext` and betas (YaRN), frequencies turning fewer than
+/// betaSlow times over originalContext are divided by `factor`, those
+/// turning more than betaFast times are kept, and a linear ramp over the
+/// frequency index blends the band between; `attentionFactor` then scales
+/// the rotated dimensions (YaRN's mscale, which sharpens attention).
 struct RopeScaling {
   double factor = 1;
-  double lowFreqFactor = 0, highFreqFactor = 0;
-  double originalContext = 0; ///< 0: linear
+  double lowFreqFactor = 0, highFreqFactor = 0; ///< llama3
+  double betaFast = 0, betaSlow = 0;            ///< yarn (betaFast 0: none)
+  double originalContext = 0;                   ///< 0: linear
+  double attentionFactor = 1;
+
+  static RopeScaling llama3(double factor, double low, double high,
+                            double context) {
+    RopeScaling s;
+    s.factor = factor;
+    s.lowFreqFactor = low;
+    s.highFreqFactor = high;
+    s.originalContext = context;
+    return s;
+  }
+  static RopeScaling yarn(double factor, double betaFast, double betaSlow,
+                          double context, double attentionFactor) {
+    RopeScaling s;
+    s.factor = factor;
+    s.betaFast = betaFast;
+    s.betaSlow = betaSlow;
+    s.originalContext = context;
+    s.attentionFactor = attentionFactor;
+    return s;
+  }
 };
 
 /// The angle per position of frequency i of a head turning `rotary`
@@ -36,11 +63,27 @@ struct RopeScaling {
 S1F_HOST_DEVICE inline double ropeInvFreq(int64_t i, int64_t rotary,
                                           double theta,
                                           const RopeScaling &s) {
-  const double invFreq =
-      pow(theta, -2.0 * static_cast<double>(i) / static_cast<double>(rotary));
+  const double dims = static_cast<double>(rotary);
+  const double invFreq = pow(theta, -2.0 * static_cast<double>(i) / dims);
   if (s.originalContext <= 0)
     return s.factor == 1 ? invFreq : invFreq / s.factor;
-  const double wavelength = 6.283185307179586 / invFreq;
+  const double twoPi = 6.283185307179586;
+  if (s.betaFast > 0) {
+    // The frequency index at which a frequency turns `turns` times over the
+    // original context, rounded outward (transformers' "truncate").
+    auto index = [&](double turns) {
+      return dims * log(s.originalContext / (turns * twoPi)) /
+             (2 * log(theta));
+    };
+    const double low = fmax(floor(index(s.betaFast)), 0.0);
+    double high = fmin(ceil(index(s.betaSlow)), dims - 1);
+    if (low == high)
+      high += 0.001;
+    const double ramp =
+        fmin(fmax((static_cast<double>(i) - low) / (high - low), 0.0), 1.0);
+    return invFreq / s.factor * ramp + invFreq * (1 - ramp);
+  }
+  const double wavelength = twoPi / invFreq;
   if (wavelength < s.originalContext / s.highFreqFactor)
     return invFreq;
   if (wavelength > s.originalContext / s.lowFreqFactor)
