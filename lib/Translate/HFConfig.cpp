@@ -47,10 +47,14 @@ struct ModelSpec {
   int64_t rotaryDim = 0;
   std::string activation; ///< hidden_act (GPT-2: activation_function)
   /// rope_scaling "linear" (ropeFactor alone), "llama3" (with the frequency
-  /// factors) or "yarn" (with the betas); ropeFactor 0: none.
+  /// factors), "yarn" (with the betas) or "longrope" (with the factor
+  /// lists); ropeFactor 0: none.
   double ropeFactor = 0, lowFreqFactor = 0, highFreqFactor = 0;
   double betaFast = 0, betaSlow = 0, attentionFactor = 1;
   int64_t originalContext = 0;
+  /// "longrope": per-frequency divisors for sequences up to the original
+  /// context and beyond it.
+  std::vector<double> shortFactors, longFactors;
   bool exactGelu = false; ///< "gelu": x Phi(x); else GELU's tanh form
   bool tied = false, attentionBias = false, mlpBias = false;
   bool sandwichNorms = false; ///< Gemma 2: norms after attention and MLP too
@@ -238,9 +242,65 @@ double yarnAttentionFactor(double factor, std::optional<double> mscale,
   return get(1);
 }
 
+/// Phi-3's LongRoPE: a divisor per frequency, short_factor for sequences up
+/// to original_max_position_embeddings (in the scaling object or, as Phi-3
+/// writes it, at the top level) and long_factor beyond, and an attention
+/// factor sqrt(1 + ln(factor) / ln(original)) unless given, factor being
+/// max_position_embeddings / original unless given.
+LogicalResult readLongRope(ConfigReader &reader, ModelSpec &spec,
+                           const json::Object &o, StringRef key) {
+  const int64_t frequencies =
+      (spec.rotaryDim ? spec.rotaryDim : spec.headDim) / 2;
+  auto list = [&](StringRef name, std::vector<double> &out) -> LogicalResult {
+    const json::Array *a = o.getArray(name);
+    if (!a || int64_t(a->size()) != frequencies)
+      return reader.error(key)
+             << "'longrope' scaling needs '" << name << "': a list of "
+             << frequencies << " positive numbers, one per frequency";
+    for (const json::Value &v : *a) {
+      std::optional<double> x = v.getAsNumber();
+      if (!x || !(*x > 0) || !std::isfinite(*x))
+        return reader.error(key) << "'" << name << "' holds "
+                                 << ConfigReader::render(v)
+                                 << ", not a positive number";
+      out.push_back(*x);
+    }
+    return success();
+  };
+  if (failed(list("short_factor", spec.shortFactors)) ||
+      failed(list("long_factor", spec.longFactors)))
+    return failure();
+  const json::Value *context = o.get("original_max_position_embeddings");
+  StringRef contextKey = key;
+  if (!context && (context = reader.get("original_max_position_embeddings")))
+    contextKey = "original_max_position_embeddings";
+  std::optional<int64_t> original =
+      context ? context->getAsInteger() : std::nullopt;
+  if (!original || *original <= 1)
+    return reader.error(contextKey)
+           << "'longrope' scaling needs an original_max_position_embeddings "
+              "> 1 (the context the short factors serve)";
+  std::optional<double> factor = o.getNumber("factor");
+  if (!factor)
+    factor = double(spec.maxPositions) / double(*original);
+  std::optional<double> attention = o.getNumber("attention_factor");
+  if (attention && !(*attention > 0))
+    return reader.error(key) << "'attention_factor' must be a positive "
+                                "number, got "
+                             << *attention;
+  spec.originalContext = *original;
+  spec.ropeFactor = *factor;
+  spec.attentionFactor =
+      attention ? *attention
+                : (*factor <= 1 ? 1.0
+                                : std::sqrt(1 + std::log(*factor) /
+                                                    std::log(double(*original))));
+  return success();
+}
+
 /// RoPE's theta and partial rotary from "rope_parameters" (transformers 5),
-/// and the "linear", "llama3" and "yarn" scaling kinds; the other kinds stay
-/// plain RoPE with a warning (warnUnmodeled).
+/// and the "linear", "llama3", "yarn" and "longrope" scaling kinds; the
+/// other kinds stay plain RoPE with a warning (warnUnmodeled).
 LogicalResult readRopeParameters(ConfigReader &reader, ModelSpec &spec) {
   auto [o, key] = ropeObject(reader);
   if (spec.gpt2 || !o)
@@ -268,8 +328,11 @@ LogicalResult readRopeParameters(ConfigReader &reader, ModelSpec &spec) {
       spec.rotaryDim = dims == spec.headDim ? 0 : dims;
     }
   }
-  const std::string kind = ropeScalingKind(*reader.get(key));
-  if (kind != "linear" && kind != "llama3" && kind != "yarn")
+  std::string kind = ropeScalingKind(*reader.get(key));
+  if (kind == "su") // Phi-3's first name for LongRoPE
+    kind = "longrope";
+  if (kind != "linear" && kind != "llama3" && kind != "yarn" &&
+      kind != "longrope")
     return success(reader.ok);
   auto required = [&](StringRef name) -> std::optional<double> {
     std::optional<double> x = positive(name);
@@ -277,6 +340,8 @@ LogicalResult readRopeParameters(ConfigReader &reader, ModelSpec &spec) {
       error() << "'" << kind << "' scaling needs a positive '" << name << "'";
     return x;
   };
+  if (kind == "longrope")
+    return readLongRope(reader, spec, *o, key);
   if (kind == "yarn") {
     // Without a factor, transformers extends the original context to
     // max_position_embeddings; without an original context, it is
@@ -797,7 +862,16 @@ private:
     auto number = [&](double x) {
       return x ? builder.getF64FloatAttr(x) : FloatAttr();
     };
-    FloatAttr factor = number(spec.ropeFactor);
+    // LongRoPE divides by one factor per frequency: the long list when the
+    // sequence outgrows the original context, as transformers chooses by
+    // the highest position.
+    const bool longrope = !spec.shortFactors.empty();
+    DenseF64ArrayAttr factors;
+    if (longrope)
+      factors = builder.getDenseF64ArrayAttr(seq > spec.originalContext
+                                                 ? spec.longFactors
+                                                 : spec.shortFactors);
+    FloatAttr factor = number(longrope ? 0 : spec.ropeFactor);
     FloatAttr low = number(spec.lowFreqFactor);
     FloatAttr high = number(spec.highFreqFactor);
     FloatAttr fast = number(spec.betaFast), slow = number(spec.betaSlow);
@@ -805,12 +879,13 @@ private:
                                      ? 0
                                      : spec.attentionFactor);
     IntegerAttr context =
-        spec.originalContext ? builder.getI64IntegerAttr(spec.originalContext)
-                             : IntegerAttr();
+        spec.originalContext && !longrope
+            ? builder.getI64IntegerAttr(spec.originalContext)
+            : IntegerAttr();
     auto create = [&](Value x, int64_t heads, const std::string &name) {
       return funcBuilder->create<llm::RopeOp>(
           named(name), x, builder.getI64IntegerAttr(heads), theta, rotary,
-          factor, low, high, fast, slow, context, attention);
+          factor, low, high, fast, slow, context, factors, attention);
     };
     return {create(q, spec.heads, p + ".rope_q"),
             create(k, spec.kvHeads, p + ".rope_k")};

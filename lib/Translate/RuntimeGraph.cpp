@@ -170,7 +170,8 @@ private:
             entry["rotary_dim"] = int64_t(*rotary);
           FloatAttr factor = e.getScalingFactorAttr();
           FloatAttr attention = e.getAttentionFactorAttr();
-          if (factor || attention) {
+          std::optional<ArrayRef<double>> factors = e.getFrequencyFactors();
+          if (factor || attention || factors) {
             json::Object scaling{
                 {"factor", factor ? factor.getValueAsDouble() : 1.0}};
             auto number = [&](StringRef key, FloatAttr a) {
@@ -184,6 +185,10 @@ private:
             number("attention_factor", attention);
             if (IntegerAttr context = e.getOriginalContextAttr())
               scaling["original_context"] = context.getInt();
+            if (factors)
+              scaling["frequency_factors"] =
+                  json::Array(std::vector<json::Value>(factors->begin(),
+                                                       factors->end()));
             entry["rope_scaling"] = std::move(scaling);
           }
         })

@@ -177,7 +177,11 @@ template <typename T> void RopeForwardBackwardAtAbsolutePositions() {
                              RopeScaling::llama3(8.0, 1.0, 4.0, 8192.0)},
                         Case{2, 17, 4, 64, 100000, 1e6, 32,
                              RopeScaling::yarn(4.0, 32.0, 1.0, 32768.0,
-                                               1.1386)}}) {
+                                               1.1386)},
+                        Case{1, 9, 3, 12, 9000, 1e4, 0,
+                             RopeScaling::longrope({1.0, 1.5, 2.5, 4.0, 9.0,
+                                                    20.0},
+                                                   1.19)}}) {
     const std::string t = std::to_string(c.S) + "@" + std::to_string(c.start) +
                           "r" + std::to_string(c.rotary) + "f" +
                           std::to_string(int(c.scaling.factor));

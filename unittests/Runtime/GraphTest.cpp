@@ -147,6 +147,36 @@ TEST(GraphJson, PartialRotaryAndExactGeluRoundTrip) {
                    "rotary_dim must be even and at most the head dimension");
 }
 
+TEST(GraphJson, LongRopeFactorsRoundTripOnePerFrequency) {
+  Graph g = buildLlama(LlamaConfig{});
+  std::vector<double> factors;
+  for (Op &op : g.ops)
+    if (op.kind == OpKind::Rope) {
+      const int frequencies = g.valueFeatures[op.output] / op.heads / 2;
+      factors.assign(frequencies, 1.0);
+      factors.back() = 3.5;
+      op.ropeScaling = RopeScaling::longrope(factors, 1.19);
+    }
+  const std::string text = graphToJson(g);
+  const Graph back = graphFromJson(text);
+  EXPECT_EQ(graphToJson(back), text);
+  for (const Op &op : back.ops)
+    if (op.kind == OpKind::Rope) {
+      ASSERT_EQ(op.ropeScaling.numFactors, int(factors.size()));
+      EXPECT_EQ(op.ropeScaling.factors[factors.size() - 1], 3.5);
+      EXPECT_EQ(op.ropeScaling.attentionFactor, 1.19);
+    }
+  // One factor too many for the head.
+  for (Op &op : g.ops)
+    if (op.kind == OpKind::Rope) {
+      factors.push_back(1.0);
+      op.ropeScaling = RopeScaling::longrope(factors, 1.19);
+      break;
+    }
+  expectThrowsWith([&] { graphFromJson(graphToJson(g)); },
+                   "frequency_factors must be positive, one per frequency");
+}
+
 TEST(GraphJson, RopeScalingMustBeOneKind) {
   auto withScaling = [](double fast, double slow, double low, double high) {
     Graph g = buildLlama(LlamaConfig{});

@@ -165,6 +165,17 @@ TEST(Rope, YarnScalingRampsOverTheFrequencyIndex) {
   }
 }
 
+TEST(Rope, LongRopeDividesEachFrequencyByItsFactor) {
+  const RopeScaling s = RopeScaling::longrope({1.0, 1.5, 4.0}, 1.19);
+  for (int64_t i = 0; i < 3; ++i)
+    EXPECT_DOUBLE_EQ(ropeInvFreq(i, 6, 1e4, s),
+                     std::pow(1e4, -2.0 * i / 6) / s.factors[i]);
+  EXPECT_DOUBLE_EQ(s.attentionFactor, 1.19);
+  EXPECT_THROW(RopeScaling::longrope(
+                   std::vector<double>(RopeScaling::kMaxFactors + 1, 1.0), 1),
+               std::invalid_argument);
+}
+
 TEST(Rope, YarnAttentionFactorScalesTheRotatedDimensionsOnly) {
   // Heads of 20, 16 of them turned: the turned dimensions are the unscaled
   // rotation times the factor, the last 4 pass through; the backward is the

@@ -2,6 +2,7 @@
 
 #include "seq1f1b/runtime/graph.h"
 
+#include <algorithm>
 #include <cmath>
 #include <stdexcept>
 
@@ -133,6 +134,15 @@ private:
                 "with original_context, either 0 < low_freq_factor < "
                 "high_freq_factor (llama3) or 0 < beta_slow < beta_fast "
                 "(yarn)");
+        const int turned =
+            op.rotaryDim ? op.rotaryDim
+                         : (op.heads > 0 ? outFeat() / op.heads : 0);
+        require(s.numFactors == 0 ||
+                    (s.numFactors == turned / 2 &&
+                     std::all_of(s.factors, s.factors + s.numFactors,
+                                 [](double f) { return f > 0; })),
+                "rope_scaling's frequency_factors must be positive, one per "
+                "frequency (" + std::to_string(turned / 2) + ")");
       }
       break;
     case OpKind::Attention: {

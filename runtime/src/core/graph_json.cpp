@@ -92,6 +92,17 @@ Op parseOp(const json &j, size_t i, const Graph &g) {
         optional<double>(s, "original_context", 0, at);
     op.ropeScaling.attentionFactor =
         optional<double>(s, "attention_factor", 1, at);
+    const auto factors = optional<std::vector<double>>(
+        s, "frequency_factors", std::vector<double>(), at);
+    if (!factors.empty()) {
+      try {
+        const RopeScaling longrope =
+            RopeScaling::longrope(factors, op.ropeScaling.attentionFactor);
+        op.ropeScaling = longrope;
+      } catch (const std::invalid_argument &e) {
+        fail(where, e.what());
+      }
+    }
   }
   op.exact = optional<bool>(j, "exact", false, where);
   op.scale = optional<double>(j, "scale", 1.0, where);
@@ -162,7 +173,8 @@ std::string graphToJson(const Graph &g) {
       if (op.rotaryDim)
         jo["rotary_dim"] = op.rotaryDim;
       if (const RopeScaling &s = op.ropeScaling;
-          s.factor != 1 || s.originalContext > 0 || s.attentionFactor != 1) {
+          s.factor != 1 || s.originalContext > 0 || s.attentionFactor != 1 ||
+          s.numFactors > 0) {
         json js = {{"factor", s.factor}};
         if (s.originalContext > 0 && s.betaFast > 0) {
           js["beta_fast"] = s.betaFast;
@@ -173,6 +185,9 @@ std::string graphToJson(const Graph &g) {
         }
         if (s.originalContext > 0)
           js["original_context"] = s.originalContext;
+        if (s.numFactors > 0)
+          js["frequency_factors"] =
+              std::vector<double>(s.factors, s.factors + s.numFactors);
         if (s.attentionFactor != 1)
           js["attention_factor"] = s.attentionFactor;
         jo["rope_scaling"] = js;

@@ -267,6 +267,38 @@ func.func @f(%x: tensor<1x8x16xf32>) -> tensor<1x8x16xf32> {
 // -----
 
 func.func @f(%x: tensor<1x8x16xf32>) -> tensor<1x8x16xf32> {
+  // expected-error @+1 {{expects one longrope factor per frequency (2), got 3}}
+  %y = llm.rope %x heads 4 theta 1.0e4 longrope([1.0, 2.0, 3.0]) : tensor<1x8x16xf32>
+  return %y : tensor<1x8x16xf32>
+}
+
+// -----
+
+func.func @f(%x: tensor<1x8x16xf32>) -> tensor<1x8x16xf32> {
+  // expected-error @+1 {{expects one longrope factor per frequency (1), got 2}}
+  %y = llm.rope %x heads 4 theta 1.0e4 rotary 2 longrope([1.0, 2.0]) : tensor<1x8x16xf32>
+  return %y : tensor<1x8x16xf32>
+}
+
+// -----
+
+func.func @f(%x: tensor<1x8x16xf32>) -> tensor<1x8x16xf32> {
+  // expected-error @+1 {{expects longrope factors > 0}}
+  %y = llm.rope %x heads 4 theta 1.0e4 longrope([1.0, 0.0]) : tensor<1x8x16xf32>
+  return %y : tensor<1x8x16xf32>
+}
+
+// -----
+
+func.func @f(%x: tensor<1x8x16xf32>) -> tensor<1x8x16xf32> {
+  // expected-error @+1 {{expected '['}}
+  %y = llm.rope %x heads 4 theta 1.0e4 longrope(1.0, 2.0) : tensor<1x8x16xf32>
+  return %y : tensor<1x8x16xf32>
+}
+
+// -----
+
+func.func @f(%x: tensor<1x8x16xf32>) -> tensor<1x8x16xf32> {
   // expected-error @+1 {{expects an even rotary dimension count in [2, 4], got 6}}
   %y = llm.rope %x heads 4 theta 1.0e4 rotary 6 : tensor<1x8x16xf32>
   return %y : tensor<1x8x16xf32>

@@ -49,6 +49,8 @@ func.func @model(%ids: tensor<2x8xi32>, %targets: tensor<2x8xi32>) -> (tensor<f3
   %k3 = llm.rope %k heads 2 theta 5.0e5 scaling 8.0 llama3(1.0, 4.0, 8192) : tensor<2x8x8xf32>
   // CHECK: llm.rope %{{.*}} heads 2 theta 1.000000e+06 scaling 4.000000e+00 yarn(3.200000e+01, 1.000000e+00, 32768) attention_factor 1.138600e+00 : tensor<2x8x8xf32>
   %ky = llm.rope %k heads 2 theta 1.0e6 scaling 4.0 yarn(32.0, 1.0, 32768) attention_factor 1.1386 : tensor<2x8x8xf32>
+  // CHECK: llm.rope %{{.*}} heads 2 theta 1.000000e+04 longrope([1.000000e+00, 2.500000e+00]) attention_factor 1.250000e+00 : tensor<2x8x8xf32>
+  %klr = llm.rope %k heads 2 theta 1.0e4 longrope([1.0, 2.5]) attention_factor 1.25 : tensor<2x8x8xf32>
   // CHECK: llm.attention %{{.*}}, %{{.*}}, %{{.*}} heads 4 kv_heads 2 : tensor<2x8x16xf32>, tensor<2x8x8xf32>
   %a = llm.attention %qr, %kr, %v heads 4 kv_heads 2 : tensor<2x8x16xf32>, tensor<2x8x8xf32>
   // CHECK: llm.attention %{{.*}}, %{{.*}}, %{{.*}} heads 4 kv_heads 2 window 3 : tensor<2x8x16xf32>, tensor<2x8x8xf32>

@@ -2,7 +2,7 @@
 computed here in plain Python the way transformers defines the model.
 
   hf_reference.py MODEL DIR [F32|BF16 [SHARDS]]   (MODEL: llama, llama31,
-      qwen2, qwen25_yarn, mistral, phi3, gemma, gemma2, gpt2, gpt_neox, starcoder2)
+      qwen2, qwen25_yarn, phi3_longrope, phi3_longrope_short, mistral, phi3, gemma, gemma2, gpt2, gpt_neox, starcoder2)
       writes
       DIR/config.json, DIR/model.safetensors (or SHARDS files and
       model.safetensors.index.json) and DIR/tokens.bin (one sequence of
@@ -117,19 +117,38 @@ def yarn_inv_freq(theta, dim, scaling):
     return inv_freq, attention
 
 
-def rope(x, heads, hd, theta, rotary=None, scaling=None):
+def longrope_inv_freq(theta, dim, scaling, seq_len, max_positions):
+    """transformers' "longrope" (Phi-3): each frequency divided by its own
+    factor, long_factor once the sequence (its highest position + 1)
+    outgrows the original context, short_factor before; the attention
+    factor sqrt(1 + ln(factor) / ln(original)) with factor max_positions /
+    original unless given."""
+    original = scaling["original_max_position_embeddings"]
+    ext = scaling["long_factor"] if seq_len > original else scaling["short_factor"]
+    inv_freq = [1 / (e * theta ** (2 * i / dim)) for i, e in enumerate(ext)]
+    factor = scaling.get("factor") or max_positions / original
+    attention = scaling.get("attention_factor")
+    if attention is None:
+        attention = math.sqrt(1 + math.log(factor) / math.log(original)) if factor > 1 else 1.0
+    return inv_freq, attention
+
+
+def rope(x, heads, hd, theta, rotary=None, scaling=None, max_positions=None):
     """Rotate-half RoPE on the first `rotary` dimensions of each head (all
     by default), frequencies over those dimensions, rescaled by a
-    rope_scaling dict ("linear", "llama3" or "yarn"; YaRN's attention factor
-    multiplies cos and sin); the rest pass."""
+    rope_scaling dict ("linear", "llama3", "yarn" or "longrope"; YaRN's and
+    LongRoPE's attention factors multiply cos and sin); the rest pass."""
     r = rotary or hd
     inv_freq = [theta ** (-2 * i / r) for i in range(r // 2)]
     attention = 1.0
-    if scaling and scaling["rope_type"] == "linear":
+    kind = scaling and scaling.get("rope_type", scaling.get("type"))
+    if kind == "linear":
         inv_freq = [f / scaling["factor"] for f in inv_freq]
-    elif scaling and scaling["rope_type"] == "yarn":
+    elif kind == "yarn":
         inv_freq, attention = yarn_inv_freq(theta, r, scaling)
-    elif scaling:
+    elif kind == "longrope":
+        inv_freq, attention = longrope_inv_freq(theta, r, scaling, len(x), max_positions)
+    elif kind:
         inv_freq = llama3_inv_freq(inv_freq, scaling)
     out = []
     for pos, row in enumerate(x):
@@ -264,10 +283,10 @@ def fuse(w, fused, names):
     w.tensors[fused] = ([sum(sh[0] for sh in shapes), shapes[0][1]], flat)
 
 
-def phi3(w, tokens):
+def phi3(w, tokens, scaling=None):
     """Llama's model with Phi-3's checkpoint: q, k, v in self_attn.qkv_proj
     and gate, up in mlp.gate_up_proj."""
-    config, logits = llama(w, tokens)
+    config, logits = llama(w, tokens, scaling=scaling)
     config["model_type"] = "phi3"
     for i in range(config["num_hidden_layers"]):
         p = "model.layers.%d." % i
@@ -276,6 +295,24 @@ def phi3(w, tokens):
         fuse(w, p + "mlp.gate_up_proj.weight",
              [p + "mlp.gate_proj.weight", p + "mlp.up_proj.weight"])
     return config, logits
+
+
+def phi3_longrope(w, tokens, original=8):
+    """Phi-3 with LongRoPE as Phi-3-mini-128k writes it ("type": "longrope",
+    original_max_position_embeddings at the top level). With an original
+    context of 8 the 10-token sequence takes the long factors and the
+    attention factor is sqrt(1 + ln 8 / ln 8) (max_position_embeddings 64);
+    with 16 (phi3_longrope_short) the short ones and sqrt(1 + ln 4 / ln 16)."""
+    config, logits = phi3(w, tokens, scaling={
+        "type": "longrope", "short_factor": [1.0, 1.25, 2.0, 3.5],
+        "long_factor": [1.5, 3.0, 6.0, 12.0], "original_max_position_embeddings": original})
+    config["original_max_position_embeddings"] = config["rope_scaling"].pop(
+        "original_max_position_embeddings")
+    return config, logits
+
+
+def phi3_longrope_short(w, tokens):
+    return phi3_longrope(w, tokens, original=16)
 
 
 def mistral(w, tokens):
@@ -330,8 +367,10 @@ def llama(w, tokens, window=None, scaling=None, qkv_bias=False):
     for i in range(layers):
         p = "model.layers.%d." % i
         h = rms_norm(x, w.new(p + "input_layernorm.weight", [d], 0.1, 1.0), 1e-5)
-        q = rope(proj(h, p + "self_attn.q_proj", heads * hd), heads, hd, 1e4, scaling=scaling)
-        k = rope(proj(h, p + "self_attn.k_proj", kv * hd), kv, hd, 1e4, scaling=scaling)
+        q = rope(proj(h, p + "self_attn.q_proj", heads * hd), heads, hd, 1e4, scaling=scaling,
+                 max_positions=64)
+        k = rope(proj(h, p + "self_attn.k_proj", kv * hd), kv, hd, 1e4, scaling=scaling,
+                 max_positions=64)
         v = proj(h, p + "self_attn.v_proj", kv * hd)
         a = attention(q, k, v, heads, kv, hd, window)
         x = add(x, matmul_t(a, w.new(p + "self_attn.o_proj.weight", [d, heads * hd])))
@@ -549,7 +588,8 @@ def main():
     seq = [rng.randrange(32) for _ in range(S + 1)]
     w = Weights(dtype)
     config, logits = {"llama": llama, "llama31": llama31, "qwen2": qwen2,
-                      "qwen25_yarn": qwen25_yarn, "gemma": gemma,
+                      "qwen25_yarn": qwen25_yarn, "phi3_longrope": phi3_longrope,
+                      "phi3_longrope_short": phi3_longrope_short, "gemma": gemma,
                       "gemma2": gemma2,
                       "gpt2": gpt2, "phi3": phi3, "mistral": mistral, "gpt_neox": gpt_neox,
                       "starcoder2": starcoder2}[model](w, seq[:S])

@@ -347,6 +347,15 @@ LogicalResult RopeOp::verify() {
                            << "beta_fast " << fast << " and beta_slow "
                            << slow;
   }
+  if (std::optional<ArrayRef<double>> factors = getFrequencyFactors()) {
+    const int64_t turned = getRotaryDim() ? int64_t(*getRotaryDim())
+                                          : features / heads;
+    if (int64_t(factors->size()) != turned / 2)
+      return emitOpError() << "expects one longrope factor per frequency ("
+                           << turned / 2 << "), got " << factors->size();
+    if (!llvm::all_of(*factors, [](double f) { return f > 0; }))
+      return emitOpError() << "expects longrope factors > 0";
+  }
   if ((llama3 || yarn) && getOriginalContextAttr().getInt() <= 0)
     return emitOpError() << "expects an original context > 0, got "
                          << getOriginalContextAttr().getInt();
@@ -540,15 +549,26 @@ SmallVector<Value> CrossEntropyOp::getSavedForBackward() {
 }
 
 //===----------------------------------------------------------------------===//
-// RoPE scaling bands: `llama3(low, high, context)` or `yarn(beta_fast,
-// beta_slow, context)`, sharing the original context attribute. Optional:
-// absent when neither keyword is there.
+// RoPE scaling rules: `llama3(low, high, context)` or `yarn(beta_fast,
+// beta_slow, context)`, sharing the original context attribute, or
+// `longrope([f0, f1, ...])`. Optional: absent when no keyword is there.
 //===----------------------------------------------------------------------===//
 
-static OptionalParseResult parseRopeBands(OpAsmParser &parser, FloatAttr &low,
-                                          FloatAttr &high, FloatAttr &betaFast,
-                                          FloatAttr &betaSlow,
-                                          IntegerAttr &context) {
+static OptionalParseResult
+parseRopeBands(OpAsmParser &parser, FloatAttr &low, FloatAttr &high,
+               FloatAttr &betaFast, FloatAttr &betaSlow, IntegerAttr &context,
+               DenseF64ArrayAttr &factors) {
+  Builder &b = parser.getBuilder();
+  if (succeeded(parser.parseOptionalKeyword("longrope"))) {
+    SmallVector<double> values;
+    auto one = [&]() { return parser.parseFloat(values.emplace_back()); };
+    if (parser.parseLParen() ||
+        parser.parseCommaSeparatedList(OpAsmParser::Delimiter::Square, one) ||
+        parser.parseRParen())
+      return failure();
+    factors = b.getDenseF64ArrayAttr(values);
+    return success();
+  }
   FloatAttr *first = nullptr, *second = nullptr;
   if (succeeded(parser.parseOptionalKeyword("llama3"))) {
     first = &low;
@@ -559,7 +579,6 @@ static OptionalParseResult parseRopeBands(OpAsmParser &parser, FloatAttr &low,
   } else {
     return std::nullopt;
   }
-  Builder &b = parser.getBuilder();
   if (parser.parseLParen() || parser.parseAttribute(*first, b.getF64Type()) ||
       parser.parseComma() ||
       parser.parseAttribute(*second, b.getF64Type()) || parser.parseComma() ||
@@ -568,9 +587,10 @@ static OptionalParseResult parseRopeBands(OpAsmParser &parser, FloatAttr &low,
   return success();
 }
 
-static void printRopeBands(OpAsmPrinter &printer, Operation *, FloatAttr low,
+static void printRopeBands(OpAsmPrinter &printer, Operation *op, FloatAttr low,
                            FloatAttr high, FloatAttr betaFast,
-                           FloatAttr betaSlow, IntegerAttr context) {
+                           FloatAttr betaSlow, IntegerAttr context,
+                           DenseF64ArrayAttr factors) {
   auto bands = [&](StringRef kind, FloatAttr first, FloatAttr second) {
     printer << kind << "(";
     printer.printAttributeWithoutType(first);
@@ -580,10 +600,18 @@ static void printRopeBands(OpAsmPrinter &printer, Operation *, FloatAttr low,
     printer.printAttributeWithoutType(context);
     printer << ")";
   };
-  if (low)
+  if (low) {
     bands("llama3", low, high);
-  else if (betaFast)
+  } else if (betaFast) {
     bands("yarn", betaFast, betaSlow);
+  } else if (factors) {
+    printer << "longrope([";
+    llvm::interleaveComma(factors.asArrayRef(), printer, [&](double f) {
+      printer.printAttributeWithoutType(
+          FloatAttr::get(Float64Type::get(op->getContext()), f));
+    });
+    printer << "])";
+  }
 }
 
 #define GET_OP_CLASSES

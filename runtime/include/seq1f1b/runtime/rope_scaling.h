@@ -9,8 +9,12 @@
 #ifndef SEQ1F1B_RUNTIME_ROPE_SCALING_H
 #define SEQ1F1B_RUNTIME_ROPE_SCALING_H
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <stdexcept>
+#include <string>
+#include <vector>
 
 #ifdef __CUDACC__
 #define S1F_HOST_DEVICE __host__ __device__
@@ -28,14 +32,22 @@ namespace s1f::rt {
 /// `originalContext` and betas (YaRN), frequencies turning fewer than
 /// betaSlow times over originalContext are divided by `factor`, those
 /// turning more than betaFast times are kept, and a linear ramp over the
-/// frequency index blends the band between; `attentionFactor` then scales
-/// the rotated dimensions (YaRN's mscale, which sharpens attention).
+/// frequency index blends the band between. With `numFactors` (LongRoPE,
+/// Phi-3's 128k context), frequency i is divided by factors[i] instead.
+/// `attentionFactor` then scales the rotated dimensions (YaRN's mscale and
+/// LongRoPE's, which keep attention sharp over the longer context).
 struct RopeScaling {
+  /// Frequencies of a head of up to 256 dimensions; fixed so that the CUDA
+  /// kernel takes the struct by value.
+  static constexpr int kMaxFactors = 128;
+
   double factor = 1;
   double lowFreqFactor = 0, highFreqFactor = 0; ///< llama3
   double betaFast = 0, betaSlow = 0;            ///< yarn (betaFast 0: none)
   double originalContext = 0;                   ///< 0: linear
   double attentionFactor = 1;
+  int numFactors = 0; ///< longrope (0: none)
+  double factors[kMaxFactors] = {};
 
   static RopeScaling llama3(double factor, double low, double high,
                             double context) {
@@ -44,6 +56,19 @@ struct RopeScaling {
     s.lowFreqFactor = low;
     s.highFreqFactor = high;
     s.originalContext = context;
+    return s;
+  }
+  /// Throws std::invalid_argument beyond kMaxFactors.
+  static RopeScaling longrope(const std::vector<double> &factors,
+                              double attentionFactor) {
+    if (factors.size() > static_cast<size_t>(kMaxFactors))
+      throw std::invalid_argument(
+          "rope_scaling: " + std::to_string(factors.size()) +
+          " frequency factors, at most " + std::to_string(kMaxFactors));
+    RopeScaling s;
+    s.numFactors = static_cast<int>(factors.size());
+    std::copy(factors.begin(), factors.end(), s.factors);
+    s.attentionFactor = attentionFactor;
     return s;
   }
   static RopeScaling yarn(double factor, double betaFast, double betaSlow,
@@ -65,6 +90,8 @@ S1F_HOST_DEVICE inline double ropeInvFreq(int64_t i, int64_t rotary,
                                           const RopeScaling &s) {
   const double dims = static_cast<double>(rotary);
   const double invFreq = pow(theta, -2.0 * static_cast<double>(i) / dims);
+  if (s.numFactors > 0)
+    return invFreq / s.factors[i];
   if (s.originalContext <= 0)
     return s.factor == 1 ? invFreq : invFreq / s.factor;
   const double twoPi = 6.283185307179586;

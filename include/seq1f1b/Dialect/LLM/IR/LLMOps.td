@@ -229,13 +229,16 @@ def LLM_RopeOp : LLM_Op<"rope", [Pure, AllTypesMatch<["input", "result"]>]> {
     blended. With `yarn(beta_fast, beta_slow, context)` instead, YaRN's rule:
     frequencies turning fewer than beta_slow times over the original context
     are divided by f, those turning more than beta_fast times are kept, and a
-    linear ramp over the frequency index blends those between.
-    `attention_factor` a (YaRN's mscale) multiplies the rotated dimensions.
+    linear ramp over the frequency index blends those between. With
+    `longrope([f0, f1, ...])` (Phi-3's LongRoPE), frequency i is divided by
+    fi, one factor per frequency. `attention_factor` a (YaRN's and
+    LongRoPE's) multiplies the rotated dimensions.
 
     Example:
     ```mlir
     %qr = llm.rope %q heads 32 theta 5.000000e+05 scaling 8.000000e+00 llama3(1.000000e+00, 4.000000e+00, 8192) : tensor<1x8192x4096xbf16>
     %kr = llm.rope %k heads 32 theta 1.000000e+04 rotary 32 : tensor<1x2048x4096xf32>
+    %kl = llm.rope %k heads 2 theta 1.000000e+04 longrope([1.000000e+00, 1.500000e+00, 4.000000e+00]) attention_factor 1.250000e+00 : tensor<1x4096x12xf32>
     %qy = llm.rope %q heads 28 theta 1.000000e+06 scaling 4.000000e+00 yarn(3.200000e+01, 1.000000e+00, 32768) attention_factor 1.138629e+00 : tensor<1x131072x3584xbf16>
     ```
   }];
@@ -247,13 +250,14 @@ def LLM_RopeOp : LLM_Op<"rope", [Pure, AllTypesMatch<["input", "result"]>]> {
                        OptionalAttr<F64Attr>:$beta_fast,
                        OptionalAttr<F64Attr>:$beta_slow,
                        OptionalAttr<I64Attr>:$original_context,
+                       OptionalAttr<DenseF64ArrayAttr>:$frequency_factors,
                        OptionalAttr<F64Attr>:$attention_factor);
   let results = (outs LLM_FloatTensor:$result);
   let assemblyFormat = [{
     $input `heads` $num_heads `theta` $theta (`rotary` $rotary_dim^)?
     (`scaling` $scaling_factor^)?
     (custom<RopeBands>($low_freq_factor, $high_freq_factor, $beta_fast,
-                       $beta_slow, $original_context)^)?
+                       $beta_slow, $original_context, $frequency_factors)^)?
     (`attention_factor` $attention_factor^)? attr-dict `:` type($input)
   }];
   let hasVerifier = 1;
