@@ -55,6 +55,10 @@ struct ModelSpec {
   /// "longrope": per-frequency divisors for sequences up to the original
   /// context and beyond it.
   std::vector<double> shortFactors, longFactors;
+  /// "dynamic" (NTK): theta grows once the sequence outgrows
+  /// max_position_embeddings; 0: none.
+  double dynamicFactor = 0;
+  std::string ropeKind; ///< the rope_scaling kind applied; empty: none
   bool exactGelu = false; ///< "gelu": x Phi(x); else GELU's tanh form
   bool tied = false, attentionBias = false, mlpBias = false;
   bool sandwichNorms = false; ///< Gemma 2: norms after attention and MLP too
@@ -299,8 +303,8 @@ LogicalResult readLongRope(ConfigReader &reader, ModelSpec &spec,
 }
 
 /// RoPE's theta and partial rotary from "rope_parameters" (transformers 5),
-/// and the "linear", "llama3", "yarn" and "longrope" scaling kinds; the
-/// other kinds stay plain RoPE with a warning (warnUnmodeled).
+/// and the "linear", "llama3", "yarn", "longrope" and "dynamic" scaling
+/// kinds; others stay plain RoPE with a warning (warnUnmodeled).
 LogicalResult readRopeParameters(ConfigReader &reader, ModelSpec &spec) {
   auto [o, key] = ropeObject(reader);
   if (spec.gpt2 || !o)
@@ -332,8 +336,9 @@ LogicalResult readRopeParameters(ConfigReader &reader, ModelSpec &spec) {
   if (kind == "su") // Phi-3's first name for LongRoPE
     kind = "longrope";
   if (kind != "linear" && kind != "llama3" && kind != "yarn" &&
-      kind != "longrope")
+      kind != "longrope" && kind != "dynamic")
     return success(reader.ok);
+  spec.ropeKind = kind;
   auto required = [&](StringRef name) -> std::optional<double> {
     std::optional<double> x = positive(name);
     if (!x && reader.ok)
@@ -377,6 +382,13 @@ LogicalResult readRopeParameters(ConfigReader &reader, ModelSpec &spec) {
   std::optional<double> factor = required("factor");
   if (!factor)
     return failure();
+  if (kind == "dynamic") {
+    if ((spec.rotaryDim ? spec.rotaryDim : spec.headDim) <= 2)
+      return error() << "'dynamic' scaling needs more than 2 rotary "
+                        "dimensions per head";
+    spec.dynamicFactor = *factor;
+    return success();
+  }
   spec.ropeFactor = *factor;
   if (kind == "linear")
     return success();
@@ -563,7 +575,7 @@ void warnUnmodeled(ConfigReader &reader, const ModelSpec &spec, int64_t seq) {
   auto [rope, ropeKey] = ropeObject(reader);
   const std::string kind =
       ropeKey.empty() ? "" : ropeScalingKind(*reader.get(ropeKey));
-  if (!ropeKey.empty() && !spec.ropeFactor && kind != "default") {
+  if (!ropeKey.empty() && spec.ropeKind.empty() && kind != "default") {
     const bool given =
         reader.has("rope_theta") || (rope && rope->get("rope_theta"));
     reader.warning(ropeKey)
@@ -854,9 +866,22 @@ private:
     return headLinear(x, spec.tied ? "embed_tokens" : "lm_head");
   }
 
+  /// Theta, grown as transformers' "dynamic" (NTK-aware) scaling grows it
+  /// for a sequence of `seq` tokens: every training sequence has that length,
+  /// so the frequencies are fixed.
+  double ropeTheta() const {
+    if (!spec.dynamicFactor || seq <= spec.maxPositions)
+      return spec.ropeTheta;
+    const double dims = spec.rotaryDim ? spec.rotaryDim : spec.headDim;
+    const double f = spec.dynamicFactor;
+    return spec.ropeTheta *
+           std::pow(f * double(seq) / double(spec.maxPositions) - (f - 1),
+                    dims / (dims - 2));
+  }
+
   /// q and k rotated by position (every family but GPT-2).
   std::pair<Value, Value> rope(Value q, Value k, const std::string &p) {
-    auto theta = builder.getF64FloatAttr(spec.ropeTheta);
+    auto theta = builder.getF64FloatAttr(ropeTheta());
     IntegerAttr rotary =
         spec.rotaryDim ? builder.getI64IntegerAttr(spec.rotaryDim) : nullptr;
     auto number = [&](double x) {

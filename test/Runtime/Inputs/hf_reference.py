@@ -1,7 +1,7 @@
 """A tiny Hugging Face model, written out as a checkpoint, and its loss
 computed here in plain Python the way transformers defines the model.
 
-  hf_reference.py MODEL DIR [F32|BF16 [SHARDS]]   (MODEL: llama, llama31,
+  hf_reference.py MODEL DIR [F32|BF16 [SHARDS]]   (MODEL: llama, llama31, llama_dynamic,
       qwen2, qwen25_yarn, phi3_longrope, phi3_longrope_short, mistral, phi3, gemma, gemma2, gpt2, gpt_neox, starcoder2)
       writes
       DIR/config.json, DIR/model.safetensors (or SHARDS files and
@@ -139,16 +139,20 @@ def rope(x, heads, hd, theta, rotary=None, scaling=None, max_positions=None):
     rope_scaling dict ("linear", "llama3", "yarn" or "longrope"; YaRN's and
     LongRoPE's attention factors multiply cos and sin); the rest pass."""
     r = rotary or hd
+    kind = scaling and scaling.get("rope_type", scaling.get("type"))
+    if kind == "dynamic":  # _compute_dynamic_ntk_parameters at the sequence's length
+        seq_len = max(len(x), max_positions)
+        f = scaling["factor"]
+        theta = theta * ((f * seq_len / max_positions) - (f - 1)) ** (r / (r - 2))
     inv_freq = [theta ** (-2 * i / r) for i in range(r // 2)]
     attention = 1.0
-    kind = scaling and scaling.get("rope_type", scaling.get("type"))
     if kind == "linear":
         inv_freq = [f / scaling["factor"] for f in inv_freq]
     elif kind == "yarn":
         inv_freq, attention = yarn_inv_freq(theta, r, scaling)
     elif kind == "longrope":
         inv_freq, attention = longrope_inv_freq(theta, r, scaling, len(x), max_positions)
-    elif kind:
+    elif kind == "llama3":
         inv_freq = llama3_inv_freq(inv_freq, scaling)
     out = []
     for pos, row in enumerate(x):
@@ -343,14 +347,20 @@ def qwen25_yarn(w, tokens):
         "rope_type": "yarn", "factor": 4.0, "original_max_position_embeddings": 64})
 
 
-def llama(w, tokens, window=None, scaling=None, qkv_bias=False):
+def llama_dynamic(w, tokens):
+    """Llama with dynamic (NTK) rope_scaling, factor 2: max_position_embeddings
+    cut to 8, so the 10-token sequence grows theta by (2 x 10 / 8 - 1)^(8/6)."""
+    return llama(w, tokens, scaling={"rope_type": "dynamic", "factor": 2.0}, max_positions=8)
+
+
+def llama(w, tokens, window=None, scaling=None, qkv_bias=False, max_positions=64):
     d, heads, kv, hd, ffn, vocab, layers = 16, 4, 2, 4, 24, 32, 2
     if scaling:
         heads, kv, hd = 2, 1, 8
     config = {"model_type": "llama", "num_hidden_layers": layers, "hidden_size": d,
               "intermediate_size": ffn, "num_attention_heads": heads,
               "num_key_value_heads": kv, "vocab_size": vocab, "rms_norm_eps": 1e-5,
-              "rope_theta": 10000.0, "max_position_embeddings": 64,
+              "rope_theta": 10000.0, "max_position_embeddings": max_positions,
               "tie_word_embeddings": False, "hidden_act": "silu",
               "torch_dtype": "float32"}
     if window:
@@ -368,9 +378,9 @@ def llama(w, tokens, window=None, scaling=None, qkv_bias=False):
         p = "model.layers.%d." % i
         h = rms_norm(x, w.new(p + "input_layernorm.weight", [d], 0.1, 1.0), 1e-5)
         q = rope(proj(h, p + "self_attn.q_proj", heads * hd), heads, hd, 1e4, scaling=scaling,
-                 max_positions=64)
+                 max_positions=max_positions)
         k = rope(proj(h, p + "self_attn.k_proj", kv * hd), kv, hd, 1e4, scaling=scaling,
-                 max_positions=64)
+                 max_positions=max_positions)
         v = proj(h, p + "self_attn.v_proj", kv * hd)
         a = attention(q, k, v, heads, kv, hd, window)
         x = add(x, matmul_t(a, w.new(p + "self_attn.o_proj.weight", [d, heads * hd])))
@@ -588,6 +598,7 @@ def main():
     seq = [rng.randrange(32) for _ in range(S + 1)]
     w = Weights(dtype)
     config, logits = {"llama": llama, "llama31": llama31, "qwen2": qwen2,
+                      "llama_dynamic": llama_dynamic,
                       "qwen25_yarn": qwen25_yarn, "phi3_longrope": phi3_longrope,
                       "phi3_longrope_short": phi3_longrope_short, "gemma": gemma,
                       "gemma2": gemma2,
