@@ -62,6 +62,7 @@ struct ModelSpec {
   bool exactGelu = false; ///< "gelu": x Phi(x); else GELU's tanh form
   bool tied = false, attentionBias = false, mlpBias = false;
   bool sandwichNorms = false; ///< Gemma 2: norms after attention and MLP too
+  bool qkNorm = false;        ///< Qwen3: RMSNorm of each q and k head
   bool geglu = false;         ///< Gemma: the MLP's gate is GELU, not SiLU
   bool scaledEmbedding = false; ///< Gemma: rows times sqrt(hidden)
   /// Gemma 2: attention scores times queryScale (0: 1/sqrt(head_dim)) and
@@ -207,10 +208,11 @@ std::optional<std::string> dtypeFromTorch(StringRef torch) {
 }
 
 /// The model types whose block is Llama's (RMSNorm, RoPE, gated MLP, GQA).
-constexpr StringRef kLlamaFamily[] = {"llama", "mistral", "qwen2",
+constexpr StringRef kLlamaFamily[] = {"llama", "mistral", "qwen2", "qwen3",
                                       "phi3",  "gemma",   "gemma2"};
 constexpr const char *kSupported =
-    "gpt2, llama, mistral, qwen2, phi3, gemma, gemma2, gpt_neox, starcoder2";
+    "gpt2, llama, mistral, qwen2, qwen3, phi3, gemma, gemma2, gpt_neox, "
+    "starcoder2";
 
 /// The kind of a rope_scaling object ("rope_type", or "type" in older
 /// configs), "?" if it names none.
@@ -433,6 +435,7 @@ LogicalResult readSpec(ConfigReader &reader, ModelSpec &spec,
   } else if (llvm::is_contained(kLlamaFamily, spec.modelType)) {
     const bool gemma = StringRef(spec.modelType).starts_with("gemma");
     spec.sandwichNorms = spec.modelType == "gemma2";
+    spec.qkNorm = spec.modelType == "qwen3";
     spec.geglu = spec.scaledEmbedding = gemma;
     spec.layers = reader.positiveInt("num_hidden_layers");
     spec.hidden = reader.positiveInt("hidden_size");
@@ -592,7 +595,7 @@ void warnUnmodeled(ConfigReader &reader, const ModelSpec &spec, int64_t seq) {
   // versions read differently): not modeled.
   const json::Value *window = reader.get("sliding_window");
   const int64_t w = window ? window->getAsInteger().value_or(0) : 0;
-  if (spec.modelType == "qwen2" &&
+  if ((spec.modelType == "qwen2" || spec.modelType == "qwen3") &&
       reader.boolean("use_sliding_window", false) && w > 0 && w < seq)
     reader.warning("sliding_window")
         << "Qwen2's sliding-window attention (" << w << " tokens) is not "
@@ -729,7 +732,16 @@ private:
   Value rmsNorm(Value x, const Twine &prefix) {
     Value g = ones(prefix + ".weight", spec.hidden);
     return funcBuilder->create<llm::RMSNormOp>(
-        named(prefix), x.getType(), x, g, builder.getF64FloatAttr(spec.normEps));
+        named(prefix), x.getType(), x, g, builder.getF64FloatAttr(spec.normEps),
+        IntegerAttr());
+  }
+
+  /// Each of `heads` heads normalized on its own, one weight for all.
+  Value headNorm(Value x, int64_t heads, const Twine &prefix) {
+    Value g = ones(prefix + ".weight", spec.headDim);
+    return funcBuilder->create<llm::RMSNormOp>(
+        named(prefix), x.getType(), x, g, builder.getF64FloatAttr(spec.normEps),
+        builder.getI64IntegerAttr(heads));
   }
 
   /// Layer `layer`'s attention, windowed where the model says so (a window
@@ -833,6 +845,10 @@ private:
                      attnRole, spec.initStd);
     Value v = linear(h, p + ".self_attn.v_proj", kvDim, spec.attentionBias,
                      attnRole, spec.initStd);
+    if (spec.qkNorm) {
+      q = headNorm(q, spec.heads, p + ".self_attn.q_norm");
+      k = headNorm(k, spec.kvHeads, p + ".self_attn.k_norm");
+    }
     std::tie(q, k) = rope(q, k, p + ".self_attn");
     Value a = attention(q, k, v, p + ".self_attn", i);
     Value o = linear(a, p + ".self_attn.o_proj", spec.hidden, false, attnRole,

@@ -155,6 +155,8 @@ private:
           input(e.getInput());
           weight(e.getWeight());
           entry["eps"] = e.getEps().convertToDouble();
+          if (std::optional<uint64_t> heads = e.getNumHeads())
+            entry["heads"] = int64_t(*heads);
         })
         .Case([&](llm::LinearOp e) {
           input(e.getInput());

@@ -55,6 +55,11 @@ constexpr const char *kNeox = R"({"model_type": "gpt_neox",
   "num_hidden_layers": 2, "hidden_size": 128, "intermediate_size": 512,
   "num_attention_heads": 4, "vocab_size": 300, "rotary_pct": 0.25,
   "use_parallel_residual": true, "max_position_embeddings": 2048})";
+/// Qwen3's per-head norms of q and k stay on the GPU that holds the heads.
+constexpr const char *kQwen3 = R"({"model_type": "qwen3",
+  "num_hidden_layers": 2, "hidden_size": 128, "intermediate_size": 384,
+  "num_attention_heads": 4, "num_key_value_heads": 2, "head_dim": 64,
+  "vocab_size": 300, "max_position_embeddings": 2048})";
 
 struct Case {
   const char *config;
@@ -63,7 +68,8 @@ struct Case {
 
 TEST(TensorParallelTraffic, MegatronsCollectivesPerLayer) {
   for (Case c :
-       {Case{kLlama, 3, 256}, Case{kGpt2, 2, 128}, Case{kNeox, 2, 128}}) {
+       {Case{kLlama, 3, 256}, Case{kGpt2, 2, 128}, Case{kNeox, 2, 128},
+        Case{kQwen3, 2, 128}}) {
     const int64_t seqLen = 1024, batch = 2;
     std::unique_ptr<Imported> m = import(c.config, seqLen, batch);
     ASSERT_TRUE(m->module) << c.config;

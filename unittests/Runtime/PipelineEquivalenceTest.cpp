@@ -191,6 +191,73 @@ TEST(PipelineTraining, ScaledEmbeddingIsTheUnscaledOneOfAScaledTable) {
   EXPECT_LT(relError(a.grad(table), expected, 1e-6), 1e-5);
 }
 
+// Qwen3's per-head norms of q and k: the gradient of each shared weight
+// (summed over heads and tokens) is the loss's finite difference (fp32, so a
+// wide step and a loose bound); a pipelined, chunked run gives the same.
+TEST(PipelineTraining, PerHeadNormGradientIsTheFiniteDifference) {
+  ModelCase m = tinyLlamaCase();
+  LlamaConfig c;
+  c.layers = 2;
+  c.hidden = 16;
+  c.heads = 4;
+  c.kvHeads = 2;
+  c.ffn = 40;
+  c.vocab = 48;
+  c.qkNorm = true;
+  m.graph = buildLlama(c);
+  Batch batch = makeBatch(m, 2, 9);
+  PipelineOptions o = options(seq1f1b::schedule::ScheduleKind::GPipe, 1, 2, 1,
+                              ChunkPolicy::Even);
+  o.optimizer.adamw.lr = 0;
+  Pipeline pipe(m.graph, o, static_cast<int>(m.seq));
+  TensorMap params = pipe.trainingState();
+  // Random weights: ones would make every head's gradient alike.
+  uint32_t state = 7;
+  for (auto &[name, t] : params)
+    if (name.find("_norm") != std::string::npos)
+      for (float &v : t.data) {
+        state = state * 1664525u + 1013904223u;
+        v = 0.5f + static_cast<float>(state >> 8) / float(1 << 24);
+      }
+  pipe.setParams(params);
+  StepResult r = pipe.step(batch);
+  ASSERT_TRUE(r.ok) << r.error;
+  const std::string names[] = {"layers.0.self_attn.q_norm.weight",
+                               "layers.1.self_attn.k_norm.weight"};
+  std::map<std::string, std::vector<float>> grads;
+  for (const std::string &name : names)
+    grads[name] = pipe.grad(name);
+  for (const std::string &name : names) {
+    const std::vector<float> &grad = grads[name];
+    ASSERT_EQ(grad.size(), 4u);
+    std::vector<float> fd(grad.size());
+    const float h = 0.05f;
+    for (size_t i = 0; i < grad.size(); ++i) {
+      double loss[2];
+      for (int side = 0; side < 2; ++side) {
+        TensorMap moved = params;
+        moved.at(name).data[i] += side ? h : -h;
+        pipe.setParams(moved);
+        StepResult s = pipe.step(batch);
+        ASSERT_TRUE(s.ok) << s.error;
+        loss[side] = s.loss();
+      }
+      fd[i] = static_cast<float>((loss[1] - loss[0]) / (2 * h));
+    }
+    EXPECT_LT(relError(grad, fd, 1e-4), 1e-2) << name;
+  }
+  PipelineOptions chunked = options(seq1f1b::schedule::ScheduleKind::Seq1F1B,
+                                    2, 2, 3, ChunkPolicy::Even);
+  chunked.optimizer.adamw.lr = 0;
+  Pipeline piped(m.graph, chunked, static_cast<int>(m.seq));
+  piped.setParams(params);
+  pipe.setParams(params);
+  ASSERT_TRUE(piped.step(batch).ok && pipe.step(batch).ok);
+  EXPECT_LT(relError(piped.grad("layers.0.self_attn.q_norm.weight"),
+                     pipe.grad("layers.0.self_attn.q_norm.weight"), 1e-6),
+            1e-5);
+}
+
 // Weight decay shrinks the matrices only: biases and norm weights (the
 // 1-D parameters) take the same step with and without it, as Megatron and
 // transformers' Trainer exclude them.

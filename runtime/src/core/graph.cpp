@@ -104,8 +104,11 @@ private:
       arity(1, op.kind == OpKind::LayerNorm ? 2 : 1,
             op.kind == OpKind::LayerNorm ? 2 : 1);
       sameFeat(op.inputs[0]);
+      require(op.heads >= 0 && (op.heads == 0 || outFeat() % op.heads == 0),
+              "heads must divide the size");
       for (size_t i = 0; i < op.params.size(); ++i)
-        shape(static_cast<int>(i), {outFeat()});
+        shape(static_cast<int>(i),
+              {op.heads > 0 ? outFeat() / op.heads : outFeat()});
       require(op.eps > 0, "eps must be > 0");
       break;
     case OpKind::Linear:

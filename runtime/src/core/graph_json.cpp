@@ -166,6 +166,8 @@ std::string graphToJson(const Graph &g) {
     case OpKind::LayerNorm:
     case OpKind::RmsNorm:
       jo["eps"] = op.eps;
+      if (op.heads > 0)
+        jo["heads"] = op.heads;
       break;
     case OpKind::Rope:
       jo["heads"] = op.heads;

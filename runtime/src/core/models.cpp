@@ -97,6 +97,14 @@ Graph buildLlama(const LlamaConfig &c) {
     b.last().eps = c.eps;
     return y;
   };
+  auto headNorm = [&](const std::string &name, int in, int64_t feat,
+                      int heads) {
+    int w = b.param(name + ".weight", {hd}, InitKind::Ones);
+    int y = b.op(OpKind::RmsNorm, {in}, {w}, feat);
+    b.last().eps = c.eps;
+    b.last().heads = heads;
+    return y;
+  };
   auto rope = [&](int in, int64_t feat, int heads) {
     int y = b.op(OpKind::Rope, {in}, {}, feat);
     b.last().heads = heads;
@@ -111,6 +119,10 @@ Graph buildLlama(const LlamaConfig &c) {
     int q = b.linear(p + "self_attn.q_proj", h, H, H, c.initStd, false);
     int k = b.linear(p + "self_attn.k_proj", h, H, kv, c.initStd, false);
     int v = b.linear(p + "self_attn.v_proj", h, H, kv, c.initStd, false);
+    if (c.qkNorm) {
+      q = headNorm(p + "self_attn.q_norm", q, H, c.heads);
+      k = headNorm(p + "self_attn.k_norm", k, kv, c.kvHeads);
+    }
     int qr = rope(q, H, c.heads);
     int kr = rope(k, kv, c.kvHeads);
     int a = b.op(OpKind::Attention, {qr, kr, v}, {}, H);

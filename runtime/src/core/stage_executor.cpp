@@ -267,10 +267,14 @@ void StageExecutor::forwardOp(Unit &u, int i) {
                             save(u.saveB, N), N, feat(op.output),
                             static_cast<float>(op.eps));
     break;
-  case OpKind::RmsNorm:
-    kernels_.rms_norm_fwd(in(0), param(0), y, save(u.saveA, N), N,
-                          feat(op.output), static_cast<float>(op.eps));
+  case OpKind::RmsNorm: {
+    // Per-head norms (q and k of Qwen3) are the rows of each head.
+    const int64_t heads = std::max(op.heads, 1);
+    kernels_.rms_norm_fwd(in(0), param(0), y, save(u.saveA, N * heads),
+                          N * heads, feat(op.output) / heads,
+                          static_cast<float>(op.eps));
     break;
+  }
   case OpKind::Linear:
     kernels_.linear_fwd(in(0), param(0),
                         op.params.size() > 1 ? param(1) : nullptr, y, N,
@@ -466,12 +470,14 @@ void StageExecutor::backwardOp(Unit &u, int i, bool input, bool weight) {
     if (input)
       addGrad(op.inputs[0], dx);
     break;
-  case OpKind::RmsNorm:
+  case OpKind::RmsNorm: {
+    const int64_t heads = std::max(op.heads, 1);
     kernels_.rms_norm_bwd(val(0), param(0), u.saveA[local].data(), dy, dx,
-                          pgrad(0), N, feat(op.output));
+                          pgrad(0), N * heads, feat(op.output) / heads);
     if (input)
       addGrad(op.inputs[0], dx);
     break;
+  }
   case OpKind::Linear:
     kernels_.linear_bwd(val(0), param(0), dy, input ? dx : nullptr, pgrad(0),
                         pgrad(1), N, feat(op.inputs[0]), feat(op.output));

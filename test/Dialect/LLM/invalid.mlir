@@ -98,6 +98,22 @@ func.func @f(%x: tensor<1x8x16xf32>, %g: tensor<32xf32>) -> tensor<1x8x16xf32> {
 
 // -----
 
+func.func @f(%x: tensor<1x8x16xf32>, %g: tensor<4xf32>) -> tensor<1x8x16xf32> {
+  // expected-error @+1 {{expects heads that divide the 16 features, got 3}}
+  %y = llm.rms_norm %x, %g eps 1.0e-5 heads 3 : tensor<1x8x16xf32>, tensor<4xf32>
+  return %y : tensor<1x8x16xf32>
+}
+
+// -----
+
+func.func @f(%x: tensor<1x8x16xf32>, %g: tensor<16xf32>) -> tensor<1x8x16xf32> {
+  // expected-error @+1 {{expects weight of size 4 (one head), got 'tensor<16xf32>'}}
+  %y = llm.rms_norm %x, %g eps 1.0e-5 heads 4 : tensor<1x8x16xf32>, tensor<16xf32>
+  return %y : tensor<1x8x16xf32>
+}
+
+// -----
+
 func.func @f(%x: tensor<1x8x16xf32>, %g: tensor<16xf32>) -> tensor<1x8x16xf32> {
   // expected-error @+1 {{expects eps > 0, got 0}}
   %y = llm.rms_norm %x, %g eps 0.0 : tensor<1x8x16xf32>, tensor<16xf32>

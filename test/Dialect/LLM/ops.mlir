@@ -12,6 +12,7 @@ llm.param @b : tensor<16xf32> init zeros
 llm.param @wq : tensor<16x16xf32> init normal std 2.000000e-02
 llm.param @wk : tensor<8x16xf32> init normal std 2.000000e-02
 llm.param @wup : tensor<48x16xf32> init normal std 2.000000e-02
+llm.param @gh : tensor<4xf32> init ones
 
 // CHECK-LABEL: func.func @model
 func.func @model(%ids: tensor<2x8xi32>, %targets: tensor<2x8xi32>) -> (tensor<f32>, tensor<i64>) {
@@ -30,6 +31,9 @@ func.func @model(%ids: tensor<2x8xi32>, %targets: tensor<2x8xi32>) -> (tensor<f3
   %ln = llm.layer_norm %h, %g, %b eps 1.000000e-05 : tensor<2x8x16xf32>, tensor<16xf32>
   // CHECK: llm.rms_norm %{{.*}}, %{{.*}} eps 9.9999999999999995E-7 : tensor<2x8x16xf32>, tensor<16xf32>
   %rn = llm.rms_norm %ln, %g eps 9.9999999999999995E-7 : tensor<2x8x16xf32>, tensor<16xf32>
+  %gh = llm.param_ref @gh : tensor<4xf32>
+  // CHECK: llm.rms_norm %{{.*}}, %{{.*}} eps 9.9999999999999995E-7 heads 4 : tensor<2x8x16xf32>, tensor<4xf32>
+  %hn = llm.rms_norm %rn, %gh eps 9.9999999999999995E-7 heads 4 : tensor<2x8x16xf32>, tensor<4xf32>
   %wq = llm.param_ref @wq : tensor<16x16xf32>
   %wk = llm.param_ref @wk : tensor<8x16xf32>
   // CHECK: llm.linear %{{.*}}, %{{.*}}, %{{.*}} role attention : tensor<2x8x16xf32>, tensor<16x16xf32>, tensor<16xf32> -> tensor<2x8x16xf32>

@@ -2,13 +2,13 @@
 computed here in plain Python the way transformers defines the model.
 
   hf_reference.py MODEL DIR [F32|BF16 [SHARDS]]   (MODEL: llama, llama31, llama_dynamic,
-      qwen2, qwen25_yarn, phi3_longrope, phi3_longrope_short, mistral, phi3, gemma, gemma2, gpt2, gpt_neox, starcoder2)
+      qwen2, qwen3, qwen25_yarn, phi3_longrope, phi3_longrope_short, mistral, phi3, gemma, gemma2, gpt2, gpt_neox, starcoder2)
       writes
       DIR/config.json, DIR/model.safetensors (or SHARDS files and
       model.safetensors.index.json) and DIR/tokens.bin (one sequence of
       S + 1 uint16 token ids), and prints the mean next-token cross-entropy
       of that sequence under the checkpoint's weights
-  hf_reference.py eval llama|gemma|gemma2|gpt2|phi3|gpt_neox DIR FILE
+  hf_reference.py eval llama|qwen3|gemma|gemma2|gpt2|phi3|gpt_neox DIR FILE
       the same loss under the weights of FILE (an F32 checkpoint, as
       seq1f1b-train --save-hf writes it: every tensor must have the name and
       shape transformers expects)
@@ -353,10 +353,20 @@ def llama_dynamic(w, tokens):
     return llama(w, tokens, scaling={"rope_type": "dynamic", "factor": 2.0}, max_positions=8)
 
 
-def llama(w, tokens, window=None, scaling=None, qkv_bias=False, max_positions=64):
+def qwen3(w, tokens):
+    """Qwen3ForCausalLM: Llama's block with each q and k head RMS-normalized
+    (q_norm, k_norm: one weight of head_dim for all heads) before RoPE, and a
+    head_dim of its own (8, not hidden / heads = 4)."""
+    return llama(w, tokens, qk_norm=True)
+
+
+def llama(w, tokens, window=None, scaling=None, qkv_bias=False, max_positions=64,
+          qk_norm=False):
     d, heads, kv, hd, ffn, vocab, layers = 16, 4, 2, 4, 24, 32, 2
     if scaling:
         heads, kv, hd = 2, 1, 8
+    if qk_norm:
+        hd = 8
     config = {"model_type": "llama", "num_hidden_layers": layers, "hidden_size": d,
               "intermediate_size": ffn, "num_attention_heads": heads,
               "num_key_value_heads": kv, "vocab_size": vocab, "rms_norm_eps": 1e-5,
@@ -369,6 +379,15 @@ def llama(w, tokens, window=None, scaling=None, qkv_bias=False, max_positions=64
         config.update(rope_scaling=scaling)
     if qkv_bias:
         config.update(model_type="qwen2")
+    if qk_norm:
+        config.update(model_type="qwen3", head_dim=hd, rms_norm_eps=1e-6)
+    eps = config["rms_norm_eps"]
+
+    def head_norm(x, n, name):
+        g = w.new(name + ".weight", [hd], 0.1, 1.0)
+        return [[v for h in range(n) for v in rms_norm([row[h * hd:(h + 1) * hd]], g, eps)[0]]
+                for row in x]
+
     proj = lambda h, name, rows: (
         linear(h, w.new(name + ".weight", [rows, d]), w.new(name + ".bias", [rows], 0.1))
         if qkv_bias else matmul_t(h, w.new(name + ".weight", [rows, d])))
@@ -376,20 +395,23 @@ def llama(w, tokens, window=None, scaling=None, qkv_bias=False, max_positions=64
     x = [list(emb[t]) for t in tokens]
     for i in range(layers):
         p = "model.layers.%d." % i
-        h = rms_norm(x, w.new(p + "input_layernorm.weight", [d], 0.1, 1.0), 1e-5)
-        q = rope(proj(h, p + "self_attn.q_proj", heads * hd), heads, hd, 1e4, scaling=scaling,
-                 max_positions=max_positions)
-        k = rope(proj(h, p + "self_attn.k_proj", kv * hd), kv, hd, 1e4, scaling=scaling,
-                 max_positions=max_positions)
+        h = rms_norm(x, w.new(p + "input_layernorm.weight", [d], 0.1, 1.0), eps)
+        q = proj(h, p + "self_attn.q_proj", heads * hd)
+        k = proj(h, p + "self_attn.k_proj", kv * hd)
         v = proj(h, p + "self_attn.v_proj", kv * hd)
+        if qk_norm:
+            q = head_norm(q, heads, p + "self_attn.q_norm")
+            k = head_norm(k, kv, p + "self_attn.k_norm")
+        q = rope(q, heads, hd, 1e4, scaling=scaling, max_positions=max_positions)
+        k = rope(k, kv, hd, 1e4, scaling=scaling, max_positions=max_positions)
         a = attention(q, k, v, heads, kv, hd, window)
         x = add(x, matmul_t(a, w.new(p + "self_attn.o_proj.weight", [d, heads * hd])))
-        h = rms_norm(x, w.new(p + "post_attention_layernorm.weight", [d], 0.1, 1.0), 1e-5)
+        h = rms_norm(x, w.new(p + "post_attention_layernorm.weight", [d], 0.1, 1.0), eps)
         gate = matmul_t(h, w.new(p + "mlp.gate_proj.weight", [ffn, d]))
         up = matmul_t(h, w.new(p + "mlp.up_proj.weight", [ffn, d]))
         mid = [[g / (1 + math.exp(-g)) * u for g, u in zip(gr, ur)] for gr, ur in zip(gate, up)]
         x = add(x, matmul_t(mid, w.new(p + "mlp.down_proj.weight", [d, ffn])))
-    x = rms_norm(x, w.new("model.norm.weight", [d], 0.1, 1.0), 1e-5)
+    x = rms_norm(x, w.new("model.norm.weight", [d], 0.1, 1.0), eps)
     # A buffer the graph has no parameter for.
     w.buffer("model.layers.0.self_attn.rotary_emb.inv_freq", [hd // 2])
     return config, matmul_t(x, w.new("lm_head.weight", [vocab, d]))
@@ -584,7 +606,8 @@ def main():
                     saved[base + part + "_proj.weight"] = ([n, cols], flat[row * cols:(row + n) * cols])
                     row += n
         w = Weights("F32", saved)
-        _, logits = {"llama": llama, "gemma": gemma, "gemma2": gemma2, "gpt2": gpt2, "phi3": llama,
+        _, logits = {"llama": llama, "qwen3": qwen3, "gemma": gemma, "gemma2": gemma2, "gpt2": gpt2,
+                     "phi3": llama,
                      "gpt_neox": gpt_neox}[model](w, seq[:S])
         unread = set(saved) - set(w.tensors)
         assert not unread, f"tensors transformers would not read: {sorted(unread)}"
@@ -598,7 +621,7 @@ def main():
     seq = [rng.randrange(32) for _ in range(S + 1)]
     w = Weights(dtype)
     config, logits = {"llama": llama, "llama31": llama31, "qwen2": qwen2,
-                      "llama_dynamic": llama_dynamic,
+                      "llama_dynamic": llama_dynamic, "qwen3": qwen3,
                       "qwen25_yarn": qwen25_yarn, "phi3_longrope": phi3_longrope,
                       "phi3_longrope_short": phi3_longrope_short, "gemma": gemma,
                       "gemma2": gemma2,

@@ -49,12 +49,13 @@ static LogicalResult verifySameElementType(Operation *op, Value a, Value b,
 
 /// A per-feature vector (norm weight, bias) of `features` elements.
 static LogicalResult verifyFeatureVector(Operation *op, Value v, int64_t features,
-                                         StringRef what) {
+                                         StringRef what,
+                                         StringRef size = "the feature size") {
   if (failed(verifyStaticRank(op, v, 1, what)))
     return failure();
   if (tensorOf(v).getDimSize(0) != features)
     return op->emitOpError() << "expects " << what << " of size " << features
-                             << " (the feature size), got " << tensorOf(v);
+                             << " (" << size << "), got " << tensorOf(v);
   return success();
 }
 
@@ -205,11 +206,16 @@ SmallVector<Value> PositionEmbeddingOp::getSavedForBackward() { return {}; }
 //===----------------------------------------------------------------------===//
 
 static LogicalResult verifyNorm(Operation *op, Value input, Value weight,
-                                double eps) {
+                                double eps, int64_t heads = 1) {
   if (failed(verifyActivation(op, input, "input")))
     return failure();
   int64_t features = tensorOf(input).getDimSize(2);
-  if (failed(verifyFeatureVector(op, weight, features, "weight")) ||
+  if (heads <= 0 || features % heads != 0)
+    return op->emitOpError() << "expects heads that divide the " << features
+                             << " features, got " << heads;
+  features /= heads;
+  if (failed(verifyFeatureVector(op, weight, features, "weight",
+                                 heads > 1 ? "one head" : "the feature size")) ||
       failed(verifySameElementType(op, input, weight, "input", "weight")))
     return failure();
   if (!(eps > 0))
@@ -228,7 +234,8 @@ OpCost LayerNormOp::getChunkCost(int64_t chunkLen, int64_t) {
 SmallVector<Value> LayerNormOp::getSavedForBackward() { return {getInput()}; }
 
 LogicalResult RMSNormOp::verify() {
-  return verifyNorm(*this, getInput(), getWeight(), getEps().convertToDouble());
+  return verifyNorm(*this, getInput(), getWeight(), getEps().convertToDouble(),
+                    getNumHeads().value_or(1));
 }
 
 OpCost RMSNormOp::getChunkCost(int64_t chunkLen, int64_t) {

@@ -58,7 +58,7 @@ struct Op {
   std::vector<int> inputs; ///< value ids
   std::vector<int> params; ///< indices into Graph::params
   int output = -1;         ///< value id; -1 for cross_entropy
-  int heads = 0;           ///< rope, attention
+  int heads = 0;           ///< rope, attention, rms_norm (one per head)
   int kvHeads = 0;         ///< attention
   int window = 0;          ///< attention: sliding window (0: whole prefix)
   double eps = 1e-5;       ///< layer_norm, rms_norm

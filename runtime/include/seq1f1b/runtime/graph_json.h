@@ -10,7 +10,8 @@
 //            {"op": "attention", "in": [5, 6, 7], "out": 8, "heads": 2,
 //             "kv_heads": 2}, ...]}
 // Optional: "stages" (the compiler's cut) and "model_type" (the config's).
-// Ops name parameters by name; optional fields: eps (norms), heads, theta,
+// Ops name parameters by name; optional fields: eps and heads (norms; heads:
+// rms_norm of each head on its own), heads, theta,
 // rotary_dim (rope; absent: the whole head) and rope_scaling ({factor,
 // low_freq_factor and high_freq_factor (llama3) or beta_fast and beta_slow
 // (yarn), original_context, attention_factor}), heads, kv_heads,

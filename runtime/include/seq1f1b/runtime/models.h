@@ -27,11 +27,13 @@ struct LlamaConfig {
   int layers = 2, hidden = 32, heads = 4, kvHeads = 2, ffn = 88;
   int vocab = 64;
   double eps = 1e-5, theta = 10000.0, initStd = 0.02;
+  bool qkNorm = false; ///< Qwen3: each q and k head RMS-normalized
 };
 
-/// Llama: embed_tokens, per layer rms_norm, q/k/v (no bias), rope on q and
-/// k, GQA attention, o_proj, residual, rms_norm, gate/up, swiglu, down,
-/// residual; norm; untied lm_head.
+/// Llama: embed_tokens, per layer rms_norm, q/k/v (no bias), (with qkNorm,
+/// per-head rms_norm of q and k,) rope on q and k, GQA attention, o_proj,
+/// residual, rms_norm, gate/up, swiglu, down, residual; norm; untied
+/// lm_head.
 Graph buildLlama(const LlamaConfig &config);
 
 } // namespace s1f::rt

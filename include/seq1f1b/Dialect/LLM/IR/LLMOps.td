@@ -179,15 +179,22 @@ def LLM_LayerNormOp : LLM_Op<"layer_norm", [Pure,
 def LLM_RMSNormOp : LLM_Op<"rms_norm", [Pure, AllTypesMatch<["input", "result"]>]> {
   let summary = "root-mean-square normalization over the feature axis";
   let description = [{
+    With `heads` h, each of the h heads the feature axis holds is normalized
+    on its own, all with the same weight of one head's size (Qwen3's and
+    Gemma 3's norms of queries and keys).
+
     Example:
     ```mlir
     %y = llm.rms_norm %x, %g eps 1.000000e-05 : tensor<1x4096x4096xbf16>, tensor<4096xbf16>
+    %qn = llm.rms_norm %q, %gq eps 1.000000e-06 heads 32 : tensor<1x4096x4096xbf16>, tensor<128xbf16>
     ```
   }];
-  let arguments = (ins LLM_FloatTensor:$input, LLM_FloatTensor:$weight, F64Attr:$eps);
+  let arguments = (ins LLM_FloatTensor:$input, LLM_FloatTensor:$weight,
+                       F64Attr:$eps, OptionalAttr<I64Attr>:$num_heads);
   let results = (outs LLM_FloatTensor:$result);
   let assemblyFormat = [{
-    $input `,` $weight `eps` $eps attr-dict `:` type($input) `,` type($weight)
+    $input `,` $weight `eps` $eps (`heads` $num_heads^)? attr-dict `:`
+    type($input) `,` type($weight)
   }];
   let hasVerifier = 1;
 }
