@@ -33,6 +33,24 @@ namespace json = llvm::json;
 
 namespace {
 
+/// How RoPE turns a layer's queries and keys: theta and rope_scaling's rule.
+struct RopeSpec {
+  double theta = 10000.0;
+  /// The rope_scaling kind applied: "linear" (factor alone), "llama3" (with
+  /// the frequency factors), "yarn" (with the betas), "longrope" (with the
+  /// factor lists) or "dynamic" (dynamicFactor); empty: none.
+  std::string kind;
+  double factor = 0, lowFreqFactor = 0, highFreqFactor = 0;
+  double betaFast = 0, betaSlow = 0, attentionFactor = 1;
+  int64_t originalContext = 0;
+  /// "longrope": per-frequency divisors for sequences up to the original
+  /// context and beyond it.
+  std::vector<double> shortFactors, longFactors;
+  /// "dynamic" (NTK): theta grows once the sequence outgrows
+  /// max_position_embeddings.
+  double dynamicFactor = 0;
+};
+
 /// The shape of a decoder, whatever family it comes from.
 struct ModelSpec {
   std::string modelType;
@@ -42,23 +60,15 @@ struct ModelSpec {
   bool parallelResidual = false; ///< GPT-NeoX: x + attn(ln1 x) + mlp(ln2 x)
   int64_t layers = 0, hidden = 0, heads = 0, kvHeads = 0, headDim = 0;
   int64_t ffn = 0, vocab = 0, maxPositions = 0;
-  double normEps = 1e-5, ropeTheta = 10000.0, initStd = 0.02;
+  double normEps = 1e-5, initStd = 0.02;
   /// Partial rotary (GPT-NeoX's rotary_pct): dims turned per head; 0: all.
   int64_t rotaryDim = 0;
   std::string activation; ///< hidden_act (GPT-2: activation_function)
-  /// rope_scaling "linear" (ropeFactor alone), "llama3" (with the frequency
-  /// factors), "yarn" (with the betas) or "longrope" (with the factor
-  /// lists); ropeFactor 0: none.
-  double ropeFactor = 0, lowFreqFactor = 0, highFreqFactor = 0;
-  double betaFast = 0, betaSlow = 0, attentionFactor = 1;
-  int64_t originalContext = 0;
-  /// "longrope": per-frequency divisors for sequences up to the original
-  /// context and beyond it.
-  std::vector<double> shortFactors, longFactors;
-  /// "dynamic" (NTK): theta grows once the sequence outgrows
-  /// max_position_embeddings; 0: none.
-  double dynamicFactor = 0;
-  std::string ropeKind; ///< the rope_scaling kind applied; empty: none
+  RopeSpec rope;
+  /// Gemma 3's sliding-window layers turn by a RoPE of their own.
+  std::optional<RopeSpec> localRope;
+  /// A rope_scaling kind the graph does not express (a warning); empty: none.
+  std::string unmodeledRope;
   bool exactGelu = false; ///< "gelu": x Phi(x); else GELU's tanh form
   bool tied = false, attentionBias = false, mlpBias = false;
   bool sandwichNorms = false; ///< Gemma 2: norms after attention and MLP too
@@ -68,11 +78,10 @@ struct ModelSpec {
   /// Gemma 2: attention scores times queryScale (0: 1/sqrt(head_dim)) and
   /// capped at attnSoftcap, logits capped at finalSoftcap (0: none).
   double queryScale = 0, attnSoftcap = 0, finalSoftcap = 0;
-  /// Sliding-window attention: 0, or each token attends to the last
-  /// `slidingWindow` tokens (itself included); on every layer, or with
-  /// `windowEveryOther` on the even layers only (Gemma 2).
+  /// Sliding-window attention: 0, or each token of a sliding layer attends
+  /// to the last `slidingWindow` tokens (itself included).
   int64_t slidingWindow = 0;
-  bool windowEveryOther = false;
+  std::vector<bool> slidingLayers; ///< per layer; empty: none slides
   std::string dtype = "f32";
 };
 
@@ -208,31 +217,24 @@ std::optional<std::string> dtypeFromTorch(StringRef torch) {
 }
 
 /// The model types whose block is Llama's (RMSNorm, RoPE, gated MLP, GQA).
-constexpr StringRef kLlamaFamily[] = {"llama", "mistral", "qwen2", "qwen3",
-                                      "phi3",  "gemma",   "gemma2"};
+constexpr StringRef kLlamaFamily[] = {"llama", "mistral", "qwen2",
+                                      "qwen3", "phi3",    "gemma",
+                                      "gemma2", "gemma3_text"};
 constexpr const char *kSupported =
-    "gpt2, llama, mistral, qwen2, qwen3, phi3, gemma, gemma2, gpt_neox, "
-    "starcoder2";
+    "gpt2, llama, mistral, qwen2, qwen3, phi3, gemma, gemma2, gemma3_text, "
+    "gpt_neox, starcoder2";
 
 /// The kind of a rope_scaling object ("rope_type", or "type" in older
 /// configs), "?" if it names none.
-std::string ropeScalingKind(const json::Value &scaling) {
-  if (const json::Object *o = scaling.getAsObject())
-    for (StringRef k : {"rope_type", "type"})
-      if (std::optional<StringRef> t = o->getString(k))
-        return t->str();
+std::string ropeScalingKind(const json::Object &scaling) {
+  for (StringRef k : {"rope_type", "type"})
+    if (std::optional<StringRef> t = scaling.getString(k))
+      return t->str();
   return "?";
 }
-
-/// The object holding RoPE's parameters and its key: transformers 5 keeps
-/// them all in "rope_parameters" (rope_type, rope_theta,
-/// partial_rotary_factor and the scaling keys), older configs scale in
-/// "rope_scaling"; the object is null where the value is none.
-std::pair<const json::Object *, StringRef> ropeObject(ConfigReader &reader) {
-  for (StringRef key : {"rope_parameters", "rope_scaling"})
-    if (const json::Value *v = reader.get(key))
-      return {v->getAsObject(), key};
-  return {nullptr, ""};
+std::string ropeScalingKind(const json::Value &scaling) {
+  const json::Object *o = scaling.getAsObject();
+  return o ? ropeScalingKind(*o) : "?";
 }
 
 /// YaRN's attention factor as transformers derives it when the config gives
@@ -248,72 +250,82 @@ double yarnAttentionFactor(double factor, std::optional<double> mscale,
   return get(1);
 }
 
-/// Phi-3's LongRoPE: a divisor per frequency, short_factor for sequences up
-/// to original_max_position_embeddings (in the scaling object or, as Phi-3
-/// writes it, at the top level) and long_factor beyond, and an attention
-/// factor sqrt(1 + ln(factor) / ln(original)) unless given, factor being
-/// max_position_embeddings / original unless given.
-LogicalResult readLongRope(ConfigReader &reader, ModelSpec &spec,
-                           const json::Object &o, StringRef key) {
-  const int64_t frequencies =
-      (spec.rotaryDim ? spec.rotaryDim : spec.headDim) / 2;
-  auto list = [&](StringRef name, std::vector<double> &out) -> LogicalResult {
-    const json::Array *a = o.getArray(name);
-    if (!a || int64_t(a->size()) != frequencies)
-      return reader.error(key)
-             << "'longrope' scaling needs '" << name << "': a list of "
-             << frequencies << " positive numbers, one per frequency";
-    for (const json::Value &v : *a) {
-      std::optional<double> x = v.getAsNumber();
-      if (!x || !(*x > 0) || !std::isfinite(*x))
-        return reader.error(key) << "'" << name << "' holds "
-                                 << ConfigReader::render(v)
-                                 << ", not a positive number";
-      out.push_back(*x);
-    }
-    return success();
-  };
-  if (failed(list("short_factor", spec.shortFactors)) ||
-      failed(list("long_factor", spec.longFactors)))
-    return failure();
-  const json::Value *context = o.get("original_max_position_embeddings");
-  StringRef contextKey = key;
-  if (!context && (context = reader.get("original_max_position_embeddings")))
-    contextKey = "original_max_position_embeddings";
-  std::optional<int64_t> original =
-      context ? context->getAsInteger() : std::nullopt;
-  if (!original || *original <= 1)
-    return reader.error(contextKey)
-           << "'longrope' scaling needs an original_max_position_embeddings "
-              "> 1 (the context the short factors serve)";
-  std::optional<double> factor = o.getNumber("factor");
-  if (!factor)
-    factor = double(spec.maxPositions) / double(*original);
-  std::optional<double> attention = o.getNumber("attention_factor");
-  if (attention && !(*attention > 0))
-    return reader.error(key) << "'attention_factor' must be a positive "
-                                "number, got "
-                             << *attention;
-  spec.originalContext = *original;
-  spec.ropeFactor = *factor;
-  spec.attentionFactor =
-      attention ? *attention
-                : (*factor <= 1 ? 1.0
-                                : std::sqrt(1 + std::log(*factor) /
-                                                    std::log(double(*original))));
-  return success();
-}
+/// Reads one RoPE object (rope_scaling, or transformers 5's rope_parameters
+/// or one of its per-layer-type objects) into `rope`; errors are located
+/// at `key`.
+class RopeObjectReader {
+public:
+  RopeObjectReader(ConfigReader &reader, ModelSpec &spec,
+                   const json::Object &o, StringRef key)
+      : reader(reader), spec(spec), o(o), key(key) {}
 
-/// RoPE's theta and partial rotary from "rope_parameters" (transformers 5),
-/// and the "linear", "llama3", "yarn", "longrope" and "dynamic" scaling
-/// kinds; others stay plain RoPE with a warning (warnUnmodeled).
-LogicalResult readRopeParameters(ConfigReader &reader, ModelSpec &spec) {
-  auto [o, key] = ropeObject(reader);
-  if (spec.gpt2 || !o)
+  /// rope_parameters' theta and partial rotary (`parameters`), and the
+  /// "linear", "llama3", "yarn", "longrope" and "dynamic" scaling kinds;
+  /// another kind is recorded in spec.unmodeledRope.
+  LogicalResult read(RopeSpec &rope, bool parameters) {
+    if (parameters) {
+      if (std::optional<double> theta = positive("rope_theta"))
+        rope.theta = *theta;
+      if (std::optional<double> partial = positive("partial_rotary_factor")) {
+        const int64_t dims = int64_t(spec.headDim * std::min(*partial, 1.0));
+        if (*partial > 1 || dims < 2 || dims % 2 != 0)
+          return error() << "'partial_rotary_factor' turns " << dims << " of "
+                         << "each head's " << spec.headDim << " dimensions; "
+                         << "rotary embeddings need an even number";
+        spec.rotaryDim = dims == spec.headDim ? 0 : dims;
+      }
+    }
+    std::string kind = ropeScalingKind(o);
+    if (kind == "su") // Phi-3's first name for LongRoPE
+      kind = "longrope";
+    static constexpr StringRef modeled[] = {"linear", "llama3", "yarn",
+                                            "longrope", "dynamic"};
+    if (!llvm::is_contained(modeled, kind)) {
+      if (kind != "default")
+        spec.unmodeledRope = kind;
+      return success(reader.ok);
+    }
+    rope.kind = kind;
+    if (kind == "longrope")
+      return readLongRope(rope);
+    if (kind == "yarn")
+      return readYarn(rope);
+    std::optional<double> factor = required("factor");
+    if (!factor)
+      return failure();
+    if (kind == "dynamic") {
+      if ((spec.rotaryDim ? spec.rotaryDim : spec.headDim) <= 2)
+        return error() << "'dynamic' scaling needs more than 2 rotary "
+                          "dimensions per head";
+      rope.dynamicFactor = *factor;
+      return success();
+    }
+    rope.factor = *factor;
+    if (kind == "linear")
+      return success();
+    std::optional<double> low = required("low_freq_factor");
+    std::optional<double> high = required("high_freq_factor");
+    std::optional<double> context =
+        required("original_max_position_embeddings");
+    if (!low || !high || !context)
+      return failure();
+    if (!(*high > *low))
+      return error()
+             << "'llama3' scaling needs high_freq_factor > low_freq_factor, "
+             << "got " << ConfigReader::render(*o.get("high_freq_factor"))
+             << " and " << ConfigReader::render(*o.get("low_freq_factor"));
+    rope.lowFreqFactor = *low;
+    rope.highFreqFactor = *high;
+    rope.originalContext = int64_t(*context);
     return success();
-  auto error = [&]() { return reader.error(key); };
-  auto positive = [&](StringRef name) -> std::optional<double> {
-    if (const json::Value *v = o->get(name); v && !v->getAsNull()) {
+  }
+
+private:
+  InFlightDiagnostic error() { return reader.error(key); }
+
+  /// `name`'s number if present; a located error unless positive.
+  std::optional<double> positive(StringRef name) {
+    if (const json::Value *v = o.get(name); v && !v->getAsNull()) {
       std::optional<double> x = v->getAsNumber();
       if (x && *x > 0 && std::isfinite(*x))
         return x;
@@ -321,44 +333,26 @@ LogicalResult readRopeParameters(ConfigReader &reader, ModelSpec &spec) {
               << ConfigReader::render(*v);
     }
     return std::nullopt;
-  };
-  if (key == "rope_parameters") {
-    if (std::optional<double> theta = positive("rope_theta"))
-      spec.ropeTheta = *theta;
-    if (std::optional<double> partial = positive("partial_rotary_factor")) {
-      const int64_t dims = int64_t(spec.headDim * std::min(*partial, 1.0));
-      if (*partial > 1 || dims < 2 || dims % 2 != 0)
-        return error() << "'partial_rotary_factor' turns " << dims << " of "
-                       << "each head's " << spec.headDim << " dimensions; "
-                       << "rotary embeddings need an even number";
-      spec.rotaryDim = dims == spec.headDim ? 0 : dims;
-    }
   }
-  std::string kind = ropeScalingKind(*reader.get(key));
-  if (kind == "su") // Phi-3's first name for LongRoPE
-    kind = "longrope";
-  if (kind != "linear" && kind != "llama3" && kind != "yarn" &&
-      kind != "longrope" && kind != "dynamic")
-    return success(reader.ok);
-  spec.ropeKind = kind;
-  auto required = [&](StringRef name) -> std::optional<double> {
+
+  std::optional<double> required(StringRef name) {
     std::optional<double> x = positive(name);
     if (!x && reader.ok)
-      error() << "'" << kind << "' scaling needs a positive '" << name << "'";
+      error() << "'" << ropeScalingKind(o)
+              << "' scaling needs a positive '" << name << "'";
     return x;
-  };
-  if (kind == "longrope")
-    return readLongRope(reader, spec, *o, key);
-  if (kind == "yarn") {
-    // Without a factor, transformers extends the original context to
-    // max_position_embeddings; without an original context, it is
-    // max_position_embeddings.
-    const bool hasContext = o->get("original_max_position_embeddings");
+  }
+
+  /// YaRN: without a factor, transformers extends the original context to
+  /// max_position_embeddings; without an original context, it is
+  /// max_position_embeddings.
+  LogicalResult readYarn(RopeSpec &rope) {
+    const bool hasContext = o.get("original_max_position_embeddings");
     std::optional<double> context =
         hasContext ? required("original_max_position_embeddings")
                    : std::optional<double>(spec.maxPositions);
     std::optional<double> factor;
-    if (o->get("factor") || !hasContext)
+    if (o.get("factor") || !hasContext)
       factor = required("factor");
     else if (context)
       factor = spec.maxPositions / *context;
@@ -369,45 +363,159 @@ LogicalResult readRopeParameters(ConfigReader &reader, ModelSpec &spec) {
     std::optional<double> mscaleAllDim = positive("mscale_all_dim");
     if (!reader.ok || !context || !factor)
       return failure();
-    spec.ropeFactor = *factor;
-    spec.originalContext = int64_t(*context);
-    spec.betaFast = fast.value_or(32);
-    spec.betaSlow = slow.value_or(1);
-    if (!(spec.betaFast > spec.betaSlow))
+    rope.factor = *factor;
+    rope.originalContext = int64_t(*context);
+    rope.betaFast = fast.value_or(32);
+    rope.betaSlow = slow.value_or(1);
+    if (!(rope.betaFast > rope.betaSlow))
       return error() << "'yarn' scaling needs beta_fast > beta_slow, got "
-                     << ConfigReader::render(spec.betaFast) << " and "
-                     << ConfigReader::render(spec.betaSlow);
-    spec.attentionFactor = attention.value_or(
+                     << ConfigReader::render(rope.betaFast) << " and "
+                     << ConfigReader::render(rope.betaSlow);
+    rope.attentionFactor = attention.value_or(
         yarnAttentionFactor(*factor, mscale, mscaleAllDim));
     return success();
   }
-  std::optional<double> factor = required("factor");
-  if (!factor)
-    return failure();
-  if (kind == "dynamic") {
-    if ((spec.rotaryDim ? spec.rotaryDim : spec.headDim) <= 2)
-      return error() << "'dynamic' scaling needs more than 2 rotary "
-                        "dimensions per head";
-    spec.dynamicFactor = *factor;
+
+  /// Phi-3's LongRoPE: a divisor per frequency, short_factor for sequences
+  /// up to original_max_position_embeddings (in the scaling object or, as
+  /// Phi-3 writes it, at the top level) and long_factor beyond, and an
+  /// attention factor sqrt(1 + ln(factor) / ln(original)) unless given,
+  /// factor being max_position_embeddings / original unless given.
+  LogicalResult readLongRope(RopeSpec &rope) {
+    const int64_t frequencies =
+        (spec.rotaryDim ? spec.rotaryDim : spec.headDim) / 2;
+    auto list = [&](StringRef name,
+                    std::vector<double> &out) -> LogicalResult {
+      const json::Array *a = o.getArray(name);
+      if (!a || int64_t(a->size()) != frequencies)
+        return error() << "'longrope' scaling needs '" << name
+                       << "': a list of " << frequencies
+                       << " positive numbers, one per frequency";
+      for (const json::Value &v : *a) {
+        std::optional<double> x = v.getAsNumber();
+        if (!x || !(*x > 0) || !std::isfinite(*x))
+          return error() << "'" << name << "' holds "
+                         << ConfigReader::render(v)
+                         << ", not a positive number";
+        out.push_back(*x);
+      }
+      return success();
+    };
+    if (failed(list("short_factor", rope.shortFactors)) ||
+        failed(list("long_factor", rope.longFactors)))
+      return failure();
+    const json::Value *context = o.get("original_max_position_embeddings");
+    StringRef contextKey = key;
+    if (!context &&
+        (context = reader.get("original_max_position_embeddings")))
+      contextKey = "original_max_position_embeddings";
+    std::optional<int64_t> original =
+        context ? context->getAsInteger() : std::nullopt;
+    if (!original || *original <= 1)
+      return reader.error(contextKey)
+             << "'longrope' scaling needs an original_max_position_embeddings"
+                " > 1 (the context the short factors serve)";
+    std::optional<double> factor = positive("factor");
+    std::optional<double> attention = positive("attention_factor");
+    if (!reader.ok)
+      return failure();
+    if (!factor)
+      factor = double(spec.maxPositions) / double(*original);
+    rope.originalContext = *original;
+    rope.factor = *factor;
+    rope.attentionFactor =
+        attention ? *attention
+                  : (*factor <= 1
+                         ? 1.0
+                         : std::sqrt(1 + std::log(*factor) /
+                                             std::log(double(*original))));
     return success();
   }
-  spec.ropeFactor = *factor;
-  if (kind == "linear")
+
+  ConfigReader &reader;
+  ModelSpec &spec;
+  const json::Object &o;
+  StringRef key;
+};
+
+/// RoPE's parameters: transformers 5 keeps them in "rope_parameters" (theta,
+/// partial rotary and the scaling keys; per layer type where those differ,
+/// as for Gemma 3), older configs in "rope_theta" and "rope_scaling". Gemma
+/// 3's sliding layers turn by rope_local_base_freq, unscaled.
+LogicalResult readRopeParameters(ConfigReader &reader, ModelSpec &spec) {
+  if (spec.gpt2)
     return success();
-  std::optional<double> low = required("low_freq_factor");
-  std::optional<double> high = required("high_freq_factor");
-  std::optional<double> context = required("original_max_position_embeddings");
-  if (!low || !high || !context)
-    return failure();
-  if (!(*high > *low))
-    return error()
-           << "'llama3' scaling needs high_freq_factor > low_freq_factor, got "
-           << ConfigReader::render(*o->get("high_freq_factor")) << " and "
-           << ConfigReader::render(*o->get("low_freq_factor"));
-  spec.lowFreqFactor = *low;
-  spec.highFreqFactor = *high;
-  spec.originalContext = int64_t(*context);
+  if (spec.modelType == "gemma3_text") {
+    spec.localRope = RopeSpec();
+    spec.localRope->theta =
+        reader.positiveNumber("rope_local_base_freq", 10000.0);
+  }
+  for (StringRef key : {"rope_parameters", "rope_scaling"}) {
+    const json::Value *value = reader.get(key);
+    if (!value)
+      continue;
+    const json::Object *o = value->getAsObject();
+    if (!o) {
+      spec.unmodeledRope = "?";
+      return success();
+    }
+    const bool parameters = key == "rope_parameters";
+    const json::Object *full = o->getObject("full_attention");
+    const json::Object *sliding = o->getObject("sliding_attention");
+    if (parameters && (full || sliding)) {
+      if (full && failed(RopeObjectReader(reader, spec, *full, key)
+                             .read(spec.rope, true)))
+        return failure();
+      if (sliding) {
+        spec.localRope = RopeSpec();
+        return RopeObjectReader(reader, spec, *sliding, key)
+            .read(*spec.localRope, true);
+      }
+      return success();
+    }
+    return RopeObjectReader(reader, spec, *o, key).read(spec.rope, parameters);
+  }
   return success();
+}
+
+/// Which layers slide: "layer_types" where the config lists them
+/// (transformers 5), else each family's rule: Mistral, Phi-3 and StarCoder2
+/// every layer, Gemma 2 the even ones, Gemma 3 all but every
+/// sliding_window_pattern-th, Qwen2 and Qwen3 with use_sliding_window those
+/// from max_window_layers on. sliding_window null: none.
+LogicalResult readSlidingLayers(ConfigReader &reader, ModelSpec &spec) {
+  const std::string &type = spec.modelType;
+  if (const json::Value *types = reader.get("layer_types")) {
+    const json::Array *list = types->getAsArray();
+    if (!list || int64_t(list->size()) != spec.layers)
+      return reader.error("layer_types")
+             << "expected a list of " << spec.layers
+             << " layer types, one per layer";
+    for (const json::Value &t : *list) {
+      std::optional<StringRef> name = t.getAsString();
+      if (!name || (*name != "sliding_attention" && *name != "full_attention"))
+        return reader.error("layer_types")
+               << "unknown layer type " << ConfigReader::render(t)
+               << " (known: sliding_attention, full_attention)";
+      spec.slidingLayers.push_back(*name == "sliding_attention");
+    }
+  } else if (type == "mistral" || type == "phi3" || type == "starcoder2") {
+    spec.slidingLayers.assign(spec.layers, true);
+  } else if (type == "gemma2" || type == "gemma3_text") {
+    const int64_t pattern =
+        type == "gemma2" ? 2 : reader.positiveInt("sliding_window_pattern", 6);
+    for (int64_t i = 0; i < spec.layers; ++i)
+      spec.slidingLayers.push_back((i + 1) % pattern != 0);
+  } else if ((type == "qwen2" || type == "qwen3") &&
+             reader.boolean("use_sliding_window", false)) {
+    const int64_t from = reader.positiveInt("max_window_layers", 28);
+    for (int64_t i = 0; i < spec.layers; ++i)
+      spec.slidingLayers.push_back(i >= from);
+  }
+  if (const json::Value *w = reader.get("sliding_window");
+      w && llvm::is_contained(spec.slidingLayers, true))
+    spec.slidingWindow = reader.positiveInt("sliding_window");
+  return success(reader.ok);
 }
 
 LogicalResult readSpec(ConfigReader &reader, ModelSpec &spec,
@@ -434,8 +542,9 @@ LogicalResult readSpec(ConfigReader &reader, ModelSpec &spec,
     spec.attentionBias = spec.mlpBias = true;
   } else if (llvm::is_contained(kLlamaFamily, spec.modelType)) {
     const bool gemma = StringRef(spec.modelType).starts_with("gemma");
-    spec.sandwichNorms = spec.modelType == "gemma2";
-    spec.qkNorm = spec.modelType == "qwen3";
+    const bool gemma3 = spec.modelType == "gemma3_text";
+    spec.sandwichNorms = spec.modelType == "gemma2" || gemma3;
+    spec.qkNorm = spec.modelType == "qwen3" || gemma3;
     spec.geglu = spec.scaledEmbedding = gemma;
     spec.layers = reader.positiveInt("num_hidden_layers");
     spec.hidden = reader.positiveInt("hidden_size");
@@ -444,7 +553,7 @@ LogicalResult readSpec(ConfigReader &reader, ModelSpec &spec,
     spec.kvHeads = reader.positiveInt("num_key_value_heads", spec.heads);
     spec.vocab = reader.positiveInt("vocab_size");
     spec.maxPositions = reader.positiveInt("max_position_embeddings", 4096);
-    spec.ropeTheta = reader.positiveNumber("rope_theta", 10000.0);
+    spec.rope.theta = reader.positiveNumber("rope_theta", 10000.0);
     spec.normEps = reader.positiveNumber("rms_norm_eps", 1e-6);
     spec.tied = reader.boolean("tie_word_embeddings", gemma);
     // Qwen2 always biases its q/k/v projections.
@@ -464,7 +573,7 @@ LogicalResult readSpec(ConfigReader &reader, ModelSpec &spec,
     spec.maxPositions = reader.positiveInt("max_position_embeddings", 2048);
     if (spec.neox) {
       spec.kvHeads = spec.heads;
-      spec.ropeTheta = reader.positiveNumber("rotary_emb_base", 10000.0);
+      spec.rope.theta = reader.positiveNumber("rotary_emb_base", 10000.0);
       spec.normEps = reader.positiveNumber("layer_norm_eps", 1e-5);
       spec.tied = reader.boolean("tie_word_embeddings", false);
       spec.parallelResidual = reader.boolean("use_parallel_residual", true);
@@ -472,25 +581,23 @@ LogicalResult readSpec(ConfigReader &reader, ModelSpec &spec,
       spec.mlpBias = true;
     } else {
       spec.kvHeads = reader.positiveInt("num_key_value_heads", spec.heads);
-      spec.ropeTheta = reader.positiveNumber("rope_theta", 10000.0);
+      spec.rope.theta = reader.positiveNumber("rope_theta", 10000.0);
       spec.normEps = reader.positiveNumber("norm_epsilon", 1e-5);
       spec.tied = reader.boolean("tie_word_embeddings", true);
       spec.attentionBias = spec.mlpBias = reader.boolean("use_bias", true);
     }
+  } else if (spec.modelType == "gemma3" && reader.has("text_config")) {
+    return emitError(reader.locOf("model_type"))
+           << "key 'model_type': a multimodal Gemma 3; import its language "
+              "model: the 'text_config' object, with model_type "
+              "'gemma3_text'";
   } else {
     return emitError(reader.locOf("model_type"))
            << "key 'model_type': unsupported model type '" << spec.modelType
            << "' (supported: " << kSupported << ")";
   }
-  // Mistral, Phi-3 and StarCoder2 window every layer when sliding_window is
-  // set (null: no window), Gemma 2 its even layers.
-  static constexpr StringRef windowed[] = {"mistral", "phi3", "gemma2",
-                                           "starcoder2"};
-  if (const json::Value *w = reader.get("sliding_window");
-      w && !w->getAsNull() && llvm::is_contained(windowed, spec.modelType)) {
-    spec.slidingWindow = reader.positiveInt("sliding_window");
-    spec.windowEveryOther = spec.modelType == "gemma2";
-  }
+  if (failed(readSlidingLayers(reader, spec)))
+    return failure();
   spec.initStd = reader.positiveNumber("initializer_range", 0.02);
   if (std::optional<StringRef> torch = reader.string("torch_dtype")) {
     std::optional<std::string> ours = dtypeFromTorch(*torch);
@@ -539,7 +646,7 @@ LogicalResult readSpec(ConfigReader &reader, ModelSpec &spec,
     spec.rotaryDim = dims == spec.headDim ? 0 : dims;
   }
   spec.exactGelu = (spec.gpt2 || spec.layerNorms) && spec.activation == "gelu";
-  if (spec.modelType == "gemma2") {
+  if (spec.modelType == "gemma2" || spec.modelType == "gemma3_text") {
     spec.attnSoftcap = reader.positiveNumber("attn_logit_softcapping", 0);
     spec.finalSoftcap = reader.positiveNumber("final_logit_softcapping", 0);
     const double q = reader.positiveNumber("query_pre_attn_scalar",
@@ -575,32 +682,22 @@ void warnUnmodeled(ConfigReader &reader, const ModelSpec &spec, int64_t seq) {
         << "'" << spec.activation
         << "' is not modeled: the MLP uses SwiGLU (SiLU)";
   }
-  auto [rope, ropeKey] = ropeObject(reader);
-  const std::string kind =
-      ropeKey.empty() ? "" : ropeScalingKind(*reader.get(ropeKey));
-  if (!ropeKey.empty() && spec.ropeKind.empty() && kind != "default") {
-    const bool given =
-        reader.has("rope_theta") || (rope && rope->get("rope_theta"));
-    reader.warning(ropeKey)
-        << "RoPE scaling '" << kind << "' is not applied: positions use plain "
-        << "RoPE with rope_theta " << ConfigReader::render(spec.ropeTheta)
-        << (given ? "" : " (the default)")
+  if (!spec.unmodeledRope.empty()) {
+    StringRef key = reader.has("rope_parameters") ? "rope_parameters"
+                                                  : "rope_scaling";
+    reader.warning(key)
+        << "RoPE scaling '" << spec.unmodeledRope
+        << "' is not applied: positions use plain RoPE with rope_theta "
+        << ConfigReader::render(spec.rope.theta)
         << " (plans do not depend on it; a trained model's positions do)";
   }
-  if (kind == "yarn" && rope && rope->getBoolean("truncate") == false)
-    reader.warning(ropeKey)
-        << "YaRN's 'truncate': false is not modeled: the blended band's "
-        << "ends are rounded outward, as with 'truncate': true";
-  // Qwen2 windows only the layers from max_window_layers on (which its
-  // versions read differently): not modeled.
-  const json::Value *window = reader.get("sliding_window");
-  const int64_t w = window ? window->getAsInteger().value_or(0) : 0;
-  if ((spec.modelType == "qwen2" || spec.modelType == "qwen3") &&
-      reader.boolean("use_sliding_window", false) && w > 0 && w < seq)
-    reader.warning("sliding_window")
-        << "Qwen2's sliding-window attention (" << w << " tokens) is not "
-        << "modeled: every token attends to its whole prefix of up to " << seq
-        << ", which takes more time than the window";
+  for (StringRef key : {"rope_parameters", "rope_scaling"})
+    if (const json::Value *rope = reader.get(key);
+        rope && ropeScalingKind(*rope) == "yarn" &&
+        rope->getAsObject()->getBoolean("truncate") == false)
+      reader.warning(key)
+          << "YaRN's 'truncate': false is not modeled: the blended band's "
+          << "ends are rounded outward, as with 'truncate': true";
 }
 
 /// Emits the model graph into a fresh module.
@@ -748,7 +845,7 @@ private:
   /// as long as the sequence is none).
   Value attention(Value q, Value k, Value v, const Twine &name, int64_t layer) {
     const bool windowed = spec.slidingWindow && spec.slidingWindow < seq &&
-                          (!spec.windowEveryOther || layer % 2 == 0);
+                          slides(layer);
     return funcBuilder->create<llm::AttentionOp>(
         named(name), q.getType(), q, k, v,
         builder.getI64IntegerAttr(spec.heads),
@@ -849,7 +946,7 @@ private:
       q = headNorm(q, spec.heads, p + ".self_attn.q_norm");
       k = headNorm(k, spec.kvHeads, p + ".self_attn.k_norm");
     }
-    std::tie(q, k) = rope(q, k, p + ".self_attn");
+    std::tie(q, k) = rope(q, k, p + ".self_attn", i);
     Value a = attention(q, k, v, p + ".self_attn", i);
     Value o = linear(a, p + ".self_attn.o_proj", spec.hidden, false, attnRole,
                      spec.initStd);
@@ -882,22 +979,31 @@ private:
     return headLinear(x, spec.tied ? "embed_tokens" : "lm_head");
   }
 
+  bool slides(int64_t layer) const {
+    return layer < int64_t(spec.slidingLayers.size()) &&
+           spec.slidingLayers[layer];
+  }
+
   /// Theta, grown as transformers' "dynamic" (NTK-aware) scaling grows it
   /// for a sequence of `seq` tokens: every training sequence has that length,
   /// so the frequencies are fixed.
-  double ropeTheta() const {
-    if (!spec.dynamicFactor || seq <= spec.maxPositions)
-      return spec.ropeTheta;
+  double ropeTheta(const RopeSpec &r) const {
+    if (!r.dynamicFactor || seq <= spec.maxPositions)
+      return r.theta;
     const double dims = spec.rotaryDim ? spec.rotaryDim : spec.headDim;
-    const double f = spec.dynamicFactor;
-    return spec.ropeTheta *
+    const double f = r.dynamicFactor;
+    return r.theta *
            std::pow(f * double(seq) / double(spec.maxPositions) - (f - 1),
                     dims / (dims - 2));
   }
 
-  /// q and k rotated by position (every family but GPT-2).
-  std::pair<Value, Value> rope(Value q, Value k, const std::string &p) {
-    auto theta = builder.getF64FloatAttr(ropeTheta());
+  /// q and k rotated by position (every family but GPT-2), as layer `layer`
+  /// turns them.
+  std::pair<Value, Value> rope(Value q, Value k, const std::string &p,
+                               int64_t layer) {
+    const RopeSpec &r =
+        spec.localRope && slides(layer) ? *spec.localRope : spec.rope;
+    auto theta = builder.getF64FloatAttr(ropeTheta(r));
     IntegerAttr rotary =
         spec.rotaryDim ? builder.getI64IntegerAttr(spec.rotaryDim) : nullptr;
     auto number = [&](double x) {
@@ -906,23 +1012,20 @@ private:
     // LongRoPE divides by one factor per frequency: the long list when the
     // sequence outgrows the original context, as transformers chooses by
     // the highest position.
-    const bool longrope = !spec.shortFactors.empty();
+    const bool longrope = r.kind == "longrope";
     DenseF64ArrayAttr factors;
     if (longrope)
-      factors = builder.getDenseF64ArrayAttr(seq > spec.originalContext
-                                                 ? spec.longFactors
-                                                 : spec.shortFactors);
-    FloatAttr factor = number(longrope ? 0 : spec.ropeFactor);
-    FloatAttr low = number(spec.lowFreqFactor);
-    FloatAttr high = number(spec.highFreqFactor);
-    FloatAttr fast = number(spec.betaFast), slow = number(spec.betaSlow);
-    FloatAttr attention = number(spec.attentionFactor == 1
-                                     ? 0
-                                     : spec.attentionFactor);
-    IntegerAttr context =
-        spec.originalContext && !longrope
-            ? builder.getI64IntegerAttr(spec.originalContext)
-            : IntegerAttr();
+      factors = builder.getDenseF64ArrayAttr(
+          seq > r.originalContext ? r.longFactors : r.shortFactors);
+    const bool bands = r.kind == "llama3" || r.kind == "yarn";
+    FloatAttr factor = number(longrope ? 0 : r.factor);
+    FloatAttr low = number(r.lowFreqFactor);
+    FloatAttr high = number(r.highFreqFactor);
+    FloatAttr fast = number(r.betaFast), slow = number(r.betaSlow);
+    FloatAttr attention =
+        number(r.attentionFactor == 1 ? 0 : r.attentionFactor);
+    IntegerAttr context = bands ? builder.getI64IntegerAttr(r.originalContext)
+                                : IntegerAttr();
     auto create = [&](Value x, int64_t heads, const std::string &name) {
       return funcBuilder->create<llm::RopeOp>(
           named(name), x, builder.getI64IntegerAttr(heads), theta, rotary,
@@ -978,7 +1081,7 @@ private:
         linear(h, a + n.k, kvDim, spec.attentionBias, attnRole, spec.initStd);
     Value v =
         linear(h, a + n.v, kvDim, spec.attentionBias, attnRole, spec.initStd);
-    std::tie(q, k) = rope(q, k, p + "." + n.attn);
+    std::tie(q, k) = rope(q, k, p + "." + n.attn, i);
     Value o = attention(q, k, v, p + "." + n.attn, i);
     o = linear(o, a + n.o, spec.hidden, spec.attentionBias, attnRole,
                spec.initStd);

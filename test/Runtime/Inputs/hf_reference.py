@@ -1,14 +1,15 @@
 """A tiny Hugging Face model, written out as a checkpoint, and its loss
 computed here in plain Python the way transformers defines the model.
 
-  hf_reference.py MODEL DIR [F32|BF16 [SHARDS]]   (MODEL: llama, llama31, llama_dynamic,
-      qwen2, qwen3, qwen25_yarn, phi3_longrope, phi3_longrope_short, mistral, phi3, gemma, gemma2, gpt2, gpt_neox, starcoder2)
-      writes
+  hf_reference.py MODEL DIR [F32|BF16 [SHARDS]]   (MODEL: llama, llama31,
+      llama_dynamic, qwen2, qwen3, qwen25_yarn, phi3, phi3_longrope,
+      phi3_longrope_short, mistral, gemma, gemma2, gemma3, gpt2, gpt_neox,
+      starcoder2) writes
       DIR/config.json, DIR/model.safetensors (or SHARDS files and
       model.safetensors.index.json) and DIR/tokens.bin (one sequence of
       S + 1 uint16 token ids), and prints the mean next-token cross-entropy
       of that sequence under the checkpoint's weights
-  hf_reference.py eval llama|qwen3|gemma|gemma2|gpt2|phi3|gpt_neox DIR FILE
+  hf_reference.py eval llama|qwen3|gemma|gemma2|gemma3|gpt2|phi3|gpt_neox DIR FILE
       the same loss under the weights of FILE (an F32 checkpoint, as
       seq1f1b-train --save-hf writes it: every tensor must have the name and
       shape transformers expects)
@@ -456,6 +457,56 @@ def gemma2(w, tokens):
     return config, [[final_cap * math.tanh(v / final_cap) for v in r] for r in logits]
 
 
+def gemma3(w, tokens):
+    """Gemma3ForCausalLM (text): Gemma 2's four norms, each q and k head
+    RMS-normalized (1 + weight) before RoPE, no soft-capping; every
+    sliding_window_pattern-th layer global (pattern 2 here: layers 0 and 2
+    slide), the sliding ones turning by rope_local_base_freq unscaled, the
+    global ones by rope_theta with rope_scaling (linear, 2 here)."""
+    d, heads, kv, hd, ffn, vocab, layers, window = 24, 2, 1, 8, 32, 32, 3, 4
+    qscalar, local_theta, scaling = 16, 10.0, {"rope_type": "linear", "factor": 2.0}
+    config = {"model_type": "gemma3_text", "num_hidden_layers": layers, "hidden_size": d,
+              "intermediate_size": ffn, "num_attention_heads": heads,
+              "num_key_value_heads": kv, "head_dim": hd, "vocab_size": vocab,
+              "rms_norm_eps": 1e-6, "rope_theta": 10000.0, "rope_local_base_freq": local_theta,
+              "rope_scaling": scaling, "max_position_embeddings": 64,
+              "hidden_activation": "gelu_pytorch_tanh", "tie_word_embeddings": True,
+              "sliding_window": window, "sliding_window_pattern": 2,
+              "query_pre_attn_scalar": qscalar, "attn_logit_softcapping": None,
+              "final_logit_softcapping": None, "torch_dtype": "float32"}
+    norm = lambda x, name, n=d: rms_norm(x, [1 + g for g in w.new(name, [n], 0.1)], 1e-6)
+
+    def head_norm(x, n, name):
+        g = [1 + v for v in w.new(name, [hd], 0.1)]
+        return [[v for h in range(n) for v in rms_norm([row[h * hd:(h + 1) * hd]], g, 1e-6)[0]]
+                for row in x]
+
+    emb = w.new("model.embed_tokens.weight", [vocab, d])
+    normalizer = struct.unpack("<f", struct.pack("<f", d ** 0.5))[0]
+    x = [[v * normalizer for v in emb[t]] for t in tokens]
+    for i in range(layers):
+        p = "model.layers.%d." % i
+        sliding = (i + 1) % 2 != 0
+        theta, rule = (local_theta, None) if sliding else (1e4, scaling)
+        h = norm(x, p + "input_layernorm.weight")
+        q = matmul_t(h, w.new(p + "self_attn.q_proj.weight", [heads * hd, d]))
+        k = matmul_t(h, w.new(p + "self_attn.k_proj.weight", [kv * hd, d]))
+        v = matmul_t(h, w.new(p + "self_attn.v_proj.weight", [kv * hd, d]))
+        q = rope(head_norm(q, heads, p + "self_attn.q_norm.weight"), heads, hd, theta, scaling=rule)
+        k = rope(head_norm(k, kv, p + "self_attn.k_norm.weight"), kv, hd, theta, scaling=rule)
+        a = attention(q, k, v, heads, kv, hd, window if sliding else None, qscalar ** -0.5)
+        o = matmul_t(a, w.new(p + "self_attn.o_proj.weight", [d, heads * hd]))
+        x = add(x, norm(o, p + "post_attention_layernorm.weight"))
+        h = norm(x, p + "pre_feedforward_layernorm.weight")
+        gate = matmul_t(h, w.new(p + "mlp.gate_proj.weight", [ffn, d]))
+        up = matmul_t(h, w.new(p + "mlp.up_proj.weight", [ffn, d]))
+        mid = [[gelu_tanh(g) * u for g, u in zip(gr, ur)] for gr, ur in zip(gate, up)]
+        m = matmul_t(mid, w.new(p + "mlp.down_proj.weight", [d, ffn]))
+        x = add(x, norm(m, p + "post_feedforward_layernorm.weight"))
+    x = norm(x, "model.norm.weight")
+    return config, matmul_t(x, emb)  # tied head
+
+
 def gemma(w, tokens):
     """GemmaForCausalLM: embeddings times sqrt(hidden) (in the model's
     dtype), RMSNorms scaling by 1 + weight, a GeGLU MLP (GELU's tanh form),
@@ -606,7 +657,8 @@ def main():
                     saved[base + part + "_proj.weight"] = ([n, cols], flat[row * cols:(row + n) * cols])
                     row += n
         w = Weights("F32", saved)
-        _, logits = {"llama": llama, "qwen3": qwen3, "gemma": gemma, "gemma2": gemma2, "gpt2": gpt2,
+        _, logits = {"llama": llama, "qwen3": qwen3, "gemma": gemma, "gemma2": gemma2,
+                     "gemma3": gemma3, "gpt2": gpt2,
                      "phi3": llama,
                      "gpt_neox": gpt_neox}[model](w, seq[:S])
         unread = set(saved) - set(w.tensors)
@@ -623,6 +675,7 @@ def main():
     config, logits = {"llama": llama, "llama31": llama31, "qwen2": qwen2,
                       "llama_dynamic": llama_dynamic, "qwen3": qwen3,
                       "qwen25_yarn": qwen25_yarn, "phi3_longrope": phi3_longrope,
+                      "gemma3": gemma3,
                       "phi3_longrope_short": phi3_longrope_short, "gemma": gemma,
                       "gemma2": gemma2,
                       "gpt2": gpt2, "phi3": phi3, "mistral": mistral, "gpt_neox": gpt_neox,
