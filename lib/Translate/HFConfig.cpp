@@ -478,6 +478,32 @@ LogicalResult readRopeParameters(ConfigReader &reader, ModelSpec &spec) {
   return success();
 }
 
+/// The config of the language model a config describes: a multimodal Gemma 3
+/// describes its in "text_config" (the dtype at the top level); the keys it
+/// leaves out take Gemma3TextConfig's defaults, as transformers reads them.
+json::Object languageModelConfig(const json::Object &top) {
+  const json::Object *text = top.getObject("text_config");
+  const bool multimodal = top.getString("model_type") == "gemma3" && text;
+  json::Object config = multimodal ? *text : top;
+  if (!multimodal && config.getString("model_type") != "gemma3_text")
+    return config;
+  config.try_emplace("model_type", "gemma3_text");
+  if (const json::Value *dtype = top.get("torch_dtype"))
+    config.try_emplace("torch_dtype", *dtype);
+  const std::pair<const char *, json::Value> defaults[] = {
+      {"vocab_size", 262208},          {"hidden_size", 2304},
+      {"intermediate_size", 9216},     {"num_hidden_layers", 26},
+      {"num_attention_heads", 8},      {"num_key_value_heads", 4},
+      {"head_dim", 256},               {"max_position_embeddings", 131072},
+      {"rms_norm_eps", 1e-6},          {"rope_theta", 1e6},
+      {"query_pre_attn_scalar", 256},  {"sliding_window", 4096},
+      {"rope_local_base_freq", 1e4},   {"sliding_window_pattern", 6},
+      {"tie_word_embeddings", true}};
+  for (const auto &[key, value] : defaults)
+    config.try_emplace(key, value);
+  return config;
+}
+
 /// Which layers slide: "layer_types" where the config lists them
 /// (transformers 5), else each family's rule: Mistral, Phi-3 and StarCoder2
 /// every layer, Gemma 2 the even ones, Gemma 3 all but every
@@ -586,11 +612,6 @@ LogicalResult readSpec(ConfigReader &reader, ModelSpec &spec,
       spec.tied = reader.boolean("tie_word_embeddings", true);
       spec.attentionBias = spec.mlpBias = reader.boolean("use_bias", true);
     }
-  } else if (spec.modelType == "gemma3" && reader.has("text_config")) {
-    return emitError(reader.locOf("model_type"))
-           << "key 'model_type': a multimodal Gemma 3; import its language "
-              "model: the 'text_config' object, with model_type "
-              "'gemma3_text'";
   } else {
     return emitError(reader.locOf("model_type"))
            << "key 'model_type': unsupported model type '" << spec.modelType
@@ -1161,8 +1182,9 @@ OwningOpRef<ModuleOp> seq1f1b::importHFConfig(llvm::SourceMgr &sourceMgr,
     emitError(fileLoc) << "expected a JSON object at the top level";
     return nullptr;
   }
+  json::Object config = languageModelConfig(*object);
 
-  ConfigReader reader(ctx, file, text, *object);
+  ConfigReader reader(ctx, file, text, config);
   ModelSpec spec;
   if (failed(readSpec(reader, spec, ctx, file)))
     return nullptr;

@@ -603,8 +603,12 @@ int run(Args a) {
     if (prints) {
       std::printf("initialized %zu parameters from %s", params.size(),
                   a.initFrom.c_str());
-      for (size_t i = 0; i < ignored.size(); ++i)
+      // A multimodal checkpoint's vision tower is hundreds of tensors.
+      const size_t shown = std::min<size_t>(ignored.size(), 6);
+      for (size_t i = 0; i < shown; ++i)
         std::printf("%s%s", i ? ", " : " (ignored: ", ignored[i].c_str());
+      if (ignored.size() > shown)
+        std::printf(" and %zu more", ignored.size() - shown);
       std::printf("%s\n", ignored.empty() ? "" : ")");
     }
   }

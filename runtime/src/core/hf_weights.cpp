@@ -173,7 +173,10 @@ TensorMap graphParamsFromHf(const TensorMap &checkpoint, const Graph &graph,
   TensorMap byName;
   for (const auto &[name, t] : checkpoint) {
     std::string n = name;
-    for (const char *prefix : {"model.", "transformer.", "gpt_neox."})
+    // A multimodal Gemma 3 keeps its language model under
+    // language_model.model. (model.language_model. in newer transformers).
+    for (const char *prefix :
+         {"model.", "language_model.", "model.", "transformer.", "gpt_neox."})
       if (n.rfind(prefix, 0) == 0)
         n = n.substr(std::string(prefix).size());
     byName[n] = t;

@@ -3,7 +3,8 @@ computed here in plain Python the way transformers defines the model.
 
   hf_reference.py MODEL DIR [F32|BF16 [SHARDS]]   (MODEL: llama, llama31,
       llama_dynamic, qwen2, qwen3, qwen25_yarn, phi3, phi3_longrope,
-      phi3_longrope_short, mistral, gemma, gemma2, gemma3, gpt2, gpt_neox,
+      phi3_longrope_short, mistral, gemma, gemma2, gemma3, gemma3_multimodal,
+      gpt2, gpt_neox,
       starcoder2) writes
       DIR/config.json, DIR/model.safetensors (or SHARDS files and
       model.safetensors.index.json) and DIR/tokens.bin (one sequence of
@@ -507,6 +508,22 @@ def gemma3(w, tokens):
     return config, matmul_t(x, emb)  # tied head
 
 
+def gemma3_multimodal(w, tokens):
+    """Gemma 3 as its multimodal checkpoints hold it (Gemma3ForConditionalGeneration):
+    the language model's config in text_config, its tensors under
+    language_model.model., next to a vision tower the language model does
+    not read."""
+    text, logits = gemma3(w, tokens)
+    dtype = text.pop("torch_dtype")
+    w.tensors = {("language_model." + k if k.startswith("model.") else k): v
+                 for k, v in w.tensors.items()}
+    w.buffer("vision_tower.vision_model.embeddings.patch_embedding.weight", [4, 3])
+    for i in range(8):
+        w.buffer("vision_tower.vision_model.encoder.layers.%d.mlp.fc1.weight" % i, [2, 2])
+    return {"model_type": "gemma3", "torch_dtype": dtype, "text_config": text,
+            "vision_config": {"model_type": "siglip_vision_model"}}, logits
+
+
 def gemma(w, tokens):
     """GemmaForCausalLM: embeddings times sqrt(hidden) (in the model's
     dtype), RMSNorms scaling by 1 + weight, a GeGLU MLP (GELU's tanh form),
@@ -675,7 +692,7 @@ def main():
     config, logits = {"llama": llama, "llama31": llama31, "qwen2": qwen2,
                       "llama_dynamic": llama_dynamic, "qwen3": qwen3,
                       "qwen25_yarn": qwen25_yarn, "phi3_longrope": phi3_longrope,
-                      "gemma3": gemma3,
+                      "gemma3": gemma3, "gemma3_multimodal": gemma3_multimodal,
                       "phi3_longrope_short": phi3_longrope_short, "gemma": gemma,
                       "gemma2": gemma2,
                       "gpt2": gpt2, "phi3": phi3, "mistral": mistral, "gpt_neox": gpt_neox,
