@@ -72,7 +72,10 @@ struct ModelSpec {
   bool exactGelu = false; ///< "gelu": x Phi(x); else GELU's tanh form
   bool tied = false, attentionBias = false, mlpBias = false;
   bool sandwichNorms = false; ///< Gemma 2: norms after attention and MLP too
-  bool qkNorm = false;        ///< Qwen3: RMSNorm of each q and k head
+  /// RMSNorm of q and k before RoPE: of each head (Qwen3, Gemma 3) or of the
+  /// whole projection (OLMo 2).
+  enum class QkNorm { None, PerHead, Whole } qkNorm = QkNorm::None;
+  bool postNormsOnly = false; ///< OLMo 2: norms after attention and MLP only
   bool geglu = false;         ///< Gemma: the MLP's gate is GELU, not SiLU
   bool scaledEmbedding = false; ///< Gemma: rows times sqrt(hidden)
   /// Gemma 2: attention scores times queryScale (0: 1/sqrt(head_dim)) and
@@ -217,12 +220,12 @@ std::optional<std::string> dtypeFromTorch(StringRef torch) {
 }
 
 /// The model types whose block is Llama's (RMSNorm, RoPE, gated MLP, GQA).
-constexpr StringRef kLlamaFamily[] = {"llama", "mistral", "qwen2",
-                                      "qwen3", "phi3",    "gemma",
-                                      "gemma2", "gemma3_text"};
+constexpr StringRef kLlamaFamily[] = {
+    "llama", "mistral", "qwen2",       "qwen3", "phi3",
+    "gemma", "gemma2",  "gemma3_text", "olmo2"};
 constexpr const char *kSupported =
     "gpt2, llama, mistral, qwen2, qwen3, phi3, gemma, gemma2, gemma3_text, "
-    "gpt_neox, starcoder2";
+    "olmo2, gpt_neox, starcoder2";
 
 /// The kind of a rope_scaling object ("rope_type", or "type" in older
 /// configs), "?" if it names none.
@@ -570,7 +573,12 @@ LogicalResult readSpec(ConfigReader &reader, ModelSpec &spec,
     const bool gemma = StringRef(spec.modelType).starts_with("gemma");
     const bool gemma3 = spec.modelType == "gemma3_text";
     spec.sandwichNorms = spec.modelType == "gemma2" || gemma3;
-    spec.qkNorm = spec.modelType == "qwen3" || gemma3;
+    const bool olmo2 = spec.modelType == "olmo2";
+    spec.qkNorm = spec.modelType == "qwen3" || gemma3
+                      ? ModelSpec::QkNorm::PerHead
+                  : olmo2 ? ModelSpec::QkNorm::Whole
+                          : ModelSpec::QkNorm::None;
+    spec.postNormsOnly = olmo2;
     spec.geglu = spec.scaledEmbedding = gemma;
     spec.layers = reader.positiveInt("num_hidden_layers");
     spec.hidden = reader.positiveInt("hidden_size");
@@ -848,7 +856,11 @@ private:
   }
 
   Value rmsNorm(Value x, const Twine &prefix) {
-    Value g = ones(prefix + ".weight", spec.hidden);
+    return rmsNorm(x, prefix, spec.hidden);
+  }
+
+  Value rmsNorm(Value x, const Twine &prefix, int64_t features) {
+    Value g = ones(prefix + ".weight", features);
     return funcBuilder->create<llm::RMSNormOp>(
         named(prefix), x.getType(), x, g, builder.getF64FloatAttr(spec.normEps),
         IntegerAttr());
@@ -956,26 +968,34 @@ private:
     auto attnRole = llm::LinearRole::attention;
     auto mlpRole = llm::LinearRole::mlp;
     int64_t qDim = spec.heads * spec.headDim, kvDim = spec.kvHeads * spec.headDim;
-    Value h = rmsNorm(x, p + ".input_layernorm");
+    // OLMo 2 normalizes only what joins the residual stream, Gemma 2 and 3
+    // both what leaves and what joins it, the rest what leaves it.
+    const bool post = spec.sandwichNorms || spec.postNormsOnly;
+    Value h = spec.postNormsOnly ? x : rmsNorm(x, p + ".input_layernorm");
     Value q = linear(h, p + ".self_attn.q_proj", qDim, spec.attentionBias,
                      attnRole, spec.initStd);
     Value k = linear(h, p + ".self_attn.k_proj", kvDim, spec.attentionBias,
                      attnRole, spec.initStd);
     Value v = linear(h, p + ".self_attn.v_proj", kvDim, spec.attentionBias,
                      attnRole, spec.initStd);
-    if (spec.qkNorm) {
+    if (spec.qkNorm == ModelSpec::QkNorm::PerHead) {
       q = headNorm(q, spec.heads, p + ".self_attn.q_norm");
       k = headNorm(k, spec.kvHeads, p + ".self_attn.k_norm");
+    } else if (spec.qkNorm == ModelSpec::QkNorm::Whole) {
+      q = rmsNorm(q, p + ".self_attn.q_norm", qDim);
+      k = rmsNorm(k, p + ".self_attn.k_norm", kvDim);
     }
     std::tie(q, k) = rope(q, k, p + ".self_attn", i);
     Value a = attention(q, k, v, p + ".self_attn", i);
     Value o = linear(a, p + ".self_attn.o_proj", spec.hidden, false, attnRole,
                      spec.initStd);
-    if (spec.sandwichNorms) // Gemma 2 normalizes what joins the residual too
+    if (post)
       o = rmsNorm(o, p + ".post_attention_layernorm");
     x = add(x, o, p + ".self_attn.residual");
-    h = rmsNorm(x, p + (spec.sandwichNorms ? ".pre_feedforward_layernorm"
-                                           : ".post_attention_layernorm"));
+    h = spec.postNormsOnly
+            ? x
+            : rmsNorm(x, p + (spec.sandwichNorms ? ".pre_feedforward_layernorm"
+                                                 : ".post_attention_layernorm"));
     Value gate = linear(h, p + ".mlp.gate_proj", spec.ffn, spec.mlpBias,
                         mlpRole, spec.initStd);
     Value up = linear(h, p + ".mlp.up_proj", spec.ffn, spec.mlpBias, mlpRole,
@@ -990,7 +1010,7 @@ private:
                                .getResult();
     Value d = linear(g, p + ".mlp.down_proj", spec.hidden, spec.mlpBias,
                      mlpRole, spec.initStd);
-    if (spec.sandwichNorms)
+    if (post)
       d = rmsNorm(d, p + ".post_feedforward_layernorm");
     return add(x, d, p + ".mlp.residual");
   }

@@ -4,13 +4,13 @@ computed here in plain Python the way transformers defines the model.
   hf_reference.py MODEL DIR [F32|BF16 [SHARDS]]   (MODEL: llama, llama31,
       llama_dynamic, qwen2, qwen3, qwen25_yarn, phi3, phi3_longrope,
       phi3_longrope_short, mistral, gemma, gemma2, gemma3, gemma3_multimodal,
-      gpt2, gpt_neox,
+      olmo2, gpt2, gpt_neox,
       starcoder2) writes
       DIR/config.json, DIR/model.safetensors (or SHARDS files and
       model.safetensors.index.json) and DIR/tokens.bin (one sequence of
       S + 1 uint16 token ids), and prints the mean next-token cross-entropy
       of that sequence under the checkpoint's weights
-  hf_reference.py eval llama|qwen3|gemma|gemma2|gemma3|gpt2|phi3|gpt_neox DIR FILE
+  hf_reference.py eval llama|qwen3|olmo2|gemma|gemma2|gemma3|gpt2|phi3|gpt_neox DIR FILE
       the same loss under the weights of FILE (an F32 checkpoint, as
       seq1f1b-train --save-hf writes it: every tensor must have the name and
       shape transformers expects)
@@ -508,6 +508,38 @@ def gemma3(w, tokens):
     return config, matmul_t(x, emb)  # tied head
 
 
+def olmo2(w, tokens):
+    """Olmo2ForCausalLM: norms only after attention and after the MLP (none
+    before), and q and k RMS-normalized over the whole projection (not per
+    head) before RoPE."""
+    d, heads, kv, hd, ffn, vocab, layers = 16, 4, 2, 4, 24, 32, 2
+    config = {"model_type": "olmo2", "num_hidden_layers": layers, "hidden_size": d,
+              "intermediate_size": ffn, "num_attention_heads": heads,
+              "num_key_value_heads": kv, "vocab_size": vocab, "rms_norm_eps": 1e-6,
+              "rope_theta": 10000.0, "max_position_embeddings": 64,
+              "tie_word_embeddings": False, "hidden_act": "silu", "torch_dtype": "float32"}
+    norm = lambda x, name, n=d: rms_norm(x, w.new(name, [n], 0.1, 1.0), 1e-6)
+    emb = w.new("model.embed_tokens.weight", [vocab, d])
+    x = [list(emb[t]) for t in tokens]
+    for i in range(layers):
+        p = "model.layers.%d." % i
+        q = matmul_t(x, w.new(p + "self_attn.q_proj.weight", [heads * hd, d]))
+        k = matmul_t(x, w.new(p + "self_attn.k_proj.weight", [kv * hd, d]))
+        v = matmul_t(x, w.new(p + "self_attn.v_proj.weight", [kv * hd, d]))
+        q = rope(norm(q, p + "self_attn.q_norm.weight", heads * hd), heads, hd, 1e4)
+        k = rope(norm(k, p + "self_attn.k_norm.weight", kv * hd), kv, hd, 1e4)
+        a = attention(q, k, v, heads, kv, hd)
+        o = matmul_t(a, w.new(p + "self_attn.o_proj.weight", [d, heads * hd]))
+        x = add(x, norm(o, p + "post_attention_layernorm.weight"))
+        gate = matmul_t(x, w.new(p + "mlp.gate_proj.weight", [ffn, d]))
+        up = matmul_t(x, w.new(p + "mlp.up_proj.weight", [ffn, d]))
+        mid = [[g / (1 + math.exp(-g)) * u for g, u in zip(gr, ur)] for gr, ur in zip(gate, up)]
+        m = matmul_t(mid, w.new(p + "mlp.down_proj.weight", [d, ffn]))
+        x = add(x, norm(m, p + "post_feedforward_layernorm.weight"))
+    x = norm(x, "model.norm.weight")
+    return config, matmul_t(x, w.new("lm_head.weight", [vocab, d]))
+
+
 def gemma3_multimodal(w, tokens):
     """Gemma 3 as its multimodal checkpoints hold it (Gemma3ForConditionalGeneration):
     the language model's config in text_config, its tensors under
@@ -674,7 +706,8 @@ def main():
                     saved[base + part + "_proj.weight"] = ([n, cols], flat[row * cols:(row + n) * cols])
                     row += n
         w = Weights("F32", saved)
-        _, logits = {"llama": llama, "qwen3": qwen3, "gemma": gemma, "gemma2": gemma2,
+        _, logits = {"llama": llama, "qwen3": qwen3, "olmo2": olmo2, "gemma": gemma,
+                     "gemma2": gemma2,
                      "gemma3": gemma3, "gpt2": gpt2,
                      "phi3": llama,
                      "gpt_neox": gpt_neox}[model](w, seq[:S])
@@ -693,6 +726,7 @@ def main():
                       "llama_dynamic": llama_dynamic, "qwen3": qwen3,
                       "qwen25_yarn": qwen25_yarn, "phi3_longrope": phi3_longrope,
                       "gemma3": gemma3, "gemma3_multimodal": gemma3_multimodal,
+                      "olmo2": olmo2,
                       "phi3_longrope_short": phi3_longrope_short, "gemma": gemma,
                       "gemma2": gemma2,
                       "gpt2": gpt2, "phi3": phi3, "mistral": mistral, "gpt_neox": gpt_neox,
