@@ -11,6 +11,7 @@
 #include "llvm/Support/MemoryBuffer.h"
 #include <cmath>
 #include <cstdio>
+#include <map>
 #include <memory>
 
 using namespace mlir;
@@ -99,26 +100,66 @@ SmallVector<OpRanges> seq1f1b::layerRanges(ArrayRef<OpList> stages) {
   return layers;
 }
 
-schedule::RangeCost seq1f1b::trainingFlopsCost(OpList ops, int64_t seqLen) {
+/// The (query, key) pairs of the first x queries under a causal mask with a
+/// window of w keys (0: none): the area under min(t, w) over [0, x], as the
+/// attention cost counts them.
+static double windowedPairs(double x, double w) {
+  if (w <= 0 || x <= w)
+    return x * x / 2;
+  return w * w / 2 + w * (x - w);
+}
+
+/// The training FLOPs of `ops` over [begin, end), all of whose attention
+/// sees a window of w (0: none): a * pairs + b * tokens, fitted from two
+/// exact costs and checked against a third; the exact sum where the check
+/// fails.
+static schedule::RangeCost windowGroupCost(OpList ops, int64_t seqLen,
+                                           double w) {
   auto exact = [ops](double begin, double end) {
     llm::OpCost c = chunkCost(ops, end - begin, end).total();
     return c.forwardFlops + c.backwardFlops();
   };
   if (seqLen < 2)
     return exact;
-  // cost(0, L) = a*L^2/2 + b*L and cost(0, 1) = a/2 + b.
-  double L = seqLen, whole = exact(0, L), first = exact(0, 1);
-  double a = 2 * (whole - L * first) / (L * L - L);
-  double b = first - a / 2;
-  auto fitted = [a, b](double begin, double end) {
-    double s = end - begin;
-    return a * (s * end - s * s / 2) + b * s;
+  // cost(0, L) = a F(L) + b L and cost(0, 1) = a F(1) + b.
+  const double L = seqLen, whole = exact(0, L), first = exact(0, 1);
+  const double a = (whole - L * first) /
+                   (windowedPairs(L, w) - L * windowedPairs(1, w));
+  const double b = first - a * windowedPairs(1, w);
+  auto fitted = [a, b, w](double begin, double end) {
+    return a * (windowedPairs(end, w) - windowedPairs(begin, w)) +
+           b * (end - begin);
   };
   double begin = seqLen / 3, end = 2 * seqLen / 3 + 1;
   double probe = exact(begin, end);
   if (std::abs(fitted(begin, end) - probe) > 1e-9 * std::abs(probe))
     return exact;
   return fitted;
+}
+
+schedule::RangeCost seq1f1b::trainingFlopsCost(OpList ops, int64_t seqLen) {
+  // Each window's attention has its own closed form; the other ops join the
+  // unwindowed group. Summing the exact cost of every op instead made the
+  // chunk balancing of a windowed model (Mistral, Gemma) take seconds per
+  // plan.
+  std::map<int64_t, OpList> groups;
+  for (Operation *op : ops) {
+    int64_t window = 0;
+    if (auto attention = dyn_cast<llm::AttentionOp>(op))
+      window = attention.getWindow().value_or(0);
+    groups[window].push_back(op);
+  }
+  std::vector<schedule::RangeCost> parts;
+  for (const auto &[window, group] : groups)
+    parts.push_back(windowGroupCost(group, seqLen, double(window)));
+  if (parts.size() == 1)
+    return parts.front();
+  return [parts](double begin, double end) {
+    double sum = 0;
+    for (const schedule::RangeCost &part : parts)
+      sum += part(begin, end);
+    return sum;
+  };
 }
 
 FailureOr<SmallVector<unsigned>>

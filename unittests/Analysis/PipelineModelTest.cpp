@@ -8,6 +8,7 @@
 // cost model must find exactly these in the imported graphs, and time them.
 //
 //===----------------------------------------------------------------------===//
+#include "seq1f1b/Analysis/ModelCost.h"
 #include "seq1f1b/Analysis/PipelineModel.h"
 #include "seq1f1b/Dialect/LLM/IR/LLMOps.h"
 #include "seq1f1b/Translate/HFConfig.h"
@@ -245,6 +246,33 @@ TEST(SlidingWindow, AttentionCountsThePairsInTheWindow) {
   // Past the window every query sees w keys; before it, the causal count.
   EXPECT_DOUBLE_EQ(pairs(512, 576), 64.0 * window);
   EXPECT_DOUBLE_EQ(pairs(0, 64), 64.0 * 64 - 64.0 * 64 / 2);
+}
+
+// The chunk balancer's cost of a model whose layers see different windows
+// (Gemma 3: five windowed layers in six) is the sum of every op's exact
+// cost, in closed form.
+TEST(SlidingWindow, TrainingFlopsCostIsTheExactSumInClosedForm) {
+  const int64_t seqLen = 4096;
+  std::unique_ptr<Imported> m = import(R"({"model_type": "gemma3_text",
+    "num_hidden_layers": 6, "hidden_size": 64, "intermediate_size": 128,
+    "num_attention_heads": 4, "num_key_value_heads": 2, "head_dim": 16,
+    "vocab_size": 50, "sliding_window": 300})",
+                                       seqLen, 1);
+  ASSERT_TRUE(m->module);
+  int windowed = 0;
+  m->module->walk([&](llm::AttentionOp op) { windowed += bool(op.getWindow()); });
+  ASSERT_EQ(windowed, 5);
+  schedule::RangeCost cost = trainingFlopsCost(m->ops, seqLen);
+  for (auto [begin, end] : {std::pair<int64_t, int64_t>{0, 1},
+                            {0, 299},
+                            {100, 700},
+                            {300, 301},
+                            {1000, 4096},
+                            {0, 4096}}) {
+    const llm::OpCost exact = chunkCost(m->ops, end - begin, end).total();
+    const double flops = exact.forwardFlops + exact.backwardFlops();
+    EXPECT_NEAR(cost(begin, end), flops, 1e-9 * flops) << begin << ".." << end;
+  }
 }
 
 } // namespace
