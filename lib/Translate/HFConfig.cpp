@@ -992,10 +992,9 @@ private:
     if (post)
       o = rmsNorm(o, p + ".post_attention_layernorm");
     x = add(x, o, p + ".self_attn.residual");
-    h = spec.postNormsOnly
-            ? x
-            : rmsNorm(x, p + (spec.sandwichNorms ? ".pre_feedforward_layernorm"
-                                                 : ".post_attention_layernorm"));
+    const char *preMlpNorm = spec.sandwichNorms ? ".pre_feedforward_layernorm"
+                                                : ".post_attention_layernorm";
+    h = spec.postNormsOnly ? x : rmsNorm(x, p + preMlpNorm);
     Value gate = linear(h, p + ".mlp.gate_proj", spec.ffn, spec.mlpBias,
                         mlpRole, spec.initStd);
     Value up = linear(h, p + ".mlp.up_proj", spec.ffn, spec.mlpBias, mlpRole,

@@ -260,7 +260,8 @@ TEST(SlidingWindow, TrainingFlopsCostIsTheExactSumInClosedForm) {
                                        seqLen, 1);
   ASSERT_TRUE(m->module);
   int windowed = 0;
-  m->module->walk([&](llm::AttentionOp op) { windowed += bool(op.getWindow()); });
+  m->module->walk(
+      [&](llm::AttentionOp op) { windowed += bool(op.getWindow()); });
   ASSERT_EQ(windowed, 5);
   schedule::RangeCost cost = trainingFlopsCost(m->ops, seqLen);
   for (auto [begin, end] : {std::pair<int64_t, int64_t>{0, 1},

@@ -214,8 +214,8 @@ static LogicalResult verifyNorm(Operation *op, Value input, Value weight,
     return op->emitOpError() << "expects heads that divide the " << features
                              << " features, got " << heads;
   features /= heads;
-  if (failed(verifyFeatureVector(op, weight, features, "weight",
-                                 heads > 1 ? "one head" : "the feature size")) ||
+  StringRef size = heads > 1 ? "one head" : "the feature size";
+  if (failed(verifyFeatureVector(op, weight, features, "weight", size)) ||
       failed(verifySameElementType(op, input, weight, "input", "weight")))
     return failure();
   if (!(eps > 0))
