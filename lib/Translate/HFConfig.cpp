@@ -85,6 +85,8 @@ struct ModelSpec {
   /// to the last `slidingWindow` tokens (itself included).
   int64_t slidingWindow = 0;
   std::vector<bool> slidingLayers; ///< per layer; empty: none slides
+  /// SmolLM3: the layers that skip RoPE (NoPE); empty: none.
+  std::vector<bool> noRopeLayers;
   std::string dtype = "f32";
 };
 
@@ -222,10 +224,10 @@ std::optional<std::string> dtypeFromTorch(StringRef torch) {
 /// The model types whose block is Llama's (RMSNorm, RoPE, gated MLP, GQA).
 constexpr StringRef kLlamaFamily[] = {
     "llama", "mistral", "qwen2",       "qwen3", "phi3",
-    "gemma", "gemma2",  "gemma3_text", "olmo2"};
+    "gemma", "gemma2",  "gemma3_text", "olmo2", "smollm3"};
 constexpr const char *kSupported =
     "gpt2, llama, mistral, qwen2, qwen3, phi3, gemma, gemma2, gemma3_text, "
-    "olmo2, gpt_neox, starcoder2";
+    "olmo2, smollm3, gpt_neox, starcoder2";
 
 /// The kind of a rope_scaling object ("rope_type", or "type" in older
 /// configs), "?" if it names none.
@@ -507,6 +509,32 @@ json::Object languageModelConfig(const json::Object &top) {
   return config;
 }
 
+/// SmolLM3's layers without RoPE: "no_rope_layers" (1: RoPE, 0: none) where
+/// given, else every no_rope_layer_interval-th layer (4 by default).
+LogicalResult readNoRopeLayers(ConfigReader &reader, ModelSpec &spec) {
+  if (spec.modelType != "smollm3")
+    return success();
+  if (const json::Value *flags = reader.get("no_rope_layers")) {
+    const json::Array *list = flags->getAsArray();
+    if (!list || int64_t(list->size()) != spec.layers)
+      return reader.error("no_rope_layers")
+             << "expected a list of " << spec.layers << " flags, one per "
+             << "layer (1: RoPE, 0: none)";
+    for (const json::Value &f : *list) {
+      std::optional<int64_t> flag = f.getAsInteger();
+      if (!flag || (*flag != 0 && *flag != 1))
+        return reader.error("no_rope_layers")
+               << "expected 0 or 1, got " << ConfigReader::render(f);
+      spec.noRopeLayers.push_back(*flag == 0);
+    }
+    return success();
+  }
+  const int64_t interval = reader.positiveInt("no_rope_layer_interval", 4);
+  for (int64_t i = 0; i < spec.layers; ++i)
+    spec.noRopeLayers.push_back((i + 1) % interval == 0);
+  return success(reader.ok);
+}
+
 /// Which layers slide: "layer_types" where the config lists them
 /// (transformers 5), else each family's rule: Mistral, Phi-3 and StarCoder2
 /// every layer, Gemma 2 the even ones, Gemma 3 all but every
@@ -589,7 +617,8 @@ LogicalResult readSpec(ConfigReader &reader, ModelSpec &spec,
     spec.maxPositions = reader.positiveInt("max_position_embeddings", 4096);
     spec.rope.theta = reader.positiveNumber("rope_theta", 10000.0);
     spec.normEps = reader.positiveNumber("rms_norm_eps", 1e-6);
-    spec.tied = reader.boolean("tie_word_embeddings", gemma);
+    spec.tied = reader.boolean("tie_word_embeddings",
+                               gemma || spec.modelType == "smollm3");
     // Qwen2 always biases its q/k/v projections.
     spec.attentionBias =
         reader.boolean("attention_bias", spec.modelType == "qwen2");
@@ -625,7 +654,8 @@ LogicalResult readSpec(ConfigReader &reader, ModelSpec &spec,
            << "key 'model_type': unsupported model type '" << spec.modelType
            << "' (supported: " << kSupported << ")";
   }
-  if (failed(readSlidingLayers(reader, spec)))
+  if (failed(readSlidingLayers(reader, spec)) ||
+      failed(readNoRopeLayers(reader, spec)))
     return failure();
   spec.initStd = reader.positiveNumber("initializer_range", 0.02);
   if (std::optional<StringRef> torch = reader.string("torch_dtype")) {
@@ -985,7 +1015,8 @@ private:
       q = rmsNorm(q, p + ".self_attn.q_norm", qDim);
       k = rmsNorm(k, p + ".self_attn.k_norm", kvDim);
     }
-    std::tie(q, k) = rope(q, k, p + ".self_attn", i);
+    if (!(i < int64_t(spec.noRopeLayers.size()) && spec.noRopeLayers[i]))
+      std::tie(q, k) = rope(q, k, p + ".self_attn", i);
     Value a = attention(q, k, v, p + ".self_attn", i);
     Value o = linear(a, p + ".self_attn.o_proj", spec.hidden, false, attnRole,
                      spec.initStd);

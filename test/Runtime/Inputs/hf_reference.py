@@ -4,7 +4,7 @@ computed here in plain Python the way transformers defines the model.
   hf_reference.py MODEL DIR [F32|BF16 [SHARDS]]   (MODEL: llama, llama31,
       llama_dynamic, qwen2, qwen3, qwen25_yarn, phi3, phi3_longrope,
       phi3_longrope_short, mistral, gemma, gemma2, gemma3, gemma3_multimodal,
-      olmo2, gpt2, gpt_neox,
+      olmo2, smollm3, gpt2, gpt_neox,
       starcoder2) writes
       DIR/config.json, DIR/model.safetensors (or SHARDS files and
       model.safetensors.index.json) and DIR/tokens.bin (one sequence of
@@ -362,8 +362,14 @@ def qwen3(w, tokens):
     return llama(w, tokens, qk_norm=True)
 
 
+def smollm3(w, tokens):
+    """SmolLM3ForCausalLM: Llama's block, every no_rope_layer_interval-th
+    layer (2 here: layer 1 of 2) without RoPE (NoPE)."""
+    return llama(w, tokens, nope_every=2)
+
+
 def llama(w, tokens, window=None, scaling=None, qkv_bias=False, max_positions=64,
-          qk_norm=False):
+          qk_norm=False, nope_every=None):
     d, heads, kv, hd, ffn, vocab, layers = 16, 4, 2, 4, 24, 32, 2
     if scaling:
         heads, kv, hd = 2, 1, 8
@@ -383,6 +389,8 @@ def llama(w, tokens, window=None, scaling=None, qkv_bias=False, max_positions=64
         config.update(model_type="qwen2")
     if qk_norm:
         config.update(model_type="qwen3", head_dim=hd, rms_norm_eps=1e-6)
+    if nope_every:
+        config.update(model_type="smollm3", no_rope_layer_interval=nope_every)
     eps = config["rms_norm_eps"]
 
     def head_norm(x, n, name):
@@ -404,8 +412,9 @@ def llama(w, tokens, window=None, scaling=None, qkv_bias=False, max_positions=64
         if qk_norm:
             q = head_norm(q, heads, p + "self_attn.q_norm")
             k = head_norm(k, kv, p + "self_attn.k_norm")
-        q = rope(q, heads, hd, 1e4, scaling=scaling, max_positions=max_positions)
-        k = rope(k, kv, hd, 1e4, scaling=scaling, max_positions=max_positions)
+        if not (nope_every and (i + 1) % nope_every == 0):
+            q = rope(q, heads, hd, 1e4, scaling=scaling, max_positions=max_positions)
+            k = rope(k, kv, hd, 1e4, scaling=scaling, max_positions=max_positions)
         a = attention(q, k, v, heads, kv, hd, window)
         x = add(x, matmul_t(a, w.new(p + "self_attn.o_proj.weight", [d, heads * hd])))
         h = rms_norm(x, w.new(p + "post_attention_layernorm.weight", [d], 0.1, 1.0), eps)
@@ -726,7 +735,7 @@ def main():
                       "llama_dynamic": llama_dynamic, "qwen3": qwen3,
                       "qwen25_yarn": qwen25_yarn, "phi3_longrope": phi3_longrope,
                       "gemma3": gemma3, "gemma3_multimodal": gemma3_multimodal,
-                      "olmo2": olmo2,
+                      "olmo2": olmo2, "smollm3": smollm3,
                       "phi3_longrope_short": phi3_longrope_short, "gemma": gemma,
                       "gemma2": gemma2,
                       "gpt2": gpt2, "phi3": phi3, "mistral": mistral, "gpt_neox": gpt_neox,
