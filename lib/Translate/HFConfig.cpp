@@ -81,6 +81,9 @@ struct ModelSpec {
   /// Gemma 2: attention scores times queryScale (0: 1/sqrt(head_dim)) and
   /// capped at attnSoftcap, logits capped at finalSoftcap (0: none).
   double queryScale = 0, attnSoftcap = 0, finalSoftcap = 0;
+  /// Granite: embeddings times embeddingScale, each residual branch times
+  /// residualScale, logits divided by logitsDivisor (1: none).
+  double embeddingScale = 1, residualScale = 1, logitsDivisor = 1;
   /// Sliding-window attention: 0, or each token of a sliding layer attends
   /// to the last `slidingWindow` tokens (itself included).
   int64_t slidingWindow = 0;
@@ -224,10 +227,10 @@ std::optional<std::string> dtypeFromTorch(StringRef torch) {
 /// The model types whose block is Llama's (RMSNorm, RoPE, gated MLP, GQA).
 constexpr StringRef kLlamaFamily[] = {
     "llama", "mistral", "qwen2",       "qwen3", "phi3",
-    "gemma", "gemma2",  "gemma3_text", "olmo2", "smollm3"};
+    "gemma", "gemma2",  "gemma3_text", "olmo2", "smollm3", "granite"};
 constexpr const char *kSupported =
     "gpt2, llama, mistral, qwen2, qwen3, phi3, gemma, gemma2, gemma3_text, "
-    "olmo2, smollm3, gpt_neox, starcoder2";
+    "olmo2, smollm3, granite, gpt_neox, starcoder2";
 
 /// The kind of a rope_scaling object ("rope_type", or "type" in older
 /// configs), "?" if it names none.
@@ -715,6 +718,15 @@ LogicalResult readSpec(ConfigReader &reader, ModelSpec &spec,
     if (!reader.ok)
       return failure();
   }
+  if (spec.modelType == "granite") {
+    // GraniteConfig's defaults are 1, the attention's scale included.
+    spec.embeddingScale = reader.positiveNumber("embedding_multiplier", 1);
+    spec.residualScale = reader.positiveNumber("residual_multiplier", 1);
+    spec.logitsDivisor = reader.positiveNumber("logits_scaling", 1);
+    spec.queryScale = reader.positiveNumber("attention_multiplier", 1);
+    if (!reader.ok)
+      return failure();
+  }
   return readRopeParameters(reader, spec);
 }
 
@@ -973,7 +985,14 @@ private:
       logits = funcBuilder->create<llm::SoftcapOp>(
           named("lm_head.softcap"), logits,
           builder.getF64FloatAttr(spec.finalSoftcap));
+    if (spec.logitsDivisor != 1) // Granite
+      logits = scale(logits, 1 / spec.logitsDivisor, "lm_head.scale");
     return logits;
+  }
+
+  Value scale(Value x, double factor, const std::string &name) {
+    return funcBuilder->create<llm::ScaleOp>(named(name), x,
+                                             builder.getF64FloatAttr(factor));
   }
 
   // --- Llama / Mistral / Qwen2 -----------------------------------------------
@@ -981,16 +1000,18 @@ private:
     Value table = normalParam("embed_tokens", {spec.vocab, spec.hidden},
                               spec.initStd);
     // transformers multiplies by sqrt(hidden) in the model's dtype.
-    FloatAttr scale;
+    FloatAttr rowScale;
     if (spec.scaledEmbedding) {
       APFloat root(std::sqrt(double(spec.hidden)));
       bool lost;
       root.convert(cast<FloatType>(elt).getFloatSemantics(),
                    APFloat::rmNearestTiesToEven, &lost);
-      scale = builder.getF64FloatAttr(root.convertToDouble());
+      rowScale = builder.getF64FloatAttr(root.convertToDouble());
+    } else if (spec.embeddingScale != 1) { // Granite, as given
+      rowScale = builder.getF64FloatAttr(spec.embeddingScale);
     }
     return funcBuilder->create<llm::EmbeddingOp>(
-        named("embed_tokens"), act(spec.hidden), tokens, table, scale);
+        named("embed_tokens"), act(spec.hidden), tokens, table, rowScale);
   }
 
   Value llamaBlock(Value x, int64_t i) {
@@ -1022,6 +1043,8 @@ private:
                      spec.initStd);
     if (post)
       o = rmsNorm(o, p + ".post_attention_layernorm");
+    if (spec.residualScale != 1)
+      o = scale(o, spec.residualScale, p + ".self_attn.scale");
     x = add(x, o, p + ".self_attn.residual");
     const char *preMlpNorm = spec.sandwichNorms ? ".pre_feedforward_layernorm"
                                                 : ".post_attention_layernorm";
@@ -1042,6 +1065,8 @@ private:
                      mlpRole, spec.initStd);
     if (post)
       d = rmsNorm(d, p + ".post_feedforward_layernorm");
+    if (spec.residualScale != 1)
+      d = scale(d, spec.residualScale, p + ".mlp.scale");
     return add(x, d, p + ".mlp.residual");
   }
 

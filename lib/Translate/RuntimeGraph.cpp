@@ -217,6 +217,10 @@ private:
           input(e.getInput());
           entry["softcap"] = e.getCap().convertToDouble();
         })
+        .Case([&](llm::ScaleOp e) {
+          input(e.getInput());
+          entry["scale"] = e.getFactor().convertToDouble();
+        })
         .Case<llm::SwigluOp, llm::GegluOp, llm::AddOp>([&](Operation *b) {
           input(b->getOperand(0));
           input(b->getOperand(1));

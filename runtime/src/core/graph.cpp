@@ -28,6 +28,7 @@ constexpr OpName kOpNames[] = {
     {OpKind::Swiglu, "swiglu"},
     {OpKind::Geglu, "geglu"},
     {OpKind::Softcap, "softcap"},
+    {OpKind::Scale, "scale"},
     {OpKind::Add, "add"},
     {OpKind::CrossEntropy, "cross_entropy"},
 };
@@ -171,6 +172,12 @@ private:
       arity(1, 0, 0);
       sameFeat(op.inputs[0]);
       require(op.softcap > 0, "softcap must be > 0");
+      break;
+    case OpKind::Scale:
+      arity(1, 0, 0);
+      sameFeat(op.inputs[0]);
+      require(std::isfinite(op.scale) && op.scale != 0,
+              "scale must be finite and nonzero");
       break;
     case OpKind::Swiglu:
     case OpKind::Geglu:

@@ -216,6 +216,9 @@ std::string graphToJson(const Graph &g) {
     case OpKind::Softcap:
       jo["softcap"] = op.softcap;
       break;
+    case OpKind::Scale:
+      jo["scale"] = op.scale;
+      break;
     default:
       break;
     }

@@ -55,6 +55,7 @@ StageExecutor::StageExecutor(const Graph &graph, const StageSpec &spec,
     case OpKind::PositionEmbedding:
     case OpKind::Rope:
     case OpKind::Add:
+    case OpKind::Scale:
       break;
     }
   }
@@ -313,6 +314,10 @@ void StageExecutor::forwardOp(Unit &u, int i) {
   case OpKind::Softcap:
     kernels_.softcap_fwd(in(0), y, N * feat(op.output), op.softcap);
     break;
+  case OpKind::Scale:
+    kernels_.scale(in(0), y, N * feat(op.output),
+                   static_cast<float>(op.scale));
+    break;
   case OpKind::Swiglu:
     kernels_.swiglu_fwd(in(0), in(1), y, N * feat(op.output));
     break;
@@ -552,6 +557,10 @@ void StageExecutor::backwardOp(Unit &u, int i, bool input, bool weight) {
     break;
   case OpKind::Softcap:
     kernels_.softcap_bwd(val(0), dy, dx, dxSize, op.softcap);
+    addGrad(op.inputs[0], dx);
+    break;
+  case OpKind::Scale:
+    kernels_.scale(dy, dx, dxSize, static_cast<float>(op.scale));
     addGrad(op.inputs[0], dx);
     break;
   case OpKind::Swiglu:

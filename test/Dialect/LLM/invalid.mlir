@@ -424,3 +424,11 @@ func.func @f(%x: tensor<1x8x16xf32>) -> tensor<1x8x16xf32> {
   %y = llm.softcap %x cap 0.0 : tensor<1x8x16xf32>
   return %y : tensor<1x8x16xf32>
 }
+
+// -----
+
+func.func @f(%x: tensor<1x8x16xf32>) -> tensor<1x8x16xf32> {
+  // expected-error @+1 {{expects a finite, nonzero factor, got 0}}
+  %y = llm.scale %x by 0.0 : tensor<1x8x16xf32>
+  return %y : tensor<1x8x16xf32>
+}

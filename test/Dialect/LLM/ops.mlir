@@ -63,6 +63,8 @@ func.func @model(%ids: tensor<2x8xi32>, %targets: tensor<2x8xi32>) -> (tensor<f3
   %ag = llm.attention %qr, %kr, %v heads 4 kv_heads 2 window 3 scale 0.25 softcap 50.0 : tensor<2x8x16xf32>, tensor<2x8x8xf32>
   // CHECK: llm.softcap %{{.*}} cap 3.000000e+01 : tensor<2x8x16xf32>
   %sc = llm.softcap %ag cap 30.0 : tensor<2x8x16xf32>
+  // CHECK: llm.scale %{{.*}} by 2.200000e-01 : tensor<2x8x16xf32>
+  %ss = llm.scale %sc by 0.22 : tensor<2x8x16xf32>
   %wup = llm.param_ref @wup : tensor<48x16xf32>
   %up = llm.linear %a, %wup role mlp : tensor<2x8x16xf32>, tensor<48x16xf32> -> tensor<2x8x48xf32>
   // CHECK: llm.gelu %{{.*}} : tensor<2x8x48xf32>

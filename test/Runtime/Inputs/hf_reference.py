@@ -4,7 +4,7 @@ computed here in plain Python the way transformers defines the model.
   hf_reference.py MODEL DIR [F32|BF16 [SHARDS]]   (MODEL: llama, llama31,
       llama_dynamic, qwen2, qwen3, qwen25_yarn, phi3, phi3_longrope,
       phi3_longrope_short, mistral, gemma, gemma2, gemma3, gemma3_multimodal,
-      olmo2, smollm3, gpt2, gpt_neox,
+      olmo2, smollm3, granite, gpt2, gpt_neox,
       starcoder2) writes
       DIR/config.json, DIR/model.safetensors (or SHARDS files and
       model.safetensors.index.json) and DIR/tokens.bin (one sequence of
@@ -362,6 +362,15 @@ def qwen3(w, tokens):
     return llama(w, tokens, qk_norm=True)
 
 
+def granite(w, tokens):
+    """GraniteForCausalLM: Llama's block with multipliers: embeddings times
+    embedding_multiplier, attention scores times attention_multiplier (not
+    1/sqrt(head_dim)), each residual branch times residual_multiplier, logits
+    divided by logits_scaling."""
+    return llama(w, tokens, multipliers={"embedding_multiplier": 3.0, "attention_multiplier": 0.125,
+                                         "residual_multiplier": 0.5, "logits_scaling": 4.0})
+
+
 def smollm3(w, tokens):
     """SmolLM3ForCausalLM: Llama's block, every no_rope_layer_interval-th
     layer (2 here: layer 1 of 2) without RoPE (NoPE)."""
@@ -369,7 +378,7 @@ def smollm3(w, tokens):
 
 
 def llama(w, tokens, window=None, scaling=None, qkv_bias=False, max_positions=64,
-          qk_norm=False, nope_every=None):
+          qk_norm=False, nope_every=None, multipliers=None):
     d, heads, kv, hd, ffn, vocab, layers = 16, 4, 2, 4, 24, 32, 2
     if scaling:
         heads, kv, hd = 2, 1, 8
@@ -391,6 +400,11 @@ def llama(w, tokens, window=None, scaling=None, qkv_bias=False, max_positions=64
         config.update(model_type="qwen3", head_dim=hd, rms_norm_eps=1e-6)
     if nope_every:
         config.update(model_type="smollm3", no_rope_layer_interval=nope_every)
+    m = dict(embedding_multiplier=1.0, attention_multiplier=None, residual_multiplier=1.0,
+             logits_scaling=1.0)
+    if multipliers:
+        config.update(model_type="granite", **multipliers)
+        m.update(multipliers)
     eps = config["rms_norm_eps"]
 
     def head_norm(x, n, name):
@@ -402,7 +416,8 @@ def llama(w, tokens, window=None, scaling=None, qkv_bias=False, max_positions=64
         linear(h, w.new(name + ".weight", [rows, d]), w.new(name + ".bias", [rows], 0.1))
         if qkv_bias else matmul_t(h, w.new(name + ".weight", [rows, d])))
     emb = w.new("model.embed_tokens.weight", [vocab, d])
-    x = [list(emb[t]) for t in tokens]
+    x = [[v * m["embedding_multiplier"] for v in emb[t]] for t in tokens]
+    branch = lambda y: [[v * m["residual_multiplier"] for v in r] for r in y]
     for i in range(layers):
         p = "model.layers.%d." % i
         h = rms_norm(x, w.new(p + "input_layernorm.weight", [d], 0.1, 1.0), eps)
@@ -415,17 +430,18 @@ def llama(w, tokens, window=None, scaling=None, qkv_bias=False, max_positions=64
         if not (nope_every and (i + 1) % nope_every == 0):
             q = rope(q, heads, hd, 1e4, scaling=scaling, max_positions=max_positions)
             k = rope(k, kv, hd, 1e4, scaling=scaling, max_positions=max_positions)
-        a = attention(q, k, v, heads, kv, hd, window)
-        x = add(x, matmul_t(a, w.new(p + "self_attn.o_proj.weight", [d, heads * hd])))
+        a = attention(q, k, v, heads, kv, hd, window, m["attention_multiplier"])
+        x = add(x, branch(matmul_t(a, w.new(p + "self_attn.o_proj.weight", [d, heads * hd]))))
         h = rms_norm(x, w.new(p + "post_attention_layernorm.weight", [d], 0.1, 1.0), eps)
         gate = matmul_t(h, w.new(p + "mlp.gate_proj.weight", [ffn, d]))
         up = matmul_t(h, w.new(p + "mlp.up_proj.weight", [ffn, d]))
         mid = [[g / (1 + math.exp(-g)) * u for g, u in zip(gr, ur)] for gr, ur in zip(gate, up)]
-        x = add(x, matmul_t(mid, w.new(p + "mlp.down_proj.weight", [d, ffn])))
+        x = add(x, branch(matmul_t(mid, w.new(p + "mlp.down_proj.weight", [d, ffn]))))
     x = rms_norm(x, w.new("model.norm.weight", [d], 0.1, 1.0), eps)
     # A buffer the graph has no parameter for.
     w.buffer("model.layers.0.self_attn.rotary_emb.inv_freq", [hd // 2])
-    return config, matmul_t(x, w.new("lm_head.weight", [vocab, d]))
+    logits = matmul_t(x, w.new("lm_head.weight", [vocab, d]))
+    return config, [[v / m["logits_scaling"] for v in r] for r in logits]
 
 
 def gemma2(w, tokens):
@@ -735,7 +751,7 @@ def main():
                       "llama_dynamic": llama_dynamic, "qwen3": qwen3,
                       "qwen25_yarn": qwen25_yarn, "phi3_longrope": phi3_longrope,
                       "gemma3": gemma3, "gemma3_multimodal": gemma3_multimodal,
-                      "olmo2": olmo2, "smollm3": smollm3,
+                      "olmo2": olmo2, "smollm3": smollm3, "granite": granite,
                       "phi3_longrope_short": phi3_longrope_short, "gemma": gemma,
                       "gemma2": gemma2,
                       "gpt2": gpt2, "phi3": phi3, "mistral": mistral, "gpt_neox": gpt_neox,

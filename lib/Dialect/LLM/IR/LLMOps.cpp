@@ -517,6 +517,20 @@ OpCost SoftcapOp::getChunkCost(int64_t chunkLen, int64_t) {
 }
 SmallVector<Value> SoftcapOp::getSavedForBackward() { return {getInput()}; }
 
+LogicalResult ScaleOp::verify() {
+  if (failed(verifyActivation(*this, getInput(), "input")))
+    return failure();
+  if (!std::isfinite(getFactor().convertToDouble()) ||
+      getFactor().isZero())
+    return emitOpError() << "expects a finite, nonzero factor, got "
+                         << getFactor().convertToDouble();
+  return success();
+}
+OpCost ScaleOp::getChunkCost(int64_t chunkLen, int64_t) {
+  return elementwiseCost(*this, chunkLen);
+}
+SmallVector<Value> ScaleOp::getSavedForBackward() { return {}; }
+
 LogicalResult AddOp::verify() {
   return verifyActivation(*this, getLhs(), "operands");
 }

@@ -371,6 +371,20 @@ def LLM_SoftcapOp : LLM_Op<"softcap", [Pure, SameOperandsAndResultType]> {
   let hasVerifier = 1;
 }
 
+def LLM_ScaleOp : LLM_Op<"scale", [Pure, SameOperandsAndResultType]> {
+  let summary = "multiplication by a constant (Granite's residual and logit multipliers)";
+  let description = [{
+    Example:
+    ```mlir
+    %s = llm.scale %o by 2.200000e-01 : tensor<1x8192x4096xbf16>
+    ```
+  }];
+  let arguments = (ins LLM_FloatTensor:$input, F64Attr:$factor);
+  let results = (outs LLM_FloatTensor:$result);
+  let assemblyFormat = "$input `by` $factor attr-dict `:` type($input)";
+  let hasVerifier = 1;
+}
+
 def LLM_CrossEntropyOp : LLM_Op<"cross_entropy", [Pure], LLM_NotTokenLocal> {
   let summary = "summed token cross-entropy and the number of counted tokens";
   let description = [{
