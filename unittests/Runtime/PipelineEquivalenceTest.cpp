@@ -10,6 +10,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "PipelineTestUtil.h"
+#include "seq1f1b/runtime/graph_json.h"
 
 #include <gtest/gtest.h>
 
@@ -256,6 +257,59 @@ TEST(PipelineTraining, PerHeadNormGradientIsTheFiniteDifference) {
   EXPECT_LT(relError(piped.grad("layers.0.self_attn.q_norm.weight"),
                      pipe.grad("layers.0.self_attn.q_norm.weight"), 1e-6),
             1e-5);
+}
+
+// A residual branch scaled by s (Granite's residual_multiplier) is the
+// unscaled branch of s times its output projection: the same loss, and s
+// times that projection's gradient.
+TEST(PipelineTraining, ScaledBranchIsTheUnscaledOneOfAScaledProjection) {
+  ModelCase m = tinyLlamaCase();
+  const double s = 0.25;
+  // Insert "scale" after every o_proj: its output value gets a new id.
+  Graph g = m.graph;
+  g.ops.clear();
+  std::vector<int> remap(g.valueFeatures.size());
+  for (size_t v = 0; v < remap.size(); ++v)
+    remap[v] = static_cast<int>(v);
+  std::vector<std::string> projections;
+  for (Op op : m.graph.ops) {
+    for (int &in : op.inputs)
+      in = remap[in];
+    g.ops.push_back(op);
+    if (op.kind == OpKind::Linear &&
+        g.params[op.params[0]].name.find("o_proj") != std::string::npos) {
+      projections.push_back(g.params[op.params[0]].name);
+      Op scale;
+      scale.kind = OpKind::Scale;
+      scale.inputs = {op.output};
+      scale.output = static_cast<int>(g.valueFeatures.size());
+      scale.scale = s;
+      g.valueFeatures.push_back(g.valueFeatures[op.output]);
+      remap[op.output] = scale.output;
+      g.ops.push_back(scale);
+    }
+  }
+  ASSERT_EQ(projections.size(), 2u);
+  Batch batch = makeBatch(m, 2, 6);
+  PipelineOptions o = options(seq1f1b::schedule::ScheduleKind::Seq1F1B, 2, 2,
+                              2, ChunkPolicy::Even);
+  o.optimizer.adamw.lr = 0; // compare the first step's gradients
+  Pipeline a(graphFromJson(graphToJson(g)), o, static_cast<int>(m.seq));
+  Pipeline b(m.graph, o, static_cast<int>(m.seq));
+  TensorMap params = a.trainingState();
+  for (const std::string &name : projections)
+    for (float &v : params.at(name).data)
+      v *= static_cast<float>(s);
+  b.setParams(params);
+  StepResult ra = a.step(batch), rb = b.step(batch);
+  ASSERT_TRUE(ra.ok && rb.ok) << ra.error << rb.error;
+  EXPECT_NEAR(ra.loss(), rb.loss(), 1e-5 * rb.loss());
+  for (const std::string &name : projections) {
+    std::vector<float> expected = b.grad(name);
+    for (float &v : expected)
+      v *= static_cast<float>(s);
+    EXPECT_LT(relError(a.grad(name), expected, 1e-6), 1e-5) << name;
+  }
 }
 
 // Weight decay shrinks the matrices only: biases and norm weights (the
