@@ -836,7 +836,22 @@ private:
     i64("seq_len", seq);
     i64("micro_batch", batch);
     attrs.append("tied_embeddings", builder.getBoolAttr(spec.tied));
+    if (resolvedForLength())
+      i64("resolved_for_seq_len", seq);
     module->setAttr("llm.config", attrs.getDictionary(builder.getContext()));
+  }
+
+  /// Whether the graph holds what only this sequence length decides:
+  /// LongRoPE's factor list, dynamic NTK's theta, or a window no shorter
+  /// than the sequence, dropped.
+  bool resolvedForLength() const {
+    auto byLength = [](const RopeSpec &r) {
+      return r.kind == "longrope" || r.kind == "dynamic";
+    };
+    return byLength(spec.rope) ||
+           (spec.localRope && byLength(*spec.localRope)) ||
+           (spec.slidingWindow >= seq &&
+            llvm::is_contained(spec.slidingLayers, true));
   }
 
   Location named(const Twine &name) {

@@ -68,9 +68,12 @@ public:
       root["stages"] = std::move(stageStarts);
     }
     // The config's family, for the names its checkpoints use.
-    if (auto config = module->getAttrOfType<DictionaryAttr>("llm.config"))
+    if (auto config = module->getAttrOfType<DictionaryAttr>("llm.config")) {
       if (auto type = config.getAs<StringAttr>("model_type"))
         root["model_type"] = type.getValue();
+      if (auto length = config.getAs<IntegerAttr>("resolved_for_seq_len"))
+        root["resolved_for_seq_len"] = length.getInt();
+    }
     root["ops"] = std::move(ops);
     os << llvm::formatv("{0:2}", json::Value(std::move(root))) << "\n";
     return success();

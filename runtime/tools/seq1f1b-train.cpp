@@ -568,6 +568,17 @@ int run(Args a) {
     pipeline = std::make_unique<InProcessRun>(
         graph, pipelineOptions(a, *kind, ranks, chunks, programs), a.seqLen);
   const bool prints = pipeline->prints();
+  if (prints && graph.resolvedForSeqLen &&
+      graph.resolvedForSeqLen != a.seqLen)
+    std::fprintf(stderr,
+                 "seq1f1b-train: warning: %s was imported for %lld-token "
+                 "sequences, and its LongRoPE factors, dynamic NTK theta or "
+                 "sliding windows depend on that length; --seq-len %d trains "
+                 "another model than transformers runs at %d tokens "
+                 "(re-import with --seq-len %d)\n",
+                 a.graph.c_str(),
+                 static_cast<long long>(graph.resolvedForSeqLen), a.seqLen,
+                 a.seqLen, a.seqLen);
   std::unique_ptr<Pipeline> reference;
   if (a.verify) {
     Graph whole = graph; // one stage, whatever cut the compiler made

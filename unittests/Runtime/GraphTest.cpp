@@ -177,6 +177,13 @@ TEST(GraphJson, LongRopeFactorsRoundTripOnePerFrequency) {
                    "frequency_factors must be positive, one per frequency");
 }
 
+TEST(GraphJson, ResolvedLengthRoundTrips) {
+  Graph g = buildLlama(LlamaConfig{});
+  EXPECT_EQ(graphToJson(g).find("resolved_for_seq_len"), std::string::npos);
+  g.resolvedForSeqLen = 4096;
+  EXPECT_EQ(graphFromJson(graphToJson(g)).resolvedForSeqLen, 4096);
+}
+
 TEST(GraphJson, RopeScalingMustBeOneKind) {
   auto withScaling = [](double fast, double slow, double low, double high) {
     Graph g = buildLlama(LlamaConfig{});

@@ -134,6 +134,8 @@ Graph graphFromJson(const std::string &text) {
     g.ops.push_back(parseOp(ops[i], i, g));
   g.stages = optional<std::vector<int>>(root, "stages", {}, "graph: ");
   g.modelType = optional<std::string>(root, "model_type", "", "graph: ");
+  g.resolvedForSeqLen =
+      optional<int64_t>(root, "resolved_for_seq_len", 0, "graph: ");
   g.validate();
   return g;
 }
@@ -229,6 +231,8 @@ std::string graphToJson(const Graph &g) {
     root["stages"] = g.stages;
   if (!g.modelType.empty())
     root["model_type"] = g.modelType;
+  if (g.resolvedForSeqLen)
+    root["resolved_for_seq_len"] = g.resolvedForSeqLen;
   return root.dump(1);
 }
 

@@ -83,6 +83,10 @@ struct Graph {
   /// The Hugging Face model_type the graph was imported from ("" unknown):
   /// how its checkpoints name and lay out weights.
   std::string modelType;
+  /// The sequence length the importer resolved length-dependent parts for
+  /// (LongRoPE, dynamic NTK, windows dropped as no shorter than the
+  /// sequence); 0: none.
+  int64_t resolvedForSeqLen = 0;
 
   /// Index of the parameter called `name`, or -1.
   int paramIndex(const std::string &name) const;

@@ -9,7 +9,8 @@
 //    "ops": [{"op": "embedding", "params": ["wte"], "out": 0},
 //            {"op": "attention", "in": [5, 6, 7], "out": 8, "heads": 2,
 //             "kv_heads": 2}, ...]}
-// Optional: "stages" (the compiler's cut) and "model_type" (the config's).
+// Optional: "stages" (the compiler's cut), "model_type" (the config's) and
+// "resolved_for_seq_len" (the length length-dependent parts were chosen for).
 // Ops name parameters by name; optional fields: eps and heads (norms; heads:
 // rms_norm of each head on its own), heads, theta,
 // rotary_dim (rope; absent: the whole head) and rope_scaling ({factor,
