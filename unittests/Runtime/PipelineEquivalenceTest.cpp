@@ -197,13 +197,7 @@ TEST(PipelineTraining, ScaledEmbeddingIsTheUnscaledOneOfAScaledTable) {
 // wide step and a loose bound); a pipelined, chunked run gives the same.
 TEST(PipelineTraining, PerHeadNormGradientIsTheFiniteDifference) {
   ModelCase m = tinyLlamaCase();
-  LlamaConfig c;
-  c.layers = 2;
-  c.hidden = 16;
-  c.heads = 4;
-  c.kvHeads = 2;
-  c.ffn = 40;
-  c.vocab = 48;
+  LlamaConfig c = tinyLlamaConfig();
   c.qkNorm = true;
   m.graph = buildLlama(c);
   Batch batch = makeBatch(m, 2, 9);

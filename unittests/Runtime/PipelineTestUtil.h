@@ -41,8 +41,8 @@ inline ModelCase tinyGptCase() {
 }
 
 /// Llama: 2 layers, hidden 16, 4 heads / 2 kv heads (GQA, head_dim 4),
-/// vocab 48, B = 1, S = 14 (4 chunks do not divide it).
-inline ModelCase tinyLlamaCase() {
+/// vocab 48.
+inline LlamaConfig tinyLlamaConfig() {
   LlamaConfig c;
   c.layers = 2;
   c.hidden = 16;
@@ -50,6 +50,12 @@ inline ModelCase tinyLlamaCase() {
   c.kvHeads = 2;
   c.ffn = 40;
   c.vocab = 48;
+  return c;
+}
+
+/// tinyLlamaConfig's model, B = 1, S = 14 (4 chunks do not divide it).
+inline ModelCase tinyLlamaCase() {
+  LlamaConfig c = tinyLlamaConfig();
   return {"llama", buildLlama(c), c.vocab, 1, 14};
 }
 

@@ -444,6 +444,19 @@ def llama(w, tokens, window=None, scaling=None, qkv_bias=False, max_positions=64
     return config, [[v / m["logits_scaling"] for v in r] for r in logits]
 
 
+def gemma2_block_rest(w, x, a, p, norm, d, width, ffn):
+    """Gemma 2's (and 3's) block after attention: the output projection
+    normalized into the residual, the GeGLU MLP between two norms."""
+    o = matmul_t(a, w.new(p + "self_attn.o_proj.weight", [d, width]))
+    x = add(x, norm(o, p + "post_attention_layernorm.weight"))
+    h = norm(x, p + "pre_feedforward_layernorm.weight")
+    gate = matmul_t(h, w.new(p + "mlp.gate_proj.weight", [ffn, d]))
+    up = matmul_t(h, w.new(p + "mlp.up_proj.weight", [ffn, d]))
+    mid = [[gelu_tanh(g) * u for g, u in zip(gr, ur)] for gr, ur in zip(gate, up)]
+    m = matmul_t(mid, w.new(p + "mlp.down_proj.weight", [d, ffn]))
+    return add(x, norm(m, p + "post_feedforward_layernorm.weight"))
+
+
 def gemma2(w, tokens):
     """Gemma2ForCausalLM: Gemma's block with four norms (after attention and
     after the MLP too), a sliding window on even layers, scores scaled by
@@ -470,14 +483,7 @@ def gemma2(w, tokens):
         v = matmul_t(h, w.new(p + "self_attn.v_proj.weight", [kv * hd, d]))
         a = attention(q, k, v, heads, kv, hd, window if i % 2 == 0 else None,
                       qscalar ** -0.5, attn_cap)
-        o = matmul_t(a, w.new(p + "self_attn.o_proj.weight", [d, heads * hd]))
-        x = add(x, norm(o, p + "post_attention_layernorm.weight"))
-        h = norm(x, p + "pre_feedforward_layernorm.weight")
-        gate = matmul_t(h, w.new(p + "mlp.gate_proj.weight", [ffn, d]))
-        up = matmul_t(h, w.new(p + "mlp.up_proj.weight", [ffn, d]))
-        mid = [[gelu_tanh(g) * u for g, u in zip(gr, ur)] for gr, ur in zip(gate, up)]
-        m = matmul_t(mid, w.new(p + "mlp.down_proj.weight", [d, ffn]))
-        x = add(x, norm(m, p + "post_feedforward_layernorm.weight"))
+        x = gemma2_block_rest(w, x, a, p, norm, d, heads * hd, ffn)
     x = norm(x, "model.norm.weight")
     logits = matmul_t(x, emb)  # tied head
     return config, [[final_cap * math.tanh(v / final_cap) for v in r] for r in logits]
@@ -521,14 +527,7 @@ def gemma3(w, tokens):
         q = rope(head_norm(q, heads, p + "self_attn.q_norm.weight"), heads, hd, theta, scaling=rule)
         k = rope(head_norm(k, kv, p + "self_attn.k_norm.weight"), kv, hd, theta, scaling=rule)
         a = attention(q, k, v, heads, kv, hd, window if sliding else None, qscalar ** -0.5)
-        o = matmul_t(a, w.new(p + "self_attn.o_proj.weight", [d, heads * hd]))
-        x = add(x, norm(o, p + "post_attention_layernorm.weight"))
-        h = norm(x, p + "pre_feedforward_layernorm.weight")
-        gate = matmul_t(h, w.new(p + "mlp.gate_proj.weight", [ffn, d]))
-        up = matmul_t(h, w.new(p + "mlp.up_proj.weight", [ffn, d]))
-        mid = [[gelu_tanh(g) * u for g, u in zip(gr, ur)] for gr, ur in zip(gate, up)]
-        m = matmul_t(mid, w.new(p + "mlp.down_proj.weight", [d, ffn]))
-        x = add(x, norm(m, p + "post_feedforward_layernorm.weight"))
+        x = gemma2_block_rest(w, x, a, p, norm, d, heads * hd, ffn)
     x = norm(x, "model.norm.weight")
     return config, matmul_t(x, emb)  # tied head
 
