@@ -334,6 +334,13 @@ void warnUnmodeled(ConfigReader &reader, const ModelSpec &spec, int64_t seq) {
         << ConfigReader::render(spec.rope.theta)
         << " (plans do not depend on it; a trained model's positions do)";
   }
+  if (seq > spec.maxPositions && spec.rope.kind.empty() &&
+      spec.unmodeledRope.empty() && reader.has("max_position_embeddings"))
+    reader.warning("max_position_embeddings")
+        << "--seq-len " << seq << " is beyond the " << spec.maxPositions
+        << " positions the model was trained for, and no rope_scaling "
+        << "extends them: RoPE extrapolates (long-context fine-tunes add "
+        << "rope_scaling, e.g. yarn or linear)";
   for (StringRef key : {"rope_parameters", "rope_scaling"})
     if (const json::Value *rope = reader.get(key);
         rope && ropeScalingKind(*rope) == "yarn" &&
