@@ -3,7 +3,7 @@ computed here in plain Python the way transformers defines the model.
 
   hf_reference.py MODEL DIR [F32|BF16 [SHARDS]]   (MODEL: llama, llama31,
       llama_dynamic, qwen2, qwen3, qwen25_yarn, phi3, phi3_longrope,
-      phi3_longrope_short, mistral, gemma, gemma2, gemma3, gemma3_multimodal,
+      phi3_longrope_short, phi4_mini, mistral, gemma, gemma2, gemma3, gemma3_multimodal,
       olmo2, smollm3, granite, gpt2, gpt_neox,
       starcoder2) writes
       DIR/config.json, DIR/model.safetensors (or SHARDS files and
@@ -289,10 +289,10 @@ def fuse(w, fused, names):
     w.tensors[fused] = ([sum(sh[0] for sh in shapes), shapes[0][1]], flat)
 
 
-def phi3(w, tokens, scaling=None):
+def phi3(w, tokens, scaling=None, partial=None):
     """Llama's model with Phi-3's checkpoint: q, k, v in self_attn.qkv_proj
     and gate, up in mlp.gate_up_proj."""
-    config, logits = llama(w, tokens, scaling=scaling)
+    config, logits = llama(w, tokens, scaling=scaling, partial=partial)
     config["model_type"] = "phi3"
     for i in range(config["num_hidden_layers"]):
         p = "model.layers.%d." % i
@@ -303,15 +303,16 @@ def phi3(w, tokens, scaling=None):
     return config, logits
 
 
-def phi3_longrope(w, tokens, original=8):
+def phi3_longrope(w, tokens, original=8, partial=None):
     """Phi-3 with LongRoPE as Phi-3-mini-128k writes it ("type": "longrope",
     original_max_position_embeddings at the top level). With an original
     context of 8 the 10-token sequence takes the long factors and the
     attention factor is sqrt(1 + ln 8 / ln 8) (max_position_embeddings 64);
     with 16 (phi3_longrope_short) the short ones and sqrt(1 + ln 4 / ln 16)."""
-    config, logits = phi3(w, tokens, scaling={
-        "type": "longrope", "short_factor": [1.0, 1.25, 2.0, 3.5],
-        "long_factor": [1.5, 3.0, 6.0, 12.0], "original_max_position_embeddings": original})
+    n = 2 if partial else 4  # one factor per turned frequency
+    config, logits = phi3(w, tokens, partial=partial, scaling={
+        "type": "longrope", "short_factor": [1.0, 1.25, 2.0, 3.5][:n],
+        "long_factor": [1.5, 3.0, 6.0, 12.0][:n], "original_max_position_embeddings": original})
     config["original_max_position_embeddings"] = config["rope_scaling"].pop(
         "original_max_position_embeddings")
     return config, logits
@@ -319,6 +320,12 @@ def phi3_longrope(w, tokens, original=8):
 
 def phi3_longrope_short(w, tokens):
     return phi3_longrope(w, tokens, original=16)
+
+
+def phi4_mini(w, tokens):
+    """Phi-4-mini's RoPE: LongRoPE on part of each head (half here: 4 of 8
+    dimensions, 2 factors per list)."""
+    return phi3_longrope(w, tokens, partial=0.5)
 
 
 def mistral(w, tokens):
@@ -378,7 +385,7 @@ def smollm3(w, tokens):
 
 
 def llama(w, tokens, window=None, scaling=None, qkv_bias=False, max_positions=64,
-          qk_norm=False, nope_every=None, multipliers=None):
+          qk_norm=False, nope_every=None, multipliers=None, partial=None):
     d, heads, kv, hd, ffn, vocab, layers = 16, 4, 2, 4, 24, 32, 2
     if scaling:
         heads, kv, hd = 2, 1, 8
@@ -405,6 +412,9 @@ def llama(w, tokens, window=None, scaling=None, qkv_bias=False, max_positions=64
     if multipliers:
         config.update(model_type="granite", **multipliers)
         m.update(multipliers)
+    rotary = int(hd * partial) if partial else None
+    if partial:
+        config.update(partial_rotary_factor=partial)
     eps = config["rms_norm_eps"]
 
     def head_norm(x, n, name):
@@ -428,8 +438,8 @@ def llama(w, tokens, window=None, scaling=None, qkv_bias=False, max_positions=64
             q = head_norm(q, heads, p + "self_attn.q_norm")
             k = head_norm(k, kv, p + "self_attn.k_norm")
         if not (nope_every and (i + 1) % nope_every == 0):
-            q = rope(q, heads, hd, 1e4, scaling=scaling, max_positions=max_positions)
-            k = rope(k, kv, hd, 1e4, scaling=scaling, max_positions=max_positions)
+            q = rope(q, heads, hd, 1e4, rotary, scaling, max_positions)
+            k = rope(k, kv, hd, 1e4, rotary, scaling, max_positions)
         a = attention(q, k, v, heads, kv, hd, window, m["attention_multiplier"])
         x = add(x, branch(matmul_t(a, w.new(p + "self_attn.o_proj.weight", [d, heads * hd]))))
         h = rms_norm(x, w.new(p + "post_attention_layernorm.weight", [d], 0.1, 1.0), eps)
@@ -749,6 +759,7 @@ def main():
     config, logits = {"llama": llama, "llama31": llama31, "qwen2": qwen2,
                       "llama_dynamic": llama_dynamic, "qwen3": qwen3,
                       "qwen25_yarn": qwen25_yarn, "phi3_longrope": phi3_longrope,
+                      "phi4_mini": phi4_mini,
                       "gemma3": gemma3, "gemma3_multimodal": gemma3_multimodal,
                       "olmo2": olmo2, "smollm3": smollm3, "granite": granite,
                       "phi3_longrope_short": phi3_longrope_short, "gemma": gemma,
