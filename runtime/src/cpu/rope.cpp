@@ -13,8 +13,8 @@ namespace {
 // Rotates the first `rotary` dimensions of every head of every token by
 // +angle (forward) or -angle (backward: the rotation is orthogonal, so its
 // transpose is its inverse), scaled by the attention factor; the rest pass
-// through. Angles are computed in
-// double: at positions ~1e5 a float angle has lost its phase.
+// through. Angles are computed in double: at positions ~1e5 a float angle
+// has lost its phase.
 template <typename T>
 void rotate(const T *x, T *y, int64_t B, int64_t S, int64_t H, int64_t hd,
             int64_t start, double theta, int64_t rotary,

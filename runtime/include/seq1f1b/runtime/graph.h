@@ -67,7 +67,7 @@ struct Op {
   int rotaryDim = 0;       ///< rope: dims turned per head (0: all of them)
   RopeScaling ropeScaling; ///< rope: frequencies for a longer context
   bool exact = false;      ///< gelu: x Phi(x) through erf (else tanh form)
-  double scale = 1; ///< embedding: rows times it (Gemma: sqrt(D)); scale
+  double scale = 1; ///< embedding: rows times it (Gemma: sqrt(D)); scale: s
   double scoreScale = 0;   ///< attention: 0 for 1/sqrt(head_dim)
   double softcap = 0;      ///< attention scores, softcap: c tanh(x / c)
 };
