@@ -52,10 +52,10 @@ std::optional<std::string> dtypeFromTorch(StringRef torch) {
 /// The model types whose block is Llama's (RMSNorm, RoPE, gated MLP, GQA).
 constexpr StringRef kLlamaFamily[] = {
     "llama", "mistral", "qwen2",       "qwen3", "phi3",
-    "gemma", "gemma2",  "gemma3_text", "olmo2", "smollm3", "granite"};
+    "gemma", "gemma2",  "gemma3_text", "olmo2", "smollm3", "granite", "glm4"};
 constexpr const char *kSupported =
     "gpt2, llama, mistral, qwen2, qwen3, phi3, gemma, gemma2, gemma3_text, "
-    "olmo2, smollm3, granite, gpt_neox, starcoder2";
+    "olmo2, smollm3, granite, glm4, gpt_neox, starcoder2";
 
 
 /// The config of the language model a config describes: a multimodal Gemma 3
@@ -182,6 +182,8 @@ LogicalResult readSpec(ConfigReader &reader, ModelSpec &spec,
                   : olmo2 ? ModelSpec::QkNorm::Whole
                           : ModelSpec::QkNorm::None;
     spec.postNormsOnly = olmo2;
+    spec.glmNorms = spec.interleavedRope = spec.modelType == "glm4";
+    spec.sandwichNorms |= spec.glmNorms;
     spec.geglu = spec.scaledEmbedding = gemma;
     spec.layers = reader.positiveInt("num_hidden_layers");
     spec.hidden = reader.positiveInt("hidden_size");
@@ -195,8 +197,8 @@ LogicalResult readSpec(ConfigReader &reader, ModelSpec &spec,
     spec.tied = reader.boolean("tie_word_embeddings",
                                gemma || spec.modelType == "smollm3");
     // Qwen2 always biases its q/k/v projections.
-    spec.attentionBias =
-        reader.boolean("attention_bias", spec.modelType == "qwen2");
+    spec.attentionBias = reader.boolean(
+        "attention_bias", spec.modelType == "qwen2" || spec.glmNorms);
     spec.mlpBias = reader.boolean("mlp_bias", false);
     if (reader.has("head_dim"))
       spec.headDim = reader.positiveInt("head_dim");
@@ -265,6 +267,8 @@ LogicalResult readSpec(ConfigReader &reader, ModelSpec &spec,
                                      "dimension, got "
                                   << spec.headDim;
   // Partial rotary: transformers turns int(head_dim * factor) dimensions.
+  if (spec.glmNorms) // Glm4Config turns half of each head by default
+    spec.rotaryDim = spec.headDim / 2;
   for (StringRef key : {"partial_rotary_factor", "rotary_pct"}) {
     const json::Value *v = reader.get(key);
     if (spec.gpt2 || !v)
@@ -636,12 +640,14 @@ private:
     Value o = linear(a, p + ".self_attn.o_proj", spec.hidden, false, attnRole,
                      spec.initStd);
     if (post)
-      o = rmsNorm(o, p + ".post_attention_layernorm");
+      o = rmsNorm(o, p + (spec.glmNorms ? ".post_self_attn_layernorm"
+                                        : ".post_attention_layernorm"));
     if (spec.residualScale != 1)
       o = scale(o, spec.residualScale, p + ".self_attn.scale");
     x = add(x, o, p + ".self_attn.residual");
-    const char *preMlpNorm = spec.sandwichNorms ? ".pre_feedforward_layernorm"
-                                                : ".post_attention_layernorm";
+    const char *preMlpNorm =
+        spec.sandwichNorms && !spec.glmNorms ? ".pre_feedforward_layernorm"
+                                             : ".post_attention_layernorm";
     h = spec.postNormsOnly ? x : rmsNorm(x, p + preMlpNorm);
     Value gate = linear(h, p + ".mlp.gate_proj", spec.ffn, spec.mlpBias,
                         mlpRole, spec.initStd);
@@ -658,7 +664,8 @@ private:
     Value d = linear(g, p + ".mlp.down_proj", spec.hidden, spec.mlpBias,
                      mlpRole, spec.initStd);
     if (post)
-      d = rmsNorm(d, p + ".post_feedforward_layernorm");
+      d = rmsNorm(d, p + (spec.glmNorms ? ".post_mlp_layernorm"
+                                        : ".post_feedforward_layernorm"));
     if (spec.residualScale != 1)
       d = scale(d, spec.residualScale, p + ".mlp.scale");
     return add(x, d, p + ".mlp.residual");
@@ -719,7 +726,9 @@ private:
     auto create = [&](Value x, int64_t heads, const std::string &name) {
       return funcBuilder->create<llm::RopeOp>(
           named(name), x, builder.getI64IntegerAttr(heads), theta, rotary,
-          factor, low, high, fast, slow, context, factors, attention);
+          spec.interleavedRope ? builder.getUnitAttr() : UnitAttr(), factor,
+          low, high, fast, slow, context,
+          factors, attention);
     };
     return {create(q, spec.heads, p + ".rope_q"),
             create(k, spec.kvHeads, p + ".rope_k")};

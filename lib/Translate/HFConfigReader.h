@@ -67,6 +67,9 @@ struct ModelSpec {
   /// whole projection (OLMo 2).
   enum class QkNorm { None, PerHead, Whole } qkNorm = QkNorm::None;
   bool postNormsOnly = false; ///< OLMo 2: norms after attention and MLP only
+  /// GLM-4: Gemma 2's four norms under GLM's names, RoPE turning pairs of
+  /// adjacent dimensions (interleaved).
+  bool glmNorms = false, interleavedRope = false;
   bool geglu = false;         ///< Gemma: the MLP's gate is GELU, not SiLU
   bool scaledEmbedding = false; ///< Gemma: rows times sqrt(hidden)
   /// Gemma 2: attention scores times queryScale (0: 1/sqrt(head_dim)) and

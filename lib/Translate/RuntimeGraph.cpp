@@ -173,6 +173,8 @@ private:
           entry["theta"] = e.getTheta().convertToDouble();
           if (std::optional<uint64_t> rotary = e.getRotaryDim())
             entry["rotary_dim"] = int64_t(*rotary);
+          if (e.getInterleaved())
+            entry["interleaved"] = true;
           FloatAttr factor = e.getScalingFactorAttr();
           FloatAttr attention = e.getAttentionFactorAttr();
           std::optional<ArrayRef<double>> factors = e.getFrequencyFactors();

@@ -161,6 +161,13 @@ S1F_TEST_BOTH_TYPES(CudaKernel, RmsNormBackward)
 // Rotary embedding.
 //===----------------------------------------------------------------------===//
 
+/// GLM's pairing of adjacent dimensions.
+RopeScaling interleaved() {
+  RopeScaling s;
+  s.interleaved = true;
+  return s;
+}
+
 template <typename T> void RopeForwardBackwardAtAbsolutePositions() {
   const double tol = Storage<T>::tol;
   struct Case {
@@ -181,7 +188,8 @@ template <typename T> void RopeForwardBackwardAtAbsolutePositions() {
                         Case{1, 9, 3, 12, 9000, 1e4, 0,
                              RopeScaling::longrope({1.0, 1.5, 2.5, 4.0, 9.0,
                                                     20.0},
-                                                   1.19)}}) {
+                                                   1.19)},
+                        Case{2, 33, 4, 128, 5000, 1e4, 64, interleaved()}}) {
     const std::string t = std::to_string(c.S) + "@" + std::to_string(c.start) +
                           "r" + std::to_string(c.rotary) + "f" +
                           std::to_string(int(c.scaling.factor));

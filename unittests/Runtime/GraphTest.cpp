@@ -91,6 +91,7 @@ TEST(GraphJson, PartialRotaryAndExactGeluRoundTrip) {
         s.betaFast = 32;
         s.betaSlow = 1;
         s.attentionFactor = 1.25;
+        s.interleaved = true;
       }
       queries = !queries;
     }
@@ -119,6 +120,7 @@ TEST(GraphJson, PartialRotaryAndExactGeluRoundTrip) {
       EXPECT_EQ(a.betaFast, b.betaFast);
       EXPECT_EQ(a.betaSlow, b.betaSlow);
       EXPECT_EQ(a.attentionFactor, b.attentionFactor);
+      EXPECT_EQ(a.interleaved, b.interleaved);
       EXPECT_EQ(back.ops[i].exact, graph->ops[i].exact);
       EXPECT_EQ(back.ops[i].scale, graph->ops[i].scale);
       EXPECT_EQ(back.ops[i].scoreScale, graph->ops[i].scoreScale);
@@ -129,6 +131,7 @@ TEST(GraphJson, PartialRotaryAndExactGeluRoundTrip) {
   EXPECT_NE(graphToJson(g).find("\"original_context\": 8192"),
             std::string::npos);
   EXPECT_NE(graphToJson(g).find("\"beta_fast\": 32"), std::string::npos);
+  EXPECT_NE(graphToJson(g).find("\"interleaved\": true"), std::string::npos);
   EXPECT_NE(graphToJson(g).find("\"attention_factor\": 1.25"),
             std::string::npos);
   EXPECT_NE(graphToJson(gpt).find("\"exact\": true"), std::string::npos);

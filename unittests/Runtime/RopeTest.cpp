@@ -149,6 +149,41 @@ TEST(Rope, Llama3ScalingKeepsDividesAndBlendsByWavelength) {
   expectGradient(x, dx, loss, "x");
 }
 
+TEST(Rope, InterleavedTurnsAdjacentPairs) {
+  // GLM's rotate_half_llm: frequency i turns dimensions 2i and 2i + 1 of the
+  // first `rotary`; the rest pass. The backward is the transpose.
+  Rng rng(58);
+  const int64_t head = 10, turned = 6;
+  RopeScaling s;
+  s.interleaved = true;
+  Vec x = rng.uniform(B * S * H * head);
+  Vec y(x.size());
+  rope_fwd(x.data(), y.data(), B, S, H, head, 7, kTheta, turned, s);
+  for (int64_t t = 0; t < B * S; ++t)
+    for (int64_t h = 0; h < H; ++h) {
+      const double pos = 7 + t % S;
+      const double *xh = &x[(t * H + h) * head];
+      const double *yh = &y[(t * H + h) * head];
+      for (int64_t i = 0; i < turned / 2; ++i) {
+        const double a = pos * std::pow(kTheta, -2.0 * i / turned);
+        const double x0 = xh[2 * i], x1 = xh[2 * i + 1];
+        EXPECT_NEAR(yh[2 * i], x0 * std::cos(a) - x1 * std::sin(a), 1e-14);
+        EXPECT_NEAR(yh[2 * i + 1], x1 * std::cos(a) + x0 * std::sin(a), 1e-14);
+      }
+      for (int64_t j = turned; j < head; ++j)
+        EXPECT_EQ(yh[j], xh[j]);
+    }
+  const Vec R = rng.uniform(x.size());
+  auto loss = [&] {
+    Vec o(x.size());
+    rope_fwd(x.data(), o.data(), B, S, H, head, 7, kTheta, turned, s);
+    return dot(R, o);
+  };
+  Vec dx(x.size());
+  rope_bwd(R.data(), dx.data(), B, S, H, head, 7, kTheta, turned, s);
+  expectGradient(x, dx, loss, "x");
+}
+
 TEST(Rope, YarnScalingRampsOverTheFrequencyIndex) {
   // 16 rotary dimensions at theta 1e4 over an original context of 256: the
   // frequency turning 32 times sits at index 16 ln(256 / 64 pi) / (2 ln 1e4)

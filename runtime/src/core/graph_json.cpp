@@ -79,6 +79,7 @@ Op parseOp(const json &j, size_t i, const Graph &g) {
   op.eps = optional<double>(j, "eps", 1e-5, where);
   op.theta = optional<double>(j, "theta", 10000.0, where);
   op.rotaryDim = optional<int>(j, "rotary_dim", 0, where);
+  const bool interleaved = optional<bool>(j, "interleaved", false, where);
   if (j.contains("rope_scaling")) {
     const json &s = j.at("rope_scaling");
     const std::string at = where + "rope_scaling: ";
@@ -104,6 +105,7 @@ Op parseOp(const json &j, size_t i, const Graph &g) {
       }
     }
   }
+  op.ropeScaling.interleaved = interleaved;
   op.exact = optional<bool>(j, "exact", false, where);
   op.scale = optional<double>(j, "scale", 1.0, where);
   op.scoreScale = optional<double>(j, "score_scale", 0.0, where);
@@ -176,6 +178,8 @@ std::string graphToJson(const Graph &g) {
       jo["theta"] = op.theta;
       if (op.rotaryDim)
         jo["rotary_dim"] = op.rotaryDim;
+      if (op.ropeScaling.interleaved)
+        jo["interleaved"] = true;
       if (const RopeScaling &s = op.ropeScaling;
           s.factor != 1 || s.originalContext > 0 || s.attentionFactor != 1 ||
           s.numFactors > 0) {

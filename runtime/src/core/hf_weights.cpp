@@ -40,8 +40,8 @@ std::vector<float> transposedColumns(const Tensor32 &t, int64_t row0,
 }
 
 /// Where a graph weight sits in a checkpoint that stacks it with others
-/// (Phi-3: q, k, v rows in self_attn.qkv_proj, gate and up rows in
-/// mlp.gate_up_proj): the fused tensor's name and the weight's first row;
+/// (Phi-3: q, k, v rows in self_attn.qkv_proj; Phi-3 and GLM-4: gate and up
+/// rows in mlp.gate_up_proj): the fused tensor's name and the weight's first row;
 /// no source when the checkpoint has the weight itself or no fused one.
 struct FusedRows {
   std::string source; ///< empty: none
@@ -320,6 +320,8 @@ TensorMap hfFromGraphParams(const TensorMap &params, const Graph &graph) {
     return t;
   };
   const bool phi3 = graph.modelType == "phi3";
+  // GLM-4 stacks gate and up too, but keeps q, k and v apart.
+  const bool fusedMlp = phi3 || graph.modelType == "glm4";
   const bool neox = graph.modelType == "gpt_neox";
   TensorMap hf;
   const std::string prefix = gpt2   ? "transformer."
@@ -369,16 +371,16 @@ TensorMap hfFromGraphParams(const TensorMap &params, const Graph &graph) {
     } else if (gpt2 && (endsWith(name, ".c_proj.weight") ||
                         endsWith(name, ".c_fc.weight"))) {
       hf[prefix + name] = conv1d({&value(name)});
-    } else if (phi3 && (endsWith(name, ".self_attn.k_proj.weight") ||
-                        endsWith(name, ".self_attn.v_proj.weight") ||
-                        endsWith(name, ".mlp.up_proj.weight"))) {
+    } else if ((phi3 && (endsWith(name, ".self_attn.k_proj.weight") ||
+                         endsWith(name, ".self_attn.v_proj.weight"))) ||
+               (fusedMlp && endsWith(name, ".mlp.up_proj.weight"))) {
       continue; // stacked below
     } else if (phi3 && endsWith(name, ".self_attn.q_proj.weight")) {
       const std::string block =
           name.substr(0, name.size() - 13); // "q_proj.weight"
       hf[prefix + block + "qkv_proj.weight"] =
           stacked({name, block + "k_proj.weight", block + "v_proj.weight"});
-    } else if (phi3 && endsWith(name, ".mlp.gate_proj.weight")) {
+    } else if (fusedMlp && endsWith(name, ".mlp.gate_proj.weight")) {
       const std::string block =
           name.substr(0, name.size() - 16); // "gate_proj.weight"
       hf[prefix + block + "gate_up_proj.weight"] =

@@ -1,4 +1,4 @@
-//===- rope.cpp - Rotary position embedding (rotate-half) -----------------===//
+//===- rope.cpp - Rotary position embedding --------------------------------===//
 
 #include "seq1f1b/runtime/cpu_kernels.h"
 
@@ -41,7 +41,8 @@ void rotate(const T *x, T *y, int64_t B, int64_t S, int64_t H, int64_t hd,
       for (int64_t b = 0; b < B; ++b) {
         const int64_t row = (b * S + s) * rowStride;
         for (int64_t h = 0; h < H; ++h) {
-          const int64_t lo = row + h * hd + i, hi = lo + half;
+          const int64_t lo = row + h * hd + scaling.first(i),
+                        hi = row + h * hd + scaling.second(i, rotary);
           const T x0 = x[lo], x1 = x[hi]; // read both first: x may alias y
           y[lo] = x0 * c - x1 * sn;
           y[hi] = x1 * c + x0 * sn;

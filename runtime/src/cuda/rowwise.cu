@@ -257,7 +257,8 @@ __global__ void ropeKernel(const T *x, T *y, int64_t B, int64_t S, int64_t H,
     for (int64_t b = 0; b < B; ++b) {
       const int64_t rowBase = (b * S + s) * H * hd;
       for (int64_t h = 0; h < H; ++h) {
-        const int64_t lo = rowBase + h * hd + i, hi = lo + half;
+        const int64_t lo = rowBase + h * hd + scaling.first(i),
+                      hi = rowBase + h * hd + scaling.second(i, rotary);
         const float x0 = toFloat(x[lo]), x1 = toFloat(x[hi]); // x may alias y
         y[lo] = fromFloat<T>(x0 * c - x1 * sf);
         y[hi] = fromFloat<T>(x1 * c + x0 * sf);

@@ -47,6 +47,8 @@ func.func @model(%ids: tensor<2x8xi32>, %targets: tensor<2x8xi32>) -> (tensor<f3
   %kr = llm.rope %k heads 2 theta 1.000000e+04 : tensor<2x8x8xf32>
   // CHECK: llm.rope %{{.*}} heads 2 theta 1.000000e+04 rotary 2 : tensor<2x8x8xf32>
   %kp = llm.rope %k heads 2 theta 1.000000e+04 rotary 2 : tensor<2x8x8xf32>
+  // CHECK: llm.rope %{{.*}} heads 2 theta 1.000000e+04 rotary 2 interleaved : tensor<2x8x8xf32>
+  %ki = llm.rope %k heads 2 theta 1.000000e+04 rotary 2 interleaved : tensor<2x8x8xf32>
   // CHECK: llm.rope %{{.*}} heads 2 theta 1.000000e+04 scaling 2.000000e+00 : tensor<2x8x8xf32>
   %kl = llm.rope %k heads 2 theta 1.000000e+04 scaling 2.0 : tensor<2x8x8xf32>
   // CHECK: llm.rope %{{.*}} heads 2 theta 5.000000e+05 scaling 8.000000e+00 llama3(1.000000e+00, 4.000000e+00, 8192) : tensor<2x8x8xf32>

@@ -3,14 +3,14 @@ computed here in plain Python the way transformers defines the model.
 
   hf_reference.py MODEL DIR [F32|BF16 [SHARDS]]   (MODEL: llama, llama31,
       llama_dynamic, qwen2, qwen3, qwen25_yarn, phi3, phi3_longrope,
-      phi3_longrope_short, phi4_mini, mistral, gemma, gemma2, gemma3, gemma3_multimodal,
+      phi3_longrope_short, phi4_mini, glm4, mistral, gemma, gemma2, gemma3, gemma3_multimodal,
       olmo2, smollm3, granite, gpt2, gpt_neox,
       starcoder2) writes
       DIR/config.json, DIR/model.safetensors (or SHARDS files and
       model.safetensors.index.json) and DIR/tokens.bin (one sequence of
       S + 1 uint16 token ids), and prints the mean next-token cross-entropy
       of that sequence under the checkpoint's weights
-  hf_reference.py eval llama|qwen3|olmo2|gemma|gemma2|gemma3|gpt2|phi3|gpt_neox DIR FILE
+  hf_reference.py eval llama|qwen3|olmo2|glm4|gemma|gemma2|gemma3|gpt2|phi3|gpt_neox DIR FILE
       the same loss under the weights of FILE (an F32 checkpoint, as
       seq1f1b-train --save-hf writes it: every tensor must have the name and
       shape transformers expects)
@@ -135,7 +135,8 @@ def longrope_inv_freq(theta, dim, scaling, seq_len, max_positions):
     return inv_freq, attention
 
 
-def rope(x, heads, hd, theta, rotary=None, scaling=None, max_positions=None):
+def rope(x, heads, hd, theta, rotary=None, scaling=None, max_positions=None,
+         interleaved=False):
     """Rotate-half RoPE on the first `rotary` dimensions of each head (all
     by default), frequencies over those dimensions, rescaled by a
     rope_scaling dict ("linear", "llama3", "yarn" or "longrope"; YaRN's and
@@ -164,9 +165,12 @@ def rope(x, heads, hd, theta, rotary=None, scaling=None, max_positions=None):
             for i in range(r // 2):
                 angle = pos * inv_freq[i]
                 c, s = attention * math.cos(angle), attention * math.sin(angle)
-                x1, x2 = row[base + i], row[base + i + r // 2]
-                new[base + i] = x1 * c - x2 * s
-                new[base + i + r // 2] = x2 * c + x1 * s
+                # GLM's rotate_half_llm pairs 2i with 2i + 1.
+                lo, hi = (base + 2 * i, base + 2 * i + 1) if interleaved else \
+                    (base + i, base + i + r // 2)
+                x1, x2 = row[lo], row[hi]
+                new[lo] = x1 * c - x2 * s
+                new[hi] = x2 * c + x1 * s
         out.append(new)
     return out
 
@@ -574,6 +578,43 @@ def olmo2(w, tokens):
     return config, matmul_t(x, w.new("lm_head.weight", [vocab, d]))
 
 
+def glm4(w, tokens):
+    """Glm4ForCausalLM: biased q, k and v; RoPE on half of each head, turning
+    adjacent dimensions 2i and 2i + 1 together; four norms per block
+    (post_self_attn_layernorm after attention, post_mlp_layernorm after the
+    MLP); gate and up stacked in mlp.gate_up_proj."""
+    d, heads, kv, hd, ffn, vocab, layers = 16, 2, 1, 8, 24, 32, 2
+    config = {"model_type": "glm4", "num_hidden_layers": layers, "hidden_size": d,
+              "intermediate_size": ffn, "num_attention_heads": heads,
+              "num_key_value_heads": kv, "head_dim": hd, "vocab_size": vocab,
+              "partial_rotary_factor": 0.5, "attention_bias": True, "rms_norm_eps": 1e-5,
+              "rope_theta": 10000.0, "max_position_embeddings": 64,
+              "tie_word_embeddings": False, "hidden_act": "silu", "torch_dtype": "float32"}
+    norm = lambda x, name: rms_norm(x, w.new(name, [d], 0.1, 1.0), 1e-5)
+    proj = lambda h, name, rows: linear(h, w.new(name + ".weight", [rows, d]),
+                                        w.new(name + ".bias", [rows], 0.1))
+    emb = w.new("model.embed_tokens.weight", [vocab, d])
+    x = [list(emb[t]) for t in tokens]
+    for i in range(layers):
+        p = "model.layers.%d." % i
+        h = norm(x, p + "input_layernorm.weight")
+        q = rope(proj(h, p + "self_attn.q_proj", heads * hd), heads, hd, 1e4, hd // 2,
+                 interleaved=True)
+        k = rope(proj(h, p + "self_attn.k_proj", kv * hd), kv, hd, 1e4, hd // 2,
+                 interleaved=True)
+        v = proj(h, p + "self_attn.v_proj", kv * hd)
+        a = attention(q, k, v, heads, kv, hd)
+        o = matmul_t(a, w.new(p + "self_attn.o_proj.weight", [d, heads * hd]))
+        x = add(x, norm(o, p + "post_self_attn_layernorm.weight"))
+        h = norm(x, p + "post_attention_layernorm.weight")
+        gate_up = matmul_t(h, w.new(p + "mlp.gate_up_proj.weight", [2 * ffn, d]))
+        mid = [[g / (1 + math.exp(-g)) * u for g, u in zip(r[:ffn], r[ffn:])] for r in gate_up]
+        m = matmul_t(mid, w.new(p + "mlp.down_proj.weight", [d, ffn]))
+        x = add(x, norm(m, p + "post_mlp_layernorm.weight"))
+    x = norm(x, "model.norm.weight")
+    return config, matmul_t(x, w.new("lm_head.weight", [vocab, d]))
+
+
 def gemma3_multimodal(w, tokens):
     """Gemma 3 as its multimodal checkpoints hold it (Gemma3ForConditionalGeneration):
     the language model's config in text_config, its tensors under
@@ -740,7 +781,7 @@ def main():
                     saved[base + part + "_proj.weight"] = ([n, cols], flat[row * cols:(row + n) * cols])
                     row += n
         w = Weights("F32", saved)
-        _, logits = {"llama": llama, "qwen3": qwen3, "olmo2": olmo2, "gemma": gemma,
+        _, logits = {"llama": llama, "qwen3": qwen3, "olmo2": olmo2, "glm4": glm4, "gemma": gemma,
                      "gemma2": gemma2,
                      "gemma3": gemma3, "gpt2": gpt2,
                      "phi3": llama,
@@ -759,7 +800,7 @@ def main():
     config, logits = {"llama": llama, "llama31": llama31, "qwen2": qwen2,
                       "llama_dynamic": llama_dynamic, "qwen3": qwen3,
                       "qwen25_yarn": qwen25_yarn, "phi3_longrope": phi3_longrope,
-                      "phi4_mini": phi4_mini,
+                      "phi4_mini": phi4_mini, "glm4": glm4,
                       "gemma3": gemma3, "gemma3_multimodal": gemma3_multimodal,
                       "olmo2": olmo2, "smollm3": smollm3, "granite": granite,
                       "phi3_longrope_short": phi3_longrope_short, "gemma": gemma,

@@ -2,7 +2,8 @@
 //
 // Models trained on a short context and extended to a long one rescale their
 // rotary frequencies (Hugging Face's rope_scaling). The CPU and CUDA rope
-// kernels both compute frequencies here, so they agree to the bit.
+// kernels both compute frequencies, and the pairs of dimensions they turn,
+// here, so they agree to the bit.
 //
 //===----------------------------------------------------------------------===//
 
@@ -48,6 +49,17 @@ struct RopeScaling {
   double attentionFactor = 1;
   int numFactors = 0; ///< longrope (0: none)
   double factors[kMaxFactors] = {};
+  /// GLM's pairing: frequency i turns dimensions 2i and 2i + 1, not i and
+  /// i + rotary/2 (rotate-half).
+  bool interleaved = false;
+
+  /// The two dimensions of a head that frequency i of `rotary` turns.
+  S1F_HOST_DEVICE int64_t first(int64_t i) const {
+    return interleaved ? 2 * i : i;
+  }
+  S1F_HOST_DEVICE int64_t second(int64_t i, int64_t rotary) const {
+    return interleaved ? 2 * i + 1 : i + rotary / 2;
+  }
 
   static RopeScaling llama3(double factor, double low, double high,
                             double context) {

@@ -229,7 +229,8 @@ def LLM_RopeOp : LLM_Op<"rope", [Pure, AllTypesMatch<["input", "result"]>]> {
     token's absolute position and `theta`. The feature axis holds `num_heads`
     heads of an even head dimension. With `rotary` r (GPT-NeoX's partial
     rotary), only each head's first r dimensions turn, as a head of r would,
-    and the rest pass through. With `scaling` f (Hugging Face's rope_scaling)
+    and the rest pass through. Frequency i turns dimensions i and i + r/2
+    (rotate-half), or with `interleaved` (GLM) dimensions 2i and 2i + 1. With `scaling` f (Hugging Face's rope_scaling)
     the frequencies are divided by f ("linear"); with `llama3(low, high,
     context)` too, Llama 3.1's rule: wavelengths above context / low are
     divided by f, those below context / high are kept, those between
@@ -251,6 +252,7 @@ def LLM_RopeOp : LLM_Op<"rope", [Pure, AllTypesMatch<["input", "result"]>]> {
   }];
   let arguments = (ins LLM_FloatTensor:$input, I64Attr:$num_heads,
                        F64Attr:$theta, OptionalAttr<I64Attr>:$rotary_dim,
+                       UnitAttr:$interleaved,
                        OptionalAttr<F64Attr>:$scaling_factor,
                        OptionalAttr<F64Attr>:$low_freq_factor,
                        OptionalAttr<F64Attr>:$high_freq_factor,
@@ -262,7 +264,7 @@ def LLM_RopeOp : LLM_Op<"rope", [Pure, AllTypesMatch<["input", "result"]>]> {
   let results = (outs LLM_FloatTensor:$result);
   let assemblyFormat = [{
     $input `heads` $num_heads `theta` $theta (`rotary` $rotary_dim^)?
-    (`scaling` $scaling_factor^)?
+    (`interleaved` $interleaved^)? (`scaling` $scaling_factor^)?
     (custom<RopeBands>($low_freq_factor, $high_freq_factor, $beta_fast,
                        $beta_slow, $original_context, $frequency_factors)^)?
     (`attention_factor` $attention_factor^)? attr-dict `:` type($input)
