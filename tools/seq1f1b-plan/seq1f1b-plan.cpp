@@ -38,7 +38,7 @@ using namespace seq1f1b::plan;
 namespace seq1f1b::plan {
 
 static cl::OptionCategory category("seq1f1b-plan options");
-cl::opt<std::string> configPath("config", cl::desc("Hugging Face config.json"),
+cl::opt<std::string> configPath("config", cl::desc("Hugging Face config.json (or the model directory holding it)"),
                                 cl::value_desc("file"), cl::Required,
                                 cl::cat(category));
 static cl::opt<int64_t> seqLen("seq-len", cl::desc("Tokens per sequence (default: the config's context length)"),
@@ -470,6 +470,12 @@ int main(int argc, char **argv) {
   HFImportOptions importOptions{seqLen, microBatchSize, dtype};
   if (std::string problem = checkImportOptions(importOptions); !problem.empty())
     return fail(problem);
+  // A model directory, as --init-from takes one, holds its config.json.
+  if (llvm::sys::fs::is_directory(configPath)) {
+    llvm::SmallString<256> inDir(configPath.getValue());
+    llvm::sys::path::append(inDir, "config.json");
+    configPath = std::string(inDir);
+  }
   auto file = llvm::MemoryBuffer::getFile(configPath, /*IsText=*/true);
   if (!file)
     return fail("cannot open --config " + configPath + ": " +
