@@ -11,6 +11,20 @@ namespace {
 
 constexpr int64_t kN = 11;
 
+/// The backward of an elementwise op at x, fed R, is the gradient of R . f(x)
+/// (finite differences).
+template <typename Fwd, typename Bwd>
+void expectElementwiseGradient(Vec &x, const Vec &R, Fwd fwd, Bwd bwd) {
+  auto loss = [&] {
+    Vec o(kN);
+    fwd(x.data(), o.data());
+    return dot(R, o);
+  };
+  Vec dx(kN);
+  bwd(x.data(), R.data(), dx.data());
+  expectGradient(x, dx, loss, "x");
+}
+
 TEST(Gelu, ForwardAndGradient) {
   Rng rng(30);
   Vec x = rng.uniform(kN, -4, 4);
@@ -22,14 +36,11 @@ TEST(Gelu, ForwardAndGradient) {
         std::sqrt(2 / M_PI) * (x[i] + 0.044715 * std::pow(x[i], 3));
     EXPECT_NEAR(y[i], 0.5 * x[i] * (1 + std::tanh(u)), 1e-14);
   }
-  auto loss = [&] {
-    Vec o(kN);
-    gelu_fwd(x.data(), o.data(), kN);
-    return dot(R, o);
-  };
-  Vec dx(kN);
-  gelu_bwd(x.data(), R.data(), dx.data(), kN);
-  expectGradient(x, dx, loss, "x");
+  expectElementwiseGradient(
+      x, R, [](const double *in, double *out) { gelu_fwd(in, out, kN); },
+      [](const double *in, const double *dy, double *dx) {
+        gelu_bwd(in, dy, dx, kN);
+      });
 }
 
 TEST(GeluErf, ForwardAndGradient) {
@@ -46,14 +57,11 @@ TEST(GeluErf, ForwardAndGradient) {
     apart = std::max(apart, std::abs(y[i] - tanhForm[i]));
   }
   EXPECT_GT(apart, 1e-5); // not the tanh approximation
-  auto loss = [&] {
-    Vec o(kN);
-    gelu_erf_fwd(x.data(), o.data(), kN);
-    return dot(R, o);
-  };
-  Vec dx(kN);
-  gelu_erf_bwd(x.data(), R.data(), dx.data(), kN);
-  expectGradient(x, dx, loss, "x");
+  expectElementwiseGradient(
+      x, R, [](const double *in, double *out) { gelu_erf_fwd(in, out, kN); },
+      [](const double *in, const double *dy, double *dx) {
+        gelu_erf_bwd(in, dy, dx, kN);
+      });
 }
 
 TEST(Geglu, ForwardAndGradients) {
@@ -86,14 +94,12 @@ TEST(Softcap, ForwardAndGradient) {
     EXPECT_NEAR(y[i], 3 * std::tanh(x[i] / 3), 1e-15);
     EXPECT_LT(std::abs(y[i]), 3.0);
   }
-  auto loss = [&] {
-    Vec o(kN);
-    softcap_fwd(x.data(), o.data(), kN, 3.0);
-    return dot(R, o);
-  };
-  Vec dx(kN);
-  softcap_bwd(x.data(), R.data(), dx.data(), kN, 3.0);
-  expectGradient(x, dx, loss, "x");
+  expectElementwiseGradient(
+      x, R,
+      [](const double *in, double *out) { softcap_fwd(in, out, kN, 3.0); },
+      [](const double *in, const double *dy, double *dx) {
+        softcap_bwd(in, dy, dx, kN, 3.0);
+      });
 }
 
 TEST(Silu, ForwardAndGradient) {
@@ -104,14 +110,11 @@ TEST(Silu, ForwardAndGradient) {
   silu_fwd(x.data(), y.data(), kN);
   for (int64_t i = 0; i < kN; ++i)
     EXPECT_NEAR(y[i], x[i] / (1 + std::exp(-x[i])), 1e-14);
-  auto loss = [&] {
-    Vec o(kN);
-    silu_fwd(x.data(), o.data(), kN);
-    return dot(R, o);
-  };
-  Vec dx(kN);
-  silu_bwd(x.data(), R.data(), dx.data(), kN);
-  expectGradient(x, dx, loss, "x");
+  expectElementwiseGradient(
+      x, R, [](const double *in, double *out) { silu_fwd(in, out, kN); },
+      [](const double *in, const double *dy, double *dx) {
+        silu_bwd(in, dy, dx, kN);
+      });
 }
 
 TEST(Swiglu, ForwardAndGradients) {

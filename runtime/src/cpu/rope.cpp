@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <vector>
 
 namespace s1f::rt::cpu {
 namespace {
@@ -31,10 +32,13 @@ void rotate(const T *x, T *y, int64_t B, int64_t S, int64_t H, int64_t hd,
   if (rotary < hd && x != y)
     for (int64_t r = 0; r < B * S * H; ++r)
       std::copy(x + r * hd + rotary, x + (r + 1) * hd, y + r * hd + rotary);
+  std::vector<double> invFreq(half); // the same for every position
+  for (int64_t i = 0; i < half; ++i)
+    invFreq[i] = ropeInvFreq(i, rotary, theta, scaling);
   for (int64_t s = 0; s < S; ++s) {
     const double pos = static_cast<double>(start + s);
     for (int64_t i = 0; i < half; ++i) {
-      const double angle = pos * ropeInvFreq(i, rotary, theta, scaling);
+      const double angle = pos * invFreq[i];
       const T c = static_cast<T>(scaling.attentionFactor * std::cos(angle));
       const T sn =
           static_cast<T>(scaling.attentionFactor * sign * std::sin(angle));

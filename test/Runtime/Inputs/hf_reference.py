@@ -458,6 +458,14 @@ def llama(w, tokens, window=None, scaling=None, qkv_bias=False, max_positions=64
     return config, [[v / m["logits_scaling"] for v in r] for r in logits]
 
 
+def gemma_embeddings(w, tokens, vocab, d):
+    """Gemma's embedding table and the tokens' rows times sqrt(hidden),
+    rounded to the model's dtype (float32 here) as transformers rounds it."""
+    emb = w.new("model.embed_tokens.weight", [vocab, d])
+    normalizer = struct.unpack("<f", struct.pack("<f", d ** 0.5))[0]
+    return emb, [[v * normalizer for v in emb[t]] for t in tokens]
+
+
 def gemma2_block_rest(w, x, a, p, norm, d, width, ffn):
     """Gemma 2's (and 3's) block after attention: the output projection
     normalized into the residual, the GeGLU MLP between two norms."""
@@ -486,9 +494,7 @@ def gemma2(w, tokens):
               "attn_logit_softcapping": attn_cap, "final_logit_softcapping": final_cap,
               "torch_dtype": "float32"}
     norm = lambda x, name: rms_norm(x, [1 + g for g in w.new(name, [d], 0.1)], 1e-6)
-    emb = w.new("model.embed_tokens.weight", [vocab, d])
-    normalizer = struct.unpack("<f", struct.pack("<f", d ** 0.5))[0]
-    x = [[v * normalizer for v in emb[t]] for t in tokens]
+    emb, x = gemma_embeddings(w, tokens, vocab, d)
     for i in range(layers):
         p = "model.layers.%d." % i
         h = norm(x, p + "input_layernorm.weight")
@@ -527,9 +533,7 @@ def gemma3(w, tokens):
         return [[v for h in range(n) for v in rms_norm([row[h * hd:(h + 1) * hd]], g, 1e-6)[0]]
                 for row in x]
 
-    emb = w.new("model.embed_tokens.weight", [vocab, d])
-    normalizer = struct.unpack("<f", struct.pack("<f", d ** 0.5))[0]
-    x = [[v * normalizer for v in emb[t]] for t in tokens]
+    emb, x = gemma_embeddings(w, tokens, vocab, d)
     for i in range(layers):
         p = "model.layers.%d." % i
         sliding = (i + 1) % 2 != 0
@@ -643,9 +647,7 @@ def gemma(w, tokens):
               "hidden_act": "gelu_pytorch_tanh", "tie_word_embeddings": True,
               "torch_dtype": "float32"}
     norm = lambda x, name: rms_norm(x, [1 + g for g in w.new(name, [d], 0.1)], 1e-6)
-    emb = w.new("model.embed_tokens.weight", [vocab, d])
-    normalizer = struct.unpack("<f", struct.pack("<f", d ** 0.5))[0]
-    x = [[v * normalizer for v in emb[t]] for t in tokens]
+    emb, x = gemma_embeddings(w, tokens, vocab, d)
     for i in range(layers):
         p = "model.layers.%d." % i
         h = norm(x, p + "input_layernorm.weight")

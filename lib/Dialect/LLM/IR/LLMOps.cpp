@@ -59,6 +59,14 @@ static LogicalResult verifyFeatureVector(Operation *op, Value v, int64_t feature
   return success();
 }
 
+/// `value` > 0 (NaN is not), else an error naming `what` and the value.
+static LogicalResult verifyPositive(Operation *op, StringRef what,
+                                    double value) {
+  if (value > 0)
+    return success();
+  return op->emitOpError() << "expects " << what << " > 0, got " << value;
+}
+
 //===----------------------------------------------------------------------===//
 // Cost helpers
 //===----------------------------------------------------------------------===//
@@ -218,9 +226,7 @@ static LogicalResult verifyNorm(Operation *op, Value input, Value weight,
   if (failed(verifyFeatureVector(op, weight, features, "weight", size)) ||
       failed(verifySameElementType(op, input, weight, "input", "weight")))
     return failure();
-  if (!(eps > 0))
-    return op->emitOpError() << "expects eps > 0, got " << eps;
-  return success();
+  return verifyPositive(op, "eps", eps);
 }
 
 LogicalResult LayerNormOp::verify() {
@@ -322,18 +328,17 @@ LogicalResult RopeOp::verify() {
   if ((features / heads) % 2 != 0)
     return emitOpError() << "expects an even head dimension, got "
                          << features / heads;
-  if (!(getTheta().convertToDouble() > 0))
-    return emitOpError() << "expects theta > 0, got "
-                         << getTheta().convertToDouble();
+  if (failed(verifyPositive(*this, "theta", getTheta().convertToDouble())))
+    return failure();
   if (std::optional<uint64_t> rotary = getRotaryDim();
       rotary &&
       (*rotary == 0 || *rotary % 2 != 0 || int64_t(*rotary) > features / heads))
     return emitOpError() << "expects an even rotary dimension count in [2, "
                          << features / heads << "], got " << int64_t(*rotary);
   std::optional<APFloat> factor = getScalingFactor();
-  if (factor && !(factor->convertToDouble() > 0))
-    return emitOpError() << "expects a scaling factor > 0, got "
-                         << factor->convertToDouble();
+  if (factor && failed(verifyPositive(*this, "a scaling factor",
+                                      factor->convertToDouble())))
+    return failure();
   const bool llama3 = bool(getLowFreqFactorAttr()),
              yarn = bool(getBetaFastAttr());
   if ((llama3 || yarn) && !factor)
@@ -366,9 +371,8 @@ LogicalResult RopeOp::verify() {
   if ((llama3 || yarn) && getOriginalContextAttr().getInt() <= 0)
     return emitOpError() << "expects an original context > 0, got "
                          << getOriginalContextAttr().getInt();
-  if (FloatAttr a = getAttentionFactorAttr(); a && !(a.getValueAsDouble() > 0))
-    return emitOpError() << "expects an attention factor > 0, got "
-                         << a.getValueAsDouble();
+  if (FloatAttr a = getAttentionFactorAttr())
+    return verifyPositive(*this, "an attention factor", a.getValueAsDouble());
   return success();
 }
 
@@ -411,9 +415,8 @@ LogicalResult AttentionOp::verify() {
                          << int64_t(*window);
   for (auto [name, value] : {std::pair{"scale", getScale()},
                              std::pair{"softcap", getSoftcap()}})
-    if (value && !(value->convertToDouble() > 0))
-      return emitOpError() << "expects " << name << " > 0, got "
-                           << value->convertToDouble();
+    if (value && failed(verifyPositive(*this, name, value->convertToDouble())))
+      return failure();
   if (q[0] != k[0] || q[1] != k[1])
     return emitOpError() << "expects query and key with the same batch and "
                             "sequence sizes, got "
@@ -507,10 +510,7 @@ SmallVector<Value> GegluOp::getSavedForBackward() {
 LogicalResult SoftcapOp::verify() {
   if (failed(verifyActivation(*this, getInput(), "input")))
     return failure();
-  if (!(getCap().convertToDouble() > 0))
-    return emitOpError() << "expects cap > 0, got "
-                         << getCap().convertToDouble();
-  return success();
+  return verifyPositive(*this, "cap", getCap().convertToDouble());
 }
 OpCost SoftcapOp::getChunkCost(int64_t chunkLen, int64_t) {
   return elementwiseCost(*this, chunkLen);
@@ -520,10 +520,9 @@ SmallVector<Value> SoftcapOp::getSavedForBackward() { return {getInput()}; }
 LogicalResult ScaleOp::verify() {
   if (failed(verifyActivation(*this, getInput(), "input")))
     return failure();
-  if (!std::isfinite(getFactor().convertToDouble()) ||
-      getFactor().isZero())
-    return emitOpError() << "expects a finite, nonzero factor, got "
-                         << getFactor().convertToDouble();
+  const double factor = getFactor().convertToDouble();
+  if (!std::isfinite(factor) || factor == 0)
+    return emitOpError() << "expects a finite, nonzero factor, got " << factor;
   return success();
 }
 OpCost ScaleOp::getChunkCost(int64_t chunkLen, int64_t) {
