@@ -21,6 +21,7 @@
 #include "seq1f1b/runtime/hf_weights.h"
 #include "seq1f1b/runtime/lr_schedule.h"
 #include "seq1f1b/runtime/pipeline.h"
+#include "seq1f1b/runtime/tensor_parallel.h"
 #ifdef SEQ1F1B_HAVE_MPI
 #include "seq1f1b/runtime/mpi_comm.h"
 #endif
@@ -71,9 +72,13 @@ on in-process CPU ranks.
   --dp D                data parallelism: D replicas of the pipeline, each on
                         M of the step's D x M micro-batches, their gradients
                         summed before the optimizer step (default 1)
+  --tp T                tensor parallelism: each pipeline rank is T ranks
+                        that split every layer's heads and MLP width, as
+                        Megatron-LM does (default 1)
   --comm inprocess|mpi  ranks as threads of this process (default), or one
-                        MPI process per rank: mpirun -np P*D seq1f1b-train
-                        --comm mpi ... (P = the processes / D; rank 0 prints)
+                        MPI process per rank: mpirun -np P*T*D seq1f1b-train
+                        --comm mpi ... (P = the processes / (T*D); rank 0
+                        prints)
   --kernels cpu|cuda    the kernels the ranks run: the CPU reference kernels
                         (default), or every kernel on the GPU in fp32 with
                         operands copied per call (a check of the CUDA
@@ -137,7 +142,7 @@ struct Args {
   std::string initFrom, saveHf;
   bool ranksGiven = false;
   int seqLen = 64, batch = 1, ranks = 1, virtualStages = 2, chunks = 1;
-  int microbatches = 1, steps = 10, dataParallel = 1;
+  int microbatches = 1, steps = 10, dataParallel = 1, tensorParallel = 1;
   double lr = 1e-3, weightDecay = 0.01, clip = 1.0, tolerance = 1e-5;
   double minLr = 0;
   long warmup = 0, decaySteps = 0;
@@ -177,6 +182,7 @@ Args parseArgs(int argc, char **argv) {
       {"schedule", required_argument, nullptr, 'k'},
       {"ranks", required_argument, nullptr, 'p'},
       {"dp", required_argument, nullptr, 'D'},
+      {"tp", required_argument, nullptr, 'P'},
       {"comm", required_argument, nullptr, 'C'},
       {"kernels", required_argument, nullptr, 'K'},
       {"schedule-csv", required_argument, nullptr, 'S'},
@@ -221,6 +227,9 @@ Args parseArgs(int argc, char **argv) {
     case 'p': a.ranks = number<int>("ranks", optarg); a.ranksGiven = true; break;
     case 'D':
       a.dataParallel = number<int>("dp", optarg);
+      break;
+    case 'P':
+      a.tensorParallel = number<int>("tp", optarg);
       break;
     case 'C': a.comm = optarg; break;
     case 'K': a.kernels = optarg; break;
@@ -283,9 +292,10 @@ Args parseArgs(int argc, char **argv) {
   if (a.graph.empty() || a.data.empty())
     usageError("--graph and --data are required");
   if (a.seqLen < 1 || a.batch < 1 || a.ranks < 1 || a.dataParallel < 1 ||
-      a.chunks < 1 || a.microbatches < 1 || a.steps < 1 || a.timeoutMs < 1)
-    usageError("--seq-len, --batch, --ranks, --dp, --chunks, --microbatches, "
-               "--steps and --timeout-ms must be >= 1");
+      a.tensorParallel < 1 || a.chunks < 1 || a.microbatches < 1 ||
+      a.steps < 1 || a.timeoutMs < 1)
+    usageError("--seq-len, --batch, --ranks, --dp, --tp, --chunks, "
+               "--microbatches, --steps and --timeout-ms must be >= 1");
   LrSchedule::Decay decay;
   if (!parseDecay(a.lrDecay, decay))
     usageError("--lr-decay must be constant, linear or cosine, got '" +
@@ -349,6 +359,7 @@ PipelineOptions pipelineOptions(const Args &a, sched::ScheduleKind kind,
   o.seed = a.seed;
   o.recompute = a.recompute == "full";
   o.dataParallel = a.dataParallel;
+  o.tensorParallel = a.tensorParallel;
 #ifdef SEQ1F1B_HAVE_CUDA
   if (a.kernels == "cuda")
     o.kernels = &s1f::rt::cuda::stagedKernels();
@@ -365,8 +376,12 @@ public:
   virtual bool prints() const { return true; }
   /// A step of all ranks; `memory` has every rank where this process prints.
   virtual StepResult step(const Batch &batch) = 0;
-  /// The gradient of a parameter this process holds, else null.
-  virtual const std::vector<float> *grad(const std::string &name) const = 0;
+  /// This process's gradient of a parameter and the same part of the
+  /// whole `reference` gradient (its tensor-parallel rank's part under
+  /// MPI); nullopt where this process holds none of it.
+  using GradPair = std::pair<std::vector<float>, std::vector<float>>;
+  virtual std::optional<GradPair>
+  grad(const std::string &name, const std::vector<float> &reference) const = 0;
   /// The largest (difference, parameter index) over all processes.
   virtual std::pair<double, int> worst(std::pair<double, int> local) {
     return local;
@@ -383,8 +398,10 @@ public:
       : pipeline_(graph, std::move(options), seqLen) {}
   const PipelinePlan &plan() const override { return pipeline_.plan(); }
   StepResult step(const Batch &batch) override { return pipeline_.step(batch); }
-  const std::vector<float> *grad(const std::string &name) const override {
-    return &pipeline_.grad(name);
+  std::optional<GradPair>
+  grad(const std::string &name,
+       const std::vector<float> &reference) const override {
+    return GradPair{pipeline_.grad(name), reference};
   }
   Pipeline *inProcess() override { return &pipeline_; }
   void setLearningRate(double lr) override { pipeline_.setLearningRate(lr); }
@@ -416,9 +433,11 @@ public:
       mine.push_back(double(peak));
     std::vector<double> all =
         gatherToRoot(comm_, mine, Tag{MsgKind::Report, 0, 0, 0});
-    // Replica 0's ranks (world ranks 0..P-1), as the in-process run reports.
-    all.resize(std::min(all.size(), rank_.plan().ranks() * mine.size()));
-    for (size_t i = 0; i < all.size(); i += mine.size()) {
+    // Replica 0's first tensor-parallel ranks, as the in-process run
+    // reports.
+    const PipelinePlan &plan = rank_.plan();
+    for (int r = 0; r < plan.ranks() && !all.empty(); ++r) {
+      const size_t i = plan.worldRank(r, 0, 0) * mine.size();
       MemoryStats &m = result.memory.emplace_back();
       m.peakTotal = static_cast<int64_t>(all[i]);
       for (int k = 0; k < kNumMemKinds; ++k)
@@ -426,8 +445,15 @@ public:
     }
     return result;
   }
-  const std::vector<float> *grad(const std::string &name) const override {
-    return rank_.holds(name) ? &rank_.grad(name) : nullptr;
+  std::optional<GradPair>
+  grad(const std::string &name,
+       const std::vector<float> &reference) const override {
+    if (!rank_.holds(name))
+      return std::nullopt;
+    const Graph &g = rank_.plan().graph();
+    return GradPair{rank_.grad(name),
+                    shardOf(g.params[g.paramIndex(name)], reference,
+                            rank_.tpRank(), rank_.plan().tensorParallel())};
   }
   void setLearningRate(double lr) override { rank_.setLearningRate(lr); }
   std::pair<double, int> worst(std::pair<double, int> local) override {
@@ -459,14 +485,15 @@ double gradientDifference(Run &run, const Pipeline &reference,
       globalMax = std::max(globalMax, double(std::fabs(g)));
   std::pair<double, int> worst{0, -1};
   for (size_t i = 0; i < params.size(); ++i) {
-    const std::vector<float> *g = run.grad(params[i].name);
-    if (!g)
+    std::optional<Run::GradPair> both =
+        run.grad(params[i].name, reference.grad(params[i].name));
+    if (!both)
       continue;
-    const std::vector<float> &r = reference.grad(params[i].name);
+    const auto &[g, r] = *both;
     double scale = 1e-3 * globalMax, diff = 0;
     for (size_t j = 0; j < r.size(); ++j) {
       scale = std::max(scale, double(std::fabs(r[j])));
-      diff = std::max(diff, double(std::fabs((*g)[j] - r[j])));
+      diff = std::max(diff, double(std::fabs(g[j] - r[j])));
     }
     if (scale > 0 && diff / scale > worst.first)
       worst = {diff / scale, static_cast<int>(i)};
@@ -518,15 +545,18 @@ int run(Args a) {
   if (a.comm == "mpi") {
     comm = std::make_unique<MpiCommunicator>(
         std::chrono::milliseconds(a.timeoutMs));
-    if (comm->size() % a.dataParallel ||
-        (a.ranksGiven && a.ranks * a.dataParallel != comm->size()))
+    const int copies = a.dataParallel * a.tensorParallel;
+    if (comm->size() % copies ||
+        (a.ranksGiven && a.ranks * copies != comm->size()))
       throw std::invalid_argument(
           "--ranks " + std::to_string(a.ranks) +
+          (a.tensorParallel > 1 ? " x --tp " + std::to_string(a.tensorParallel)
+                                : std::string()) +
           (a.dataParallel > 1 ? " x --dp " + std::to_string(a.dataParallel)
                               : std::string()) +
           " but the MPI job has " + std::to_string(comm->size()) +
           " processes (--comm mpi runs one rank per process)");
-    ranks = comm->size() / a.dataParallel;
+    ranks = comm->size() / copies;
   }
 #endif
   if (ranks > 1)
@@ -587,14 +617,18 @@ int run(Args a) {
     o.kernels = nullptr; // the reference always runs the CPU kernels
     o.recompute = false; // and keeps its activations
     o.dataParallel = 1;  // and runs all replicas' micro-batches
+    o.tensorParallel = 1; // with whole layers
     o.schedule.microbatches = a.microbatches * a.dataParallel;
     reference = std::make_unique<Pipeline>(whole, o, a.seqLen);
   }
 
   if (prints) {
-    std::printf("%s: %zu params, %zu ops; %s P=%d N=%d M=%d%s, chunk bounds",
+    std::printf("%s: %zu params, %zu ops; %s P=%d N=%d M=%d%s%s, chunk bounds",
                 a.graph.c_str(), graph.params.size(), graph.ops.size(),
                 a.schedule.c_str(), ranks, chunks, a.microbatches,
+                a.tensorParallel > 1
+                    ? (" T=" + std::to_string(a.tensorParallel)).c_str()
+                    : "",
                 a.dataParallel > 1
                     ? (" D=" + std::to_string(a.dataParallel)).c_str()
                     : "");

@@ -229,6 +229,10 @@ TEST(GraphJson, ErrorsNameTheProblem) {
   expectThrowsWith([&] { graphFromJson(head + R"([{"op": "conv"}]})"); },
                    "op 0: unknown op 'conv'");
   expectThrowsWith(
+      [&] { graphFromJson(head + R"([{"op": "tp_reduce", "in": [0]}]})"); },
+      "op 0: 'tp_reduce' is inserted by the runtime for tensor "
+      "parallelism (--tp), not read from a graph");
+  expectThrowsWith(
       [&] {
         graphFromJson(head + R"([{"op": "embedding", "params": ["w"], "out": 0},
             {"op": "linear", "in": [7], "params": ["w"], "out": 1}]})");

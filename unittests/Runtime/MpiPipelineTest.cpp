@@ -79,13 +79,15 @@ template <typename F> std::string commError(F &&f) {
 
 void checkTags() {
   const Tag tags[] = {{MsgKind::Activation, 0, 0, 0},
-                      {MsgKind::Activation, 511, 2047, 255},
+                      {MsgKind::Activation, 511, 2047, 127},
                       {MsgKind::Gradient, 3, 17, 5},
                       {MsgKind::ParamGrad, 12345, 0, 0},
                       {MsgKind::ReplicaGrad, 12345, 0, 0},
                       {MsgKind::NormSquare, 0, 0, 0},
                       {MsgKind::Loss, 1, 0, 0},
-                      {MsgKind::Report, 2, 0, 0}};
+                      {MsgKind::Report, 2, 0, 0},
+                      {MsgKind::TensorParallel, 4321, 0, 0},
+                      {MsgKind::TensorParallelGrad, 4321, 0, 0}};
   std::map<int, int> seen;
   for (const Tag &t : tags) {
     int v = encodeMpiTag(t);
@@ -94,8 +96,8 @@ void checkTags() {
           t.describe().c_str(), v);
     CHECK(++seen[v] == 1, "tag %d is not unique", v);
   }
-  const int largest = encodeMpiTag({MsgKind::Activation, 511, 2047, 255});
-  CHECK(largest == 0x7ffffff8, "the largest unit tag is %#x", largest);
+  const int largest = encodeMpiTag({MsgKind::Activation, 511, 2047, 127});
+  CHECK(largest == 0x7ffffff0, "the largest unit tag is %#x", largest);
   // Out of range fields are errors naming the field.
   CHECK(contains(commError([] {
                    encodeMpiTag({MsgKind::Activation, 512, 0, 0});
@@ -108,9 +110,9 @@ void checkTags() {
                  "micro-batch 2048 is outside [0, 2047]"),
         "micro-batch range");
   CHECK(contains(commError([] {
-                   encodeMpiTag({MsgKind::Gradient, 0, 0, 256});
+                   encodeMpiTag({MsgKind::Gradient, 0, 0, 128});
                  }),
-                 "chunk 256 is outside [0, 255]"),
+                 "chunk 128 is outside [0, 127]"),
         "chunk range");
   CHECK(contains(commError([] {
                    encodeMpiTag({MsgKind::Gradient, 0, 0, -1});

@@ -68,7 +68,7 @@ int encodeMpiTag(const Tag &tag, int tagUpperBound) {
                 "unit tags use 31 bits");
   static_assert(L::kindBits + L::indexBits == 31, "index tags use 31 bits");
   const int kind = static_cast<int>(tag.kind);
-  if (kind < 0 || kind > static_cast<int>(MsgKind::Report)) // 7: notices
+  if (kind < 0 || kind > static_cast<int>(MsgKind::TensorParallelGrad))
     throw CommError("message kind " + std::to_string(kind) + " has no MPI tag");
   int value;
   if (tag.kind == MsgKind::Activation || tag.kind == MsgKind::Gradient) {
@@ -164,8 +164,8 @@ struct MpiCommunicator::Impl {
     Tag tag;
   };
 
-  /// Kind 7 (no MsgKind): "the run failed", the text of the reason.
-  static constexpr int kAbortTag = 7;
+  /// Kind 15 (no MsgKind): "the run failed", the text of the reason.
+  static constexpr int kAbortTag = 15;
 
   MPI_Comm comm = MPI_COMM_NULL;
   int rank = 0, size = 0;

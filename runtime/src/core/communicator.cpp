@@ -31,6 +31,10 @@ std::string Tag::describe() const {
     return stage == 0 ? "loss sum" : "target token count";
   case MsgKind::Report:
     return "report values " + std::to_string(stage);
+  case MsgKind::TensorParallel:
+    return "tensor-parallel sum of op " + std::to_string(stage);
+  case MsgKind::TensorParallelGrad:
+    return "tensor-parallel gradient of parameter " + std::to_string(stage);
   }
   return "?";
 }
@@ -67,20 +71,25 @@ double allReduceSum(Communicator &comm, double value, const Tag &tag) {
 
 void allReduceSum(Communicator &comm, std::vector<float> &values,
                   const Tag &tag) {
-  const size_t bytes = values.size() * sizeof(float);
+  allReduceSum(comm, values.data(), values.size(), tag);
+}
+
+void allReduceSum(Communicator &comm, float *values, size_t n,
+                  const Tag &tag) {
+  const size_t bytes = n * sizeof(float);
   if (comm.rank() != 0) {
-    comm.send(0, tag, values.data(), bytes);
-    comm.recv(0, tag, values.data(), bytes);
+    comm.send(0, tag, values, bytes);
+    comm.recv(0, tag, values, bytes);
     return;
   }
-  std::vector<float> part(values.size());
+  std::vector<float> part(n);
   for (int r = 1; r < comm.size(); ++r) {
     comm.recv(r, tag, part.data(), bytes);
-    for (size_t i = 0; i < values.size(); ++i)
+    for (size_t i = 0; i < n; ++i)
       values[i] += part[i];
   }
   for (int r = 1; r < comm.size(); ++r)
-    comm.send(r, tag, values.data(), bytes);
+    comm.send(r, tag, values, bytes);
 }
 
 GroupCommunicator::GroupCommunicator(Communicator &world,

@@ -31,6 +31,8 @@ constexpr OpName kOpNames[] = {
     {OpKind::Scale, "scale"},
     {OpKind::Add, "add"},
     {OpKind::CrossEntropy, "cross_entropy"},
+    {OpKind::TpCopy, "tp_copy"},
+    {OpKind::TpReduce, "tp_reduce"},
 };
 
 /// Checks one op against the values defined so far and the parameter list.
@@ -188,6 +190,13 @@ private:
       break;
     case OpKind::CrossEntropy:
       arity(1, 0, 0);
+      break;
+    case OpKind::TpCopy:
+    case OpKind::TpReduce:
+      arity(1, 0, op.kind == OpKind::TpReduce ? 1 : 0);
+      sameFeat(op.inputs[0]);
+      if (!op.params.empty())
+        shape(0, {outFeat()});
       break;
     }
   }

@@ -63,6 +63,9 @@ Op parseOp(const json &j, size_t i, const Graph &g) {
   Op op{};
   if (!parseOpKind(name, op.kind))
     fail(where, "unknown op '" + name + "'");
+  if (op.kind == OpKind::TpCopy || op.kind == OpKind::TpReduce)
+    fail(where, "'" + name + "' is inserted by the runtime for tensor "
+                "parallelism (--tp), not read from a graph");
   where = "op " + std::to_string(i) + " (" + name + "): ";
   op.inputs = optional<std::vector<int>>(j, "in", {}, where);
   for (const std::string &p :

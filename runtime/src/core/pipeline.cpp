@@ -4,6 +4,7 @@
 
 #include "seq1f1b/Schedule/Verify.h"
 #include "seq1f1b/runtime/inprocess_comm.h"
+#include "seq1f1b/runtime/tensor_parallel.h"
 
 #include <algorithm>
 #include <cmath>
@@ -56,8 +57,8 @@ measuredTimeline(const sched::ScheduleConfig &config,
 //===----------------------------------------------------------------------===//
 
 PipelinePlan::PipelinePlan(Graph graph, PipelineOptions options, int seqLen)
-    : graph_(std::move(graph)), options_(std::move(options)) {
-  graph_.validate();
+    : whole_(std::move(graph)), options_(std::move(options)) {
+  whole_.validate();
   if (options_.programs) {
     options_.schedule = options_.programs->config;
     schedule_ = *options_.programs;
@@ -89,23 +90,30 @@ PipelinePlan::PipelinePlan(Graph graph, PipelineOptions options, int seqLen)
   if (options_.dataParallel < 1)
     throw std::invalid_argument("data parallelism must be >= 1, got " +
                                 std::to_string(options_.dataParallel));
+  if (options_.tensorParallel < 1)
+    throw std::invalid_argument("tensor parallelism must be >= 1, got " +
+                                std::to_string(options_.tensorParallel));
   if (options_.recompute && sched::splitsBackward(c.kind))
     throw std::invalid_argument(
         "recomputation does not combine with " +
         std::string(sched::scheduleKindName(c.kind)) +
         ": its W passes would need every recomputed input kept");
-  if (graph_.stages.empty()) {
-    stages_ = cutStages(graph_, c.numStages(), seqLen);
-  } else {
-    if (static_cast<int>(graph_.stages.size()) != c.numStages() + 1)
-      throw std::invalid_argument(
-          "the graph is cut into " + std::to_string(graph_.stages.size() - 1) +
-          " stages but the schedule has " + std::to_string(c.numStages()) +
-          " (P x V)");
-    stages_ = stagesAt(graph_, graph_.stages);
+  // Stages and chunks are those of the whole graph; the tensor-parallel
+  // graph keeps its stage cut.
+  if (whole_.stages.empty()) {
+    for (const StageSpec &s : cutStages(whole_, c.numStages(), seqLen))
+      whole_.stages.push_back(s.opBegin);
+    whole_.stages.push_back(static_cast<int>(whole_.ops.size()));
+  } else if (static_cast<int>(whole_.stages.size()) != c.numStages() + 1) {
+    throw std::invalid_argument(
+        "the graph is cut into " + std::to_string(whole_.stages.size() - 1) +
+        " stages but the schedule has " + std::to_string(c.numStages()) +
+        " (P x V)");
   }
+  graph_ = shardTensorParallel(whole_, options_.tensorParallel);
+  stages_ = stagesAt(graph_, graph_.stages);
   bounds_ =
-      s1f::rt::chunkBounds(graph_, seqLen, c.chunks, options_.chunkPolicy);
+      s1f::rt::chunkBounds(whole_, seqLen, c.chunks, options_.chunkPolicy);
 
   holders_.assign(graph_.params.size(), {});
   for (int r = 0; r < c.ranks; ++r)
@@ -137,23 +145,32 @@ std::string PipelinePlan::checkBatch(const Batch &batch) const {
 PipelineRank::PipelineRank(std::shared_ptr<const PipelinePlan> plan,
                            int worldRank)
     : PipelineRank(plan, worldRank,
-                   initParams(plan->graph(), plan->options().seed)) {}
+                   initParams(plan->wholeGraph(), plan->options().seed)) {}
 
 PipelineRank::PipelineRank(std::shared_ptr<const PipelinePlan> plan,
                            int worldRank,
                            const std::vector<std::vector<float>> &initialParams)
-    : plan_(std::move(plan)), rank_(worldRank % plan_->ranks()),
-      replica_(worldRank / plan_->ranks()),
+    : plan_(std::move(plan)),
+      rank_(worldRank / plan_->tensorParallel() % plan_->ranks()),
+      tpRank_(worldRank % plan_->tensorParallel()),
+      replica_(worldRank / plan_->tensorParallel() / plan_->ranks()),
       lr_(plan_->options().optimizer.adamw.lr) {
   if (worldRank < 0 || worldRank >= plan_->worldSize())
     throw std::invalid_argument("rank " + std::to_string(worldRank) +
                                 " does not exist: the plan has " +
                                 std::to_string(plan_->worldSize()) + " ranks");
+  const Graph &g = plan_->graph();
+  std::vector<std::vector<float>> mine(g.params.size());
+  for (size_t p = 0; p < g.params.size(); ++p) {
+    const std::vector<int> &h = plan_->holders()[p];
+    if (std::find(h.begin(), h.end(), rank_) != h.end())
+      mine[p] = shardOf(g.params[p], initialParams.at(p), tpRank_,
+                        plan_->tensorParallel());
+  }
   const KernelSet *kernels = plan_->options().kernels;
   exec_ = std::make_unique<RankExecutor>(
-      plan_->graph(), plan_->stages(), plan_->schedule(), rank_, initialParams,
-      plan_->holders(), kernels ? *kernels : cpuKernels(),
-      plan_->options().recompute);
+      g, plan_->stages(), plan_->schedule(), rank_, mine, plan_->holders(),
+      kernels ? *kernels : cpuKernels(), plan_->options().recompute);
 }
 
 RankStepResult
@@ -162,23 +179,28 @@ PipelineRank::step(const Batch &batch, Communicator &comm,
   const PipelineOptions &o = plan_->options();
   RankStepResult result;
   try {
-    const int P = plan_->ranks(), worldRank = replica_ * P + rank_;
-    if (comm.size() != plan_->worldSize() || comm.rank() != worldRank)
+    const int P = plan_->ranks(), T = plan_->tensorParallel();
+    if (comm.size() != plan_->worldSize() || comm.rank() != worldRank())
       throw std::invalid_argument(
           "the communicator is rank " + std::to_string(comm.rank()) + " of " +
           std::to_string(comm.size()) + "; the plan needs rank " +
-          std::to_string(worldRank) + " of " +
+          std::to_string(worldRank()) + " of " +
           std::to_string(plan_->worldSize()));
     std::string bad = plan_->checkBatch(batch);
     if (!bad.empty())
       throw std::invalid_argument(bad);
-    // This replica's pipeline, and this rank's peers in the other replicas.
-    std::vector<int> pipeline, peers;
+    // This replica's pipeline, this rank's peers in the other replicas, and
+    // its tensor-parallel group.
+    std::vector<int> pipeline, peers, group;
     for (int r = 0; r < P; ++r)
-      pipeline.push_back(replica_ * P + r);
+      pipeline.push_back(plan_->worldRank(r, tpRank_, replica_));
     for (int d = 0; d < plan_->replicas(); ++d)
-      peers.push_back(d * P + rank_);
-    GroupCommunicator pipe(comm, pipeline), replicas(comm, peers);
+      peers.push_back(plan_->worldRank(rank_, tpRank_, d));
+    for (int t = 0; t < T; ++t)
+      group.push_back(plan_->worldRank(rank_, t, replica_));
+    GroupCommunicator pipe(comm, pipeline), replicas(comm, peers),
+        tensorParallel(comm, group);
+    Communicator *tp = T > 1 ? &tensorParallel : nullptr;
     const Batch *mine = &batch;
     Batch slice;
     if (plan_->replicas() > 1) {
@@ -192,14 +214,15 @@ PipelineRank::step(const Batch &batch, Communicator &comm,
       mine = &slice;
     }
     exec_->runSchedule(*mine, plan_->chunkBounds(), pipe, o.beforeAction,
-                       origin, batch.targetTokens());
+                       origin, batch.targetTokens(), tp);
     OptimizerConfig optimizer = o.optimizer;
     optimizer.adamw.lr = lr_;
-    result.gradNorm = exec_->optimizerStep(pipe, optimizer, &replicas);
-    // The loss is known on the last stage's ranks; every rank gets the
-    // totals over all replicas (bitwise the same everywhere: rank 0 adds in
-    // rank order).
-    const cpu::LossSum local = exec_->loss();
+    result.gradNorm = exec_->optimizerStep(pipe, optimizer, &replicas, tp);
+    // The loss is known on the last stage's ranks (each tensor-parallel
+    // rank has it; the first counts); every rank gets the totals over all
+    // replicas (bitwise the same everywhere: rank 0 adds in rank order).
+    const cpu::LossSum local =
+        tpRank_ == 0 ? exec_->loss() : cpu::LossSum{};
     result.lossSum =
         allReduceSum(comm, local.loss_sum, Tag{MsgKind::Loss, 0, 0, 0});
     result.tokens = std::llround(allReduceSum(
@@ -208,8 +231,8 @@ PipelineRank::step(const Batch &batch, Communicator &comm,
   } catch (const std::exception &e) {
     result.error = e.what();
     // Wake every waiting rank now rather than at its deadline.
-    comm.abort("rank " + std::to_string(replica_ * plan_->ranks() + rank_) +
-               " failed: " + e.what());
+    comm.abort("rank " + std::to_string(worldRank()) + " failed: " +
+               e.what());
   }
   result.memory = exec_->memory();
   result.events = exec_->events();
@@ -247,7 +270,7 @@ Pipeline::Pipeline(Graph graph, PipelineOptions options, int seqLen)
     : plan_(std::make_shared<const PipelinePlan>(std::move(graph),
                                                  std::move(options), seqLen)) {
   const std::vector<std::vector<float>> init =
-      initParams(plan_->graph(), plan_->options().seed);
+      initParams(plan_->wholeGraph(), plan_->options().seed);
   for (int r = 0; r < plan_->worldSize(); ++r)
     ranks_.push_back(std::make_unique<PipelineRank>(plan_, r, init));
 }
@@ -271,16 +294,21 @@ StepResult Pipeline::step(const Batch &batch) {
   result.error = world.abortReason();
   for (int r = 0; r < W; ++r)
     result.rankErrors.push_back(ranks[r].error);
-  ranks.resize(P); // replica 0 stands for all
+  // Replica 0's first tensor-parallel ranks stand for all.
+  std::vector<RankStepResult> shown;
   for (int r = 0; r < P; ++r)
-    result.memory.push_back(ranks[r].memory);
-  result.timeline = measuredTimeline(plan_->schedule().config, ranks);
+    shown.push_back(std::move(ranks[plan_->worldRank(r, 0, 0)]));
+  for (const RankStepResult &r : shown)
+    result.memory.push_back(r.memory);
+  result.timeline = measuredTimeline(plan_->schedule().config, shown);
   if (result.ok) {
-    result.lossSum = ranks[0].lossSum;
-    result.tokens = ranks[0].tokens;
-    result.gradNorm = ranks[0].gradNorm;
+    result.lossSum = shown[0].lossSum;
+    result.tokens = shown[0].tokens;
+    result.gradNorm = shown[0].gradNorm;
   } else {
     for (const std::unique_ptr<PipelineRank> &r : ranks_) {
+      if (r->tpRank() != 0)
+        continue;
       result.lossSum += r->localLoss().loss_sum;
       result.tokens += r->localLoss().count;
     }
@@ -288,18 +316,46 @@ StepResult Pipeline::step(const Batch &batch) {
   return result;
 }
 
+int Pipeline::paramOf(const std::string &name) const {
+  const int p = plan_->graph().paramIndex(name);
+  if (p < 0 || plan_->holders()[p].empty())
+    throw std::invalid_argument("no parameter '" + name + "'");
+  return p;
+}
+
+std::vector<float> Pipeline::whole(int p,
+                                   std::vector<float> ParamState::*field) const {
+  const int r = plan_->holders()[p].front(), T = plan_->tensorParallel();
+  const ParamSpec &spec = plan_->graph().params[p];
+  std::vector<std::vector<float>> parts; // from the first holder of each
+  for (int k = 0; k < spec.tpParts; ++k)
+    parts.push_back(ranks_[plan_->worldRank(r, k * T / spec.tpParts, 0)]
+                        ->executor()
+                        .params()
+                        .at(p).*field);
+  return unshard(spec, parts);
+}
+
+std::vector<std::pair<PipelineRank *, int>> Pipeline::holdersOf(int p) {
+  std::vector<std::pair<PipelineRank *, int>> all;
+  for (int d = 0; d < plan_->replicas(); ++d)
+    for (int r : plan_->holders()[p])
+      for (int t = 0; t < plan_->tensorParallel(); ++t)
+        all.push_back({ranks_[plan_->worldRank(r, t, d)].get(), t});
+  return all;
+}
+
 TensorMap Pipeline::trainingState() const {
-  const Graph &g = plan_->graph();
+  const Graph &g = plan_->wholeGraph();
   TensorMap state;
   for (size_t p = 0; p < g.params.size(); ++p) {
-    const std::vector<int> &h = plan_->holders()[p];
-    if (h.empty())
+    if (plan_->holders()[p].empty())
       continue;
-    const ParamState &st = ranks_[h.front()]->executor().params().at(int(p));
     const std::string &name = g.params[p].name;
-    state[name] = {g.params[p].shape, st.value};
-    state["optimizer.m." + name] = {g.params[p].shape, st.m};
-    state["optimizer.v." + name] = {g.params[p].shape, st.v};
+    const std::vector<int64_t> &shape = g.params[p].shape;
+    state[name] = {shape, whole(int(p), &ParamState::value)};
+    state["optimizer.m." + name] = {shape, whole(int(p), &ParamState::m)};
+    state["optimizer.v." + name] = {shape, whole(int(p), &ParamState::v)};
   }
   return state;
 }
@@ -314,7 +370,8 @@ void Pipeline::setLearningRate(double lr) {
 }
 
 void Pipeline::setParams(const TensorMap &params) {
-  const Graph &g = plan_->graph();
+  const Graph &g = plan_->wholeGraph();
+  const int T = plan_->tensorParallel();
   for (size_t p = 0; p < g.params.size(); ++p) {
     const ParamSpec &spec = g.params[p];
     auto it = params.find(spec.name);
@@ -323,15 +380,16 @@ void Pipeline::setParams(const TensorMap &params) {
     if (it->second.shape != spec.shape)
       throw std::invalid_argument("the value for '" + spec.name +
                                   "' has another shape than the graph's");
-    for (int d = 0; d < plan_->replicas(); ++d)
-      for (int r : plan_->holders()[p])
-        ranks_[d * plan_->ranks() + r]->executor().params().at(int(p)).value =
-            it->second.data;
+    const ParamSpec &part = plan_->graph().params[p];
+    for (auto [rank, t] : holdersOf(int(p)))
+      rank->executor().params().at(int(p)).value =
+          shardOf(part, it->second.data, t, T);
   }
 }
 
 void Pipeline::restore(const TensorMap &state, int64_t optimizerSteps) {
-  const Graph &g = plan_->graph();
+  const Graph &g = plan_->wholeGraph();
+  const int T = plan_->tensorParallel();
   auto tensor = [&](const std::string &key, const ParamSpec &spec) {
     auto it = state.find(key);
     if (it == state.end())
@@ -344,34 +402,27 @@ void Pipeline::restore(const TensorMap &state, int64_t optimizerSteps) {
   for (size_t p = 0; p < g.params.size(); ++p) {
     if (plan_->holders()[p].empty()) // as trainingState() leaves it out
       continue;
-    const ParamSpec &spec = g.params[p];
+    const ParamSpec &spec = g.params[p], &part = plan_->graph().params[p];
     const std::vector<float> value = tensor(spec.name, spec),
                              m = tensor("optimizer.m." + spec.name, spec),
                              v = tensor("optimizer.v." + spec.name, spec);
-    for (int d = 0; d < plan_->replicas(); ++d)
-      for (int r : plan_->holders()[p]) {
-        ParamState &st =
-            ranks_[d * plan_->ranks() + r]->executor().params().at(int(p));
-        st.value = value, st.m = m, st.v = v;
-      }
+    for (auto [rank, t] : holdersOf(int(p))) {
+      ParamState &st = rank->executor().params().at(int(p));
+      st.value = shardOf(part, value, t, T);
+      st.m = shardOf(part, m, t, T);
+      st.v = shardOf(part, v, t, T);
+    }
   }
   for (std::unique_ptr<PipelineRank> &r : ranks_)
     r->executor().setOptimizerSteps(optimizerSteps);
 }
 
-const PipelineRank &Pipeline::holder(const std::string &name) const {
-  const int p = plan_->graph().paramIndex(name);
-  if (p < 0 || plan_->holders()[p].empty())
-    throw std::invalid_argument("no parameter '" + name + "'");
-  return *ranks_[plan_->holders()[p].front()];
+std::vector<float> Pipeline::param(const std::string &name) const {
+  return whole(paramOf(name), &ParamState::value);
 }
 
-const std::vector<float> &Pipeline::param(const std::string &name) const {
-  return holder(name).param(name);
-}
-
-const std::vector<float> &Pipeline::grad(const std::string &name) const {
-  return holder(name).grad(name);
+std::vector<float> Pipeline::grad(const std::string &name) const {
+  return whole(paramOf(name), &ParamState::grad);
 }
 
 } // namespace s1f::rt

@@ -2,6 +2,8 @@
 
 #include "seq1f1b/runtime/rank_executor.h"
 
+#include "seq1f1b/runtime/tensor_parallel.h"
+
 #include <algorithm>
 #include <cmath>
 #include <stdexcept>
@@ -69,7 +71,8 @@ void RankExecutor::runSchedule(const Batch &batch,
                                const std::vector<int> &bounds,
                                Communicator &comm, const ActionHook &hook,
                                std::chrono::steady_clock::time_point origin,
-                               int64_t lossTokens) {
+                               int64_t lossTokens,
+                               Communicator *tensorParallel) {
   for (auto &[p, st] : params_)
     std::fill(st.grad.begin(), st.grad.end(), 0.0f);
   memory_.resetPeaks();
@@ -77,7 +80,7 @@ void RankExecutor::runSchedule(const Batch &batch,
       1.0f / static_cast<float>(std::max<int64_t>(
                  1, lossTokens ? lossTokens : batch.targetTokens()));
   for (auto &[s, exec] : executors_)
-    exec->beginStep(batch, bounds, scale);
+    exec->beginStep(batch, bounds, scale, tensorParallel);
   events_.clear();
   auto seconds = [&] {
     return std::chrono::duration<double>(std::chrono::steady_clock::now() -
@@ -192,7 +195,8 @@ void RankExecutor::run(const Action &a, const Batch &batch,
 
 double RankExecutor::optimizerStep(Communicator &comm,
                                    const OptimizerConfig &config,
-                                   Communicator *replicas) {
+                                   Communicator *replicas,
+                                   Communicator *tensorParallel) {
   // Shared parameters (e.g. GPT-2's wte on the first and last stage): the
   // first holder sums the copies in rank order and sends the sum back, so
   // every copy gets the same gradient and so the same update.
@@ -216,17 +220,40 @@ double RankExecutor::optimizerStep(Communicator &comm,
       comm.recv(h[0], tag, st.grad.data(), bytes);
     }
   }
+  // A parameter whose holders among the tensor-parallel ranks each compute
+  // a share of its gradient (a per-head norm weight, a kv head shared by
+  // ranks with different query heads): they sum their shares.
+  const bool tp = tensorParallel && tensorParallel->size() > 1;
+  const int T = tp ? tensorParallel->size() : 1,
+            t = tp ? tensorParallel->rank() : 0;
+  for (auto &[p, st] : params_) {
+    const ParamSpec &spec = graph_.params[p];
+    if (!tp || !spec.tpPartialGrad)
+      continue;
+    std::vector<int> sharing;
+    for (int u = 0; u < T; ++u)
+      if (tpPartOf(spec, u, T) == tpPartOf(spec, t, T))
+        sharing.push_back(u);
+    GroupCommunicator group(*tensorParallel, sharing);
+    allReduceSum(group, st.grad, Tag{MsgKind::TensorParallelGrad, p, 0, 0});
+  }
   // Every replica then holds the step's whole gradient, so the norm and
   // the update below are the same in all of them.
   if (replicas && replicas->size() > 1)
     for (auto &[p, st] : params_)
       allReduceSum(*replicas, st.grad, Tag{MsgKind::ReplicaGrad, p, 0, 0});
+  // Each shared parameter counts once, and each part of a parameter once
+  // over the tensor-parallel ranks (the first of the ranks holding it).
   double squares = 0;
   for (auto &[p, st] : params_)
-    if (holders_[p].front() == rank_) // count each shared parameter once
+    if (holders_[p].front() == rank_ &&
+        t % (T / graph_.params[p].tpParts) == 0)
       squares += cpu::sum_squares(st.grad.data(),
                                   static_cast<int64_t>(st.grad.size()));
   squares = allReduceSum(comm, squares, Tag{MsgKind::NormSquare, 0, 0, 0});
+  if (tp)
+    squares = allReduceSum(*tensorParallel, squares,
+                           Tag{MsgKind::NormSquare, 1, 0, 0});
   const double coef = config.maxGradNorm > 0
                           ? cpu::clip_coefficient(squares, config.maxGradNorm)
                           : 1.0;

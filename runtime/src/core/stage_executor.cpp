@@ -56,6 +56,8 @@ StageExecutor::StageExecutor(const Graph &graph, const StageSpec &spec,
     case OpKind::Rope:
     case OpKind::Add:
     case OpKind::Scale:
+    case OpKind::TpCopy:
+    case OpKind::TpReduce:
       break;
     }
   }
@@ -108,9 +110,15 @@ void StageExecutor::recomputeLayer(Unit &u, std::pair<int, int> layer) {
 }
 
 void StageExecutor::beginStep(const Batch &batch, const std::vector<int> &bounds,
-                              float lossScale) {
+                              float lossScale, Communicator *tensorParallel) {
   checkDrained();
   const std::string where = "stage " + std::to_string(stage_) + ": ";
+  const int tp = tensorParallel ? tensorParallel->size() : 1;
+  if (tp != graph_.tensorParallel)
+    throw std::invalid_argument(
+        where + "the graph is sharded for " +
+        std::to_string(graph_.tensorParallel) +
+        " tensor-parallel ranks, the step has " + std::to_string(tp));
   if (bounds.size() < 2 || bounds.front() != 0 || bounds.back() != batch.seq)
     throw std::invalid_argument(where + "chunk bounds must run from 0 to S");
   for (size_t c = 0; c + 1 < bounds.size(); ++c)
@@ -124,6 +132,7 @@ void StageExecutor::beginStep(const Batch &batch, const std::vector<int> &bounds
       throw std::invalid_argument(where + "micro-batch " + std::to_string(mb) +
                                   " is not B*S tokens");
   batch_ = &batch;
+  tp_ = tensorParallel;
   bounds_ = bounds;
   lossScale_ = lossScale;
   loss_ = {};
@@ -327,6 +336,22 @@ void StageExecutor::forwardOp(Unit &u, int i) {
   case OpKind::Add:
     kernels_.add_fwd(in(0), in(1), y, N * feat(op.output));
     break;
+  case OpKind::TpCopy:
+    std::copy_n(in(0), N * feat(op.output), y);
+    break;
+  case OpKind::TpReduce: {
+    const int64_t D = feat(op.output);
+    std::copy_n(in(0), N * D, y);
+    if (tp_)
+      allReduceSum(*tp_, y, N * D, Tag{MsgKind::TensorParallel, i, 0, 0});
+    if (!op.params.empty()) {
+      const float *bias = param(0);
+      for (int64_t r = 0; r < N; ++r)
+        for (int64_t j = 0; j < D; ++j)
+          y[r * D + j] += bias[j];
+    }
+    break;
+  }
   case OpKind::CrossEntropy: {
     cpu::LossSum l = kernels_.cross_entropy_fwd(
         in(0), u.targets.data(), save(u.saveA, N), N, feat(op.inputs[0]));
@@ -577,6 +602,23 @@ void StageExecutor::backwardOp(Unit &u, int i, bool input, bool weight) {
   case OpKind::Add:
     addGrad(op.inputs[0], dy);
     addGrad(op.inputs[1], dy);
+    break;
+  case OpKind::TpCopy:
+    // The column-parallel linears' input gradients are each rank's share.
+    std::copy_n(dy, dxSize, dx);
+    if (tp_)
+      allReduceSum(*tp_, dx, dxSize, Tag{MsgKind::TensorParallel, i, 0, 0});
+    addGrad(op.inputs[0], dx);
+    break;
+  case OpKind::TpReduce:
+    if (float *gbias = pgrad(0)) {
+      const int64_t D = feat(op.output);
+      for (int64_t r = 0; r < N; ++r)
+        for (int64_t j = 0; j < D; ++j)
+          gbias[j] += dy[r * D + j];
+    }
+    if (input)
+      addGrad(op.inputs[0], dy);
     break;
   case OpKind::CrossEntropy:
     kernels_.cross_entropy_bwd(val(0), u.targets.data(), u.saveA[local].data(),

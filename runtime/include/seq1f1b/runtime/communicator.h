@@ -27,6 +27,8 @@ enum class MsgKind {
   NormSquare,  ///< partial / total sum of squares of the gradients
   Loss,        ///< step loss: stage 0 = sum of token losses, 1 = token count
   Report,      ///< values gathered for a report (memory peaks, checks)
+  TensorParallel, ///< op `stage`'s sum over the tensor-parallel ranks
+  TensorParallelGrad, ///< parameter `stage`'s partial gradients summed
 };
 
 /// Identifies a message: kind, stage, micro-batch, chunk.
@@ -101,6 +103,8 @@ double allReduceSum(Communicator &comm, double value, const Tag &tag);
 /// The same for a vector, element by element (the same size on every rank).
 void allReduceSum(Communicator &comm, std::vector<float> &values,
                   const Tag &tag);
+/// The same for `n` floats at `values`.
+void allReduceSum(Communicator &comm, float *values, size_t n, const Tag &tag);
 
 /// Every rank's `values` (the same count on every rank), concatenated in
 /// rank order, on rank 0; the other ranks get an empty vector.

@@ -27,6 +27,18 @@ struct ParamSpec {
   std::vector<int64_t> shape;
   InitKind init = InitKind::Normal;
   double std = 0.02; ///< Only for Normal.
+  /// Tensor parallelism (tensor_parallel.h): the dimension of the whole
+  /// parameter that is split into `tpParts` equal parts (-1: none; `shape`
+  /// is one part). Tensor-parallel rank t of T holds part t * tpParts / T:
+  /// with fewer parts than ranks (kv heads fewer than the ranks), several
+  /// ranks hold each part.
+  int tpDim = -1;
+  int tpParts = 1;
+  /// Each tensor-parallel rank holding a part (or the whole parameter)
+  /// computes only some of its gradient (a per-head norm weight, each rank
+  /// having some heads; a kv head shared by ranks with different query
+  /// heads): the holders of a part sum their gradients before the optimizer.
+  bool tpPartialGrad = false;
 
   int64_t numel() const;
 };
@@ -47,6 +59,10 @@ enum class OpKind {
   Softcap,           ///< in [x]; softcap c: c tanh(x / c)
   Scale,             ///< in [x]; scale s: s x
   CrossEntropy,      ///< in [logits]; reads targets; no output value
+  // Tensor parallelism's collectives (Megatron's f and g), inserted by
+  // shardTensorParallel; never in an imported graph.
+  TpCopy,   ///< in [x]: identity; backward sums the gradient over the ranks
+  TpReduce, ///< in [x part]: sum over the ranks (+ bias); backward identity
 };
 
 /// "embedding", "position_embedding", ... (the llm dialect's op names).
@@ -87,6 +103,9 @@ struct Graph {
   /// (LongRoPE, dynamic NTK, windows dropped as no shorter than the
   /// sequence); 0: none.
   int64_t resolvedForSeqLen = 0;
+  /// Tensor-parallel ranks the graph is sharded for (shardTensorParallel):
+  /// each runs this graph on its part of the parameters and heads.
+  int tensorParallel = 1;
 
   /// Index of the parameter called `name`, or -1.
   int paramIndex(const std::string &name) const;

@@ -41,24 +41,25 @@ public:
 /// The MPI tag of a message, 31 bits (bit 0 lowest):
 ///
 ///   activation, gradient:   stage [30:22]  micro-batch [21:11]
-///                           chunk [10:3]   kind [2:0]
-///   shared-param gradient,  index (the Tag's stage) [30:3]
-///   replica gradient,       kind [2:0]
+///                           chunk [10:4]   kind [3:0]
+///   shared-param gradient,  index (the Tag's stage) [30:4]
+///   replica gradient,       kind [3:0]
 ///   norm square, loss,
-///   report:
-///   abort notice:           7 (kind 7, the other bits 0)
+///   report, tensor-parallel
+///   sum and gradient:
+///   abort notice:           15 (kind 15, the other bits 0)
 ///
-/// kind is the MsgKind's value (0..6). So stage < 512, micro-batch < 2048,
-/// chunk < 256, index < 2^28; the reduction kinds need micro-batch = chunk
+/// kind is the MsgKind's value (0..8). So stage < 512, micro-batch < 2048,
+/// chunk < 128, index < 2^27; the reduction kinds need micro-batch = chunk
 /// = 0. The stage sits highest: a pipeline of K stages needs tags below
 /// K * 2^22, so an MPI whose MPI_TAG_UB is below Open MPI's 2^31 - 1 still
 /// runs short pipelines.
 struct MpiTagLayout {
-  static constexpr int kindBits = 3;
-  static constexpr int chunkBits = 8;
+  static constexpr int kindBits = 4;
+  static constexpr int chunkBits = 7;
   static constexpr int microbatchBits = 11;
   static constexpr int stageBits = 9;
-  static constexpr int indexBits = 28;
+  static constexpr int indexBits = 27;
 };
 
 /// `tag` as an MPI tag. Throws CommError naming the field if one is out of

@@ -1,9 +1,10 @@
 //===- pipeline.h - A pipelined training run --------------------*- C++ -*-===//
 //
 // PipelinePlan builds the plan (schedule with communication, stage cut,
-// chunk bounds) and places stages and parameters on P ranks, replicated D
-// times for data parallelism. PipelineRank runs one rank's part of each
-// training step over a Communicator of all P x D ranks; Pipeline runs them
+// chunk bounds) and places stages and parameters on P ranks, each split
+// over T tensor-parallel ranks, replicated D times for data parallelism.
+// PipelineRank runs one rank's part of each training step over a
+// Communicator of all P x T x D ranks; Pipeline runs them
 // all as threads over an InProcessWorld, and an MPI process runs one. A rank
 // that fails (an exception, a receive past its deadline) aborts the run: the
 // others stop waiting at once and step() returns an error naming the first
@@ -47,9 +48,13 @@ struct PipelineOptions {
   /// Data parallelism: D replicas of the pipeline. A step's batch has D x M
   /// micro-batches; replica d runs micro-batches [d*M, (d+1)*M), and the
   /// gradients are summed over the replicas before the optimizer step, so
-  /// every replica makes the same update. World rank d*P + r is pipeline
-  /// rank r of replica d.
+  /// every replica makes the same update.
   int dataParallel = 1;
+  /// Tensor parallelism: each pipeline rank is T ranks that split every
+  /// layer's heads and MLP width between them (tensor_parallel.h). World
+  /// rank (d*P + r)*T + t is tensor-parallel rank t of pipeline rank r of
+  /// replica d.
+  int tensorParallel = 1;
 };
 
 struct StepResult {
@@ -76,27 +81,38 @@ struct StepResult {
 class PipelinePlan {
 public:
   /// Throws std::invalid_argument for a configuration the schedule library
-  /// rejects, more stages than the graph can be cut into, or bad chunks.
+  /// rejects, more stages than the graph can be cut into, bad chunks, or a
+  /// graph that tensor parallelism cannot split.
   PipelinePlan(Graph graph, PipelineOptions options, int seqLen);
 
+  /// The graph each rank runs: sharded for T tensor-parallel ranks (its
+  /// parameters are one rank's parts), else the whole graph.
   const Graph &graph() const { return graph_; }
+  /// The graph as given, with the plan's stage cut: whole parameters.
+  const Graph &wholeGraph() const { return whole_; }
+  int tensorParallel() const { return options_.tensorParallel; }
   const PipelineOptions &options() const { return options_; }
   /// Pipeline ranks P (of one replica).
   int ranks() const { return options_.schedule.ranks; }
   int replicas() const { return options_.dataParallel; }
-  /// All ranks, P x D.
-  int worldSize() const { return ranks() * replicas(); }
+  /// All ranks, P x T x D.
+  int worldSize() const { return ranks() * tensorParallel() * replicas(); }
+  /// World rank of pipeline rank r, tensor-parallel rank t, replica d.
+  int worldRank(int r, int t, int d) const {
+    return (d * ranks() + r) * tensorParallel() + t;
+  }
   const seq1f1b::schedule::Schedule &schedule() const { return schedule_; }
   const std::vector<StageSpec> &stages() const { return stages_; }
   const std::vector<int> &chunkBounds() const { return bounds_; }
-  /// Per parameter, the ranks holding it, ascending (empty if none).
+  /// Per parameter, the pipeline ranks holding it, ascending (empty if
+  /// none).
   const std::vector<std::vector<int>> &holders() const { return holders_; }
   /// Empty if `batch` has the plan's D x M micro-batches and sequence
   /// length, else what is wrong.
   std::string checkBatch(const Batch &batch) const;
 
 private:
-  Graph graph_;
+  Graph whole_, graph_;
   PipelineOptions options_;
   seq1f1b::schedule::Schedule schedule_;
   std::vector<StageSpec> stages_;
@@ -125,10 +141,11 @@ struct RankStepResult {
 /// MPI process (`comm.rank()` of the world, see mpi_comm.h).
 class PipelineRank {
 public:
-  /// World rank `worldRank` (pipeline rank worldRank % P of replica
-  /// worldRank / P). Initializes its parameters from `plan.options().seed`.
+  /// World rank `worldRank` (PipelinePlan::worldRank). Initializes its
+  /// parameters from `plan.options().seed`.
   PipelineRank(std::shared_ptr<const PipelinePlan> plan, int worldRank);
-  /// `initialParams[p]` for every parameter p this rank holds.
+  /// `initialParams[p]`, whole (this rank takes its part), for every
+  /// parameter p this rank holds.
   PipelineRank(std::shared_ptr<const PipelinePlan> plan, int worldRank,
                const std::vector<std::vector<float>> &initialParams);
 
@@ -144,9 +161,11 @@ public:
                       std::chrono::steady_clock::time_point origin =
                           std::chrono::steady_clock::now());
 
-  /// Pipeline rank within the replica, and the replica.
+  /// Pipeline rank within the replica, tensor-parallel rank, the replica.
   int rank() const { return rank_; }
+  int tpRank() const { return tpRank_; }
   int replica() const { return replica_; }
+  int worldRank() const { return plan_->worldRank(rank_, tpRank_, replica_); }
   const PipelinePlan &plan() const { return *plan_; }
   /// The AdamW learning rate of the following steps (the plan's, until set).
   void setLearningRate(double lr) { lr_ = lr; }
@@ -158,7 +177,8 @@ public:
   /// Whether this rank holds the parameter (unknown names: false).
   bool holds(const std::string &name) const;
   /// Value / gradient (after the cross-rank sum, before clipping) of a
-  /// parameter this rank holds; throws std::invalid_argument otherwise.
+  /// parameter this rank holds (its part, with tensor parallelism); throws
+  /// std::invalid_argument otherwise.
   const std::vector<float> &param(const std::string &name) const;
   const std::vector<float> &grad(const std::string &name) const;
 
@@ -166,14 +186,16 @@ private:
   const ParamState &state(const std::string &name) const;
 
   std::shared_ptr<const PipelinePlan> plan_;
-  int rank_, replica_;
+  int rank_, tpRank_, replica_;
   double lr_;
   std::unique_ptr<RankExecutor> exec_;
 };
 
-/// All ranks of a plan (P x D) as threads of this process over an
-/// InProcessWorld. Memory, timeline, parameters and gradients are replica
-/// 0's (every replica holds the same after a step).
+/// All ranks of a plan (P x T x D) as threads of this process over an
+/// InProcessWorld. Memory and timeline are those of replica 0's
+/// tensor-parallel rank 0; parameters and gradients are replica 0's (every
+/// replica holds the same after a step), put together whole from the
+/// tensor-parallel ranks' parts.
 class Pipeline {
 public:
   /// Throws std::invalid_argument for a configuration the schedule library
@@ -186,7 +208,8 @@ public:
   StepResult step(const Batch &batch);
 
   const PipelinePlan &plan() const { return *plan_; }
-  const Graph &graph() const { return plan_->graph(); }
+  /// The graph as given (whole parameters; plan().graph() is sharded).
+  const Graph &graph() const { return plan_->wholeGraph(); }
   const seq1f1b::schedule::Schedule &schedule() const {
     return plan_->schedule();
   }
@@ -195,13 +218,14 @@ public:
   /// The AdamW learning rate of the following steps, on every rank.
   void setLearningRate(double lr);
   /// Value / gradient (of the last step, after the cross-rank sum, before
-  /// clipping) of a parameter, from the first rank that holds it.
-  const std::vector<float> &param(const std::string &name) const;
-  const std::vector<float> &grad(const std::string &name) const;
+  /// clipping) of a whole parameter, from the first rank that holds it.
+  std::vector<float> param(const std::string &name) const;
+  std::vector<float> grad(const std::string &name) const;
 
   /// The training state: every parameter ("<name>") and its AdamW moments
   /// ("optimizer.m.<name>", "optimizer.v.<name>"), from its first holder,
-  /// shaped as the graph says.
+  /// whole and shaped as the graph given to the pipeline says (so a
+  /// checkpoint does not depend on the parallel layout).
   TensorMap trainingState() const;
   int64_t optimizerSteps() const;
   /// Sets every holder's parameters from `params` (by graph name; the AdamW
@@ -215,7 +239,14 @@ public:
   void restore(const TensorMap &state, int64_t optimizerSteps);
 
 private:
-  const PipelineRank &holder(const std::string &name) const;
+  /// The parameter called `name` (throws if none), its first pipeline
+  /// holder, and that rank's `tp` tensor-parallel parts of `field`, whole.
+  int paramOf(const std::string &name) const;
+  std::vector<float> whole(int p,
+                           std::vector<float> ParamState::*field) const;
+  /// Every rank holding parameter p (all replicas, all tensor-parallel
+  /// ranks), with its tensor-parallel rank.
+  std::vector<std::pair<PipelineRank *, int>> holdersOf(int p);
 
   std::shared_ptr<const PipelinePlan> plan_;
   std::vector<std::unique_ptr<PipelineRank>> ranks_;

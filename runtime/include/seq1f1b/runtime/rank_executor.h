@@ -51,18 +51,23 @@ public:
   /// Runs the rank's actions for one step; throws on any failure. Times the
   /// compute actions from `origin` (events()). The loss is the mean over
   /// `lossTokens` targets (0: those of `batch`; a data-parallel replica
-  /// passes the whole step's).
+  /// passes the whole step's). A tensor-parallel graph's stages sum over
+  /// `tensorParallel`, this rank's tensor-parallel group.
   void runSchedule(const Batch &batch, const std::vector<int> &bounds,
                    Communicator &comm, const ActionHook &hook,
                    std::chrono::steady_clock::time_point origin =
                        std::chrono::steady_clock::now(),
-                   int64_t lossTokens = 0);
-  /// Sums shared gradients within the pipeline (`comm`), then every gradient
-  /// over the data-parallel replicas (`replicas`, this rank's peers in the
-  /// other replicas; null: none), clips by the global norm, applies AdamW.
+                   int64_t lossTokens = 0,
+                   Communicator *tensorParallel = nullptr);
+  /// Sums shared gradients within the pipeline (`comm`), the partial
+  /// gradients of whole parameters over the tensor-parallel group
+  /// (`tensorParallel`; null: none), then every gradient over the
+  /// data-parallel replicas (`replicas`, this rank's peers in the other
+  /// replicas; null: none), clips by the global norm, applies AdamW.
   /// Returns the global gradient norm (before clipping).
   double optimizerStep(Communicator &comm, const OptimizerConfig &config,
-                       Communicator *replicas = nullptr);
+                       Communicator *replicas = nullptr,
+                       Communicator *tensorParallel = nullptr);
 
   /// Loss of this rank's stages in the last step (non-zero on the last
   /// stage's rank only).

@@ -24,6 +24,7 @@
 #define SEQ1F1B_RUNTIME_STAGE_EXECUTOR_H
 
 #include "seq1f1b/runtime/batch.h"
+#include "seq1f1b/runtime/communicator.h"
 #include "seq1f1b/runtime/cpu_kernels.h"
 #include "seq1f1b/runtime/graph.h"
 #include "seq1f1b/runtime/kernel_set.h"
@@ -49,10 +50,12 @@ public:
                 bool recompute = false);
 
   /// Starts a step: the batch (kept by pointer until the step ends), chunk
-  /// bounds (N+1 entries ending at S) and the scale of the loss gradient.
-  /// Resets the loss; throws if the previous step left state behind.
+  /// bounds (N+1 entries ending at S), the scale of the loss gradient and,
+  /// for a tensor-parallel graph, the group of its tensor-parallel ranks
+  /// (kept by pointer; the tp_copy and tp_reduce ops sum over it). Resets
+  /// the loss; throws if the previous step left state behind.
   void beginStep(const Batch &batch, const std::vector<int> &bounds,
-                 float lossScale);
+                 float lossScale, Communicator *tensorParallel = nullptr);
 
   /// Runs the forward of (mb, chunk). `input` is the previous stage's output
   /// [B, len, feat] (empty for the first stage); returns this stage's output
@@ -122,6 +125,7 @@ private:
   std::vector<bool> leavesLayer_; ///< by value id: read after its layer
 
   const Batch *batch_ = nullptr;
+  Communicator *tp_ = nullptr;
   std::vector<int> bounds_;
   float lossScale_ = 0;
   cpu::LossSum loss_;

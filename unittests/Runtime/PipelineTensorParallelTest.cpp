@@ -1,0 +1,278 @@
+//===- PipelineTensorParallelTest.cpp - Split layers equal whole ones -----===//
+//
+// Tensor parallelism as a graph rewrite (tensor_parallel.h): the sharded
+// graph's structure; parts and wholes of parameters; and pipelined runs of
+// T tensor-parallel ranks per stage (with replicas, recomputation and the
+// zero-bubble split) whose loss and every gradient equal the single-rank,
+// whole-graph run (fp32, 1e-5 relative), whose losses still agree after
+// AdamW steps, and whose tensor-parallel ranks keep the whole parameters
+// bitwise the same.
+//
+//===----------------------------------------------------------------------===//
+
+#include "PipelineTestUtil.h"
+
+#include "seq1f1b/runtime/inprocess_comm.h"
+#include "seq1f1b/runtime/tensor_parallel.h"
+
+#include <gtest/gtest.h>
+
+#include <thread>
+
+namespace s1f::rt::test {
+namespace {
+
+namespace sched = seq1f1b::schedule;
+using sched::ScheduleKind;
+
+constexpr double kTol = 1e-5;
+constexpr int kSteps = 3;
+
+int countOps(const Graph &g, OpKind kind) {
+  return static_cast<int>(std::count_if(
+      g.ops.begin(), g.ops.end(), [&](const Op &op) { return op.kind == kind; }));
+}
+
+const ParamSpec &param(const Graph &g, const std::string &name) {
+  return g.params.at(g.paramIndex(name));
+}
+
+std::string thrown(const Graph &g, int tp) {
+  try {
+    shardTensorParallel(g, tp);
+  } catch (const std::invalid_argument &e) {
+    return e.what();
+  }
+  return "";
+}
+
+TEST(TensorParallel, ShardsLinearsHeadsAndInsertsTheCollectives) {
+  const Graph whole = tinyLlamaCase().graph; // 4 heads, 2 kv heads
+  const Graph g = shardTensorParallel(whole, 2);
+  EXPECT_EQ(g.tensorParallel, 2);
+  // Per layer: f before q/k/v and before gate/up; g after o and down.
+  EXPECT_EQ(countOps(g, OpKind::TpCopy), 2 * 2);
+  EXPECT_EQ(countOps(g, OpKind::TpReduce), 2 * 2);
+  EXPECT_EQ(g.ops.size(), whole.ops.size() + 8);
+  const ParamSpec &q = param(g, "layers.0.self_attn.q_proj.weight");
+  EXPECT_EQ(q.shape, (std::vector<int64_t>{8, 16}));
+  EXPECT_EQ(q.tpDim, 0);
+  EXPECT_FALSE(q.tpPartialGrad);
+  const ParamSpec &down = param(g, "layers.0.mlp.down_proj.weight");
+  EXPECT_EQ(down.shape, (std::vector<int64_t>{16, 20}));
+  EXPECT_EQ(down.tpDim, 1);
+  const ParamSpec &norm = param(g, "layers.0.input_layernorm.weight");
+  EXPECT_EQ(norm.tpDim, -1);
+  EXPECT_FALSE(norm.tpPartialGrad);
+  EXPECT_EQ(param(g, "lm_head.weight").tpDim, -1); // the head stays whole
+  for (const Op &op : g.ops)
+    if (op.kind == OpKind::Attention) {
+      EXPECT_EQ(op.heads, 2);
+      EXPECT_EQ(op.kvHeads, 1);
+    }
+  // With more ranks than kv heads, two ranks share each kv head.
+  const Graph g4 = shardTensorParallel(whole, 4);
+  const ParamSpec &k = param(g4, "layers.0.self_attn.k_proj.weight");
+  EXPECT_EQ(k.tpParts, 2);
+  EXPECT_EQ(k.shape, (std::vector<int64_t>{4, 16}));
+  EXPECT_TRUE(k.tpPartialGrad);
+  EXPECT_EQ(tpPartOf(k, 3, 4), 1);
+  // One rank: the graph as it was.
+  EXPECT_EQ(shardTensorParallel(whole, 1).ops.size(), whole.ops.size());
+}
+
+TEST(TensorParallel, APerHeadNormWeightIsWholeWithAPartialGradient) {
+  LlamaConfig c = tinyLlamaConfig();
+  c.qkNorm = true;
+  const Graph g = shardTensorParallel(buildLlama(c), 2);
+  const ParamSpec &qNorm = param(g, "layers.0.self_attn.q_norm.weight");
+  EXPECT_EQ(qNorm.tpDim, -1);
+  EXPECT_TRUE(qNorm.tpPartialGrad);
+}
+
+TEST(TensorParallel, PartsPutTogetherGiveTheWhole) {
+  ParamSpec rows{"w", {2, 3}}, cols{"w", {4, 1}}, shared{"k", {1, 2}};
+  rows.tpDim = 0, rows.tpParts = 2;   // whole [4, 3]
+  cols.tpDim = 1, cols.tpParts = 2;   // whole [4, 2]
+  shared.tpDim = 0, shared.tpParts = 2; // whole [2, 2], 4 ranks
+  std::vector<float> w12(12), w8(8), w4(4);
+  for (size_t i = 0; i < w12.size(); ++i)
+    w12[i] = float(i);
+  std::copy_n(w12.begin(), 8, w8.begin());
+  std::copy_n(w12.begin(), 4, w4.begin());
+  EXPECT_EQ(shardOf(rows, w12, 1, 2),
+            (std::vector<float>{6, 7, 8, 9, 10, 11}));
+  EXPECT_EQ(shardOf(cols, w8, 1, 2), (std::vector<float>{1, 3, 5, 7}));
+  EXPECT_EQ(shardOf(shared, w4, 1, 4), (std::vector<float>{0, 1}));
+  EXPECT_EQ(shardOf(shared, w4, 2, 4), (std::vector<float>{2, 3}));
+  EXPECT_EQ(unshard(rows, {shardOf(rows, w12, 0, 2), shardOf(rows, w12, 1, 2)}),
+            w12);
+  EXPECT_EQ(unshard(cols, {shardOf(cols, w8, 0, 2), shardOf(cols, w8, 1, 2)}),
+            w8);
+  ParamSpec whole{"b", {3}};
+  EXPECT_EQ(shardOf(whole, {1, 2, 3}, 1, 2), (std::vector<float>{1, 2, 3}));
+}
+
+TEST(TensorParallel, GraphsItCannotSplitAreErrorsNamingTheOp) {
+  const Graph gpt = tinyGptCase().graph; // 2 heads
+  EXPECT_NE(thrown(gpt, 4).find("op 7 (attention): its heads (2) is not "
+                                "divisible by 4 (the tensor-parallel ranks)"),
+            std::string::npos)
+      << thrown(gpt, 4);
+  EXPECT_NE(thrown(tinyLlamaCase().graph, 3).find("heads (4) is not divisible"),
+            std::string::npos);
+  EXPECT_NE(thrown(gpt, 0).find("tensor parallelism must be >= 1"),
+            std::string::npos);
+  // OLMo 2 normalizes q over all heads at once, before rope.
+  Graph olmo = tinyLlamaCase().graph;
+  for (size_t i = 0; i < olmo.ops.size(); ++i)
+    if (olmo.ops[i].kind == OpKind::Rope) {
+      Op norm;
+      norm.kind = OpKind::RmsNorm;
+      norm.inputs = {olmo.ops[i].inputs[0]};
+      norm.output = static_cast<int>(olmo.valueFeatures.size());
+      olmo.valueFeatures.push_back(olmo.valueFeatures[norm.inputs[0]]);
+      olmo.params.push_back({"q_norm", {olmo.valueFeatures[norm.output]}});
+      olmo.params.back().init = InitKind::Ones;
+      norm.params = {static_cast<int>(olmo.params.size()) - 1};
+      olmo.ops[i].inputs[0] = norm.output;
+      olmo.ops.insert(olmo.ops.begin() + i, norm);
+      break;
+    }
+  olmo.validate();
+  EXPECT_NE(thrown(olmo, 2).find("(rms_norm): normalizes all heads together"),
+            std::string::npos)
+      << thrown(olmo, 2);
+  EXPECT_THROW(shardTensorParallel(shardTensorParallel(gpt, 2), 2),
+               std::invalid_argument);
+}
+
+struct Case {
+  ModelCase model;
+  ScheduleKind kind;
+  int P, N, T, D;
+  bool recompute;
+};
+
+std::string describe(const Case &c) {
+  return c.model.name + " " + std::string(sched::scheduleKindName(c.kind)) +
+         " P=" + std::to_string(c.P) + " N=" + std::to_string(c.N) +
+         " T=" + std::to_string(c.T) + " D=" + std::to_string(c.D) +
+         (c.recompute ? " recompute" : "");
+}
+
+ModelCase qwen3Case() {
+  LlamaConfig c = tinyLlamaConfig();
+  c.qkNorm = true;
+  return {"qwen3", buildLlama(c), c.vocab, 1, 14};
+}
+
+TEST(TensorParallel, SplitLayersEqualTheSingleRankRun) {
+  constexpr int M = 2;
+  const std::vector<Case> cases = {
+      {tinyGptCase(), ScheduleKind::OneFOneB, 2, 1, 2, 1, false},
+      {tinyGptCase(), ScheduleKind::Seq1F1B, 2, 2, 2, 1, false},
+      {tinyGptCase(), ScheduleKind::Seq1F1BZB, 2, 2, 2, 1, false},
+      {tinyLlamaCase(), ScheduleKind::Seq1F1B, 2, 2, 2, 1, false},
+      {tinyLlamaCase(), ScheduleKind::Seq1F1B, 1, 4, 4, 1, false}, // kv shared
+      {tinyLlamaCase(), ScheduleKind::Seq1F1BInterleaved, 2, 2, 2, 1, false},
+      {tinyLlamaCase(), ScheduleKind::ZBH1, 2, 1, 2, 1, false},
+      {tinyLlamaCase(), ScheduleKind::Seq1F1B, 2, 2, 2, 1, true},
+      {tinyLlamaCase(), ScheduleKind::Seq1F1B, 2, 2, 2, 2, false},
+      {qwen3Case(), ScheduleKind::Seq1F1B, 2, 2, 2, 1, false},
+      {qwen3Case(), ScheduleKind::Seq1F1B, 1, 2, 4, 1, false},
+  };
+  for (const Case &c : cases) {
+    SCOPED_TRACE(describe(c));
+    std::string error;
+    const Reference &ref = cachedReference(c.model, c.D * M, kSteps, error);
+    ASSERT_TRUE(error.empty()) << error;
+    PipelineOptions o = options(c.kind, c.P, M, c.N, ChunkPolicy::Flops);
+    o.tensorParallel = c.T;
+    o.dataParallel = c.D;
+    o.recompute = c.recompute;
+    Pipeline pipe(c.model.graph, o, static_cast<int>(c.model.seq));
+    EXPECT_EQ(pipe.plan().worldSize(), c.P * c.T * c.D);
+    for (int step = 0; step < kSteps; ++step) {
+      StepResult r = pipe.step(makeBatch(c.model, c.D * M, 100 + step));
+      ASSERT_TRUE(r.ok) << r.error;
+      EXPECT_LE(std::fabs(r.loss() - ref.losses[step]) / ref.losses[step], kTol)
+          << "step " << step;
+      if (step > 0)
+        continue;
+      for (const ParamSpec &p : c.model.graph.params)
+        EXPECT_LE(relError(pipe.grad(p.name), ref.grads.at(p.name),
+                           1e-3 * ref.largestGrad),
+                  kTol)
+            << "gradient of " << p.name;
+    }
+  }
+}
+
+TEST(TensorParallel, RanksHoldingAWholeParameterMakeTheSameUpdate) {
+  // The ranks driven as an MPI job drives them: one per world rank.
+  const ModelCase m = qwen3Case();
+  PipelineOptions o = options(ScheduleKind::Seq1F1B, 2, 2, 2, ChunkPolicy::Even);
+  o.tensorParallel = 4; // kv heads shared by pairs of ranks
+  auto plan = std::make_shared<const PipelinePlan>(m.graph, o,
+                                                   static_cast<int>(m.seq));
+  const int W = plan->worldSize();
+  ASSERT_EQ(W, 8);
+  std::vector<std::unique_ptr<PipelineRank>> ranks;
+  for (int w = 0; w < W; ++w)
+    ranks.push_back(std::make_unique<PipelineRank>(plan, w));
+  EXPECT_EQ(ranks[5]->rank(), 1);
+  EXPECT_EQ(ranks[5]->tpRank(), 1);
+  for (int step = 0; step < kSteps; ++step) {
+    InProcessWorld world(W, std::chrono::milliseconds(20000));
+    const Batch batch = makeBatch(m, 2, 7 + step);
+    std::vector<RankStepResult> results(W);
+    std::vector<std::thread> threads;
+    for (int w = 0; w < W; ++w)
+      threads.emplace_back(
+          [&, w] { results[w] = ranks[w]->step(batch, world.comm(w)); });
+    for (std::thread &t : threads)
+      t.join();
+    for (const RankStepResult &r : results) {
+      ASSERT_TRUE(r.ok) << r.error;
+      EXPECT_EQ(r.lossSum, results[0].lossSum);
+      EXPECT_EQ(r.gradNorm, results[0].gradNorm);
+    }
+  }
+  // Every rank holding a part (or the whole) has the same numbers.
+  const Graph &g = plan->graph();
+  for (const ParamSpec &p : g.params)
+    for (int w = 0; w < W; ++w)
+      for (int u = w + 1; u < W; ++u)
+        if (ranks[w]->rank() == ranks[u]->rank() && ranks[w]->holds(p.name) &&
+            tpPartOf(p, ranks[w]->tpRank(), 4) ==
+                tpPartOf(p, ranks[u]->tpRank(), 4)) {
+          EXPECT_EQ(ranks[w]->param(p.name), ranks[u]->param(p.name))
+              << p.name << " on world ranks " << w << " and " << u;
+        }
+}
+
+TEST(TensorParallel, CheckpointsDoNotDependOnTheLayout) {
+  // Two steps with T = 2, saved, restored into a T = 1 pipeline: its third
+  // step is the third step of one uninterrupted T = 2 run.
+  const ModelCase m = tinyLlamaCase();
+  PipelineOptions split = options(ScheduleKind::Seq1F1B, 2, 2, 2, ChunkPolicy::Even);
+  split.tensorParallel = 2;
+  Pipeline a(m.graph, split, static_cast<int>(m.seq));
+  for (int step = 0; step < 2; ++step)
+    ASSERT_TRUE(a.step(makeBatch(m, 2, 50 + step)).ok);
+  const TensorMap state = a.trainingState();
+  EXPECT_EQ(state.at("layers.0.self_attn.q_proj.weight").shape,
+            (std::vector<int64_t>{16, 16}));
+  Pipeline b(m.graph, options(ScheduleKind::Seq1F1B, 2, 2, 2, ChunkPolicy::Even),
+             static_cast<int>(m.seq));
+  b.restore(state, a.optimizerSteps());
+  StepResult ra = a.step(makeBatch(m, 2, 52)), rb = b.step(makeBatch(m, 2, 52));
+  ASSERT_TRUE(ra.ok && rb.ok);
+  EXPECT_LE(std::fabs(ra.loss() - rb.loss()) / rb.loss(), kTol);
+  for (const ParamSpec &p : m.graph.params)
+    EXPECT_LE(relError(a.param(p.name), b.param(p.name), 1e-6), kTol) << p.name;
+}
+
+} // namespace
+} // namespace s1f::rt::test
