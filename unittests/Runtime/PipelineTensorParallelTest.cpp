@@ -1,7 +1,8 @@
 //===- PipelineTensorParallelTest.cpp - Split layers equal whole ones -----===//
 //
 // Tensor parallelism as a graph rewrite (tensor_parallel.h): the sharded
-// graph's structure; parts and wholes of parameters; and pipelined runs of
+// graph's structure; parts and wholes of parameters; the vocabulary-parallel
+// cross-entropy against the whole one; and pipelined runs of
 // T tensor-parallel ranks per stage (with replicas, recomputation and the
 // zero-bubble split) whose loss and every gradient equal the single-rank,
 // whole-graph run (fp32, 1e-5 relative), whose losses still agree after
@@ -17,6 +18,7 @@
 
 #include <gtest/gtest.h>
 
+#include <random>
 #include <thread>
 
 namespace s1f::rt::test {
@@ -46,14 +48,41 @@ std::string thrown(const Graph &g, int tp) {
   return "";
 }
 
+/// Tiny Llama with OLMo 2's q and k norms: RMSNorm over all heads at once,
+/// before rope.
+ModelCase olmoCase() {
+  ModelCase m = tinyLlamaCase();
+  m.name = "olmo";
+  Graph &g = m.graph;
+  for (size_t i = 0; i < g.ops.size(); ++i) {
+    if (g.ops[i].kind != OpKind::Rope)
+      continue;
+    Op norm;
+    norm.kind = OpKind::RmsNorm;
+    norm.inputs = {g.ops[i].inputs[0]};
+    norm.output = static_cast<int>(g.valueFeatures.size());
+    g.valueFeatures.push_back(g.valueFeatures[norm.inputs[0]]);
+    g.params.push_back({"norm." + std::to_string(i),
+                        {g.valueFeatures[norm.output]}});
+    g.params.back().init = InitKind::Ones;
+    norm.params = {static_cast<int>(g.params.size()) - 1};
+    g.ops[i].inputs[0] = norm.output;
+    g.ops.insert(g.ops.begin() + i, norm);
+    ++i;
+  }
+  g.validate();
+  return m;
+}
+
 TEST(TensorParallel, ShardsLinearsHeadsAndInsertsTheCollectives) {
   const Graph whole = tinyLlamaCase().graph; // 4 heads, 2 kv heads
   const Graph g = shardTensorParallel(whole, 2);
   EXPECT_EQ(g.tensorParallel, 2);
-  // Per layer: f before q/k/v and before gate/up; g after o and down.
-  EXPECT_EQ(countOps(g, OpKind::TpCopy), 2 * 2);
-  EXPECT_EQ(countOps(g, OpKind::TpReduce), 2 * 2);
-  EXPECT_EQ(g.ops.size(), whole.ops.size() + 8);
+  // Per layer: f before q/k/v and before gate/up; g after o and down. The
+  // vocabulary: g after the embedding, f before the head.
+  EXPECT_EQ(countOps(g, OpKind::TpCopy), 2 * 2 + 1);
+  EXPECT_EQ(countOps(g, OpKind::TpReduce), 2 * 2 + 1);
+  EXPECT_EQ(g.ops.size(), whole.ops.size() + 10);
   const ParamSpec &q = param(g, "layers.0.self_attn.q_proj.weight");
   EXPECT_EQ(q.shape, (std::vector<int64_t>{8, 16}));
   EXPECT_EQ(q.tpDim, 0);
@@ -64,7 +93,11 @@ TEST(TensorParallel, ShardsLinearsHeadsAndInsertsTheCollectives) {
   const ParamSpec &norm = param(g, "layers.0.input_layernorm.weight");
   EXPECT_EQ(norm.tpDim, -1);
   EXPECT_FALSE(norm.tpPartialGrad);
-  EXPECT_EQ(param(g, "lm_head.weight").tpDim, -1); // the head stays whole
+  // The vocabulary (48) is split: tables, head and loss.
+  EXPECT_EQ(param(g, "lm_head.weight").shape, (std::vector<int64_t>{24, 16}));
+  EXPECT_EQ(param(g, "embed_tokens").tpDim, 0);
+  EXPECT_TRUE(g.ops.front().tpSplit);
+  EXPECT_TRUE(g.ops.back().tpSplit);
   for (const Op &op : g.ops)
     if (op.kind == OpKind::Attention) {
       EXPECT_EQ(op.heads, 2);
@@ -77,6 +110,12 @@ TEST(TensorParallel, ShardsLinearsHeadsAndInsertsTheCollectives) {
   EXPECT_EQ(k.shape, (std::vector<int64_t>{4, 16}));
   EXPECT_TRUE(k.tpPartialGrad);
   EXPECT_EQ(tpPartOf(k, 3, 4), 1);
+  // A vocabulary the ranks do not divide stays whole.
+  LlamaConfig odd = tinyLlamaConfig();
+  odd.vocab = 50;
+  const Graph g4odd = shardTensorParallel(buildLlama(odd), 4);
+  EXPECT_EQ(param(g4odd, "lm_head.weight").tpDim, -1);
+  EXPECT_FALSE(g4odd.ops.back().tpSplit);
   // One rank: the graph as it was.
   EXPECT_EQ(shardTensorParallel(whole, 1).ops.size(), whole.ops.size());
 }
@@ -88,6 +127,19 @@ TEST(TensorParallel, APerHeadNormWeightIsWholeWithAPartialGradient) {
   const ParamSpec &qNorm = param(g, "layers.0.self_attn.q_norm.weight");
   EXPECT_EQ(qNorm.tpDim, -1);
   EXPECT_TRUE(qNorm.tpPartialGrad);
+}
+
+TEST(TensorParallel, ANormOverAllHeadsSumsItsSquaresOverTheRanks) {
+  const Graph g = shardTensorParallel(olmoCase().graph, 2);
+  int split = 0;
+  for (const Op &op : g.ops)
+    if (op.kind == OpKind::RmsNorm && op.tpSplit) {
+      ++split;
+      const ParamSpec &w = g.params[op.params[0]];
+      EXPECT_EQ(w.tpDim, 0);
+      EXPECT_FALSE(w.tpPartialGrad); // each rank's features, whole
+    }
+  EXPECT_EQ(split, 2 * 2); // q and k of 2 layers
 }
 
 TEST(TensorParallel, PartsPutTogetherGiveTheWhole) {
@@ -113,6 +165,104 @@ TEST(TensorParallel, PartsPutTogetherGiveTheWhole) {
   EXPECT_EQ(shardOf(whole, {1, 2, 3}, 1, 2), (std::vector<float>{1, 2, 3}));
 }
 
+TEST(TensorParallel, VocabParallelCrossEntropyEqualsTheWholeOne) {
+  constexpr int T = 3;
+  constexpr int64_t N = 5, V = 12, part = V / T;
+  std::mt19937 gen(9);
+  std::normal_distribution<float> dist(0.0f, 3.0f);
+  std::vector<float> logits(N * V);
+  for (float &x : logits)
+    x = dist(gen);
+  const std::vector<int32_t> targets = {0, 11, -1, 5, 4}; // every rank's
+  std::vector<float> lse(N), dlogits(N * V);
+  const cpu::LossSum whole =
+      cpu::cross_entropy_fwd(logits.data(), targets.data(), lse.data(), N, V);
+  cpu::cross_entropy_bwd(logits.data(), targets.data(), lse.data(),
+                         dlogits.data(), N, V, 0.25f);
+  InProcessWorld world(T, std::chrono::milliseconds(20000));
+  std::vector<cpu::LossSum> losses(T);
+  std::vector<std::vector<float>> lses(T, std::vector<float>(N)),
+      grads(T, std::vector<float>(N * part));
+  std::vector<std::thread> threads;
+  for (int t = 0; t < T; ++t)
+    threads.emplace_back([&, t] {
+      std::vector<float> mine;
+      for (int64_t r = 0; r < N; ++r)
+        mine.insert(mine.end(), logits.begin() + r * V + t * part,
+                    logits.begin() + r * V + (t + 1) * part);
+      losses[t] = vocabParallelCrossEntropyFwd(
+          mine.data(), targets.data(), lses[t].data(), N, part, t * part,
+          world.comm(t), Tag{MsgKind::TensorParallel, 0, 0, 0});
+      vocabParallelCrossEntropyBwd(mine.data(), targets.data(),
+                                   lses[t].data(), grads[t].data(), N, part,
+                                   t * part, 0.25f);
+    });
+  for (std::thread &th : threads)
+    th.join();
+  for (int t = 0; t < T; ++t) {
+    EXPECT_NEAR(losses[t].loss_sum, whole.loss_sum, 1e-5);
+    EXPECT_EQ(losses[t].count, whole.count);
+    for (int64_t r = 0; r < N; ++r) {
+      EXPECT_NEAR(lses[t][r], lse[r], 1e-5);
+      for (int64_t j = 0; j < part; ++j)
+        EXPECT_NEAR(grads[t][r * part + j], dlogits[r * V + t * part + j], 1e-6)
+            << "rank " << t << " row " << r << " column " << j;
+    }
+  }
+}
+
+TEST(TensorParallel, SplitRmsNormEqualsTheWholeOne) {
+  constexpr int T = 2;
+  constexpr int64_t N = 3, D = 8, part = D / T;
+  std::mt19937 gen(4);
+  std::normal_distribution<float> dist(0.0f, 1.0f);
+  std::vector<float> x(N * D), gamma(D), dy(N * D);
+  for (std::vector<float> *v : {&x, &gamma, &dy})
+    for (float &e : *v)
+      e = dist(gen);
+  std::vector<float> y(N * D), rstd(N), dx(N * D), dgamma(D, 0.0f);
+  cpu::rms_norm_fwd(x.data(), gamma.data(), y.data(), rstd.data(), N, D, 1e-6f);
+  cpu::rms_norm_bwd(x.data(), gamma.data(), rstd.data(), dy.data(), dx.data(),
+                    dgamma.data(), N, D);
+  auto columns = [&](const std::vector<float> &m, int t) {
+    std::vector<float> c(N * part);
+    for (int64_t r = 0; r < N; ++r)
+      for (int64_t j = 0; j < part; ++j)
+        c[r * part + j] = m[r * D + t * part + j];
+    return c;
+  };
+  InProcessWorld world(T, std::chrono::milliseconds(20000));
+  std::vector<std::vector<float>> ys(T), dxs(T), dgammas(T);
+  std::vector<std::thread> threads;
+  for (int t = 0; t < T; ++t)
+    threads.emplace_back([&, t] {
+      const std::vector<float> xt = columns(x, t), dyt = columns(dy, t);
+      std::vector<float> gt(part);
+      for (int64_t j = 0; j < part; ++j)
+        gt[j] = gamma[t * part + j];
+      std::vector<float> rs(N);
+      ys[t].resize(N * part), dxs[t].resize(N * part);
+      dgammas[t].assign(part, 0.0f);
+      const Tag tag{MsgKind::TensorParallel, 0, 0, 0};
+      splitRmsNormFwd(xt.data(), gt.data(), ys[t].data(), rs.data(), N, part,
+                      D, 1e-6, world.comm(t), tag);
+      splitRmsNormBwd(xt.data(), gt.data(), rs.data(), dyt.data(),
+                      dxs[t].data(), dgammas[t].data(), N, part, D,
+                      world.comm(t), tag);
+    });
+  for (std::thread &th : threads)
+    th.join();
+  for (int t = 0; t < T; ++t) {
+    const std::vector<float> yt = columns(y, t), dxt = columns(dx, t);
+    for (int64_t i = 0; i < N * part; ++i) {
+      EXPECT_NEAR(ys[t][i], yt[i], 1e-6) << "y, rank " << t;
+      EXPECT_NEAR(dxs[t][i], dxt[i], 1e-6) << "dx, rank " << t;
+    }
+    for (int64_t j = 0; j < part; ++j)
+      EXPECT_NEAR(dgammas[t][j], dgamma[t * part + j], 1e-6);
+  }
+}
+
 TEST(TensorParallel, GraphsItCannotSplitAreErrorsNamingTheOp) {
   const Graph gpt = tinyGptCase().graph; // 2 heads
   EXPECT_NE(thrown(gpt, 4).find("op 7 (attention): its heads (2) is not "
@@ -123,26 +273,13 @@ TEST(TensorParallel, GraphsItCannotSplitAreErrorsNamingTheOp) {
             std::string::npos);
   EXPECT_NE(thrown(gpt, 0).find("tensor parallelism must be >= 1"),
             std::string::npos);
-  // OLMo 2 normalizes q over all heads at once, before rope.
-  Graph olmo = tinyLlamaCase().graph;
-  for (size_t i = 0; i < olmo.ops.size(); ++i)
-    if (olmo.ops[i].kind == OpKind::Rope) {
-      Op norm;
-      norm.kind = OpKind::RmsNorm;
-      norm.inputs = {olmo.ops[i].inputs[0]};
-      norm.output = static_cast<int>(olmo.valueFeatures.size());
-      olmo.valueFeatures.push_back(olmo.valueFeatures[norm.inputs[0]]);
-      olmo.params.push_back({"q_norm", {olmo.valueFeatures[norm.output]}});
-      olmo.params.back().init = InitKind::Ones;
-      norm.params = {static_cast<int>(olmo.params.size()) - 1};
-      olmo.ops[i].inputs[0] = norm.output;
-      olmo.ops.insert(olmo.ops.begin() + i, norm);
-      break;
-    }
-  olmo.validate();
-  EXPECT_NE(thrown(olmo, 2).find("(rms_norm): normalizes all heads together"),
+  // OLMo 2's k norm (over all kv heads at once) with 2 kv heads: 4 ranks
+  // would hold each kv head twice.
+  EXPECT_NE(thrown(olmoCase().graph, 4)
+                .find("(rms_norm): normalizes all kv heads together, and 4 "
+                      "ranks share 2 parts of them"),
             std::string::npos)
-      << thrown(olmo, 2);
+      << thrown(olmoCase().graph, 4);
   EXPECT_THROW(shardTensorParallel(shardTensorParallel(gpt, 2), 2),
                std::invalid_argument);
 }
@@ -167,6 +304,13 @@ ModelCase qwen3Case() {
   return {"qwen3", buildLlama(c), c.vocab, 1, 14};
 }
 
+/// A vocabulary of 50: 4 ranks hold the tables and the head whole.
+ModelCase oddVocabCase() {
+  LlamaConfig c = tinyLlamaConfig();
+  c.vocab = 50;
+  return {"llama-v50", buildLlama(c), c.vocab, 1, 14};
+}
+
 TEST(TensorParallel, SplitLayersEqualTheSingleRankRun) {
   constexpr int M = 2;
   const std::vector<Case> cases = {
@@ -181,6 +325,9 @@ TEST(TensorParallel, SplitLayersEqualTheSingleRankRun) {
       {tinyLlamaCase(), ScheduleKind::Seq1F1B, 2, 2, 2, 2, false},
       {qwen3Case(), ScheduleKind::Seq1F1B, 2, 2, 2, 1, false},
       {qwen3Case(), ScheduleKind::Seq1F1B, 1, 2, 4, 1, false},
+      {oddVocabCase(), ScheduleKind::Seq1F1B, 2, 2, 4, 1, false},
+      {olmoCase(), ScheduleKind::Seq1F1B, 2, 2, 2, 1, false},
+      {olmoCase(), ScheduleKind::Seq1F1BZB, 2, 2, 2, 1, false},
   };
   for (const Case &c : cases) {
     SCOPED_TRACE(describe(c));

@@ -2,6 +2,7 @@
 
 #include "seq1f1b/runtime/communicator.h"
 
+#include <algorithm>
 #include <iomanip>
 #include <sstream>
 #include <stdexcept>
@@ -74,8 +75,13 @@ void allReduceSum(Communicator &comm, std::vector<float> &values,
   allReduceSum(comm, values.data(), values.size(), tag);
 }
 
-void allReduceSum(Communicator &comm, float *values, size_t n,
-                  const Tag &tag) {
+namespace {
+
+/// Gathers every rank's `n` values on rank 0, which combines them in rank
+/// order and sends the result back: bitwise the same on every rank.
+template <typename Combine>
+void allReduce(Communicator &comm, float *values, size_t n, const Tag &tag,
+               Combine combine) {
   const size_t bytes = n * sizeof(float);
   if (comm.rank() != 0) {
     comm.send(0, tag, values, bytes);
@@ -86,10 +92,23 @@ void allReduceSum(Communicator &comm, float *values, size_t n,
   for (int r = 1; r < comm.size(); ++r) {
     comm.recv(r, tag, part.data(), bytes);
     for (size_t i = 0; i < n; ++i)
-      values[i] += part[i];
+      values[i] = combine(values[i], part[i]);
   }
   for (int r = 1; r < comm.size(); ++r)
     comm.send(r, tag, values, bytes);
+}
+
+} // namespace
+
+void allReduceSum(Communicator &comm, float *values, size_t n,
+                  const Tag &tag) {
+  allReduce(comm, values, n, tag, [](float a, float b) { return a + b; });
+}
+
+void allReduceMax(Communicator &comm, float *values, size_t n,
+                  const Tag &tag) {
+  allReduce(comm, values, n, tag,
+            [](float a, float b) { return std::max(a, b); });
 }
 
 GroupCommunicator::GroupCommunicator(Communicator &world,

@@ -2,6 +2,8 @@
 
 #include "seq1f1b/runtime/stage_executor.h"
 
+#include "seq1f1b/runtime/tensor_parallel.h"
+
 #include <algorithm>
 #include <stdexcept>
 #include <string>
@@ -263,8 +265,22 @@ void StageExecutor::forwardOp(Unit &u, int i) {
   };
   switch (op.kind) {
   case OpKind::Embedding:
-    kernels_.embedding_fwd(u.ids.data(), param(0), y, N, p0->shape[0],
-                           p0->shape[1]);
+    if (op.tpSplit) {
+      // This rank's rows of the table; other tokens' rows are zero here and
+      // come from their rank through the tp_reduce after this op.
+      const int64_t rows = p0->shape[0], D = p0->shape[1],
+                    first = tp_->rank() * rows;
+      for (int64_t t = 0; t < N; ++t) {
+        const int64_t row = u.ids[t] - first;
+        if (row >= 0 && row < rows)
+          std::copy_n(param(0) + row * D, D, y + t * D);
+        else
+          std::fill_n(y + t * D, D, 0.0f);
+      }
+    } else {
+      kernels_.embedding_fwd(u.ids.data(), param(0), y, N, p0->shape[0],
+                             p0->shape[1]);
+    }
     if (op.scale != 1)
       kernels_.scale(y, y, N * p0->shape[1], static_cast<float>(op.scale));
     break;
@@ -278,6 +294,12 @@ void StageExecutor::forwardOp(Unit &u, int i) {
                             static_cast<float>(op.eps));
     break;
   case OpKind::RmsNorm: {
+    if (op.tpSplit) {
+      splitRmsNormFwd(in(0), param(0), y, save(u.saveA, N), N,
+                      feat(op.output), feat(op.output) * tp_->size(), op.eps,
+                      *tp_, Tag{MsgKind::TensorParallel, i, 0, 0});
+      break;
+    }
     // Per-head norms (q and k of Qwen3) are the rows of each head.
     const int64_t heads = std::max(op.heads, 1);
     kernels_.rms_norm_fwd(in(0), param(0), y, save(u.saveA, N * heads),
@@ -353,8 +375,14 @@ void StageExecutor::forwardOp(Unit &u, int i) {
     break;
   }
   case OpKind::CrossEntropy: {
-    cpu::LossSum l = kernels_.cross_entropy_fwd(
-        in(0), u.targets.data(), save(u.saveA, N), N, feat(op.inputs[0]));
+    const int64_t V = feat(op.inputs[0]);
+    cpu::LossSum l =
+        op.tpSplit
+            ? vocabParallelCrossEntropyFwd(
+                  in(0), u.targets.data(), save(u.saveA, N), N, V,
+                  tp_->rank() * V, *tp_, Tag{MsgKind::TensorParallel, i, 0, 0})
+            : kernels_.cross_entropy_fwd(in(0), u.targets.data(),
+                                         save(u.saveA, N), N, V);
     loss_.loss_sum += l.loss_sum;
     loss_.count += l.count;
     break;
@@ -484,8 +512,19 @@ void StageExecutor::backwardOp(Unit &u, int i, bool input, bool weight) {
                        static_cast<float>(op.scale));
         g = scaled;
       }
-      kernels_.embedding_bwd(u.ids.data(), g, pgrad(0), N, p0->shape[0],
-                             p0->shape[1]);
+      if (op.tpSplit) {
+        const int64_t rows = p0->shape[0], D = p0->shape[1],
+                      first = tp_->rank() * rows;
+        float *table = pgrad(0);
+        for (int64_t t = 0; t < N; ++t) {
+          const int64_t row = u.ids[t] - first;
+          if (row >= 0 && row < rows)
+            kernels_.accumulate(g + t * D, table + row * D, D);
+        }
+      } else {
+        kernels_.embedding_bwd(u.ids.data(), g, pgrad(0), N, p0->shape[0],
+                               p0->shape[1]);
+      }
     }
     break;
   case OpKind::PositionEmbedding:
@@ -502,8 +541,14 @@ void StageExecutor::backwardOp(Unit &u, int i, bool input, bool weight) {
     break;
   case OpKind::RmsNorm: {
     const int64_t heads = std::max(op.heads, 1);
-    kernels_.rms_norm_bwd(val(0), param(0), u.saveA[local].data(), dy, dx,
-                          pgrad(0), N * heads, feat(op.output) / heads);
+    if (op.tpSplit)
+      splitRmsNormBwd(val(0), param(0), u.saveA[local].data(), dy,
+                      input ? dx : nullptr, pgrad(0), N, feat(op.output),
+                      feat(op.output) * tp_->size(), *tp_,
+                      Tag{MsgKind::TensorParallel, i, 0, 0});
+    else
+      kernels_.rms_norm_bwd(val(0), param(0), u.saveA[local].data(), dy,
+                            dx, pgrad(0), N * heads, feat(op.output) / heads);
     if (input)
       addGrad(op.inputs[0], dx);
     break;
@@ -621,8 +666,16 @@ void StageExecutor::backwardOp(Unit &u, int i, bool input, bool weight) {
       addGrad(op.inputs[0], dy);
     break;
   case OpKind::CrossEntropy:
-    kernels_.cross_entropy_bwd(val(0), u.targets.data(), u.saveA[local].data(),
-                               dx, N, feat(op.inputs[0]), lossScale_);
+    if (op.tpSplit)
+      vocabParallelCrossEntropyBwd(val(0), u.targets.data(),
+                                   u.saveA[local].data(), dx, N,
+                                   feat(op.inputs[0]),
+                                   tp_->rank() * feat(op.inputs[0]),
+                                   lossScale_);
+    else
+      kernels_.cross_entropy_bwd(val(0), u.targets.data(),
+                                 u.saveA[local].data(), dx, N,
+                                 feat(op.inputs[0]), lossScale_);
     addGrad(op.inputs[0], dx);
     break;
   }

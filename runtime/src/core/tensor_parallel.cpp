@@ -3,6 +3,7 @@
 #include "seq1f1b/runtime/tensor_parallel.h"
 
 #include <algorithm>
+#include <cmath>
 #include <stdexcept>
 #include <string>
 
@@ -15,24 +16,43 @@ bool isActivation(OpKind k) {
          k == OpKind::Geglu;
 }
 
-/// Ops that keep a value's split: per head (rope, a per-head norm) or per
-/// element (scale).
+/// Ops that keep a value's split: per head (rope, a per-head norm), per
+/// element (scale, the logits' softcap), or an RMSNorm of whole rows, whose
+/// squares the ranks sum.
 bool keepsSplit(const Op &op) {
   return op.kind == OpKind::Rope || op.kind == OpKind::Scale ||
-         (op.kind == OpKind::RmsNorm && op.heads > 0);
+         op.kind == OpKind::Softcap || op.kind == OpKind::RmsNorm;
 }
 
-enum class Role { Whole, Column, Row };
+/// Linears are column- or row-parallel; an embedding whose table is split
+/// by vocabulary is Vocab; the rest runs whole.
+enum class Role { Whole, Column, Row, Vocab };
+
+/// How a parameter is split: along `dim` into `parts` (dim -1: whole).
+struct Split {
+  int dim = -1, parts = 1;
+  bool operator!=(const Split &o) const {
+    return dim != o.dim || parts != o.parts;
+  }
+};
 
 class Sharder {
 public:
   Sharder(const Graph &g, int tp)
       : g(g), tp(tp), parts(g.valueFeatures.size(), 0),
         producer(g.valueFeatures.size(), -1), role(g.ops.size(), Role::Whole),
-        paramRole(g.params.size(), -1), paramParts(g.params.size(), 1) {
+        paramSplit(g.params.size()), paramSeen(g.params.size(), false) {
     for (int i = 0; i < static_cast<int>(g.ops.size()); ++i)
       if (g.ops[i].output >= 0)
         producer[g.ops[i].output] = i;
+    // The vocabulary is split when the ranks divide every table and the
+    // logits (else the tables and the head run whole).
+    for (const Op &op : g.ops) {
+      if (op.kind == OpKind::Embedding)
+        vocab = vocab && g.params[op.params[0]].shape[0] % tp == 0;
+      if (op.kind == OpKind::CrossEntropy)
+        vocab = vocab && g.valueFeatures[op.inputs[0]] % tp == 0;
+    }
   }
 
   Graph run() {
@@ -69,22 +89,28 @@ private:
       fail(reader, "reads value " + std::to_string(v) +
                        ", which no op makes, across the ranks");
     const Op &op = g.ops[p];
+    if (op.kind == OpKind::RmsNorm && op.heads == 0 && n != tp)
+      fail(p, "normalizes all kv heads together, and " + std::to_string(tp) +
+                  " ranks share " + std::to_string(n) +
+                  " parts of them: train this model with a --tp that "
+                  "divides its kv heads");
     if (keepsSplit(op))
       markSplit(op.inputs[0], n, p);
     else if (op.kind == OpKind::Linear)
       role[p] = Role::Column;
-    else if (op.kind == OpKind::RmsNorm || op.kind == OpKind::LayerNorm)
-      fail(p, "normalizes all heads together (OLMo 2's q and k norms), "
-              "which needs a sum over the tensor-parallel ranks that the "
-              "runtime does not make; train this model with --tp 1");
+    else if (op.kind == OpKind::LayerNorm)
+      fail(p, "normalizes all heads together with a LayerNorm, which the "
+              "runtime does not split over tensor-parallel ranks; train this "
+              "model with --tp 1");
     else if (op.kind != OpKind::Attention && !isActivation(op.kind))
       fail(p, "makes value " + std::to_string(v) +
-                  ", which attention or an MLP activation reads split "
-                  "across the ranks, but it needs the value whole");
+                  ", which attention, an MLP activation or the loss reads "
+                  "split across the ranks, but it needs the value whole");
   }
 
   /// Attention and activations read and make values split across the
-  /// ranks (by head, by MLP width); linears after them are row-parallel.
+  /// ranks (by head, by MLP width), the loss reads the logits split by
+  /// vocabulary; linears after attention and activations are row-parallel.
   /// K and V come in min(T, kv heads) parts: with fewer kv heads than
   /// ranks, each kv head goes to the T / kv ranks whose query heads use it.
   void findSplitValues() {
@@ -100,9 +126,12 @@ private:
         markSplit(op.inputs[0], tp, i);
         markSplit(op.inputs[1], kv, i);
         markSplit(op.inputs[2], kv, i);
-      } else if (isActivation(op.kind)) {
+      } else if (isActivation(op.kind) ||
+                 (vocab && op.kind == OpKind::CrossEntropy)) {
         for (int v : op.inputs)
           markSplit(v, tp, i);
+      } else if (vocab && op.kind == OpKind::Embedding) {
+        role[i] = Role::Vocab;
       }
     }
     for (int i = 0; i < static_cast<int>(g.ops.size()); ++i) {
@@ -117,6 +146,24 @@ private:
     }
   }
 
+  /// How op i's k-th parameter is split.
+  Split splitOf(int i, size_t k) const {
+    switch (role[i]) {
+    case Role::Column:
+      return {0, parts[g.ops[i].output]};
+    case Role::Row: // the bias is added whole, after the sum
+      return k == 0 ? Split{1, tp} : Split{};
+    case Role::Vocab:
+      return {0, tp};
+    case Role::Whole:
+      break;
+    }
+    const Op &op = g.ops[i];
+    if (op.kind == OpKind::RmsNorm && op.heads == 0 && parts[op.inputs[0]])
+      return {0, tp}; // each rank's features
+    return {};
+  }
+
   void checkOps() {
     for (int i = 0; i < static_cast<int>(g.ops.size()); ++i) {
       const Op &op = g.ops[i];
@@ -126,7 +173,8 @@ private:
         const bool ok = role[i] == Role::Column ? in == 0
                         : role[i] == Role::Row  ? in == tp
                         : op.kind == OpKind::Attention ? in > 0
-                                                       : in == out;
+                        : op.kind == OpKind::CrossEntropy ? in == (vocab ? tp : 0)
+                                                          : in == out;
         if (!ok)
           fail(i, "reads value " + std::to_string(v) +
                       (in ? " split across the tensor-parallel ranks but "
@@ -145,21 +193,30 @@ private:
         divisible(i, op.heads, out, "heads");
       if (out && isActivation(op.kind))
         divisible(i, g.valueFeatures[op.output], tp, "size");
-      // A parameter read by a column- and a row-parallel linear, or by one
-      // of them and a whole op, cannot be split both ways.
+      // A parameter read by two ops (tied embeddings) must be split the
+      // same way by both.
       for (size_t k = 0; k < op.params.size(); ++k) {
         const int p = op.params[k];
-        const int mine = static_cast<int>(role[i]);
-        if (paramRole[p] >= 0 && (paramRole[p] != mine ||
-                                  (mine == static_cast<int>(Role::Column) &&
-                                   paramParts[p] != out)))
+        const Split split = splitOf(i, k);
+        if (paramSeen[p] && paramSplit[p] != split)
           fail(i, "parameter '" + g.params[p].name +
                       "' is also read by an op that splits it differently");
-        paramRole[p] = mine;
-        if (role[i] == Role::Column)
-          paramParts[p] = out;
+        paramSplit[p] = split;
+        paramSeen[p] = true;
       }
     }
+  }
+
+  /// Op `op` with its output renamed to a new value, which `reduce` (a
+  /// tp_reduce op) sums into the old one.
+  Op partialOutput(Graph &s, Op &op) const {
+    Op reduce;
+    reduce.kind = OpKind::TpReduce;
+    reduce.output = op.output;
+    op.output = static_cast<int>(s.valueFeatures.size());
+    s.valueFeatures.push_back(g.valueFeatures[reduce.output]);
+    reduce.inputs = {op.output};
+    return reduce;
   }
 
   Graph rewrite() const {
@@ -171,19 +228,13 @@ private:
         s.valueFeatures[v] /= parts[v];
     for (size_t p = 0; p < s.params.size(); ++p) {
       ParamSpec &spec = s.params[p];
-      if (paramRole[p] == static_cast<int>(Role::Column)) {
-        spec.tpDim = 0;
-        spec.tpParts = paramParts[p];
-        // A kv head on several ranks gets a share of its gradient from
-        // each rank's query heads.
-        spec.tpPartialGrad = paramParts[p] < tp;
-      } else if (paramRole[p] == static_cast<int>(Role::Row) &&
-                 spec.shape.size() == 2) { // a row-parallel bias stays whole
-        spec.tpDim = 1;
-        spec.tpParts = tp;
-      }
+      spec.tpDim = paramSplit[p].dim;
+      spec.tpParts = paramSplit[p].parts;
       if (spec.tpDim >= 0)
         spec.shape[spec.tpDim] /= spec.tpParts;
+      // A kv head on several ranks gets a share of its gradient from each
+      // rank's query heads.
+      spec.tpPartialGrad = spec.tpDim == 0 && spec.tpParts < tp;
     }
     // copies[v]: the tp_copy of whole value v that column-parallel linears
     // read instead of v.
@@ -217,16 +268,14 @@ private:
         op.heads /= tp;
         op.kvHeads /= parts[op.inputs[1]];
       }
-      if (role[i] == Role::Row) {
-        Op reduce;
-        reduce.kind = OpKind::TpReduce;
-        reduce.output = op.output;
+      op.tpSplit = role[i] == Role::Vocab ||
+                   (in && (op.kind == OpKind::CrossEntropy ||
+                           (op.kind == OpKind::RmsNorm && op.heads == 0)));
+      if (role[i] == Role::Row || role[i] == Role::Vocab) {
+        Op reduce = partialOutput(s, op);
         if (op.params.size() > 1) // the bias, added once after the sum
           reduce.params = {op.params[1]};
         op.params.resize(1);
-        op.output = static_cast<int>(s.valueFeatures.size());
-        s.valueFeatures.push_back(g.valueFeatures[reduce.output]);
-        reduce.inputs = {op.output};
         s.ops.push_back(op);
         s.ops.push_back(reduce);
         continue;
@@ -242,11 +291,12 @@ private:
 
   const Graph &g;
   const int tp;
+  bool vocab = true;          ///< the vocabulary is split
   std::vector<int> parts;     ///< by value: its parts across the ranks, 0 whole
   std::vector<int> producer;  ///< by value: op index
-  std::vector<Role> role;     ///< by op: linears' parallel kind
-  std::vector<int> paramRole; ///< by parameter: Role of its readers, -1 none
-  std::vector<int> paramParts; ///< by parameter: parts, if column-parallel
+  std::vector<Role> role;     ///< by op
+  std::vector<Split> paramSplit; ///< by parameter
+  std::vector<bool> paramSeen;   ///< by parameter: read by an op
 };
 
 /// A parameter as [outer, mid, inner] around its split dimension.
@@ -305,6 +355,107 @@ std::vector<float> unshard(const ParamSpec &spec,
       whole.insert(whole.end(), first, first + b.mid * b.inner);
     }
   return whole;
+}
+
+void splitRmsNormFwd(const float *x, const float *gamma, float *y, float *rstd,
+                     int64_t N, int64_t D, int64_t wholeD, double eps,
+                     Communicator &comm, const Tag &tag) {
+  std::vector<float> squares(N);
+  for (int64_t r = 0; r < N; ++r) {
+    double sq = 0;
+    for (int64_t j = 0; j < D; ++j)
+      sq += double(x[r * D + j]) * x[r * D + j];
+    squares[r] = static_cast<float>(sq);
+  }
+  allReduceSum(comm, squares.data(), N, tag);
+  for (int64_t r = 0; r < N; ++r) {
+    const float rs =
+        static_cast<float>(1.0 / std::sqrt(double(squares[r]) / wholeD + eps));
+    for (int64_t j = 0; j < D; ++j)
+      y[r * D + j] = x[r * D + j] * rs * gamma[j];
+    rstd[r] = rs;
+  }
+}
+
+void splitRmsNormBwd(const float *x, const float *gamma, const float *rstd,
+                     const float *dy, float *dx, float *dgamma, int64_t N,
+                     int64_t D, int64_t wholeD, Communicator &comm,
+                     const Tag &tag) {
+  // dx = rstd * (g - xhat * mean(g * xhat)) with g = dy * gamma, the mean
+  // over the whole row.
+  std::vector<float> sumGX(N);
+  for (int64_t r = 0; r < N; ++r) {
+    double s = 0;
+    for (int64_t j = 0; j < D; ++j) {
+      const float xhat = x[r * D + j] * rstd[r];
+      s += dy[r * D + j] * gamma[j] * xhat;
+      if (dgamma)
+        dgamma[j] += dy[r * D + j] * xhat;
+    }
+    sumGX[r] = static_cast<float>(s);
+  }
+  if (!dx)
+    return;
+  allReduceSum(comm, sumGX.data(), N, tag);
+  for (int64_t r = 0; r < N; ++r) {
+    const float mean = static_cast<float>(double(sumGX[r]) / wholeD);
+    for (int64_t j = 0; j < D; ++j)
+      dx[r * D + j] =
+          rstd[r] * (dy[r * D + j] * gamma[j] - x[r * D + j] * rstd[r] * mean);
+  }
+}
+
+cpu::LossSum vocabParallelCrossEntropyFwd(const float *logits,
+                                          const int32_t *targets, float *lse,
+                                          int64_t N, int64_t V, int64_t first,
+                                          Communicator &comm, const Tag &tag) {
+  auto mine = [&](int32_t target) {
+    return target >= first && target < first + V;
+  };
+  std::vector<float> max(N), sum(N), target(N, 0.0f);
+  for (int64_t r = 0; r < N; ++r) {
+    const float *row = logits + r * V;
+    max[r] = *std::max_element(row, row + V);
+    if (mine(targets[r]))
+      target[r] = row[targets[r] - first];
+  }
+  allReduceMax(comm, max.data(), N, tag);
+  for (int64_t r = 0; r < N; ++r) {
+    const float *row = logits + r * V;
+    double s = 0;
+    for (int64_t j = 0; j < V; ++j)
+      s += std::exp(double(row[j]) - max[r]);
+    sum[r] = static_cast<float>(s);
+  }
+  allReduceSum(comm, sum.data(), N, tag);
+  allReduceSum(comm, target.data(), N, tag);
+  cpu::LossSum result;
+  for (int64_t r = 0; r < N; ++r) {
+    const double rowLse = max[r] + std::log(double(sum[r]));
+    lse[r] = static_cast<float>(rowLse);
+    if (targets[r] < 0)
+      continue;
+    result.loss_sum += rowLse - target[r];
+    ++result.count;
+  }
+  return result;
+}
+
+void vocabParallelCrossEntropyBwd(const float *logits, const int32_t *targets,
+                                  const float *lse, float *dlogits, int64_t N,
+                                  int64_t V, int64_t first, float scale) {
+  for (int64_t r = 0; r < N; ++r) {
+    const float *row = logits + r * V;
+    float *drow = dlogits + r * V;
+    if (targets[r] < 0) {
+      std::fill_n(drow, V, 0.0f);
+      continue;
+    }
+    for (int64_t j = 0; j < V; ++j)
+      drow[j] = scale * std::exp(row[j] - lse[r]);
+    if (targets[r] >= first && targets[r] < first + V)
+      drow[targets[r] - first] -= scale;
+  }
 }
 
 } // namespace s1f::rt

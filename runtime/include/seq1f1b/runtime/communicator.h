@@ -105,6 +105,8 @@ void allReduceSum(Communicator &comm, std::vector<float> &values,
                   const Tag &tag);
 /// The same for `n` floats at `values`.
 void allReduceSum(Communicator &comm, float *values, size_t n, const Tag &tag);
+/// The largest of each element over all ranks, on every rank.
+void allReduceMax(Communicator &comm, float *values, size_t n, const Tag &tag);
 
 /// Every rank's `values` (the same count on every rank), concatenated in
 /// rank order, on rank 0; the other ranks get an empty vector.

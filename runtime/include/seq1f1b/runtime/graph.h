@@ -86,6 +86,10 @@ struct Op {
   double scale = 1; ///< embedding: rows times it (Gemma: sqrt(D)); scale: s
   double scoreScale = 0;   ///< attention: 0 for 1/sqrt(head_dim)
   double softcap = 0;      ///< attention scores, softcap: c tanh(x / c)
+  /// Of a tensor-parallel graph: embedding, cross_entropy: the vocabulary is
+  /// split over the ranks, rank t having rows [t*V/T, (t+1)*V/T); rms_norm:
+  /// the features it normalizes together (OLMo 2's q and k norms).
+  bool tpSplit = false;
 };
 
 struct Graph {

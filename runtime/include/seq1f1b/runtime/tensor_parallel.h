@@ -14,9 +14,17 @@
 //    once;
 //  * a tp_copy op (Megatron's f) stands before the column-parallel linears:
 //    the identity, whose backward sums their input gradients over the ranks;
-//  * everything else (embeddings, norms, residual adds, the head, the loss)
-//    runs whole on every rank on the same numbers, and so makes the same
-//    gradients there, except a per-head norm weight, which sees only its
+//  * the vocabulary is split too, when T divides it (Megatron's
+//    vocab-parallel embedding, head and cross-entropy): rank t holds rows
+//    [t*V/T, (t+1)*V/T) of the embedding table (tokens elsewhere give zero
+//    rows, and a tp_reduce sums them) and of the head, whose logits the
+//    cross-entropy reads split, summing row maxima, exponentials and the
+//    targets' logits over the ranks;
+//  * a norm over all heads at once (OLMo 2's q and k norms) sums its
+//    squares over the ranks, each holding its features' part of the weight;
+//  * everything else (norms, residual adds, position embeddings) runs whole
+//    on every rank on the same numbers, and so makes the same gradients
+//    there, except a per-head norm weight, which sees only its
 //    rank's heads: its gradient is summed over the ranks, as is a kv
 //    head's over the ranks that share it (ParamSpec::tpPartialGrad).
 // Parameters keep their names and order; shardOf cuts a whole parameter
@@ -27,6 +35,8 @@
 #ifndef SEQ1F1B_RUNTIME_TENSOR_PARALLEL_H
 #define SEQ1F1B_RUNTIME_TENSOR_PARALLEL_H
 
+#include "seq1f1b/runtime/communicator.h"
+#include "seq1f1b/runtime/cpu_kernels.h"
 #include "seq1f1b/runtime/graph.h"
 
 #include <vector>
@@ -56,6 +66,34 @@ std::vector<float> shardOf(const ParamSpec &spec, const std::vector<float> &whol
 /// of shardOf); a parameter that is not split is parts[0].
 std::vector<float> unshard(const ParamSpec &spec,
                            const std::vector<std::vector<float>> &parts);
+
+/// RMSNorm of rows whose D features are split over `comm`: `x` [N, D] are
+/// this rank's, `gamma` [D] its part of the weight, the statistics summed
+/// over the ranks (whole rows of `wholeD` features). Writes y and rstd.
+void splitRmsNormFwd(const float *x, const float *gamma, float *y, float *rstd,
+                     int64_t N, int64_t D, int64_t wholeD, double eps,
+                     Communicator &comm, const Tag &tag);
+/// Its backward: dx (if not null; then sums over `comm`) and adds dgamma
+/// (if not null).
+void splitRmsNormBwd(const float *x, const float *gamma, const float *rstd,
+                     const float *dy, float *dx, float *dgamma, int64_t N,
+                     int64_t D, int64_t wholeD, Communicator &comm,
+                     const Tag &tag);
+
+/// Cross-entropy of logits split by vocabulary: `logits` [N, V] are this
+/// rank's columns [first, first + V) of the whole logits. Sums over `comm`
+/// (every rank calls it with the same targets; `tag` is reused in turn).
+/// Writes each row's log-sum-exp over the whole vocabulary and returns the
+/// sum of token losses and the targets counted (the same on every rank).
+cpu::LossSum vocabParallelCrossEntropyFwd(const float *logits,
+                                          const int32_t *targets, float *lse,
+                                          int64_t N, int64_t V, int64_t first,
+                                          Communicator &comm, const Tag &tag);
+/// Its backward, without communication: the softmax's columns of this rank
+/// less the one-hot target, times `scale`; ignored rows (target < 0) zero.
+void vocabParallelCrossEntropyBwd(const float *logits, const int32_t *targets,
+                                  const float *lse, float *dlogits, int64_t N,
+                                  int64_t V, int64_t first, float scale);
 
 } // namespace s1f::rt
 
