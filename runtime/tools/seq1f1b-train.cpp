@@ -73,12 +73,15 @@ on in-process CPU ranks.
                         M of the step's D x M micro-batches, their gradients
                         summed before the optimizer step (default 1)
   --tp T                tensor parallelism: each pipeline rank is T ranks
-                        that split every layer's heads and MLP width, as
-                        Megatron-LM does (default 1)
+                        that split every layer's heads, MLP width and
+                        vocabulary, as Megatron-LM does (default 1)
+  --cp C                context parallelism: C ranks share every chunk's
+                        tokens, each running a contiguous part and gathering
+                        the chunk's keys and values (default 1)
   --comm inprocess|mpi  ranks as threads of this process (default), or one
-                        MPI process per rank: mpirun -np P*T*D seq1f1b-train
-                        --comm mpi ... (P = the processes / (T*D); rank 0
-                        prints)
+                        MPI process per rank: mpirun -np P*C*T*D
+                        seq1f1b-train --comm mpi ... (P = the processes /
+                        (C*T*D); rank 0 prints)
   --kernels cpu|cuda    the kernels the ranks run: the CPU reference kernels
                         (default), or every kernel on the GPU in fp32 with
                         operands copied per call (a check of the CUDA
@@ -143,6 +146,7 @@ struct Args {
   bool ranksGiven = false;
   int seqLen = 64, batch = 1, ranks = 1, virtualStages = 2, chunks = 1;
   int microbatches = 1, steps = 10, dataParallel = 1, tensorParallel = 1;
+  int contextParallel = 1;
   double lr = 1e-3, weightDecay = 0.01, clip = 1.0, tolerance = 1e-5;
   double minLr = 0;
   long warmup = 0, decaySteps = 0;
@@ -183,6 +187,7 @@ Args parseArgs(int argc, char **argv) {
       {"ranks", required_argument, nullptr, 'p'},
       {"dp", required_argument, nullptr, 'D'},
       {"tp", required_argument, nullptr, 'P'},
+      {"cp", required_argument, nullptr, 'Q'},
       {"comm", required_argument, nullptr, 'C'},
       {"kernels", required_argument, nullptr, 'K'},
       {"schedule-csv", required_argument, nullptr, 'S'},
@@ -230,6 +235,9 @@ Args parseArgs(int argc, char **argv) {
       break;
     case 'P':
       a.tensorParallel = number<int>("tp", optarg);
+      break;
+    case 'Q':
+      a.contextParallel = number<int>("cp", optarg);
       break;
     case 'C': a.comm = optarg; break;
     case 'K': a.kernels = optarg; break;
@@ -292,9 +300,9 @@ Args parseArgs(int argc, char **argv) {
   if (a.graph.empty() || a.data.empty())
     usageError("--graph and --data are required");
   if (a.seqLen < 1 || a.batch < 1 || a.ranks < 1 || a.dataParallel < 1 ||
-      a.tensorParallel < 1 || a.chunks < 1 || a.microbatches < 1 ||
-      a.steps < 1 || a.timeoutMs < 1)
-    usageError("--seq-len, --batch, --ranks, --dp, --tp, --chunks, "
+      a.tensorParallel < 1 || a.contextParallel < 1 || a.chunks < 1 ||
+      a.microbatches < 1 || a.steps < 1 || a.timeoutMs < 1)
+    usageError("--seq-len, --batch, --ranks, --dp, --tp, --cp, --chunks, "
                "--microbatches, --steps and --timeout-ms must be >= 1");
   LrSchedule::Decay decay;
   if (!parseDecay(a.lrDecay, decay))
@@ -360,6 +368,7 @@ PipelineOptions pipelineOptions(const Args &a, sched::ScheduleKind kind,
   o.recompute = a.recompute == "full";
   o.dataParallel = a.dataParallel;
   o.tensorParallel = a.tensorParallel;
+  o.contextParallel = a.contextParallel;
 #ifdef SEQ1F1B_HAVE_CUDA
   if (a.kernels == "cuda")
     o.kernels = &s1f::rt::cuda::stagedKernels();
@@ -545,13 +554,16 @@ int run(Args a) {
   if (a.comm == "mpi") {
     comm = std::make_unique<MpiCommunicator>(
         std::chrono::milliseconds(a.timeoutMs));
-    const int copies = a.dataParallel * a.tensorParallel;
+    const int copies = a.dataParallel * a.tensorParallel * a.contextParallel;
     if (comm->size() % copies ||
         (a.ranksGiven && a.ranks * copies != comm->size()))
       throw std::invalid_argument(
           "--ranks " + std::to_string(a.ranks) +
           (a.tensorParallel > 1 ? " x --tp " + std::to_string(a.tensorParallel)
                                 : std::string()) +
+          (a.contextParallel > 1
+               ? " x --cp " + std::to_string(a.contextParallel)
+               : std::string()) +
           (a.dataParallel > 1 ? " x --dp " + std::to_string(a.dataParallel)
                               : std::string()) +
           " but the MPI job has " + std::to_string(comm->size()) +
@@ -618,16 +630,20 @@ int run(Args a) {
     o.recompute = false; // and keeps its activations
     o.dataParallel = 1;  // and runs all replicas' micro-batches
     o.tensorParallel = 1; // with whole layers
+    o.contextParallel = 1; // and whole chunks
     o.schedule.microbatches = a.microbatches * a.dataParallel;
     reference = std::make_unique<Pipeline>(whole, o, a.seqLen);
   }
 
   if (prints) {
-    std::printf("%s: %zu params, %zu ops; %s P=%d N=%d M=%d%s%s, chunk bounds",
+    std::printf("%s: %zu params, %zu ops; %s P=%d N=%d M=%d%s%s%s, chunk bounds",
                 a.graph.c_str(), graph.params.size(), graph.ops.size(),
                 a.schedule.c_str(), ranks, chunks, a.microbatches,
                 a.tensorParallel > 1
                     ? (" T=" + std::to_string(a.tensorParallel)).c_str()
+                    : "",
+                a.contextParallel > 1
+                    ? (" C=" + std::to_string(a.contextParallel)).c_str()
                     : "",
                 a.dataParallel > 1
                     ? (" D=" + std::to_string(a.dataParallel)).c_str()

@@ -7,7 +7,7 @@ Exports the tiny GPT-2 and Llama graphs, trains each with a few schedules
 in-process (--ranks P) and under MPIEXEC -np P (--comm mpi), and checks:
 both pass --verify, and their outputs are the same line by line except the
 tokens/s column (same losses, gradient norms, memory peaks, digit for digit).
-With --dp D and --tp T the job has P x T x D processes. Also: --ranks that disagrees with
+With --dp D, --tp T and --cp C the job has P x C x T x D processes. Also: --ranks that disagrees with
 the job size is an error naming both.
 """
 
@@ -49,14 +49,16 @@ def main():
              ("llama", 2, ["--dp", "2", "--chunks", "2", "--microbatches", "2"]),
              ("llama", 2, ["--tp", "2", "--chunks", "2", "--microbatches", "2"]),
              ("gpt", 1, ["--tp", "2", "--dp", "2", "--schedule", "1f1b",
-                         "--microbatches", "2"])]
+                         "--microbatches", "2"]),
+             ("llama", 1, ["--cp", "2", "--tp", "2", "--chunks", "2",
+                           "--microbatches", "2"])]
     strip = re.compile(r"\s+[0-9.]+ tokens/s")
     for model, ranks, extra in cases:
         common = ["--graph", graphs[model], "--data", data, "--seq-len", "32",
                   "--steps", "3", "--verify", "--memory"] + extra
         local = run([train, "--ranks", str(ranks)] + common)
         copies = 1
-        for flag in ("--dp", "--tp"):
+        for flag in ("--dp", "--tp", "--cp"):
             if flag in extra:
                 copies *= int(extra[extra.index(flag) + 1])
         mpi = run(mpiexec + [str(ranks * copies), train, "--comm", "mpi"] + common)

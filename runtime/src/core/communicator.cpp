@@ -36,6 +36,8 @@ std::string Tag::describe() const {
     return "tensor-parallel sum of op " + std::to_string(stage);
   case MsgKind::TensorParallelGrad:
     return "tensor-parallel gradient of parameter " + std::to_string(stage);
+  case MsgKind::ContextParallel:
+    return "context-parallel K/V rows of op " + std::to_string(stage);
   }
   return "?";
 }

@@ -83,6 +83,13 @@ std::vector<double> opCosts(const Graph &g, int seq) {
   return costs;
 }
 
+std::pair<int, int> contextParallelPart(int begin, int end, int rank,
+                                        int ranks) {
+  const int64_t len = end - begin;
+  return {begin + static_cast<int>(len * rank / ranks),
+          begin + static_cast<int>(len * (rank + 1) / ranks)};
+}
+
 std::vector<StageSpec> cutStages(const Graph &g, int stages, int seq) {
   std::vector<int> bounds = cutPoints(g);
   bounds.insert(bounds.begin(), 0);

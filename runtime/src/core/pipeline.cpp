@@ -90,9 +90,11 @@ PipelinePlan::PipelinePlan(Graph graph, PipelineOptions options, int seqLen)
   if (options_.dataParallel < 1)
     throw std::invalid_argument("data parallelism must be >= 1, got " +
                                 std::to_string(options_.dataParallel));
-  if (options_.tensorParallel < 1)
-    throw std::invalid_argument("tensor parallelism must be >= 1, got " +
-                                std::to_string(options_.tensorParallel));
+  if (options_.tensorParallel < 1 || options_.contextParallel < 1)
+    throw std::invalid_argument(
+        "tensor and context parallelism must be >= 1, got " +
+        std::to_string(options_.tensorParallel) + " and " +
+        std::to_string(options_.contextParallel));
   if (options_.recompute && sched::splitsBackward(c.kind))
     throw std::invalid_argument(
         "recomputation does not combine with " +
@@ -114,6 +116,13 @@ PipelinePlan::PipelinePlan(Graph graph, PipelineOptions options, int seqLen)
   stages_ = stagesAt(graph_, graph_.stages);
   bounds_ =
       s1f::rt::chunkBounds(whole_, seqLen, c.chunks, options_.chunkPolicy);
+  for (size_t k = 0; k + 1 < bounds_.size(); ++k)
+    if (bounds_[k + 1] - bounds_[k] < options_.contextParallel)
+      throw std::invalid_argument(
+          "chunk " + std::to_string(k) + " has " +
+          std::to_string(bounds_[k + 1] - bounds_[k]) + " tokens, fewer than "
+          "the " + std::to_string(options_.contextParallel) +
+          " context-parallel ranks that share it");
 
   holders_.assign(graph_.params.size(), {});
   for (int r = 0; r < c.ranks; ++r)
@@ -151,9 +160,12 @@ PipelineRank::PipelineRank(std::shared_ptr<const PipelinePlan> plan,
                            int worldRank,
                            const std::vector<std::vector<float>> &initialParams)
     : plan_(std::move(plan)),
-      rank_(worldRank / plan_->tensorParallel() % plan_->ranks()),
+      rank_(worldRank / plan_->tensorParallel() / plan_->contextParallel() %
+            plan_->ranks()),
       tpRank_(worldRank % plan_->tensorParallel()),
-      replica_(worldRank / plan_->tensorParallel() / plan_->ranks()),
+      cpRank_(worldRank / plan_->tensorParallel() % plan_->contextParallel()),
+      replica_(worldRank / plan_->tensorParallel() /
+               plan_->contextParallel() / plan_->ranks()),
       lr_(plan_->options().optimizer.adamw.lr) {
   if (worldRank < 0 || worldRank >= plan_->worldSize())
     throw std::invalid_argument("rank " + std::to_string(worldRank) +
@@ -179,7 +191,8 @@ PipelineRank::step(const Batch &batch, Communicator &comm,
   const PipelineOptions &o = plan_->options();
   RankStepResult result;
   try {
-    const int P = plan_->ranks(), T = plan_->tensorParallel();
+    const int P = plan_->ranks(), T = plan_->tensorParallel(),
+              C = plan_->contextParallel();
     if (comm.size() != plan_->worldSize() || comm.rank() != worldRank())
       throw std::invalid_argument(
           "the communicator is rank " + std::to_string(comm.rank()) + " of " +
@@ -189,18 +202,23 @@ PipelineRank::step(const Batch &batch, Communicator &comm,
     std::string bad = plan_->checkBatch(batch);
     if (!bad.empty())
       throw std::invalid_argument(bad);
-    // This replica's pipeline, this rank's peers in the other replicas, and
-    // its tensor-parallel group.
-    std::vector<int> pipeline, peers, group;
+    // This replica's pipeline; the ranks whose gradients this one's add to
+    // (its peers in the other replicas and context-parallel ranks); its
+    // tensor- and context-parallel groups.
+    std::vector<int> pipeline, peers, tpGroup, cpGroup;
     for (int r = 0; r < P; ++r)
-      pipeline.push_back(plan_->worldRank(r, tpRank_, replica_));
+      pipeline.push_back(plan_->worldRank(r, tpRank_, replica_, cpRank_));
     for (int d = 0; d < plan_->replicas(); ++d)
-      peers.push_back(plan_->worldRank(rank_, tpRank_, d));
+      for (int c = 0; c < C; ++c)
+        peers.push_back(plan_->worldRank(rank_, tpRank_, d, c));
     for (int t = 0; t < T; ++t)
-      group.push_back(plan_->worldRank(rank_, t, replica_));
+      tpGroup.push_back(plan_->worldRank(rank_, t, replica_, cpRank_));
+    for (int c = 0; c < C; ++c)
+      cpGroup.push_back(plan_->worldRank(rank_, tpRank_, replica_, c));
     GroupCommunicator pipe(comm, pipeline), replicas(comm, peers),
-        tensorParallel(comm, group);
+        tensorParallel(comm, tpGroup), contextParallel(comm, cpGroup);
     Communicator *tp = T > 1 ? &tensorParallel : nullptr;
+    Communicator *cp = C > 1 ? &contextParallel : nullptr;
     const Batch *mine = &batch;
     Batch slice;
     if (plan_->replicas() > 1) {
@@ -214,13 +232,14 @@ PipelineRank::step(const Batch &batch, Communicator &comm,
       mine = &slice;
     }
     exec_->runSchedule(*mine, plan_->chunkBounds(), pipe, o.beforeAction,
-                       origin, batch.targetTokens(), tp);
+                       origin, batch.targetTokens(), tp, cp);
     OptimizerConfig optimizer = o.optimizer;
     optimizer.adamw.lr = lr_;
     result.gradNorm = exec_->optimizerStep(pipe, optimizer, &replicas, tp);
     // The loss is known on the last stage's ranks (each tensor-parallel
-    // rank has it; the first counts); every rank gets the totals over all
-    // replicas (bitwise the same everywhere: rank 0 adds in rank order).
+    // rank has it, the first counts; each context-parallel rank has its
+    // tokens'); every rank gets the totals over all replicas (bitwise the
+    // same everywhere: rank 0 adds in rank order).
     const cpu::LossSum local =
         tpRank_ == 0 ? exec_->loss() : cpu::LossSum{};
     result.lossSum =
@@ -340,8 +359,9 @@ std::vector<std::pair<PipelineRank *, int>> Pipeline::holdersOf(int p) {
   std::vector<std::pair<PipelineRank *, int>> all;
   for (int d = 0; d < plan_->replicas(); ++d)
     for (int r : plan_->holders()[p])
-      for (int t = 0; t < plan_->tensorParallel(); ++t)
-        all.push_back({ranks_[plan_->worldRank(r, t, d)].get(), t});
+      for (int c = 0; c < plan_->contextParallel(); ++c)
+        for (int t = 0; t < plan_->tensorParallel(); ++t)
+          all.push_back({ranks_[plan_->worldRank(r, t, d, c)].get(), t});
   return all;
 }
 

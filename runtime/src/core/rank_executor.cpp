@@ -72,7 +72,8 @@ void RankExecutor::runSchedule(const Batch &batch,
                                Communicator &comm, const ActionHook &hook,
                                std::chrono::steady_clock::time_point origin,
                                int64_t lossTokens,
-                               Communicator *tensorParallel) {
+                               Communicator *tensorParallel,
+                               Communicator *contextParallel) {
   for (auto &[p, st] : params_)
     std::fill(st.grad.begin(), st.grad.end(), 0.0f);
   memory_.resetPeaks();
@@ -80,7 +81,7 @@ void RankExecutor::runSchedule(const Batch &batch,
       1.0f / static_cast<float>(std::max<int64_t>(
                  1, lossTokens ? lossTokens : batch.targetTokens()));
   for (auto &[s, exec] : executors_)
-    exec->beginStep(batch, bounds, scale, tensorParallel);
+    exec->beginStep(batch, bounds, scale, tensorParallel, contextParallel);
   events_.clear();
   auto seconds = [&] {
     return std::chrono::duration<double>(std::chrono::steady_clock::now() -
@@ -91,12 +92,12 @@ void RankExecutor::runSchedule(const Batch &batch,
     if (hook)
       hook(rank_, a);
     if (sched::isComm(a.kind)) {
-      run(a, batch, bounds, comm);
+      run(a, batch, bounds, comm, contextParallel);
       continue;
     }
     memory_.startWindow();
     const double start = seconds();
-    run(a, batch, bounds, comm);
+    run(a, batch, bounds, comm, contextParallel);
     events_.push_back({rank_, a.stage, a.kind, a.microbatch, a.chunk, start,
                        seconds(), memory_.windowPeak(),
                        memory_.stats().currentTotal()});
@@ -130,7 +131,8 @@ void RankExecutor::put(const Tag &tag, int toStage, std::vector<float> data) {
 }
 
 void RankExecutor::run(const Action &a, const Batch &batch,
-                       const std::vector<int> &bounds, Communicator &comm) {
+                       const std::vector<int> &bounds, Communicator &comm,
+                       Communicator *contextParallel) {
   const int last = static_cast<int>(stages_.size()) - 1;
   if (a.stage < 0 || a.stage > last ||
       schedule_.config.rankOfStage(a.stage) != rank_)
@@ -141,8 +143,15 @@ void RankExecutor::run(const Action &a, const Batch &batch,
   const Tag fwdOut{MsgKind::Activation, a.stage + 1, mb, c};
   const Tag bwdIn{MsgKind::Gradient, a.stage, mb, c};
   const Tag bwdOut{MsgKind::Gradient, a.stage - 1, mb, c};
+  // This rank's tokens of the chunk (its part, with context parallelism).
+  const auto [begin, end] =
+      contextParallel ? contextParallelPart(bounds.at(c), bounds.at(c + 1),
+                                            contextParallel->rank(),
+                                            contextParallel->size())
+                      : std::pair<int, int>{bounds.at(c), bounds.at(c + 1)};
+  const int64_t tokens = end - begin;
   auto elements = [&](int value) {
-    return static_cast<size_t>(batch.batch * (bounds.at(c + 1) - bounds.at(c)) *
+    return static_cast<size_t>(batch.batch * tokens *
                                graph_.valueFeatures.at(value));
   };
   StageExecutor &exec = *executors_.at(a.stage);

@@ -112,7 +112,8 @@ void StageExecutor::recomputeLayer(Unit &u, std::pair<int, int> layer) {
 }
 
 void StageExecutor::beginStep(const Batch &batch, const std::vector<int> &bounds,
-                              float lossScale, Communicator *tensorParallel) {
+                              float lossScale, Communicator *tensorParallel,
+                              Communicator *contextParallel) {
   checkDrained();
   const std::string where = "stage " + std::to_string(stage_) + ": ";
   const int tp = tensorParallel ? tensorParallel->size() : 1;
@@ -123,9 +124,13 @@ void StageExecutor::beginStep(const Batch &batch, const std::vector<int> &bounds
         " tensor-parallel ranks, the step has " + std::to_string(tp));
   if (bounds.size() < 2 || bounds.front() != 0 || bounds.back() != batch.seq)
     throw std::invalid_argument(where + "chunk bounds must run from 0 to S");
+  const int cp = contextParallel ? contextParallel->size() : 1;
   for (size_t c = 0; c + 1 < bounds.size(); ++c)
-    if (bounds[c] >= bounds[c + 1])
-      throw std::invalid_argument(where + "chunk bounds must increase");
+    if (bounds[c + 1] - bounds[c] < cp)
+      throw std::invalid_argument(
+          where + "chunk " + std::to_string(c) + " has " +
+          std::to_string(bounds[c + 1] - bounds[c]) + " tokens, fewer than " +
+          "the " + std::to_string(cp) + " context-parallel ranks");
   if (batch.targets.size() != batch.tokens.size())
     throw std::invalid_argument(where + "tokens and targets differ in count");
   for (int mb = 0; mb < batch.microbatches(); ++mb)
@@ -135,6 +140,8 @@ void StageExecutor::beginStep(const Batch &batch, const std::vector<int> &bounds
                                   " is not B*S tokens");
   batch_ = &batch;
   tp_ = tensorParallel;
+  cp_ = contextParallel && contextParallel->size() > 1 ? contextParallel
+                                                       : nullptr;
   bounds_ = bounds;
   lossScale_ = lossScale;
   loss_ = {};
@@ -201,8 +208,14 @@ std::vector<float> StageExecutor::forward(int mb, int chunk,
   Unit &u = units_[{mb, chunk}];
   u.mb = mb;
   u.chunk = chunk;
-  u.start = bounds_[chunk];
-  u.len = bounds_[chunk + 1] - u.start;
+  u.chunkStart = bounds_[chunk];
+  u.chunkEnd = bounds_[chunk + 1];
+  const auto [first, last] =
+      cp_ ? contextParallelPart(u.chunkStart, u.chunkEnd, cp_->rank(),
+                                cp_->size())
+          : std::pair<int, int>{u.chunkStart, u.chunkEnd};
+  u.start = first;
+  u.len = last - first;
   const int64_t B = batch_->batch, S = batch_->seq;
   for (int64_t b = 0; b < B; ++b)
     for (int s = u.start; s < u.start + u.len; ++s) {
@@ -325,9 +338,13 @@ void StageExecutor::forwardOp(Unit &u, int i) {
       kv.v = RowBuffer(B, batch_->seq, feat(op.inputs[2]), &memory_,
                        MemKind::KvCache);
     }
-    kv.k.commit(u.start, u.start + u.len); // (again, when recomputing)
-    kv.v.commit(u.start, u.start + u.len);
+    kv.k.commit(u.chunkStart, u.chunkEnd); // (again, when recomputing)
+    kv.v.commit(u.chunkStart, u.chunkEnd);
     kernels_.kv_cache_write(in(1), in(2), kv.k.data(), kv.v.data(), d);
+    if (cp_) { // the other ranks' rows of the chunk
+      sumChunkRows(kv.k, u, feat(op.inputs[1]), i, true);
+      sumChunkRows(kv.v, u, feat(op.inputs[2]), i, true);
+    }
     float *ws = scratch(0, kernels_.attention_workspace_size(d));
     kernels_.attention_fwd(in(0), kv.k.data(), kv.v.data(), y,
                            save(u.saveA, B * op.heads * u.len), ws, d);
@@ -586,30 +603,34 @@ void StageExecutor::backwardOp(Unit &u, int i, bool input, bool weight) {
                           MemKind::KvGrad);
         kv.dv = RowBuffer(B, batch_->seq, feat(op.inputs[2]), &memory_,
                           MemKind::KvGrad);
-        kv.dk.commit(0, u.start);
-        kv.dv.commit(0, u.start);
+        kv.dk.commit(0, u.chunkStart);
+        kv.dv.commit(0, u.chunkStart);
       }
       // These kernels also add the chunk's share to its own rows, which
       // kv_cache_write_bwd then gathers: for chunk N-1 rows that live only
       // while it runs (the GPU's kernels write them to dk, dv directly, as
       // the simulator assumes).
-      kv.dk.commit(u.start, u.start + u.len);
-      kv.dv.commit(u.start, u.start + u.len);
+      kv.dk.commit(u.chunkStart, u.chunkEnd);
+      kv.dv.commit(u.chunkStart, u.chunkEnd);
       kernels_.attention_bwd(
           val(0), kv.k.data(), kv.v.data(), u.values[op.output].data(), dy,
           u.saveA[local].data(), dx, kv.dk.data(), kv.dv.data(), ws, d);
+      if (cp_) { // every rank's queries add to the chunk's rows
+        sumChunkRows(kv.dk, u, feat(op.inputs[1]), i, false);
+        sumChunkRows(kv.dv, u, feat(op.inputs[2]), i, false);
+      }
       // Later chunks have added their share: this chunk's rows are complete,
       // and once gathered no one reads them again.
       kernels_.kv_cache_write_bwd(kv.dk.data(), kv.dv.data(), dk, dv, d);
-      kv.dk.release(u.start, u.start + u.len);
-      kv.dv.release(u.start, u.start + u.len);
+      kv.dk.release(u.chunkStart, u.chunkEnd);
+      kv.dv.release(u.chunkStart, u.chunkEnd);
     }
     addGrad(op.inputs[0], dx);
     addGrad(op.inputs[1], dk);
     addGrad(op.inputs[2], dv);
     // This chunk's K/V rows have no reader left (later chunks are done).
-    kv.k.release(u.start, u.start + u.len);
-    kv.v.release(u.start, u.start + u.len);
+    kv.k.release(u.chunkStart, u.chunkEnd);
+    kv.v.release(u.chunkStart, u.chunkEnd);
     if (u.chunk == 0) // no earlier chunk needs the prefix any more
       kv_.erase({u.mb, i});
     break;
@@ -678,6 +699,21 @@ void StageExecutor::backwardOp(Unit &u, int i, bool input, bool weight) {
                                  feat(op.inputs[0]), lossScale_);
     addGrad(op.inputs[0], dx);
     break;
+  }
+}
+
+void StageExecutor::sumChunkRows(RowBuffer &rows, const Unit &u,
+                                 int64_t width, int op, bool own) {
+  const int64_t S = batch_->seq;
+  for (int64_t b = 0; b < batch_->batch; ++b) {
+    float *chunk = rows.data() + (b * S + u.chunkStart) * width;
+    if (own) {
+      std::fill(chunk, chunk + (u.start - u.chunkStart) * width, 0.0f);
+      std::fill(chunk + (u.start + u.len - u.chunkStart) * width,
+                chunk + (u.chunkEnd - u.chunkStart) * width, 0.0f);
+    }
+    allReduceSum(*cp_, chunk, (u.chunkEnd - u.chunkStart) * width,
+                 Tag{MsgKind::ContextParallel, op, 0, 0});
   }
 }
 

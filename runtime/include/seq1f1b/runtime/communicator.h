@@ -29,6 +29,7 @@ enum class MsgKind {
   Report,      ///< values gathered for a report (memory peaks, checks)
   TensorParallel, ///< op `stage`'s sum over the tensor-parallel ranks
   TensorParallelGrad, ///< parameter `stage`'s partial gradients summed
+  ContextParallel,    ///< op `stage`'s K/V rows of a chunk, over its ranks
 };
 
 /// Identifies a message: kind, stage, micro-batch, chunk.

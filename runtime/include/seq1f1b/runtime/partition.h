@@ -63,6 +63,12 @@ enum class ChunkPolicy { Even, Flops };
 std::vector<int> chunkBounds(const Graph &graph, int seq, int chunks,
                              ChunkPolicy policy);
 
+/// Context parallelism: the tokens [first, last) of chunk [begin, end) that
+/// context-parallel rank `rank` of `ranks` runs: contiguous parts whose
+/// lengths differ by at most one.
+std::pair<int, int> contextParallelPart(int begin, int end, int rank,
+                                        int ranks);
+
 } // namespace s1f::rt
 
 #endif // SEQ1F1B_RUNTIME_PARTITION_H

@@ -2,9 +2,9 @@
 //
 // PipelinePlan builds the plan (schedule with communication, stage cut,
 // chunk bounds) and places stages and parameters on P ranks, each split
-// over T tensor-parallel ranks, replicated D times for data parallelism.
-// PipelineRank runs one rank's part of each training step over a
-// Communicator of all P x T x D ranks; Pipeline runs them
+// over T tensor-parallel ranks and C context-parallel ranks, replicated D
+// times for data parallelism. PipelineRank runs one rank's part of each
+// training step over a Communicator of all P x C x T x D ranks; Pipeline runs them
 // all as threads over an InProcessWorld, and an MPI process runs one. A rank
 // that fails (an exception, a receive past its deadline) aborts the run: the
 // others stop waiting at once and step() returns an error naming the first
@@ -51,10 +51,15 @@ struct PipelineOptions {
   /// every replica makes the same update.
   int dataParallel = 1;
   /// Tensor parallelism: each pipeline rank is T ranks that split every
-  /// layer's heads and MLP width between them (tensor_parallel.h). World
-  /// rank (d*P + r)*T + t is tensor-parallel rank t of pipeline rank r of
-  /// replica d.
+  /// layer's heads and MLP width between them (tensor_parallel.h).
   int tensorParallel = 1;
+  /// Context parallelism: C ranks share every chunk's tokens, each running
+  /// a contiguous part (contextParallelPart) and gathering the chunk's K/V
+  /// rows from the others; their gradients are summed as the replicas' are.
+  /// Every chunk needs at least C tokens. World rank ((d*P + r)*C + c)*T + t
+  /// is tensor-parallel rank t of context-parallel rank c of pipeline rank
+  /// r of replica d.
+  int contextParallel = 1;
 };
 
 struct StepResult {
@@ -91,15 +96,19 @@ public:
   /// The graph as given, with the plan's stage cut: whole parameters.
   const Graph &wholeGraph() const { return whole_; }
   int tensorParallel() const { return options_.tensorParallel; }
+  int contextParallel() const { return options_.contextParallel; }
   const PipelineOptions &options() const { return options_; }
   /// Pipeline ranks P (of one replica).
   int ranks() const { return options_.schedule.ranks; }
   int replicas() const { return options_.dataParallel; }
-  /// All ranks, P x T x D.
-  int worldSize() const { return ranks() * tensorParallel() * replicas(); }
-  /// World rank of pipeline rank r, tensor-parallel rank t, replica d.
-  int worldRank(int r, int t, int d) const {
-    return (d * ranks() + r) * tensorParallel() + t;
+  /// All ranks, P x C x T x D.
+  int worldSize() const {
+    return ranks() * contextParallel() * tensorParallel() * replicas();
+  }
+  /// World rank of pipeline rank r, tensor-parallel rank t, replica d,
+  /// context-parallel rank c.
+  int worldRank(int r, int t, int d, int c = 0) const {
+    return ((d * ranks() + r) * contextParallel() + c) * tensorParallel() + t;
   }
   const seq1f1b::schedule::Schedule &schedule() const { return schedule_; }
   const std::vector<StageSpec> &stages() const { return stages_; }
@@ -161,11 +170,15 @@ public:
                       std::chrono::steady_clock::time_point origin =
                           std::chrono::steady_clock::now());
 
-  /// Pipeline rank within the replica, tensor-parallel rank, the replica.
+  /// Pipeline rank within the replica, tensor- and context-parallel rank,
+  /// the replica.
   int rank() const { return rank_; }
   int tpRank() const { return tpRank_; }
+  int cpRank() const { return cpRank_; }
   int replica() const { return replica_; }
-  int worldRank() const { return plan_->worldRank(rank_, tpRank_, replica_); }
+  int worldRank() const {
+    return plan_->worldRank(rank_, tpRank_, replica_, cpRank_);
+  }
   const PipelinePlan &plan() const { return *plan_; }
   /// The AdamW learning rate of the following steps (the plan's, until set).
   void setLearningRate(double lr) { lr_ = lr; }
@@ -186,12 +199,12 @@ private:
   const ParamState &state(const std::string &name) const;
 
   std::shared_ptr<const PipelinePlan> plan_;
-  int rank_, tpRank_, replica_;
+  int rank_, tpRank_, cpRank_, replica_;
   double lr_;
   std::unique_ptr<RankExecutor> exec_;
 };
 
-/// All ranks of a plan (P x T x D) as threads of this process over an
+/// All ranks of a plan (P x C x T x D) as threads of this process over an
 /// InProcessWorld. Memory and timeline are those of replica 0's
 /// tensor-parallel rank 0; parameters and gradients are replica 0's (every
 /// replica holds the same after a step), put together whole from the
@@ -244,8 +257,8 @@ private:
   int paramOf(const std::string &name) const;
   std::vector<float> whole(int p,
                            std::vector<float> ParamState::*field) const;
-  /// Every rank holding parameter p (all replicas, all tensor-parallel
-  /// ranks), with its tensor-parallel rank.
+  /// Every rank holding parameter p (all replicas, all tensor- and
+  /// context-parallel ranks), with its tensor-parallel rank.
   std::vector<std::pair<PipelineRank *, int>> holdersOf(int p);
 
   std::shared_ptr<const PipelinePlan> plan_;

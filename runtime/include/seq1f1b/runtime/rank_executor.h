@@ -52,13 +52,16 @@ public:
   /// compute actions from `origin` (events()). The loss is the mean over
   /// `lossTokens` targets (0: those of `batch`; a data-parallel replica
   /// passes the whole step's). A tensor-parallel graph's stages sum over
-  /// `tensorParallel`, this rank's tensor-parallel group.
+  /// `tensorParallel`, this rank's tensor-parallel group; with context
+  /// parallelism, the stages run this rank's part of each chunk and
+  /// exchange K/V rows over `contextParallel`.
   void runSchedule(const Batch &batch, const std::vector<int> &bounds,
                    Communicator &comm, const ActionHook &hook,
                    std::chrono::steady_clock::time_point origin =
                        std::chrono::steady_clock::now(),
                    int64_t lossTokens = 0,
-                   Communicator *tensorParallel = nullptr);
+                   Communicator *tensorParallel = nullptr,
+                   Communicator *contextParallel = nullptr);
   /// Sums shared gradients within the pipeline (`comm`), the partial
   /// gradients of whole parameters over the tensor-parallel group
   /// (`tensorParallel`; null: none), then every gradient over the
@@ -89,7 +92,8 @@ public:
 private:
   using Key = std::pair<int, Tag>; // (0 = in, 1 = out box), tag
   void run(const seq1f1b::schedule::Action &a, const Batch &batch,
-           const std::vector<int> &bounds, Communicator &comm);
+           const std::vector<int> &bounds, Communicator &comm,
+           Communicator *contextParallel);
   std::vector<float> take(const Tag &tag, bool outbox,
                           const seq1f1b::schedule::Action &a);
   void put(const Tag &tag, int toStage, std::vector<float> data);

@@ -51,11 +51,14 @@ public:
 
   /// Starts a step: the batch (kept by pointer until the step ends), chunk
   /// bounds (N+1 entries ending at S), the scale of the loss gradient and,
-  /// for a tensor-parallel graph, the group of its tensor-parallel ranks
-  /// (kept by pointer; the tp_copy and tp_reduce ops sum over it). Resets
-  /// the loss; throws if the previous step left state behind.
+  /// kept by pointer: for a tensor-parallel graph, the group of its
+  /// tensor-parallel ranks (the tp_copy and tp_reduce ops sum over it); with
+  /// context parallelism, the group of ranks that share each chunk's tokens
+  /// (this one runs its part, contextParallelPart, and they exchange K/V
+  /// rows). Resets the loss; throws if the previous step left state behind.
   void beginStep(const Batch &batch, const std::vector<int> &bounds,
-                 float lossScale, Communicator *tensorParallel = nullptr);
+                 float lossScale, Communicator *tensorParallel = nullptr,
+                 Communicator *contextParallel = nullptr);
 
   /// Runs the forward of (mb, chunk). `input` is the previous stage's output
   /// [B, len, feat] (empty for the first stage); returns this stage's output
@@ -82,7 +85,8 @@ public:
 private:
   /// What one (mb, chunk) keeps from its forward to its backward.
   struct Unit {
-    int mb = 0, chunk = 0, start = 0, len = 0;
+    int mb = 0, chunk = 0, start = 0, len = 0; ///< this rank's tokens
+    int chunkStart = 0, chunkEnd = 0;          ///< the chunk's
     std::vector<int32_t> ids, targets; ///< [B*len] slices of the batch
     std::vector<Tensor> values;        ///< by value id
     std::vector<Tensor> saveA, saveB;  ///< by op - opBegin (norm stats, lse)
@@ -107,6 +111,11 @@ private:
   /// Whether the forward may drop value v after its last forward reader.
   bool droppable(int v) const;
   cpu::AttentionDims attentionDims(const Unit &u, const Op &op) const;
+  /// Context parallelism: sums the chunk's rows of a K/V cache or gradient
+  /// buffer over the ranks sharing the chunk (with `own` true, the others'
+  /// rows are zeroed first, so that the sum gathers every rank's own rows).
+  void sumChunkRows(RowBuffer &rows, const Unit &u, int64_t width, int op,
+                    bool own);
   /// A reusable, grow-only buffer of at least `n` floats, so kernels' scratch
   /// space is not allocated per op in steady state. Contents are undefined.
   float *scratch(int slot, size_t n);
@@ -125,7 +134,7 @@ private:
   std::vector<bool> leavesLayer_; ///< by value id: read after its layer
 
   const Batch *batch_ = nullptr;
-  Communicator *tp_ = nullptr;
+  Communicator *tp_ = nullptr, *cp_ = nullptr;
   std::vector<int> bounds_;
   float lossScale_ = 0;
   cpu::LossSum loss_;
