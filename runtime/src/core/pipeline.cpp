@@ -114,8 +114,26 @@ PipelinePlan::PipelinePlan(Graph graph, PipelineOptions options, int seqLen)
   }
   graph_ = shardTensorParallel(whole_, options_.tensorParallel);
   stages_ = stagesAt(graph_, graph_.stages);
-  bounds_ =
-      s1f::rt::chunkBounds(whole_, seqLen, c.chunks, options_.chunkPolicy);
+  if (options_.chunkBounds.empty()) {
+    bounds_ =
+        s1f::rt::chunkBounds(whole_, seqLen, c.chunks, options_.chunkPolicy);
+  } else {
+    bounds_ = options_.chunkBounds;
+    bool increasing = true;
+    for (size_t k = 0; k + 1 < bounds_.size(); ++k)
+      increasing = increasing && bounds_[k] < bounds_[k + 1];
+    if (static_cast<int>(bounds_.size()) != c.chunks + 1 || !increasing ||
+        bounds_.front() != 0 || bounds_.back() != seqLen)
+      throw std::invalid_argument(
+          "the chunk bounds must be " + std::to_string(c.chunks + 1) +
+          " increasing positions from 0 to the sequence length " +
+          std::to_string(seqLen));
+  }
+  if (!options_.compiledPrograms.empty() &&
+      static_cast<int>(options_.compiledPrograms.size()) != c.ranks)
+    throw std::invalid_argument(
+        std::to_string(options_.compiledPrograms.size()) +
+        " compiled programs for " + std::to_string(c.ranks) + " ranks");
   for (size_t k = 0; k + 1 < bounds_.size(); ++k)
     if (bounds_[k + 1] - bounds_[k] < options_.contextParallel)
       throw std::invalid_argument(
@@ -183,6 +201,8 @@ PipelineRank::PipelineRank(std::shared_ptr<const PipelinePlan> plan,
   exec_ = std::make_unique<RankExecutor>(
       g, plan_->stages(), plan_->schedule(), rank_, mine, plan_->holders(),
       kernels ? *kernels : cpuKernels(), plan_->options().recompute);
+  if (!plan_->options().compiledPrograms.empty())
+    exec_->setProgram(plan_->options().compiledPrograms[rank_]);
 }
 
 RankStepResult

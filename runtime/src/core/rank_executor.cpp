@@ -17,8 +17,12 @@ using sched::ActionKind;
 namespace {
 
 std::string describe(const Action &a) {
-  return std::to_string(a.stage) + std::string(sched::actionKindName(a.kind)) +
-         std::to_string(a.microbatch) + "." + std::to_string(a.chunk);
+  std::string text = std::to_string(a.stage) +
+                     std::string(sched::actionKindName(a.kind)) +
+                     std::to_string(a.microbatch) + "." +
+                     std::to_string(a.chunk);
+  return sched::isComm(a.kind) ? text + " (peer " + std::to_string(a.peer) + ")"
+                               : text;
 }
 
 } // namespace
@@ -88,12 +92,12 @@ void RankExecutor::runSchedule(const Batch &batch,
                                          origin)
         .count();
   };
-  for (const Action &a : schedule_.ranks[rank_]) {
+  auto act = [&](const Action &a) {
     if (hook)
       hook(rank_, a);
     if (sched::isComm(a.kind)) {
       run(a, batch, bounds, comm, contextParallel);
-      continue;
+      return;
     }
     memory_.startWindow();
     const double start = seconds();
@@ -101,6 +105,35 @@ void RankExecutor::runSchedule(const Batch &batch,
     events_.push_back({rank_, a.stage, a.kind, a.microbatch, a.chunk, start,
                        seconds(), memory_.windowPeak(),
                        memory_.stats().currentTotal()});
+  };
+  const std::vector<Action> &actions = schedule_.ranks[rank_];
+  if (!program_) {
+    for (const Action &a : actions)
+      act(a);
+  } else {
+    // The compiled program calls back for each action; each must be the
+    // verified schedule's next one.
+    s1f_rt_rank self;
+    size_t next = 0;
+    self.act = [&](const Action &a) {
+      if (next >= actions.size() || a != actions[next])
+        throw std::logic_error(
+            "action " + std::to_string(next) + " of the compiled program is " +
+            describe(a) + ", the plan's is " +
+            (next < actions.size() ? describe(actions[next]) : "none"));
+      ++next;
+      act(a);
+    };
+    program_(&self);
+    if (!self.error.empty())
+      throw std::runtime_error("rank " + std::to_string(rank_) +
+                               "'s compiled program: " + self.error);
+    if (!self.ended || next != actions.size())
+      throw std::logic_error(
+          "rank " + std::to_string(rank_) + "'s compiled program ran " +
+          std::to_string(next) + " of its " + std::to_string(actions.size()) +
+          " actions and " +
+          (self.ended ? "then its optimizer step" : "no optimizer step"));
   }
   for (auto &[s, exec] : executors_)
     exec->checkDrained();

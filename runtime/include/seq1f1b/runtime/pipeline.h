@@ -34,6 +34,13 @@ struct PipelineOptions {
   /// communication is added when they have none.
   std::optional<seq1f1b::schedule::Schedule> programs;
   ChunkPolicy chunkPolicy = ChunkPolicy::Even;
+  /// The chunk bounds (N+1, from 0 to the sequence length) instead of
+  /// chunkPolicy's, e.g. the compiler's pipe.chunk_plan.
+  std::vector<int> chunkBounds;
+  /// Pipeline rank r runs compiledPrograms[r] (RankExecutor::setProgram)
+  /// when given: the rank programs compiled to native code; they must make
+  /// exactly the schedule's actions.
+  std::vector<CompiledProgram> compiledPrograms;
   OptimizerConfig optimizer;
   std::chrono::milliseconds recvTimeout{60000};
   uint64_t seed = 0;       ///< parameter initialization

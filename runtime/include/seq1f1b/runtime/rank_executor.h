@@ -14,6 +14,7 @@
 #define SEQ1F1B_RUNTIME_RANK_EXECUTOR_H
 
 #include "seq1f1b/Schedule/Schedule.h"
+#include "seq1f1b/runtime.h"
 #include "seq1f1b/Schedule/Simulate.h"
 #include "seq1f1b/runtime/communicator.h"
 #include "seq1f1b/runtime/stage_executor.h"
@@ -22,6 +23,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <string>
 #include <vector>
 
 namespace s1f::rt {
@@ -30,6 +32,22 @@ namespace s1f::rt {
 /// rank's own thread: ranks call it concurrently.
 using ActionHook =
     std::function<void(int rank, const seq1f1b::schedule::Action &)>;
+
+} // namespace s1f::rt
+
+/// What a compiled rank program (runtime.h) acts on: each s1f_rt_* action
+/// call runs `act`; the first failure is kept in `error` and turns the
+/// later calls into no-ops; s1f_rt_optimizer_step sets `ended`.
+struct s1f_rt_rank {
+  std::function<void(const seq1f1b::schedule::Action &)> act;
+  std::string error;
+  bool ended = false;
+};
+
+namespace s1f::rt {
+
+/// A rank's program compiled to native code (s1f-lower-to-runtime).
+using CompiledProgram = s1f_rt_program;
 
 struct OptimizerConfig {
   cpu::AdamWConfig adamw;
@@ -83,6 +101,10 @@ public:
   }
   /// Bytes of this rank's parameters, gradients and Adam moments (fp32).
   int64_t staticBytes() const;
+  /// Runs this compiled program instead of walking the action list; it must
+  /// make exactly the schedule's actions, in order, then its optimizer step
+  /// (else runSchedule throws naming the first difference).
+  void setProgram(CompiledProgram program) { program_ = program; }
   const ParamStore &params() const { return params_; }
   /// For restoring a checkpoint: the parameters and the AdamW step count.
   ParamStore &params() { return params_; }
@@ -109,6 +131,7 @@ private:
   std::map<Key, std::vector<float>> boxes_; ///< pending activations/grads
   std::vector<seq1f1b::schedule::TimelineEvent> events_;
   int64_t step_ = 0;
+  CompiledProgram program_ = nullptr;
 };
 
 } // namespace s1f::rt
