@@ -21,7 +21,7 @@ llvm_config.use_default_substitutions()
 llvm_config.with_environment("PATH", config.llvm_tools_dir, append_path=True)
 
 tool_dirs = [config.seq1f1b_tools_dir, config.llvm_tools_dir]
-tools = ["seq1f1b-opt", "seq1f1b-translate", "seq1f1b-plan", "seq1f1b-train", "split-file", "not", "count"]
+tools = ["seq1f1b-opt", "seq1f1b-translate", "seq1f1b-plan", "seq1f1b-train", "seq1f1b-compile", "split-file", "not", "count"]
 llvm_config.add_tool_substitutions(
     [ToolSubst(t, unresolved="ignore") for t in tools], tool_dirs)
 

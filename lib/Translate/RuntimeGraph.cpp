@@ -259,6 +259,11 @@ private:
 };
 } // namespace
 
+LogicalResult seq1f1b::writeRuntimeGraph(ModuleOp module,
+                                         llvm::raw_ostream &os) {
+  return GraphWriter().write(module, os);
+}
+
 void seq1f1b::registerRuntimeGraphExport() {
   static TranslateFromMLIRRegistration registration(
       "export-runtime-graph", "llm model graph to the runtime's graph JSON",
@@ -266,7 +271,7 @@ void seq1f1b::registerRuntimeGraphExport() {
         auto module = dyn_cast<ModuleOp>(op);
         if (!module)
           return op->emitError() << "expects a module";
-        return GraphWriter().write(module, os);
+        return writeRuntimeGraph(module, os);
       },
       [](DialectRegistry &registry) {
         registry.insert<llm::LLMDialect, pipe::PipeDialect, func::FuncDialect>();

@@ -2,7 +2,15 @@
 #ifndef SEQ1F1B_TRANSLATE_RUNTIMEGRAPH_H
 #define SEQ1F1B_TRANSLATE_RUNTIMEGRAPH_H
 
+#include "mlir/IR/BuiltinOps.h"
+#include "llvm/Support/raw_ostream.h"
+
 namespace seq1f1b {
+
+/// Writes `module`'s model as the runtime's graph JSON (what
+/// --export-runtime-graph writes); errors are emitted at the module.
+mlir::LogicalResult writeRuntimeGraph(mlir::ModuleOp module,
+                                      llvm::raw_ostream &os);
 
 /// Registers `--export-runtime-graph`: the llm model function as the
 /// runtime's graph JSON (format "seq1f1b-graph", docs/runtime.md): params,
