@@ -9,6 +9,7 @@ INC=(-I include -I /usr/lib/llvm-19/include)
 "$TBLGEN" -gen-dialect-doc "${INC[@]}" -dialect=llm include/seq1f1b/Dialect/LLM/IR/LLMOps.td > docs/ir/llm.md
 "$TBLGEN" -gen-dialect-doc "${INC[@]}" -dialect=pipe include/seq1f1b/Dialect/Pipe/IR/PipeOps.td > docs/ir/pipe.md
 "$TBLGEN" -gen-pass-doc "${INC[@]}" include/seq1f1b/Dialect/Pipe/Transforms/Passes.td > docs/ir/passes.md
+"$TBLGEN" -gen-pass-doc "${INC[@]}" include/seq1f1b/Conversion/Passes.td > docs/ir/conversion.md
 echo "docs/ir regenerated"
 
 # The README's pictures: one plan as 1F1B and as Seq1F1B, on shared scales.

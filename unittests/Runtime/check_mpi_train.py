@@ -1,14 +1,15 @@
 #!/usr/bin/env python3
 """seq1f1b-train --comm mpi prints what the in-process run prints.
 
-  check_mpi_train.py TRANSLATE TRAIN EXAMPLES_DIR WORK_DIR -- MPIEXEC...
+  check_mpi_train.py TRANSLATE TRAIN EXAMPLES_DIR WORK_DIR [COMPILE] -- MPIEXEC...
 
 Exports the tiny GPT-2 and Llama graphs, trains each with a few schedules
 in-process (--ranks P) and under MPIEXEC -np P (--comm mpi), and checks:
 both pass --verify, and their outputs are the same line by line except the
 tokens/s column (same losses, gradient norms, memory peaks, digit for digit).
 With --dp D, --tp T and --cp C the job has P x C x T x D processes. Also: --ranks that disagrees with
-the job size is an error naming both.
+the job size is an error naming both. With COMPILE (seq1f1b-compile), a
+compiled training executable prints the same under MPI as in-process.
 """
 
 import os
@@ -24,7 +25,8 @@ def run(cmd, **kw):
 def main():
     args = sys.argv[1:]
     split = args.index("--")
-    translate, train, examples, work = args[:split]
+    translate, train, examples, work = args[:4]
+    compile_ = args[4] if split > 4 else None
     mpiexec = args[split + 1:]  # ends with the number-of-processes flag
     os.makedirs(work, exist_ok=True)
     data = os.path.join(examples, "data", "declaration.txt")
@@ -82,6 +84,24 @@ def main():
     if not ok:
         failed += 1
         print(bad.returncode, bad.stdout, bad.stderr)
+    if compile_:
+        exe = os.path.join(work, "gpt-train")
+        built = run([compile_, "--config", os.path.join(examples, "gpt-tiny.json"),
+                     "--seq-len", "32", "--stages", "2", "--chunks", "2",
+                     "--microbatches", "2", "-o", exe])
+        common = ["--data", data, "--steps", "3", "--verify", "--memory"]
+        local = run([exe] + common)
+        mpi = run(mpiexec + ["2", exe, "--comm", "mpi"] + common)
+        a = strip.sub("", local.stdout).splitlines()
+        b = strip.sub("", mpi.stdout).splitlines()
+        ok = (built.returncode == 0 and local.returncode == 0 and
+              mpi.returncode == 0 and a == b and
+              any(line.startswith("verified") for line in b))
+        print(f"{'ok  ' if ok else 'FAIL'} a compiled executable under mpirun -np 2")
+        if not ok:
+            failed += 1
+            print(built.stdout, built.stderr, local.stdout, local.stderr,
+                  mpi.stdout, mpi.stderr)
     return 1 if failed else 0
 
 
