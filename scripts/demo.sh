@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The main job: plan GPT-2 small on 4 pipeline stages with 4 sequence chunks,
 # find the best layout of 32 GPUs for Llama 7B at 64k tokens, then compile a
-# tiny GPT's Seq1F1B plan and train exactly that plan on 4
+# tiny GPT's Seq1F1B plan into a training executable and train with it on 4
 # in-process CPU ranks, checked step by step against the single-rank
 # full-sequence run.
 set -euo pipefail
@@ -26,9 +26,7 @@ echo "== compile and train: tiny GPT, seq1f1b, P=4 N=4 M=4 =="
 "$BIN/seq1f1b-translate" --import-hf-config examples/gpt-tiny.json --seq-len 128 |
   "$BIN/seq1f1b-opt" --s1f-pipeline="stages=4 chunks=4 microbatches=4 schedule=seq1f1b" \
     --s1f-simulate="svg=$OUT/gpt-tiny-plan.svg" -o "$OUT/gpt-tiny-plan.mlir"
-"$BIN/seq1f1b-translate" --export-runtime-graph "$OUT/gpt-tiny-plan.mlir" > "$OUT/gpt-tiny-plan.json"
-"$BIN/seq1f1b-translate" --export-schedule-csv "$OUT/gpt-tiny-plan.mlir" > "$OUT/gpt-tiny-plan.csv"
-"$BIN/seq1f1b-train" --graph "$OUT/gpt-tiny-plan.json" --schedule-csv "$OUT/gpt-tiny-plan.csv" \
-  --data examples/data/declaration.txt --seq-len 128 --steps 20 --verify \
+"$BIN/seq1f1b-compile" "$OUT/gpt-tiny-plan.mlir" -o "$OUT/gpt-tiny-train"
+"$OUT/gpt-tiny-train" --data examples/data/declaration.txt --steps 20 --verify \
   --timeline "$OUT/gpt-tiny-run.svg"
 echo "(the plan: $OUT/gpt-tiny-plan.svg; the last step as it ran: $OUT/gpt-tiny-run.svg)"
