@@ -289,6 +289,10 @@ int planLayouts(const OpList &ops, ModelShape shape, DictionaryAttr config,
     else if (!fastestOneF1B &&
              llvm::is_contained(kinds, schedule::ScheduleKind::OneFOneB))
       llvm::outs() << "  no layout fits with 1f1b\n";
+    printBuildCommands(first.row, shape.seqLen, shape.batch,
+                       first.layout.stages, first.microbatches,
+                       first.layout.tensorParallel,
+                       first.layout.contextParallel, first.layout.dataParallel);
   }
 
   if (!svgDir.empty()) {

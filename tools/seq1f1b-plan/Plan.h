@@ -39,6 +39,7 @@ extern cl::opt<bool> distributedOptimizer;
 /// Prints "seq1f1b-plan: error: <message>"; returns the exit status 1.
 int fail(const llvm::Twine &message);
 
+
 inline double gib(int64_t bytes) { return bytes / double(1ull << 30); }
 
 /// Whether a step of `seconds` is shorter than one of `than` by more than the
@@ -99,6 +100,14 @@ struct Planner {
   schedule::Result<Row> simulate(schedule::ScheduleKind kind, int64_t n,
                                  bool recompute) const;
 };
+
+/// Under a verdict: the seq1f1b-compile command that builds `row`'s plan (P
+/// stages, M micro-batches) into a training executable, and how to run it
+/// on its tp x cp x P x dp ranks.
+void printBuildCommands(const Row &row, int64_t seqLen,
+                        int64_t microBatch, int64_t stages,
+                        int64_t microbatches, int64_t tp, int64_t cp,
+                        int64_t dp);
 
 /// Writes `text` to `name` in the --svg directory, creating it.
 llvm::Error writeSvg(const llvm::Twine &name, llvm::StringRef text);

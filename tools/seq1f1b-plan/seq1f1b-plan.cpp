@@ -245,6 +245,32 @@ static const Row *fastestFitting(ArrayRef<Row> rows, double memoryBytes) {
   return fastest;
 }
 
+void seq1f1b::plan::printBuildCommands(const Row &row, int64_t seqLength,
+                                       int64_t microBatch, int64_t p,
+                                       int64_t m, int64_t tp, int64_t cp,
+                                       int64_t dp) {
+  std::string compile = llvm::formatv(
+      "seq1f1b-compile --config {0} --seq-len {1} --micro-batch-size {2} "
+      "--stages {3} --chunks {4} --microbatches {5} --schedule {6}",
+      configPath.getValue(), seqLength, microBatch, p, row.chunks, m,
+      row.kindName());
+  if (row.virtualStages > 1)
+    compile += " --virtual " + std::to_string(row.virtualStages);
+  if (row.chunks > 1 && policy != "flops")
+    compile += " --policy " + policy;
+  std::string run = "mpirun -np " + std::to_string(tp * cp * p * dp) +
+                    " ./train --comm mpi --data FILE";
+  for (auto [flag, degree] : {std::pair{" --tp ", tp}, {" --cp ", cp},
+                              {" --dp ", dp}})
+    if (degree > 1)
+      run += flag + std::to_string(degree);
+  if (row.recompute)
+    run += " --recompute full";
+  llvm::outs() << "  build it: " << compile << " -o train\n"
+               << "  run it:   " << run
+               << "  (CPU ranks today: docs/status.md)\n";
+}
+
 /// Chunk counts the search for a fitting plan tries, up to this many.
 static constexpr int64_t kMaxSearchedChunks = 64;
 
@@ -278,6 +304,8 @@ static void printVerdict(ArrayRef<Row> rows, double memoryBytes, double tokens,
             double(fastest->peak()) / base->peak(), name, gib(base->peak()),
             base->peak() <= memoryBytes ? "fits" : "OOM");
       }
+    printBuildCommands(*fastest, planner.seqLen, microBatchSize, planner.ranks,
+                       planner.microbatches, planner.tp, planner.cp, 1);
     return;
   }
   llvm::outs() << llvm::format(
