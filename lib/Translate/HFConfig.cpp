@@ -24,6 +24,8 @@
 #include "mlir/Tools/mlir-translate/Translation.h"
 #include "llvm/ADT/STLExtras.h"
 #include "llvm/ADT/StringSet.h"
+#include "llvm/Support/FileSystem.h"
+#include "llvm/Support/Path.h"
 #include "llvm/Support/CommandLine.h"
 #include "llvm/Support/JSON.h"
 #include "llvm/Support/Regex.h"
@@ -815,6 +817,14 @@ private:
 };
 
 } // namespace
+
+std::string seq1f1b::configFilePath(StringRef path) {
+  if (!llvm::sys::fs::is_directory(path))
+    return path.str();
+  llvm::SmallString<256> inDir(path);
+  llvm::sys::path::append(inDir, "config.json");
+  return std::string(inDir);
+}
 
 std::string seq1f1b::checkImportOptions(const HFImportOptions &options) {
   if (options.seqLen < 0)

@@ -102,12 +102,8 @@ static bool run(llvm::ArrayRef<llvm::StringRef> argv) {
 
 /// The module to lower: imported from --config, or read from the input.
 static OwningOpRef<ModuleOp> load(MLIRContext &ctx, llvm::SourceMgr &sources) {
-  std::string path = configPath.empty() ? input.getValue() : configPath;
-  if (!configPath.empty() && llvm::sys::fs::is_directory(path)) {
-    llvm::SmallString<256> inDir(path);
-    llvm::sys::path::append(inDir, "config.json");
-    path = std::string(inDir);
-  }
+  const std::string path =
+      configPath.empty() ? input.getValue() : configFilePath(configPath);
   auto buffer = llvm::MemoryBuffer::getFileOrSTDIN(path, /*IsText=*/true);
   if (!buffer) {
     fail("cannot read '" + path + "': " + buffer.getError().message());

@@ -498,12 +498,7 @@ int main(int argc, char **argv) {
   HFImportOptions importOptions{seqLen, microBatchSize, dtype};
   if (std::string problem = checkImportOptions(importOptions); !problem.empty())
     return fail(problem);
-  // A model directory, as --init-from takes one, holds its config.json.
-  if (llvm::sys::fs::is_directory(configPath)) {
-    llvm::SmallString<256> inDir(configPath.getValue());
-    llvm::sys::path::append(inDir, "config.json");
-    configPath = std::string(inDir);
-  }
+  configPath = configFilePath(configPath);
   auto file = llvm::MemoryBuffer::getFile(configPath, /*IsText=*/true);
   if (!file)
     return fail("cannot open --config " + configPath + ": " +

@@ -77,19 +77,7 @@ TEST(ContextParallel, SharedChunksEqualTheSingleRankRun) {
     o.recompute = c.recompute;
     Pipeline pipe(c.model.graph, o, static_cast<int>(c.model.seq));
     EXPECT_EQ(pipe.plan().worldSize(), c.P * c.C * c.T * c.D);
-    for (int step = 0; step < kSteps; ++step) {
-      StepResult r = pipe.step(makeBatch(c.model, c.D * M, 100 + step));
-      ASSERT_TRUE(r.ok) << r.error;
-      EXPECT_LE(std::fabs(r.loss() - ref.losses[step]) / ref.losses[step], kTol)
-          << "step " << step;
-      if (step > 0)
-        continue;
-      for (const ParamSpec &p : c.model.graph.params)
-        EXPECT_LE(relError(pipe.grad(p.name), ref.grads.at(p.name),
-                           1e-3 * ref.largestGrad),
-                  kTol)
-            << "gradient of " << p.name;
-    }
+    expectReferenceSteps(pipe, c.model, ref, c.D * M, kTol);
   }
 }
 

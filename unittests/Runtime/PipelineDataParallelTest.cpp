@@ -9,11 +9,9 @@
 
 #include "PipelineTestUtil.h"
 
-#include "seq1f1b/runtime/inprocess_comm.h"
 
 #include <gtest/gtest.h>
 
-#include <thread>
 
 namespace s1f::rt::test {
 namespace {
@@ -41,21 +39,7 @@ TEST(DataParallel, ReplicasTogetherEqualOneRunOfTheWholeBatch) {
                                 {ScheduleKind::Seq1F1BZB, 2}}) {
       SCOPED_TRACE(m.name + " " + std::string(sched::scheduleKindName(kind)));
       Pipeline pipe(m.graph, replicated(kind, chunks), static_cast<int>(m.seq));
-      for (int step = 0; step < kSteps; ++step) {
-        StepResult r = pipe.step(makeBatch(m, D * M, 100 + step));
-        ASSERT_TRUE(r.ok) << r.error;
-        EXPECT_LE(std::fabs(r.loss() - ref.losses[step]) / ref.losses[step],
-                  kTol)
-            << "step " << step;
-        if (step > 0)
-          continue;
-        for (const ParamSpec &p : m.graph.params) {
-          EXPECT_LE(relError(pipe.grad(p.name), ref.grads.at(p.name),
-                             1e-3 * ref.largestGrad),
-                    kTol)
-              << "gradient of " << p.name;
-        }
-      }
+      expectReferenceSteps(pipe, m, ref, D * M, kTol);
     }
   }
 }
@@ -72,15 +56,8 @@ TEST(DataParallel, ReplicasMakeTheSameUpdate) {
   EXPECT_EQ(ranks[3]->rank(), 1);
   EXPECT_EQ(ranks[3]->replica(), 1);
   for (int step = 0; step < kSteps; ++step) {
-    InProcessWorld world(P * D, std::chrono::milliseconds(20000));
     const Batch batch = makeBatch(m, D * M, 7 + step);
-    std::vector<RankStepResult> results(P * D);
-    std::vector<std::thread> threads;
-    for (int g = 0; g < P * D; ++g)
-      threads.emplace_back(
-          [&, g] { results[g] = ranks[g]->step(batch, world.comm(g)); });
-    for (std::thread &t : threads)
-      t.join();
+    const std::vector<RankStepResult> results = stepRanks(ranks, batch);
     for (const RankStepResult &r : results) {
       ASSERT_TRUE(r.ok) << r.error;
       EXPECT_EQ(r.lossSum, results[0].lossSum); // the same totals everywhere

@@ -340,19 +340,7 @@ TEST(TensorParallel, SplitLayersEqualTheSingleRankRun) {
     o.recompute = c.recompute;
     Pipeline pipe(c.model.graph, o, static_cast<int>(c.model.seq));
     EXPECT_EQ(pipe.plan().worldSize(), c.P * c.T * c.D);
-    for (int step = 0; step < kSteps; ++step) {
-      StepResult r = pipe.step(makeBatch(c.model, c.D * M, 100 + step));
-      ASSERT_TRUE(r.ok) << r.error;
-      EXPECT_LE(std::fabs(r.loss() - ref.losses[step]) / ref.losses[step], kTol)
-          << "step " << step;
-      if (step > 0)
-        continue;
-      for (const ParamSpec &p : c.model.graph.params)
-        EXPECT_LE(relError(pipe.grad(p.name), ref.grads.at(p.name),
-                           1e-3 * ref.largestGrad),
-                  kTol)
-            << "gradient of " << p.name;
-    }
+    expectReferenceSteps(pipe, c.model, ref, c.D * M, kTol);
   }
 }
 
@@ -371,15 +359,8 @@ TEST(TensorParallel, RanksHoldingAWholeParameterMakeTheSameUpdate) {
   EXPECT_EQ(ranks[5]->rank(), 1);
   EXPECT_EQ(ranks[5]->tpRank(), 1);
   for (int step = 0; step < kSteps; ++step) {
-    InProcessWorld world(W, std::chrono::milliseconds(20000));
-    const Batch batch = makeBatch(m, 2, 7 + step);
-    std::vector<RankStepResult> results(W);
-    std::vector<std::thread> threads;
-    for (int w = 0; w < W; ++w)
-      threads.emplace_back(
-          [&, w] { results[w] = ranks[w]->step(batch, world.comm(w)); });
-    for (std::thread &t : threads)
-      t.join();
+    const std::vector<RankStepResult> results =
+        stepRanks(ranks, makeBatch(m, 2, 7 + step));
     for (const RankStepResult &r : results) {
       ASSERT_TRUE(r.ok) << r.error;
       EXPECT_EQ(r.lossSum, results[0].lossSum);

@@ -3,14 +3,18 @@
 #ifndef SEQ1F1B_UNITTESTS_RUNTIME_PIPELINETESTUTIL_H
 #define SEQ1F1B_UNITTESTS_RUNTIME_PIPELINETESTUTIL_H
 
+#include "seq1f1b/runtime/inprocess_comm.h"
 #include "seq1f1b/runtime/models.h"
 #include "seq1f1b/runtime/pipeline.h"
+
+#include <gtest/gtest.h>
 
 #include <algorithm>
 #include <cmath>
 #include <map>
 #include <random>
 #include <string>
+#include <thread>
 #include <tuple>
 
 namespace s1f::rt::test {
@@ -164,6 +168,44 @@ inline const Reference &cachedReference(const ModelCase &m, int M, int steps,
     it->second.first = runReference(m, M, steps, it->second.second);
   error = it->second.second;
   return it->second.first;
+}
+
+/// Runs as many steps of `pipe` as `ref` ran, on the same batches (`mbs`
+/// micro-batches each), and expects every loss, and every gradient of the
+/// first step, to equal the reference's within `tol` (relative; a gradient
+/// against at least 1e-3 of the largest).
+inline void expectReferenceSteps(Pipeline &pipe, const ModelCase &m,
+                                 const Reference &ref, int mbs, double tol) {
+  for (int step = 0; step < static_cast<int>(ref.losses.size()); ++step) {
+    StepResult r = pipe.step(makeBatch(m, mbs, 100 + step));
+    ASSERT_TRUE(r.ok) << r.error;
+    EXPECT_LE(std::fabs(r.loss() - ref.losses[step]) / ref.losses[step], tol)
+        << "step " << step;
+    if (step > 0)
+      continue;
+    for (const ParamSpec &p : m.graph.params)
+      EXPECT_LE(relError(pipe.grad(p.name), ref.grads.at(p.name),
+                         1e-3 * ref.largestGrad),
+                tol)
+          << "gradient of " << p.name;
+  }
+}
+
+/// One step of `ranks` (world rank i is ranks[i]) as threads over an
+/// InProcessWorld, as an MPI job drives them: one result per rank.
+inline std::vector<RankStepResult>
+stepRanks(std::vector<std::unique_ptr<PipelineRank>> &ranks,
+          const Batch &batch) {
+  const int W = static_cast<int>(ranks.size());
+  InProcessWorld world(W, std::chrono::milliseconds(20000));
+  std::vector<RankStepResult> results(W);
+  std::vector<std::thread> threads;
+  for (int w = 0; w < W; ++w)
+    threads.emplace_back(
+        [&, w] { results[w] = ranks[w]->step(batch, world.comm(w)); });
+  for (std::thread &t : threads)
+    t.join();
+  return results;
 }
 
 } // namespace s1f::rt::test

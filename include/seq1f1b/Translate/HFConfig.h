@@ -22,6 +22,10 @@ struct HFImportOptions {
 /// an unknown dtype), or an empty string.
 std::string checkImportOptions(const HFImportOptions &options);
 
+/// `path`, or its config.json when `path` is a model directory (as Hugging
+/// Face saves one, and as --init-from takes it).
+std::string configFilePath(llvm::StringRef path);
+
 /// Builds the llm model graph of a GPT-2 or Llama/Mistral/Qwen2 config.json
 /// held by the main buffer of `sourceMgr`. Errors are emitted as diagnostics
 /// located in that file (naming the key and the problem); returns null then.
