@@ -35,6 +35,8 @@ extern cl::opt<std::string> configPath, gpuMemory, policy, svgDir;
 extern cl::opt<int64_t> stages, virtualStages, optimizerShards, tensorParallel,
     contextParallel, gpus, globalBatch, topLayouts, seqStep;
 extern cl::opt<bool> distributedOptimizer;
+/// The model's vocabulary (llm.config), which the run commands need.
+extern int64_t vocabulary;
 
 /// Prints "seq1f1b-plan: error: <message>"; returns the exit status 1.
 int fail(const llvm::Twine &message);
@@ -103,7 +105,8 @@ struct Planner {
 
 /// Under a verdict: the seq1f1b-compile command that builds `row`'s plan (P
 /// stages, M micro-batches) into a training executable, and how to run it
-/// on its tp x cp x P x dp ranks.
+/// on its tp x cp x P x dp ranks (with sequence parallelism, as the plan
+/// models tensor parallelism, when tp divides the vocabulary).
 void printBuildCommands(const Row &row, int64_t seqLen,
                         int64_t microBatch, int64_t stages,
                         int64_t microbatches, int64_t tp, int64_t cp,

@@ -245,6 +245,8 @@ static const Row *fastestFitting(ArrayRef<Row> rows, double memoryBytes) {
   return fastest;
 }
 
+int64_t seq1f1b::plan::vocabulary = 0;
+
 void seq1f1b::plan::printBuildCommands(const Row &row, int64_t seqLength,
                                        int64_t microBatch, int64_t p,
                                        int64_t m, int64_t tp, int64_t cp,
@@ -264,6 +266,8 @@ void seq1f1b::plan::printBuildCommands(const Row &row, int64_t seqLength,
                               {" --dp ", dp}})
     if (degree > 1)
       run += flag + std::to_string(degree);
+  if (tp > 1 && vocabulary % tp == 0)
+    run += " --sp";
   if (row.recompute)
     run += " --recompute full";
   llvm::outs() << "  build it: " << compile << " -o train\n"
@@ -530,6 +534,7 @@ int main(int argc, char **argv) {
                               "over 2 x cp pieces); it is {1}",
                               contextParallel.getValue(), shape.seqLen));
   auto config = (*module)->getAttrOfType<DictionaryAttr>("llm.config");
+  vocabulary = cast<IntegerAttr>(config.get("vocab")).getInt();
   // Megatron splits heads and the MLP across tensor-parallel ranks.
   for (StringRef key : {"heads", "kv_heads", "ffn"}) {
     int64_t value = cast<IntegerAttr>(config.get(key)).getInt();

@@ -289,13 +289,15 @@ struct Case {
   ScheduleKind kind;
   int P, N, T, D;
   bool recompute;
+  bool sequenceParallel = false;
 };
 
 std::string describe(const Case &c) {
   return c.model.name + " " + std::string(sched::scheduleKindName(c.kind)) +
          " P=" + std::to_string(c.P) + " N=" + std::to_string(c.N) +
          " T=" + std::to_string(c.T) + " D=" + std::to_string(c.D) +
-         (c.recompute ? " recompute" : "");
+         (c.recompute ? " recompute" : "") +
+         (c.sequenceParallel ? " sequence-parallel" : "");
 }
 
 ModelCase qwen3Case() {
@@ -328,6 +330,12 @@ TEST(TensorParallel, SplitLayersEqualTheSingleRankRun) {
       {oddVocabCase(), ScheduleKind::Seq1F1B, 2, 2, 4, 1, false},
       {olmoCase(), ScheduleKind::Seq1F1B, 2, 2, 2, 1, false},
       {olmoCase(), ScheduleKind::Seq1F1BZB, 2, 2, 2, 1, false},
+      // Sequence parallelism: GPT-2's position embeddings and biases (B = 2).
+      {tinyGptCase(), ScheduleKind::Seq1F1B, 2, 2, 2, 1, false, true},
+      {tinyLlamaCase(), ScheduleKind::Seq1F1B, 1, 2, 4, 1, false, true},
+      {tinyLlamaCase(), ScheduleKind::Seq1F1BZB, 2, 2, 2, 2, false, true},
+      {qwen3Case(), ScheduleKind::Seq1F1B, 2, 2, 2, 1, true, true},
+      {olmoCase(), ScheduleKind::Seq1F1BInterleaved, 2, 2, 2, 1, false, true},
   };
   for (const Case &c : cases) {
     SCOPED_TRACE(describe(c));
@@ -338,10 +346,59 @@ TEST(TensorParallel, SplitLayersEqualTheSingleRankRun) {
     o.tensorParallel = c.T;
     o.dataParallel = c.D;
     o.recompute = c.recompute;
+    o.sequenceParallel = c.sequenceParallel;
     Pipeline pipe(c.model.graph, o, static_cast<int>(c.model.seq));
     EXPECT_EQ(pipe.plan().worldSize(), c.P * c.T * c.D);
     expectReferenceSteps(pipe, c.model, ref, c.D * M, kTol);
   }
+}
+
+TEST(TensorParallel, SequenceParallelismSplitsTheResidualStreamByTokens) {
+  const Graph g = shardTensorParallel(tinyLlamaCase().graph, 2, true);
+  ASSERT_EQ(g.sequenceSplit.size(), g.valueFeatures.size());
+  for (const Op &op : g.ops) {
+    // Between the regions: the tables' partial sums and tp_copy's outputs
+    // hold every token; what tp_reduce, norms and adds make, the rank's.
+    if (op.kind == OpKind::TpCopy) {
+      EXPECT_TRUE(g.sequenceSplit[op.inputs[0]]);
+      EXPECT_FALSE(g.sequenceSplit[op.output]);
+    }
+    if (op.kind == OpKind::TpReduce) {
+      EXPECT_FALSE(g.sequenceSplit[op.inputs[0]]);
+      EXPECT_TRUE(g.sequenceSplit[op.output]);
+    }
+    if (op.kind == OpKind::Attention || op.kind == OpKind::Swiglu) {
+      EXPECT_FALSE(g.sequenceSplit[op.output]);
+    }
+    if (op.kind == OpKind::RmsNorm || op.kind == OpKind::Add) {
+      EXPECT_TRUE(g.sequenceSplit[op.output]);
+      for (int p : op.params)
+        EXPECT_TRUE(g.params[p].tpPartialGrad) << g.params[p].name;
+    }
+  }
+  // The stage cut's residual is split: pipeline messages carry 1/T.
+  const ModelCase m = tinyLlamaCase();
+  int64_t peak[2] = {0, 0};
+  for (bool sp : {false, true}) {
+    PipelineOptions o = options(ScheduleKind::Seq1F1B, 2, 2, 2, ChunkPolicy::Even);
+    o.tensorParallel = 2;
+    o.sequenceParallel = sp;
+    Pipeline pipe(m.graph, o, static_cast<int>(m.seq));
+    StepResult r = pipe.step(makeBatch(m, 2, 3));
+    ASSERT_TRUE(r.ok) << r.error;
+    for (const MemoryStats &s : r.memory)
+      peak[sp] = std::max(peak[sp], s.peakOf(MemKind::Activations));
+  }
+  EXPECT_LT(peak[1], peak[0]);
+  // It needs the vocabulary split, and tensor parallelism.
+  LlamaConfig odd = tinyLlamaConfig();
+  odd.vocab = 50;
+  EXPECT_THROW(shardTensorParallel(buildLlama(odd), 4, true),
+               std::invalid_argument);
+  PipelineOptions alone = options(ScheduleKind::Seq1F1B, 1, 1, 1, ChunkPolicy::Even);
+  alone.sequenceParallel = true;
+  EXPECT_THROW(Pipeline(m.graph, alone, static_cast<int>(m.seq)),
+               std::invalid_argument);
 }
 
 TEST(TensorParallel, RanksHoldingAWholeParameterMakeTheSameUpdate) {

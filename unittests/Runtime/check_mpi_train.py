@@ -53,7 +53,8 @@ def main():
              ("gpt", 1, ["--tp", "2", "--dp", "2", "--schedule", "1f1b",
                          "--microbatches", "2"]),
              ("llama", 1, ["--cp", "2", "--tp", "2", "--chunks", "2",
-                           "--microbatches", "2"])]
+                           "--microbatches", "2"]),
+             ("gpt", 2, ["--tp", "2", "--sp", "--chunks", "2"])]
     strip = re.compile(r"\s+[0-9.]+ tokens/s")
     for model, ranks, extra in cases:
         common = ["--graph", graphs[model], "--data", data, "--seq-len", "32",

@@ -112,7 +112,12 @@ PipelinePlan::PipelinePlan(Graph graph, PipelineOptions options, int seqLen)
         " stages but the schedule has " + std::to_string(c.numStages()) +
         " (P x V)");
   }
-  graph_ = shardTensorParallel(whole_, options_.tensorParallel);
+  if (options_.sequenceParallel && options_.tensorParallel < 2)
+    throw std::invalid_argument(
+        "sequence parallelism splits tokens over tensor-parallel ranks: it "
+        "needs tensor parallelism of 2 or more");
+  graph_ = shardTensorParallel(whole_, options_.tensorParallel,
+                               options_.sequenceParallel);
   stages_ = stagesAt(graph_, graph_.stages);
   if (options_.chunkBounds.empty()) {
     bounds_ =
@@ -134,13 +139,17 @@ PipelinePlan::PipelinePlan(Graph graph, PipelineOptions options, int seqLen)
     throw std::invalid_argument(
         std::to_string(options_.compiledPrograms.size()) +
         " compiled programs for " + std::to_string(c.ranks) + " ranks");
+  const int sharing = options_.contextParallel *
+                      (options_.sequenceParallel ? options_.tensorParallel : 1);
   for (size_t k = 0; k + 1 < bounds_.size(); ++k)
-    if (bounds_[k + 1] - bounds_[k] < options_.contextParallel)
+    if (bounds_[k + 1] - bounds_[k] < sharing)
       throw std::invalid_argument(
           "chunk " + std::to_string(k) + " has " +
           std::to_string(bounds_[k + 1] - bounds_[k]) + " tokens, fewer than "
-          "the " + std::to_string(options_.contextParallel) +
-          " context-parallel ranks that share it");
+          "the " + std::to_string(sharing) +
+          (options_.sequenceParallel ? " context- and sequence-parallel"
+                                     : " context-parallel") +
+          " ranks that share it");
 
   holders_.assign(graph_.params.size(), {});
   for (int r = 0; r < c.ranks; ++r)

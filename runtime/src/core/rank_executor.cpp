@@ -96,12 +96,12 @@ void RankExecutor::runSchedule(const Batch &batch,
     if (hook)
       hook(rank_, a);
     if (sched::isComm(a.kind)) {
-      run(a, batch, bounds, comm, contextParallel);
+      run(a, batch, bounds, comm, tensorParallel, contextParallel);
       return;
     }
     memory_.startWindow();
     const double start = seconds();
-    run(a, batch, bounds, comm, contextParallel);
+    run(a, batch, bounds, comm, tensorParallel, contextParallel);
     events_.push_back({rank_, a.stage, a.kind, a.microbatch, a.chunk, start,
                        seconds(), memory_.windowPeak(),
                        memory_.stats().currentTotal()});
@@ -165,6 +165,7 @@ void RankExecutor::put(const Tag &tag, int toStage, std::vector<float> data) {
 
 void RankExecutor::run(const Action &a, const Batch &batch,
                        const std::vector<int> &bounds, Communicator &comm,
+                       Communicator *tensorParallel,
                        Communicator *contextParallel) {
   const int last = static_cast<int>(stages_.size()) - 1;
   if (a.stage < 0 || a.stage > last ||
@@ -182,8 +183,15 @@ void RankExecutor::run(const Action &a, const Batch &batch,
                                             contextParallel->rank(),
                                             contextParallel->size())
                       : std::pair<int, int>{bounds.at(c), bounds.at(c + 1)};
-  const int64_t tokens = end - begin;
+  // With sequence parallelism, its tensor-parallel part of those.
+  const bool split = !graph_.sequenceSplit.empty();
+  const auto [spBegin, spEnd] =
+      split ? contextParallelPart(begin, end, tensorParallel->rank(),
+                                  tensorParallel->size())
+            : std::pair<int, int>{begin, end};
   auto elements = [&](int value) {
+    const int64_t tokens =
+        split && graph_.sequenceSplit[value] ? spEnd - spBegin : end - begin;
     return static_cast<size_t>(batch.batch * tokens *
                                graph_.valueFeatures.at(value));
   };

@@ -216,6 +216,12 @@ std::vector<float> StageExecutor::forward(int mb, int chunk,
           : std::pair<int, int>{u.chunkStart, u.chunkEnd};
   u.start = first;
   u.len = last - first;
+  const auto [spFirst, spLast] =
+      graph_.sequenceSplit.empty()
+          ? std::pair<int, int>{first, last}
+          : contextParallelPart(first, last, tp_->rank(), tp_->size());
+  u.spStart = spFirst;
+  u.spLen = spLast - spFirst;
   const int64_t B = batch_->batch, S = batch_->seq;
   for (int64_t b = 0; b < B; ++b)
     for (int s = u.start; s < u.start + u.len; ++s) {
@@ -226,7 +232,7 @@ std::vector<float> StageExecutor::forward(int mb, int chunk,
   u.saveA.resize(spec_.opEnd - spec_.opBegin);
   u.saveB.resize(spec_.opEnd - spec_.opBegin);
   if (spec_.input >= 0) {
-    size_t expected = B * u.len * graph_.valueFeatures[spec_.input];
+    size_t expected = rows(u, spec_.input) * graph_.valueFeatures[spec_.input];
     if (input.size() != expected)
       throw std::invalid_argument(where + "input has " +
                                   std::to_string(input.size()) +
@@ -261,7 +267,10 @@ std::vector<float> StageExecutor::forward(int mb, int chunk,
 void StageExecutor::forwardOp(Unit &u, int i) {
   const Op &op = graph_.ops[i];
   const int local = i - spec_.opBegin;
-  const int64_t B = batch_->batch, N = B * u.len;
+  // An op's rows are its output's (all but the gathering tp_copy and the
+  // scattering tp_reduce have them on every value).
+  const int64_t B = batch_->batch,
+                N = rows(u, op.output >= 0 ? op.output : op.inputs[0]);
   auto in = [&](int k) { return u.values[op.inputs[k]].data(); };
   auto feat = [&](int v) { return graph_.valueFeatures[v]; };
   auto param = [&](int k) { return params_.at(op.params[k]).value.data(); };
@@ -298,8 +307,9 @@ void StageExecutor::forwardOp(Unit &u, int i) {
       kernels_.scale(y, y, N * p0->shape[1], static_cast<float>(op.scale));
     break;
   case OpKind::PositionEmbedding:
-    kernels_.pos_embedding_fwd(param(0), y, B, u.len, u.start, p0->shape[0],
-                               p0->shape[1]);
+    kernels_.pos_embedding_fwd(param(0), y, B, N / B,
+                               sequenceSplit(op.output) ? u.spStart : u.start,
+                               p0->shape[0], p0->shape[1]);
     break;
   case OpKind::LayerNorm:
     kernels_.layer_norm_fwd(in(0), param(0), param(1), y, save(u.saveA, N),
@@ -376,13 +386,20 @@ void StageExecutor::forwardOp(Unit &u, int i) {
     kernels_.add_fwd(in(0), in(1), y, N * feat(op.output));
     break;
   case OpKind::TpCopy:
-    std::copy_n(in(0), N * feat(op.output), y);
+    if (sequenceSplit(op.inputs[0]))
+      gatherTokens(u, in(0), y, feat(op.output), i);
+    else
+      std::copy_n(in(0), N * feat(op.output), y);
     break;
   case OpKind::TpReduce: {
     const int64_t D = feat(op.output);
-    std::copy_n(in(0), N * D, y);
-    if (tp_)
-      allReduceSum(*tp_, y, N * D, Tag{MsgKind::TensorParallel, i, 0, 0});
+    if (sequenceSplit(op.output)) {
+      reduceScatterTokens(u, in(0), y, D, i);
+    } else {
+      std::copy_n(in(0), N * D, y);
+      if (tp_)
+        allReduceSum(*tp_, y, N * D, Tag{MsgKind::TensorParallel, i, 0, 0});
+    }
     if (!op.params.empty()) {
       const float *bias = param(0);
       for (int64_t r = 0; r < N; ++r)
@@ -457,10 +474,10 @@ std::vector<float> StageExecutor::runBackward(Unit &u,
                            std::to_string(next->second) + " first");
   --next->second;
 
-  const int64_t rows = batch_->batch * u.len;
   u.grads.resize(graph_.valueFeatures.size());
   if (spec_.output >= 0) {
-    size_t expected = rows * graph_.valueFeatures[spec_.output];
+    size_t expected =
+        rows(u, spec_.output) * graph_.valueFeatures[spec_.output];
     if (dOutput.size() != expected)
       throw std::invalid_argument(
           where + "output gradient has " + std::to_string(dOutput.size()) +
@@ -482,14 +499,16 @@ std::vector<float> StageExecutor::runBackward(Unit &u,
     return {};
   Tensor &d = u.grads[spec_.input];
   if (d.empty()) // no path from the input to the output: zero gradient
-    return std::vector<float>(rows * graph_.valueFeatures[spec_.input], 0.0f);
+    return std::vector<float>(
+        rows(u, spec_.input) * graph_.valueFeatures[spec_.input], 0.0f);
   return d.release();
 }
 
 void StageExecutor::backwardOp(Unit &u, int i, bool input, bool weight) {
   const Op &op = graph_.ops[i];
   const int local = i - spec_.opBegin;
-  const int64_t B = batch_->batch, N = B * u.len;
+  const int64_t B = batch_->batch,
+                N = rows(u, op.output >= 0 ? op.output : op.inputs[0]);
   auto feat = [&](int v) { return graph_.valueFeatures[v]; };
   auto val = [&](int k) { return u.values[op.inputs[k]].data(); };
   auto param = [&](int k) { return params_.at(op.params[k]).value.data(); };
@@ -505,7 +524,7 @@ void StageExecutor::backwardOp(Unit &u, int i, bool input, bool weight) {
   auto addGrad = [&](int v, const float *src) {
     Tensor &g = u.grads[v];
     if (g.empty())
-      g = Tensor(N * feat(v));
+      g = Tensor(rows(u, v) * feat(v));
     kernels_.accumulate(src, g.data(), static_cast<int64_t>(g.size()));
   };
   const float *dy = nullptr;
@@ -516,7 +535,8 @@ void StageExecutor::backwardOp(Unit &u, int i, bool input, bool weight) {
   }
   // Every kernel below writes all of dx (activation gradients are written,
   // not accumulated), so a reused buffer is safe.
-  const int64_t dxSize = op.inputs.empty() ? 0 : N * feat(op.inputs[0]);
+  const int64_t dxSize =
+      op.inputs.empty() ? 0 : rows(u, op.inputs[0]) * feat(op.inputs[0]);
   float *dx = scratch(0, dxSize);
 
   switch (op.kind) {
@@ -546,7 +566,10 @@ void StageExecutor::backwardOp(Unit &u, int i, bool input, bool weight) {
     break;
   case OpKind::PositionEmbedding:
     if (weight)
-      kernels_.pos_embedding_bwd(dy, pgrad(0), B, u.len, u.start, p0->shape[0],
+      kernels_.pos_embedding_bwd(dy, pgrad(0), B, N / B,
+                                 sequenceSplit(op.output) ? u.spStart
+                                                          : u.start,
+                                 p0->shape[0],
                                  p0->shape[1]);
     break;
   case OpKind::LayerNorm:
@@ -671,9 +694,15 @@ void StageExecutor::backwardOp(Unit &u, int i, bool input, bool weight) {
     break;
   case OpKind::TpCopy:
     // The column-parallel linears' input gradients are each rank's share.
-    std::copy_n(dy, dxSize, dx);
-    if (tp_)
-      allReduceSum(*tp_, dx, dxSize, Tag{MsgKind::TensorParallel, i, 0, 0});
+    if (sequenceSplit(op.inputs[0])) {
+      float *sum = scratch(1, N * feat(op.output));
+      std::copy_n(dy, N * feat(op.output), sum);
+      reduceScatterTokens(u, sum, dx, feat(op.output), i);
+    } else {
+      std::copy_n(dy, dxSize, dx);
+      if (tp_)
+        allReduceSum(*tp_, dx, dxSize, Tag{MsgKind::TensorParallel, i, 0, 0});
+    }
     addGrad(op.inputs[0], dx);
     break;
   case OpKind::TpReduce:
@@ -683,8 +712,12 @@ void StageExecutor::backwardOp(Unit &u, int i, bool input, bool weight) {
         for (int64_t j = 0; j < D; ++j)
           gbias[j] += dy[r * D + j];
     }
-    if (input)
+    if (input && sequenceSplit(op.output)) {
+      gatherTokens(u, dy, dx, feat(op.output), i);
+      addGrad(op.inputs[0], dx);
+    } else if (input) {
       addGrad(op.inputs[0], dy);
+    }
     break;
   case OpKind::CrossEntropy:
     if (op.tpSplit)
@@ -715,6 +748,28 @@ void StageExecutor::sumChunkRows(RowBuffer &rows, const Unit &u,
     allReduceSum(*cp_, chunk, (u.chunkEnd - u.chunkStart) * width,
                  Tag{MsgKind::ContextParallel, op, 0, 0});
   }
+}
+
+void StageExecutor::gatherTokens(const Unit &u, const float *part,
+                                 float *full, int64_t width, int op) {
+  const int64_t B = batch_->batch, row = width;
+  std::fill_n(full, B * u.len * row, 0.0f);
+  for (int64_t b = 0; b < B; ++b)
+    std::copy_n(part + b * u.spLen * row, u.spLen * row,
+                full + (b * u.len + u.spStart - u.start) * row);
+  // Every other rank's tokens are zero here: the sum gathers them exactly.
+  allReduceSum(*tp_, full, B * u.len * row,
+               Tag{MsgKind::TensorParallel, op, 0, 0});
+}
+
+void StageExecutor::reduceScatterTokens(const Unit &u, float *full,
+                                        float *part, int64_t width, int op) {
+  const int64_t B = batch_->batch, row = width;
+  allReduceSum(*tp_, full, B * u.len * row,
+               Tag{MsgKind::TensorParallel, op, 0, 0});
+  for (int64_t b = 0; b < B; ++b)
+    std::copy_n(full + (b * u.len + u.spStart - u.start) * row,
+                u.spLen * row, part + b * u.spLen * row);
 }
 
 float *StageExecutor::scratch(int slot, size_t n) {

@@ -38,8 +38,9 @@ struct Split {
 
 class Sharder {
 public:
-  Sharder(const Graph &g, int tp)
-      : g(g), tp(tp), parts(g.valueFeatures.size(), 0),
+  Sharder(const Graph &g, int tp, bool sequenceParallel)
+      : g(g), tp(tp), sequenceParallel(sequenceParallel),
+        parts(g.valueFeatures.size(), 0),
         producer(g.valueFeatures.size(), -1), role(g.ops.size(), Role::Whole),
         paramSplit(g.params.size()), paramSeen(g.params.size(), false) {
     for (int i = 0; i < static_cast<int>(g.ops.size()); ++i)
@@ -56,9 +57,16 @@ public:
   }
 
   Graph run() {
+    if (sequenceParallel && !vocab)
+      throw std::invalid_argument(
+          "sequence parallelism needs the vocabulary split too: " +
+          std::to_string(tp) + " tensor-parallel ranks do not divide it");
     findSplitValues();
     checkOps();
-    return rewrite();
+    Graph s = rewrite();
+    if (sequenceParallel)
+      splitSequence(s);
+    return s;
   }
 
 private:
@@ -219,6 +227,38 @@ private:
     return reduce;
   }
 
+  /// Sequence parallelism: whole values are split by tokens, but those made
+  /// for the tensor-parallel regions (tp_copy outputs) and the partial sums
+  /// that tp_reduce takes; weights of ops making split values see only the
+  /// rank's tokens.
+  static void splitSequence(Graph &s) {
+    s.sequenceSplit.assign(s.valueFeatures.size(), false);
+    std::vector<bool> full(s.valueFeatures.size(), false);
+    for (const Op &op : s.ops) {
+      if (op.kind == OpKind::TpCopy)
+        full[op.output] = true;
+      if (op.kind == OpKind::TpReduce)
+        full[op.inputs[0]] = true;
+    }
+    std::vector<bool> splitByHeads(s.valueFeatures.size(), false);
+    for (const Op &op : s.ops)
+      if (op.output >= 0 && !full[op.output]) {
+        // Whole values are what reads only whole values makes (or a
+        // tp_reduce); anything downstream of a tp_copy is split by heads.
+        bool heads = op.kind != OpKind::TpReduce &&
+                     std::any_of(op.inputs.begin(), op.inputs.end(),
+                                 [&](int v) {
+                                   return full[v] || splitByHeads[v];
+                                 });
+        splitByHeads[op.output] = heads;
+        s.sequenceSplit[op.output] = !heads;
+      }
+    for (const Op &op : s.ops)
+      if (op.output >= 0 && s.sequenceSplit[op.output])
+        for (int p : op.params)
+          s.params[p].tpPartialGrad = true;
+  }
+
   Graph rewrite() const {
     Graph s = g;
     s.ops.clear();
@@ -291,6 +331,7 @@ private:
 
   const Graph &g;
   const int tp;
+  const bool sequenceParallel;
   bool vocab = true;          ///< the vocabulary is split
   std::vector<int> parts;     ///< by value: its parts across the ranks, 0 whole
   std::vector<int> producer;  ///< by value: op index
@@ -310,7 +351,7 @@ struct Blocks {
 
 } // namespace
 
-Graph shardTensorParallel(const Graph &graph, int tp) {
+Graph shardTensorParallel(const Graph &graph, int tp, bool sequenceParallel) {
   if (tp < 1)
     throw std::invalid_argument("tensor parallelism must be >= 1, got " +
                                 std::to_string(tp));
@@ -320,7 +361,7 @@ Graph shardTensorParallel(const Graph &graph, int tp) {
                                 " tensor-parallel ranks");
   if (tp == 1)
     return graph;
-  return Sharder(graph, tp).run();
+  return Sharder(graph, tp, sequenceParallel).run();
 }
 
 int tpPartOf(const ParamSpec &spec, int rank, int tp) {

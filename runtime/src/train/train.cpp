@@ -91,6 +91,8 @@ on in-process CPU ranks.
   --tp T                tensor parallelism: each pipeline rank is T ranks
                         that split every layer's heads, MLP width and
                         vocabulary, as Megatron-LM does (default 1)
+  --sp                  sequence parallelism (with --tp): the residual stream
+                        and norms split by tokens over the T ranks too
   --cp C                context parallelism: C ranks share every chunk's
                         tokens, each running a contiguous part and gathering
                         the chunk's keys and values (default 1)
@@ -163,6 +165,7 @@ struct Args {
   int seqLen = 64, batch = 1, ranks = 1, virtualStages = 2, chunks = 1;
   int microbatches = 1, steps = 10, dataParallel = 1, tensorParallel = 1;
   int contextParallel = 1;
+  bool sequenceParallel = false;
   double lr = 1e-3, weightDecay = 0.01, clip = 1.0, tolerance = 1e-5;
   double minLr = 0;
   long warmup = 0, decaySteps = 0;
@@ -228,6 +231,7 @@ Args parseArgs(int argc, char **argv, const CompiledPlan *compiled) {
       {"dp", required_argument, nullptr, 'D'},
       {"tp", required_argument, nullptr, 'P'},
       {"cp", required_argument, nullptr, 'Q'},
+      {"sp", no_argument, nullptr, 'q'},
       {"comm", required_argument, nullptr, 'C'},
       {"kernels", required_argument, nullptr, 'K'},
       {"schedule-csv", required_argument, nullptr, 'S'},
@@ -282,6 +286,9 @@ Args parseArgs(int argc, char **argv, const CompiledPlan *compiled) {
       break;
     case 'Q':
       a.contextParallel = number<int>("cp", optarg);
+      break;
+    case 'q':
+      a.sequenceParallel = true;
       break;
     case 'C': a.comm = optarg; break;
     case 'K': a.kernels = optarg; break;
@@ -425,6 +432,7 @@ PipelineOptions pipelineOptions(const Args &a, sched::ScheduleKind kind,
   o.dataParallel = a.dataParallel;
   o.tensorParallel = a.tensorParallel;
   o.contextParallel = a.contextParallel;
+  o.sequenceParallel = a.sequenceParallel;
 #ifdef SEQ1F1B_HAVE_CUDA
   if (a.kernels == "cuda")
     o.kernels = &s1f::rt::cuda::stagedKernels();
@@ -702,6 +710,7 @@ int run(Args a, const CompiledPlan *compiled) {
     o.dataParallel = 1;  // and runs all replicas' micro-batches
     o.tensorParallel = 1; // with whole layers
     o.contextParallel = 1; // and whole chunks
+    o.sequenceParallel = false;
     o.schedule.microbatches = a.microbatches * a.dataParallel;
     reference = std::make_unique<Pipeline>(whole, o, a.seqLen);
   }
@@ -711,7 +720,9 @@ int run(Args a, const CompiledPlan *compiled) {
                 a.graph.c_str(), graph.params.size(), graph.ops.size(),
                 a.schedule.c_str(), ranks, chunks, a.microbatches,
                 a.tensorParallel > 1
-                    ? (" T=" + std::to_string(a.tensorParallel)).c_str()
+                    ? (" T=" + std::to_string(a.tensorParallel) +
+                       (a.sequenceParallel ? " (sequence parallel)" : ""))
+                          .c_str()
                     : "",
                 a.contextParallel > 1
                     ? (" C=" + std::to_string(a.contextParallel)).c_str()

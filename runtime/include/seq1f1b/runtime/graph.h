@@ -110,6 +110,10 @@ struct Graph {
   /// Tensor-parallel ranks the graph is sharded for (shardTensorParallel):
   /// each runs this graph on its part of the parameters and heads.
   int tensorParallel = 1;
+  /// Sequence parallelism, by value id (empty: none): the values between
+  /// the tensor-parallel regions (residual stream, norms), of which each
+  /// tensor-parallel rank holds its part of the tokens.
+  std::vector<bool> sequenceSplit;
 
   /// Index of the parameter called `name`, or -1.
   int paramIndex(const std::string &name) const;

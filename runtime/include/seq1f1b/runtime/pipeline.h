@@ -60,6 +60,10 @@ struct PipelineOptions {
   /// Tensor parallelism: each pipeline rank is T ranks that split every
   /// layer's heads and MLP width between them (tensor_parallel.h).
   int tensorParallel = 1;
+  /// With tensor parallelism, the residual stream and norms split by tokens
+  /// over the T ranks too (Megatron's sequence parallelism); every chunk
+  /// (every context-parallel part of it) then needs at least T tokens.
+  bool sequenceParallel = false;
   /// Context parallelism: C ranks share every chunk's tokens, each running
   /// a contiguous part (contextParallelPart) and gathering the chunk's K/V
   /// rows from the others; their gradients are summed as the replicas' are.

@@ -115,7 +115,7 @@ private:
   using Key = std::pair<int, Tag>; // (0 = in, 1 = out box), tag
   void run(const seq1f1b::schedule::Action &a, const Batch &batch,
            const std::vector<int> &bounds, Communicator &comm,
-           Communicator *contextParallel);
+           Communicator *tensorParallel, Communicator *contextParallel);
   std::vector<float> take(const Tag &tag, bool outbox,
                           const seq1f1b::schedule::Action &a);
   void put(const Tag &tag, int toStage, std::vector<float> data);

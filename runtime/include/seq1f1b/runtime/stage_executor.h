@@ -87,6 +87,7 @@ private:
   struct Unit {
     int mb = 0, chunk = 0, start = 0, len = 0; ///< this rank's tokens
     int chunkStart = 0, chunkEnd = 0;          ///< the chunk's
+    int spStart = 0, spLen = 0; ///< of sequence-split values (else start, len)
     std::vector<int32_t> ids, targets; ///< [B*len] slices of the batch
     std::vector<Tensor> values;        ///< by value id
     std::vector<Tensor> saveA, saveB;  ///< by op - opBegin (norm stats, lse)
@@ -111,6 +112,21 @@ private:
   /// Whether the forward may drop value v after its last forward reader.
   bool droppable(int v) const;
   cpu::AttentionDims attentionDims(const Unit &u, const Op &op) const;
+  /// Whether value v holds only this rank's part of the unit's tokens
+  /// (sequence parallelism), and its rows: B x those tokens.
+  bool sequenceSplit(int v) const {
+    return !graph_.sequenceSplit.empty() && graph_.sequenceSplit[v];
+  }
+  int64_t rows(const Unit &u, int v) const {
+    return batch_->batch * (sequenceSplit(v) ? u.spLen : u.len);
+  }
+  /// Sequence parallelism: `full` [B, len, width] from every rank's part
+  /// `part` [B, spLen, width] (gather), or the sum of every rank's `full`,
+  /// of which `part` gets this rank's tokens (reduce-scatter).
+  void gatherTokens(const Unit &u, const float *part, float *full,
+                    int64_t width, int op);
+  void reduceScatterTokens(const Unit &u, float *full, float *part,
+                           int64_t width, int op);
   /// Context parallelism: sums the chunk's rows of a K/V cache or gradient
   /// buffer over the ranks sharing the chunk (with `own` true, the others'
   /// rows are zeroed first, so that the sum gathers every rank's own rows).

@@ -47,10 +47,20 @@ namespace s1f::rt {
 /// them: only their parts of the parameters differ). A stage cut
 /// (Graph::stages) is carried over. `tp` = 1 returns `graph` as it is.
 /// Throws std::invalid_argument naming the op when the graph cannot be
-/// split so: heads, kv heads or the MLP width not divisible by `tp`, or an
-/// op that needs every head at once (a norm over all heads together, as
-/// OLMo 2's q and k norms).
-Graph shardTensorParallel(const Graph &graph, int tp);
+/// split so: heads, kv heads or the MLP width not divisible by `tp`, or a
+/// norm over all kv heads that ranks share.
+///
+/// With `sequenceParallel` (Megatron's --sequence-parallel), the values
+/// between the tensor-parallel regions (the residual stream, the norms,
+/// position embeddings) hold only the rank's part of the tokens
+/// (Graph::sequenceSplit, contextParallelPart of the unit's tokens): a
+/// tp_copy then gathers the tokens and its backward sums and scatters
+/// them, a tp_reduce sums and scatters and its backward gathers, and the
+/// weights those values meet (norms, position embeddings, row-parallel
+/// biases) get a share of their gradient from each rank. It needs the
+/// vocabulary split (T dividing it).
+Graph shardTensorParallel(const Graph &graph, int tp,
+                          bool sequenceParallel = false);
 
 /// The part of parameter `spec` (of the sharded graph) that
 /// tensor-parallel rank `rank` of `tp` holds: rank * spec.tpParts / tp.
