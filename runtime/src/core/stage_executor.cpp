@@ -63,6 +63,18 @@ StageExecutor::StageExecutor(const Graph &graph, const StageSpec &spec,
       break;
     }
   }
+  // Sequence parallelism: the column-parallel linears' gathered input is not
+  // kept; their backward gathers it again from the rank's part, as
+  // Megatron does, so only 1/T of it lives from forward to backward.
+  gatheredBy_.assign(graph.valueFeatures.size(), -1);
+  for (int i = spec_.opBegin; i < spec_.opEnd; ++i) {
+    const Op &op = graph.ops[i];
+    if (op.kind == OpKind::TpCopy && sequenceSplit(op.inputs[0])) {
+      gatheredBy_[op.output] = i;
+      readByBackward_[op.output] = false;
+      readByBackward_[op.inputs[0]] = true;
+    }
+  }
   // Recomputation: what flows into each layer is kept (its checkpoint), and
   // of what the layer makes only what flows out of it.
   checkpoint_.assign(graph.valueFeatures.size(), false);
@@ -533,6 +545,13 @@ void StageExecutor::backwardOp(Unit &u, int i, bool input, bool weight) {
       return; // nothing downstream depends on this op
     dy = u.grads[op.output].data();
   }
+  for (int v : op.inputs)
+    if (gatheredBy_[v] >= 0 && u.values[v].empty()) {
+      const Op &copy = graph_.ops[gatheredBy_[v]];
+      u.values[v] = Tensor(rows(u, v) * feat(v), &memory_);
+      gatherTokens(u, u.values[copy.inputs[0]].data(), u.values[v].data(),
+                   feat(v), gatheredBy_[v]);
+    }
   // Every kernel below writes all of dx (activation gradients are written,
   // not accumulated), so a reused buffer is safe.
   const int64_t dxSize =
@@ -698,6 +717,9 @@ void StageExecutor::backwardOp(Unit &u, int i, bool input, bool weight) {
       float *sum = scratch(1, N * feat(op.output));
       std::copy_n(dy, N * feat(op.output), sum);
       reduceScatterTokens(u, sum, dx, feat(op.output), i);
+      // Its readers are done (but a split backward's W still reads it).
+      if (weight)
+        u.values[op.output] = Tensor();
     } else {
       std::copy_n(dy, dxSize, dx);
       if (tp_)

@@ -144,6 +144,7 @@ private:
   ParamStore &params_;
   MemoryTracker &memory_;
   std::vector<bool> readByBackward_; ///< by value id
+  std::vector<int> gatheredBy_; ///< by value id: the tp_copy gathering it
   std::vector<int> lastForwardRead_; ///< by value id: op index, -1 if none
   std::vector<std::pair<int, int>> layers_; ///< recomputed, ascending
   std::vector<bool> checkpoint_;  ///< by value id: a recomputed layer's input
