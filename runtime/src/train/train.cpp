@@ -126,6 +126,11 @@ on in-process CPU ranks.
                         over time: parameters and optimizer state, then
                         activations and KV buffers)
   --trace FILE          the same as a Chrome trace (JSON; open in Perfetto)
+  --profile-out FILE    the measured time of every (micro-batch, chunk) of
+                        every step but the first, summed over the stages, as
+                        the samples s1f-split-sequence policy=profile
+                        profile=FILE fits and balances (vary the chunk
+                        lengths: a flops split)
   --save FILE           after the last step, the training state as a
                         safetensors file: every parameter by its graph name,
                         its AdamW moments (optimizer.m.NAME, optimizer.v.NAME),
@@ -160,7 +165,7 @@ struct Args {
   std::string kernels = "cpu";
   std::string recompute = "none";
   std::string scheduleCsv, timeline, trace, tokens = "bytes", save, load;
-  std::string initFrom, saveHf;
+  std::string initFrom, saveHf, profileOut;
   bool ranksGiven = false;
   int seqLen = 64, batch = 1, ranks = 1, virtualStages = 2, chunks = 1;
   int microbatches = 1, steps = 10, dataParallel = 1, tensorParallel = 1;
@@ -259,6 +264,7 @@ Args parseArgs(int argc, char **argv, const CompiledPlan *compiled) {
       {"init-from", required_argument, nullptr, 'I'},
       {"save-hf", required_argument, nullptr, 'H'},
       {"trace", required_argument, nullptr, 'E'},
+      {"profile-out", required_argument, nullptr, 'F'},
       {"tolerance", required_argument, nullptr, 'T'},
       {"help", no_argument, nullptr, 'h'},
       {nullptr, 0, nullptr, 0}};
@@ -338,6 +344,9 @@ Args parseArgs(int argc, char **argv, const CompiledPlan *compiled) {
     case 'H':
       a.saveHf = optarg;
       break;
+    case 'F':
+      a.profileOut = optarg;
+      break;
     case 'E':
       a.trace = optarg;
       break;
@@ -377,10 +386,12 @@ Args parseArgs(int argc, char **argv, const CompiledPlan *compiled) {
   if (a.tokens != "bytes" && a.tokens != "u16" && a.tokens != "u32")
     usageError("--tokens must be bytes, u16 or u32, got '" + a.tokens + "'");
   if (a.comm == "mpi" &&
-      (!a.timeline.empty() || !a.trace.empty() || !a.save.empty() ||
-       !a.load.empty() || !a.initFrom.empty() || !a.saveHf.empty()))
-    usageError("--timeline, --trace, --save, --load, --init-from and "
-               "--save-hf need the ranks in this process (--comm inprocess)");
+      (!a.timeline.empty() || !a.trace.empty() || !a.profileOut.empty() ||
+       !a.save.empty() || !a.load.empty() || !a.initFrom.empty() ||
+       !a.saveHf.empty()))
+    usageError("--timeline, --trace, --profile-out, --save, --load, "
+               "--init-from and --save-hf need the ranks in this process "
+               "(--comm inprocess)");
   if (!a.load.empty() && !a.initFrom.empty())
     usageError("--load and --init-from both set the weights: give one");
 #ifdef SEQ1F1B_HAVE_CUDA
@@ -575,6 +586,24 @@ double gradientDifference(Run &run, const Pipeline &reference,
   if (worst.second >= 0)
     worstParam = params[worst.second].name;
   return worst.first;
+}
+
+/// The measured time of every (micro-batch, chunk) of a step, summed over
+/// its compute actions on every stage, as s1f-split-sequence's profile
+/// samples: {"length": s, "end": e, "seconds": t}.
+void addChunkSamples(const sched::SimulationResult &timeline,
+                     const std::vector<int> &bounds, std::string &samples) {
+  std::map<std::pair<int, int>, double> seconds;
+  for (const sched::TimelineEvent &e : timeline.events)
+    seconds[{e.microbatch, e.chunk}] += e.end - e.start;
+  std::ostringstream out;
+  for (const auto &[unit, t] : seconds) {
+    const int c = unit.second;
+    out << (samples.empty() && out.tellp() == 0 ? "\n" : ",\n")
+        << "    {\"length\": " << bounds[c + 1] - bounds[c]
+        << ", \"end\": " << bounds[c + 1] << ", \"seconds\": " << t << "}";
+  }
+  samples += out.str();
 }
 
 /// The rank programs of `path`, or an error naming the file.
@@ -805,6 +834,7 @@ int run(Args a, const CompiledPlan *compiled) {
   bool verified = true;
   std::vector<MemoryStats> lastMemory;
   sched::SimulationResult lastTimeline;
+  std::string profileSamples; // --profile-out's, JSON objects
   for (int step = first; step < first + a.steps; ++step) {
     Batch batch = loader.next();
     pipeline->setLearningRate(lrs.at(step));
@@ -821,6 +851,10 @@ int run(Args a, const CompiledPlan *compiled) {
     }
     lastMemory = result.memory;
     lastTimeline = std::move(result.timeline);
+    // The first step's times include the buffers' first allocation.
+    if (!a.profileOut.empty() && (step > first || a.steps == 1))
+      addChunkSamples(lastTimeline, pipeline->plan().chunkBounds(),
+                      profileSamples);
     int64_t activations = 0, kv = 0;
     for (const MemoryStats &m : result.memory) {
       activations = std::max(activations, m.peakOf(MemKind::Activations));
@@ -886,6 +920,13 @@ int run(Args a, const CompiledPlan *compiled) {
   }
   if (!a.trace.empty())
     writeText(a.trace, sched::chromeTraceJson(lastTimeline));
+  if (!a.profileOut.empty())
+    writeText(a.profileOut,
+              "{\n  \"what\": \"" + a.graph +
+                  ": seconds of each chunk's forward and backward over all "
+                  "stages, every step but the first (seq1f1b-train "
+                  "--profile-out)\",\n  \"samples\": [" +
+                  profileSamples + "\n  ]\n}\n");
   if (!a.save.empty()) {
     Pipeline &p = *pipeline->inProcess();
     writeSafetensors(a.save, p.trainingState(),

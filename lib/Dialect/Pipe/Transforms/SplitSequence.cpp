@@ -120,6 +120,17 @@ struct SplitSequencePass
         return signalPassFailure();
       }
       schedule::ChunkCostFit f = *fit;
+      // A chunk's time grows with its tokens and with the prefix it
+      // attends to; a fit that says otherwise balances on noise.
+      if (f.a < 0 || f.b < 0) {
+        emitError(loc) << "profile '" << profile << "': the fitted time "
+                       << f.a << " * (s*e - s^2/2) + " << f.b << " * s + "
+                       << f.c
+                       << " falls with the chunk's length or position: its "
+                          "samples are too noisy or too alike to balance "
+                          "on (measure more steps, or longer sequences)";
+        return signalPassFailure();
+      }
       cost = [f](double begin, double end) { return f.rangeCost(begin, end); };
     }
     schedule::Result<std::vector<int>> lengths =
