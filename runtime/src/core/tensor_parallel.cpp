@@ -1,4 +1,4 @@
-//===- tensor_parallel.cpp - Megatron's splits of a graph, their kernels ---===//
+//===- tensor_parallel.cpp - Megatron's splits of a graph, their kernels --===//
 
 #include "seq1f1b/runtime/tensor_parallel.h"
 
