@@ -49,18 +49,24 @@ public:
     // The vocabulary is split when the ranks divide every table and the
     // logits (else the tables and the head run whole).
     for (const Op &op : g.ops) {
-      if (op.kind == OpKind::Embedding)
-        vocab = vocab && g.params[op.params[0]].shape[0] % tp == 0;
-      if (op.kind == OpKind::CrossEntropy)
-        vocab = vocab && g.valueFeatures[op.inputs[0]] % tp == 0;
+      const int64_t rows = op.kind == OpKind::Embedding
+                               ? g.params[op.params[0]].shape[0]
+                           : op.kind == OpKind::CrossEntropy
+                               ? g.valueFeatures[op.inputs[0]]
+                               : 0;
+      if (rows % tp) {
+        vocab = false;
+        vocabRows = rows;
+      }
     }
   }
 
   Graph run() {
     if (sequenceParallel && !vocab)
       throw std::invalid_argument(
-          "sequence parallelism needs the vocabulary split too: " +
-          std::to_string(tp) + " tensor-parallel ranks do not divide it");
+          "sequence parallelism needs the vocabulary split too, but " +
+          std::to_string(tp) + " tensor-parallel ranks do not divide its " +
+          std::to_string(vocabRows) + " rows");
     findSplitValues();
     checkOps();
     Graph s = rewrite();
@@ -333,6 +339,7 @@ private:
   const int tp;
   const bool sequenceParallel;
   bool vocab = true;          ///< the vocabulary is split
+  int64_t vocabRows = 0;      ///< a vocabulary size tp does not divide
   std::vector<int> parts;     ///< by value: its parts across the ranks, 0 whole
   std::vector<int> producer;  ///< by value: op index
   std::vector<Role> role;     ///< by op
