@@ -99,6 +99,26 @@ TEST(ContextParallel, EachRankKeepsItsPartOfTheActivations) {
   EXPECT_GT(peak[1], 0.4 * peak[0]) << peak[1] << " vs " << peak[0];
 }
 
+TEST(ContextParallel, TheCacheKeepsARanksPartOfThePrefix) {
+  // One stage of 4 layers, 4 even chunks of 4 tokens, one micro-batch: at the
+  // last chunk's last layer a rank holds its 1/C of every layer's rows, and
+  // the gathered whole prefix of that one layer: (4/C + 1) / 4 of C = 1's.
+  LlamaConfig c = tinyLlamaConfig();
+  c.layers = 4;
+  const ModelCase m{"llama4", buildLlama(c), c.vocab, 1, 16};
+  int64_t kv[5] = {};
+  for (int C : {1, 2, 4}) {
+    PipelineOptions o = options(ScheduleKind::Seq1F1B, 1, 1, 4, ChunkPolicy::Even);
+    o.contextParallel = C;
+    Pipeline pipe(m.graph, o, static_cast<int>(m.seq));
+    StepResult r = pipe.step(makeBatch(m, 1, 5));
+    ASSERT_TRUE(r.ok) << r.error;
+    kv[C] = r.memory[0].peakOf(MemKind::KvCache);
+  }
+  EXPECT_EQ(kv[2] * 4, kv[1] * 3);
+  EXPECT_EQ(kv[4] * 2, kv[1]);
+}
+
 TEST(ContextParallel, EveryChunkNeedsATokenPerRank) {
   const ModelCase m = tinyLlamaCase(); // S = 14
   PipelineOptions o = options(ScheduleKind::Seq1F1B, 1, 1, 4, ChunkPolicy::Even);

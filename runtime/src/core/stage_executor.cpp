@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <stdexcept>
 #include <string>
+#include <tuple>
 
 namespace s1f::rt {
 
@@ -360,15 +361,20 @@ void StageExecutor::forwardOp(Unit &u, int i) {
       kv.v = RowBuffer(B, batch_->seq, feat(op.inputs[2]), &memory_,
                        MemKind::KvCache);
     }
-    kv.k.commit(u.chunkStart, u.chunkEnd); // (again, when recomputing)
-    kv.v.commit(u.chunkStart, u.chunkEnd);
+    kv.k.commit(u.start, u.start + u.len); // (again, when recomputing)
+    kv.v.commit(u.start, u.start + u.len);
     kernels_.kv_cache_write(in(1), in(2), kv.k.data(), kv.v.data(), d);
-    if (cp_) { // the other ranks' rows of the chunk
-      sumChunkRows(kv.k, u, feat(op.inputs[1]), i, true);
-      sumChunkRows(kv.v, u, feat(op.inputs[2]), i, true);
-    }
     float *ws = scratch(0, kernels_.attention_workspace_size(d));
-    kernels_.attention_fwd(in(0), kv.k.data(), kv.v.data(), y,
+    if (!cp_) {
+      kernels_.attention_fwd(in(0), kv.k.data(), kv.v.data(), y,
+                             save(u.saveA, B * op.heads * u.len), ws, d);
+      break;
+    }
+    // Context parallelism: the cache keeps this rank's rows; the prefix of
+    // every rank is gathered for the op and freed after it.
+    RowBuffer k = gatherPrefix(kv.k, u, feat(op.inputs[1]), i),
+              v = gatherPrefix(kv.v, u, feat(op.inputs[2]), i);
+    kernels_.attention_fwd(in(0), k.data(), v.data(), y,
                            save(u.saveA, B * op.heads * u.len), ws, d);
     break;
   }
@@ -629,7 +635,9 @@ void StageExecutor::backwardOp(Unit &u, int i, bool input, bool weight) {
     float *ws = scratch(1, kernels_.attention_workspace_size(d));
     float *dk = scratch(2, N * feat(op.inputs[1]));
     float *dv = scratch(3, N * feat(op.inputs[2]));
-    if (d.start == 0 && d.len == d.max_seq) {
+    if (cp_) {
+      attentionBackwardShared(u, i, kv, dy, dx, dk, dv);
+    } else if (d.start == 0 && d.len == d.max_seq) {
       // The whole sequence in one chunk: no other chunk shares its K/V, so
       // their gradient goes straight to dk, dv (laid out as the buffers
       // would be), and no KV-gradient buffer is needed.
@@ -645,34 +653,30 @@ void StageExecutor::backwardOp(Unit &u, int i, bool input, bool weight) {
                           MemKind::KvGrad);
         kv.dv = RowBuffer(B, batch_->seq, feat(op.inputs[2]), &memory_,
                           MemKind::KvGrad);
-        kv.dk.commit(0, u.chunkStart);
-        kv.dv.commit(0, u.chunkStart);
+        kv.dk.commit(0, u.start);
+        kv.dv.commit(0, u.start);
       }
       // These kernels also add the chunk's share to its own rows, which
       // kv_cache_write_bwd then gathers: for chunk N-1 rows that live only
       // while it runs (the GPU's kernels write them to dk, dv directly, as
       // the simulator assumes).
-      kv.dk.commit(u.chunkStart, u.chunkEnd);
-      kv.dv.commit(u.chunkStart, u.chunkEnd);
+      kv.dk.commit(u.start, u.start + u.len);
+      kv.dv.commit(u.start, u.start + u.len);
       kernels_.attention_bwd(
           val(0), kv.k.data(), kv.v.data(), u.values[op.output].data(), dy,
           u.saveA[local].data(), dx, kv.dk.data(), kv.dv.data(), ws, d);
-      if (cp_) { // every rank's queries add to the chunk's rows
-        sumChunkRows(kv.dk, u, feat(op.inputs[1]), i, false);
-        sumChunkRows(kv.dv, u, feat(op.inputs[2]), i, false);
-      }
       // Later chunks have added their share: this chunk's rows are complete,
       // and once gathered no one reads them again.
       kernels_.kv_cache_write_bwd(kv.dk.data(), kv.dv.data(), dk, dv, d);
-      kv.dk.release(u.chunkStart, u.chunkEnd);
-      kv.dv.release(u.chunkStart, u.chunkEnd);
+      kv.dk.release(u.start, u.start + u.len);
+      kv.dv.release(u.start, u.start + u.len);
     }
     addGrad(op.inputs[0], dx);
     addGrad(op.inputs[1], dk);
     addGrad(op.inputs[2], dv);
     // This chunk's K/V rows have no reader left (later chunks are done).
-    kv.k.release(u.chunkStart, u.chunkEnd);
-    kv.v.release(u.chunkStart, u.chunkEnd);
+    kv.k.release(u.start, u.start + u.len);
+    kv.v.release(u.start, u.start + u.len);
     if (u.chunk == 0) // no earlier chunk needs the prefix any more
       kv_.erase({u.mb, i});
     break;
@@ -757,19 +761,66 @@ void StageExecutor::backwardOp(Unit &u, int i, bool input, bool weight) {
   }
 }
 
-void StageExecutor::sumChunkRows(RowBuffer &rows, const Unit &u,
-                                 int64_t width, int op, bool own) {
-  const int64_t S = batch_->seq;
-  for (int64_t b = 0; b < batch_->batch; ++b) {
-    float *chunk = rows.data() + (b * S + u.chunkStart) * width;
-    if (own) {
-      std::fill(chunk, chunk + (u.start - u.chunkStart) * width, 0.0f);
-      std::fill(chunk + (u.start + u.len - u.chunkStart) * width,
-                chunk + (u.chunkEnd - u.chunkStart) * width, 0.0f);
-    }
-    allReduceSum(*cp_, chunk, (u.chunkEnd - u.chunkStart) * width,
+RowBuffer StageExecutor::gatherPrefix(const RowBuffer &own, const Unit &u,
+                                     int64_t width, int op) {
+  const int64_t B = batch_->batch, S = batch_->seq;
+  RowBuffer all(B, S, width, &memory_, MemKind::KvCache);
+  all.commit(0, u.chunkEnd);
+  for (int64_t b = 0; b < B; ++b) {
+    // This rank's rows, the others' zero (never written): the sum gathers.
+    float *rows = all.data() + b * S * width;
+    std::copy_n(own.data() + b * S * width, u.chunkEnd * width, rows);
+    allReduceSum(*cp_, rows, u.chunkEnd * width,
                  Tag{MsgKind::ContextParallel, op, 0, 0});
   }
+  return all;
+}
+
+void StageExecutor::attentionBackwardShared(Unit &u, int i, KvState &kv,
+                                            const float *dy, float *dx,
+                                            float *dk, float *dv) {
+  const Op &op = graph_.ops[i];
+  const int local = i - spec_.opBegin;
+  const cpu::AttentionDims d = attentionDims(u, op);
+  const int64_t B = batch_->batch, S = batch_->seq;
+  const int64_t kw = graph_.valueFeatures[op.inputs[1]],
+                vw = graph_.valueFeatures[op.inputs[2]];
+  // The prefix's K/V again, and its gradient from this rank's queries.
+  RowBuffer k = gatherPrefix(kv.k, u, kw, i), v = gatherPrefix(kv.v, u, vw, i);
+  RowBuffer dkAll(B, S, kw, &memory_, MemKind::KvGrad),
+      dvAll(B, S, vw, &memory_, MemKind::KvGrad);
+  dkAll.commit(0, u.chunkEnd);
+  dvAll.commit(0, u.chunkEnd);
+  float *ws = scratch(1, kernels_.attention_workspace_size(d));
+  kernels_.attention_bwd(u.values[op.inputs[0]].data(), k.data(), v.data(),
+                         u.values[op.output].data(), dy, u.saveA[local].data(),
+                         dx, dkAll.data(), dvAll.data(), ws, d);
+  // Every rank's queries' share of every prefix row, summed; each rank keeps
+  // its own rows (of this chunk and the earlier ones) in its buffers.
+  if (kv.dk.empty()) {
+    kv.dk = RowBuffer(B, S, kw, &memory_, MemKind::KvGrad);
+    kv.dv = RowBuffer(B, S, vw, &memory_, MemKind::KvGrad);
+  }
+  const int chunks = static_cast<int>(bounds_.size()) - 1;
+  for (auto [all, mine, width] : {std::tuple{&dkAll, &kv.dk, kw},
+                                  std::tuple{&dvAll, &kv.dv, vw}})
+    for (int64_t b = 0; b < B; ++b) {
+      float *rows = all->data() + b * S * width;
+      allReduceSum(*cp_, rows, u.chunkEnd * width,
+                   Tag{MsgKind::ContextParallel, i, 0, 0});
+      for (int c = 0; c < chunks && bounds_[c] < u.chunkEnd; ++c) {
+        const auto [first, last] = contextParallelPart(
+            bounds_[c], bounds_[c + 1], cp_->rank(), cp_->size());
+        mine->commit(first, last);
+        kernels_.accumulate(rows + first * width,
+                            mine->data() + (b * S + first) * width,
+                            (last - first) * width);
+      }
+    }
+  // This chunk's own rows are complete now (later chunks added theirs).
+  kernels_.kv_cache_write_bwd(kv.dk.data(), kv.dv.data(), dk, dv, d);
+  kv.dk.release(u.start, u.start + u.len);
+  kv.dv.release(u.start, u.start + u.len);
 }
 
 void StageExecutor::gatherTokens(const Unit &u, const float *part,

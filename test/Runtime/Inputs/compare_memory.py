@@ -3,7 +3,8 @@
 same plan; fails if any rank's activations differ by more than the given
 relative tolerance, or its KV caches are not exactly KV_RATIO times the
 simulated ones (default 1: both allocate them by chunk, at the same
-actions), or its KV-gradient buffers not exactly KVGRAD_RATIO times.
+actions), or its KV-gradient buffers not exactly KVGRAD_RATIO times; a
+ratio "-" compares activations only.
 
 usage: compare_memory.py TRAIN_OUTPUT SIMULATE_OUTPUT TOLERANCE [KVGRAD_RATIO [KV_RATIO]]
 """
@@ -26,8 +27,9 @@ def main():
     train = table(sys.argv[1], "rank  peak bytes  activations")
     simulated = table(sys.argv[2], "rank  bubble")
     tolerance = float(sys.argv[3])
-    kvgrad_ratio = float(sys.argv[4]) if len(sys.argv) > 4 else 1.0
-    kv_ratio = float(sys.argv[5]) if len(sys.argv) > 5 else 1.0
+    kvgrad_ratio = sys.argv[4] if len(sys.argv) > 4 else "1"
+    kv_ratio = sys.argv[5] if len(sys.argv) > 5 else "1"
+    kv_checked = "-" not in (kvgrad_ratio, kv_ratio)
     if len(train) != len(simulated) or not train:
         sys.exit(f"rank counts differ: {len(train)} measured, {len(simulated)} simulated")
     worst = 0.0
@@ -40,8 +42,10 @@ def main():
         worst = max(worst, diff)
         kv = (int(measured[3]), int(measured[4]))
         kv_sim = (int(predicted[7]), int(predicted[8]))
-        kv_equal = (kv_equal and abs(kv[0] - kv_ratio * kv_sim[0]) < 0.5
-                    and abs(kv[1] - kvgrad_ratio * kv_sim[1]) < 0.5)
+        if kv_checked:
+            kv_equal = (kv_equal
+                        and abs(kv[0] - float(kv_ratio) * kv_sim[0]) < 0.5
+                        and abs(kv[1] - float(kvgrad_ratio) * kv_sim[1]) < 0.5)
         print(f"rank {measured[0]}: activations measured {m}, predicted {p}, "
               f"{100 * diff:.1f}%; kv cache / kv grad measured {kv[0]} / "
               f"{kv[1]}, predicted {kv_sim[0]} / {kv_sim[1]}")

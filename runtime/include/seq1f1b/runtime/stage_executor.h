@@ -127,11 +127,15 @@ private:
                     int64_t width, int op);
   void reduceScatterTokens(const Unit &u, float *full, float *part,
                            int64_t width, int op);
-  /// Context parallelism: sums the chunk's rows of a K/V cache or gradient
-  /// buffer over the ranks sharing the chunk (with `own` true, the others'
-  /// rows are zeroed first, so that the sum gathers every rank's own rows).
-  void sumChunkRows(RowBuffer &rows, const Unit &u, int64_t width, int op,
-                    bool own);
+  /// Context parallelism: the K or V rows [0, end of the chunk) of every
+  /// rank sharing it, from this rank's cache `own` (which holds its rows),
+  /// in a buffer that lives as long as the op needs it.
+  RowBuffer gatherPrefix(const RowBuffer &own, const Unit &u, int64_t width,
+                         int op);
+  /// Attention's backward over a gathered prefix: dx, and this chunk's dk,
+  /// dv once every rank's queries have added their share to its rows.
+  void attentionBackwardShared(Unit &u, int i, KvState &kv, const float *dy,
+                               float *dx, float *dk, float *dv);
   /// A reusable, grow-only buffer of at least `n` floats, so kernels' scratch
   /// space is not allocated per op in steady state. Contents are undefined.
   float *scratch(int slot, size_t n);
