@@ -17,6 +17,7 @@
 #include "mlir/Dialect/LLVMIR/LLVMDialect.h"
 #include "mlir/IR/Builders.h"
 #include "llvm/ADT/TypeSwitch.h"
+#include "llvm/Support/FormatVariadic.h"
 #include "llvm/Support/JSON.h"
 
 namespace seq1f1b {
@@ -169,8 +170,8 @@ void LowerToRuntime::runOnOperation() {
   auto ptr = LLVM::LLVMPointerType::get(ctx);
   auto i32 = b.getI32Type();
   auto voidType = LLVM::LLVMVoidType::get(ctx);
-  auto module2 = ModuleOp::create(loc);
-  b.setInsertionPointToEnd(module2.getBody());
+  auto lowered = ModuleOp::create(loc);
+  b.setInsertionPointToEnd(lowered.getBody());
   llvm::StringMap<LLVM::LLVMFuncOp> abi;
   for (const AbiFunction &f : kAbi) {
     SmallVector<Type> args{ptr};
@@ -242,8 +243,8 @@ void LowerToRuntime::runOnOperation() {
   module.getBody()->getOperations().clear();
   module->setAttrs(ArrayRef<NamedAttribute>{});
   module.getBody()->getOperations().splice(
-      module.getBody()->end(), module2.getBody()->getOperations());
-  module2.erase();
+      module.getBody()->end(), lowered.getBody()->getOperations());
+  lowered.erase();
 }
 
 } // namespace

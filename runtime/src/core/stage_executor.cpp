@@ -139,7 +139,9 @@ void StageExecutor::beginStep(const Batch &batch, const std::vector<int> &bounds
     throw std::invalid_argument(where + "chunk bounds must run from 0 to S");
   const int cp = contextParallel ? contextParallel->size() : 1;
   for (size_t c = 0; c + 1 < bounds.size(); ++c)
-    if (bounds[c + 1] - bounds[c] < cp)
+    if (bounds[c] >= bounds[c + 1])
+      throw std::invalid_argument(where + "chunk bounds must increase");
+    else if (bounds[c + 1] - bounds[c] < cp)
       throw std::invalid_argument(
           where + "chunk " + std::to_string(c) + " has " +
           std::to_string(bounds[c + 1] - bounds[c]) + " tokens, fewer than " +
@@ -303,11 +305,11 @@ void StageExecutor::forwardOp(Unit &u, int i) {
     if (op.tpSplit) {
       // This rank's rows of the table; other tokens' rows are zero here and
       // come from their rank through the tp_reduce after this op.
-      const int64_t rows = p0->shape[0], D = p0->shape[1],
-                    first = tp_->rank() * rows;
+      const int64_t mine = p0->shape[0], D = p0->shape[1],
+                    first = tp_->rank() * mine;
       for (int64_t t = 0; t < N; ++t) {
         const int64_t row = u.ids[t] - first;
-        if (row >= 0 && row < rows)
+        if (row >= 0 && row < mine)
           std::copy_n(param(0) + row * D, D, y + t * D);
         else
           std::fill_n(y + t * D, D, 0.0f);
@@ -575,12 +577,12 @@ void StageExecutor::backwardOp(Unit &u, int i, bool input, bool weight) {
         g = scaled;
       }
       if (op.tpSplit) {
-        const int64_t rows = p0->shape[0], D = p0->shape[1],
-                      first = tp_->rank() * rows;
+        const int64_t mine = p0->shape[0], D = p0->shape[1],
+                      first = tp_->rank() * mine;
         float *table = pgrad(0);
         for (int64_t t = 0; t < N; ++t) {
           const int64_t row = u.ids[t] - first;
-          if (row >= 0 && row < rows)
+          if (row >= 0 && row < mine)
             kernels_.accumulate(g + t * D, table + row * D, D);
         }
       } else {
