@@ -56,9 +56,14 @@ static cl::opt<int64_t> virtualStages(
     cl::cat(category));
 static cl::opt<int64_t> chunks("chunks", cl::desc("Sequence chunks N"),
                                cl::init(1), cl::cat(category));
-static cl::opt<std::string> policy("policy",
-                                   cl::desc("Chunk split: even|flops"),
-                                   cl::init("flops"), cl::cat(category));
+static cl::opt<std::string>
+    policy("policy", cl::desc("Chunk split: even|flops|profile"),
+           cl::init("flops"), cl::cat(category));
+static cl::opt<std::string> profile(
+    "profile",
+    cl::desc("Measured chunk times for --policy profile (seq1f1b-train "
+             "--profile-out writes them)"),
+    cl::value_desc("file"), cl::init(""), cl::cat(category));
 static cl::opt<int64_t> microbatches("microbatches",
                                      cl::desc("Micro-batches per step M"),
                                      cl::init(1), cl::cat(category));
@@ -154,7 +159,7 @@ int main(int argc, char **argv) {
   const bool planned = !module->getOps<pipe::ScheduleOp>().empty();
   if (!planned) {
     pm.addPass(createPartitionStages({stages, virtualStages}));
-    pm.addPass(createSplitSequence({chunks, policy, 1, ""}));
+    pm.addPass(createSplitSequence({chunks, policy, 1, profile}));
     pm.addPass(createSchedule({scheduleKind, microbatches, virtualStages}));
     pm.addPass(createVerifySchedule());
   }
