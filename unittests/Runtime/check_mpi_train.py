@@ -76,6 +76,34 @@ def main():
             print("in-process:", local.returncode, local.stdout, local.stderr)
             print("mpi:", mpi.returncode, mpi.stdout, mpi.stderr)
 
+    # Checkpoints: an MPI job's --save (rank 0 gathers every rank's parts)
+    # is the in-process run's file, byte for byte, and either resumes the
+    # other's run with the same next step.
+    common = ["--graph", graphs["llama"], "--data", data, "--seq-len", "32",
+              "--chunks", "2", "--microbatches", "2", "--tp", "2"]
+    files = {k: os.path.join(work, f"{k}.safetensors") for k in ("local", "mpi")}
+    local = run([train, "--ranks", "2", "--steps", "2", "--save",
+                 files["local"]] + common)
+    mpi = run(mpiexec + ["4", train, "--comm", "mpi", "--steps", "2", "--save",
+                         files["mpi"]] + common)
+    same = (local.returncode == 0 and mpi.returncode == 0 and
+            open(files["local"], "rb").read() == open(files["mpi"], "rb").read())
+    resumed = {}
+    for where, load in (("local", files["mpi"]), ("mpi", files["local"])):
+        cmd = [train, "--steps", "1", "--load", load] + common
+        cmd = (mpiexec + ["4"] + cmd + ["--comm", "mpi"] if where == "mpi"
+               else cmd + ["--ranks", "2"])
+        out = run(cmd)
+        resumed[where] = [strip.sub("", l) for l in out.stdout.splitlines()
+                          if not l.startswith("resumed from")]
+        same = same and out.returncode == 0
+    ok = same and resumed["local"] == resumed["mpi"] and len(resumed["mpi"]) > 1
+    print(f"{'ok  ' if ok else 'FAIL'} --save and --load under mpirun -np 4 "
+          f"(T=2, P=2)")
+    if not ok:
+        failed += 1
+        print(local.stdout, local.stderr, mpi.stdout, mpi.stderr, resumed)
+
     bad = run(mpiexec + ["2", train, "--comm", "mpi", "--ranks", "3",
                          "--graph", graphs["gpt"], "--data", data,
                          "--seq-len", "32"])

@@ -288,6 +288,75 @@ PipelineRank::step(const Batch &batch, Communicator &comm,
   return result;
 }
 
+void PipelineRank::setState(const TensorMap &state, int64_t optimizerSteps) {
+  const Graph &whole = plan_->wholeGraph(), &g = plan_->graph();
+  const int T = plan_->tensorParallel();
+  const std::string what =
+      optimizerSteps < 0 ? "the value for" : "the checkpoint's";
+  auto tensor = [&](const std::string &key, const ParamSpec &spec) {
+    auto it = state.find(key);
+    if (it == state.end())
+      throw std::invalid_argument(
+          (optimizerSteps < 0 ? "no value for parameter '"
+                              : "the checkpoint has no '") +
+          key + "'");
+    if (it->second.shape != spec.shape)
+      throw std::invalid_argument(what + " '" + key +
+                                  "' has another shape than the graph's");
+    return it->second.data;
+  };
+  for (auto &[p, st] : exec_->params()) {
+    const ParamSpec &spec = whole.params[p], &part = g.params[p];
+    st.value = shardOf(part, tensor(spec.name, spec), tpRank_, T);
+    if (optimizerSteps < 0)
+      continue;
+    st.m = shardOf(part, tensor("optimizer.m." + spec.name, spec), tpRank_, T);
+    st.v = shardOf(part, tensor("optimizer.v." + spec.name, spec), tpRank_, T);
+  }
+  if (optimizerSteps >= 0)
+    exec_->setOptimizerSteps(optimizerSteps);
+}
+
+TensorMap PipelineRank::gatherTrainingState(Communicator &world) const {
+  const Graph &whole = plan_->wholeGraph(), &g = plan_->graph();
+  const int T = plan_->tensorParallel();
+  const bool root = world.rank() == 0;
+  TensorMap state;
+  using Field = std::vector<float> ParamState::*;
+  const std::pair<const char *, Field> fields[] = {
+      {"", &ParamState::value},
+      {"optimizer.m.", &ParamState::m},
+      {"optimizer.v.", &ParamState::v}};
+  for (size_t p = 0; p < g.params.size(); ++p) {
+    if (plan_->holders()[p].empty())
+      continue;
+    const ParamSpec &part = g.params[p];
+    for (size_t f = 0; f < 3; ++f) {
+      // Part k comes from its first holder: replica 0, context-parallel
+      // rank 0, tensor-parallel rank k*T/parts.
+      std::vector<std::vector<float>> parts(part.tpParts);
+      for (int k = 0; k < part.tpParts; ++k) {
+        const int from = plan_->worldRank(plan_->holders()[p].front(),
+                                          k * T / part.tpParts, 0, 0);
+        const Tag tag{MsgKind::Report, int(16 + 3 * p + f), 0, 0};
+        if (from == worldRank() && root)
+          parts[k] = exec_->params().at(int(p)).*fields[f].second;
+        else if (from == worldRank())
+          world.send(0, tag, (exec_->params().at(int(p)).*fields[f].second).data(),
+                     part.numel() * sizeof(float));
+        else if (root) {
+          parts[k].resize(part.numel());
+          world.recv(from, tag, parts[k].data(), part.numel() * sizeof(float));
+        }
+      }
+      if (root)
+        state[fields[f].first + whole.params[p].name] = {
+            whole.params[p].shape, unshard(part, parts)};
+    }
+  }
+  return state;
+}
+
 const ParamState &PipelineRank::state(const std::string &name) const {
   const int p = plan_->graph().paramIndex(name);
   auto it = p < 0 ? exec_->params().end() : exec_->params().find(p);
@@ -419,51 +488,13 @@ void Pipeline::setLearningRate(double lr) {
 }
 
 void Pipeline::setParams(const TensorMap &params) {
-  const Graph &g = plan_->wholeGraph();
-  const int T = plan_->tensorParallel();
-  for (size_t p = 0; p < g.params.size(); ++p) {
-    const ParamSpec &spec = g.params[p];
-    auto it = params.find(spec.name);
-    if (it == params.end())
-      throw std::invalid_argument("no value for parameter '" + spec.name + "'");
-    if (it->second.shape != spec.shape)
-      throw std::invalid_argument("the value for '" + spec.name +
-                                  "' has another shape than the graph's");
-    const ParamSpec &part = plan_->graph().params[p];
-    for (auto [rank, t] : holdersOf(int(p)))
-      rank->executor().params().at(int(p)).value =
-          shardOf(part, it->second.data, t, T);
-  }
+  for (std::unique_ptr<PipelineRank> &r : ranks_)
+    r->setState(params);
 }
 
 void Pipeline::restore(const TensorMap &state, int64_t optimizerSteps) {
-  const Graph &g = plan_->wholeGraph();
-  const int T = plan_->tensorParallel();
-  auto tensor = [&](const std::string &key, const ParamSpec &spec) {
-    auto it = state.find(key);
-    if (it == state.end())
-      throw std::invalid_argument("the checkpoint has no '" + key + "'");
-    if (it->second.shape != spec.shape)
-      throw std::invalid_argument("the checkpoint's '" + key +
-                                  "' has another shape than the graph's");
-    return it->second.data;
-  };
-  for (size_t p = 0; p < g.params.size(); ++p) {
-    if (plan_->holders()[p].empty()) // as trainingState() leaves it out
-      continue;
-    const ParamSpec &spec = g.params[p], &part = plan_->graph().params[p];
-    const std::vector<float> value = tensor(spec.name, spec),
-                             m = tensor("optimizer.m." + spec.name, spec),
-                             v = tensor("optimizer.v." + spec.name, spec);
-    for (auto [rank, t] : holdersOf(int(p))) {
-      ParamState &st = rank->executor().params().at(int(p));
-      st.value = shardOf(part, value, t, T);
-      st.m = shardOf(part, m, t, T);
-      st.v = shardOf(part, v, t, T);
-    }
-  }
   for (std::unique_ptr<PipelineRank> &r : ranks_)
-    r->executor().setOptimizerSteps(optimizerSteps);
+    r->setState(state, optimizerSteps);
 }
 
 std::vector<float> Pipeline::param(const std::string &name) const {

@@ -386,12 +386,9 @@ Args parseArgs(int argc, char **argv, const CompiledPlan *compiled) {
   if (a.tokens != "bytes" && a.tokens != "u16" && a.tokens != "u32")
     usageError("--tokens must be bytes, u16 or u32, got '" + a.tokens + "'");
   if (a.comm == "mpi" &&
-      (!a.timeline.empty() || !a.trace.empty() || !a.profileOut.empty() ||
-       !a.save.empty() || !a.load.empty() || !a.initFrom.empty() ||
-       !a.saveHf.empty()))
-    usageError("--timeline, --trace, --profile-out, --save, --load, "
-               "--init-from and --save-hf need the ranks in this process "
-               "(--comm inprocess)");
+      (!a.timeline.empty() || !a.trace.empty() || !a.profileOut.empty()))
+    usageError("--timeline, --trace and --profile-out need the ranks in this "
+               "process (--comm inprocess)");
   if (!a.load.empty() && !a.initFrom.empty())
     usageError("--load and --init-from both set the weights: give one");
 #ifdef SEQ1F1B_HAVE_CUDA
@@ -470,8 +467,13 @@ public:
   virtual std::pair<double, int> worst(std::pair<double, int> local) {
     return local;
   }
-  /// The whole pipeline, where this process has every rank (else null).
-  virtual Pipeline *inProcess() { return nullptr; }
+  /// Sets the ranks' parameters from whole tensors, and with
+  /// `optimizerSteps` >= 0 their AdamW moments and step count too.
+  virtual void setState(const TensorMap &state, int64_t optimizerSteps) = 0;
+  /// The training state in whole tensors where this process prints (every
+  /// process must call it: under MPI the ranks send theirs to rank 0).
+  virtual TensorMap trainingState() = 0;
+  virtual int64_t optimizerSteps() const = 0;
   /// The learning rate of the following steps.
   virtual void setLearningRate(double lr) = 0;
 };
@@ -487,8 +489,17 @@ public:
        const std::vector<float> &reference) const override {
     return GradPair{pipeline_.grad(name), reference};
   }
-  Pipeline *inProcess() override { return &pipeline_; }
   void setLearningRate(double lr) override { pipeline_.setLearningRate(lr); }
+  void setState(const TensorMap &state, int64_t optimizerSteps) override {
+    if (optimizerSteps < 0)
+      pipeline_.setParams(state);
+    else
+      pipeline_.restore(state, optimizerSteps);
+  }
+  TensorMap trainingState() override { return pipeline_.trainingState(); }
+  int64_t optimizerSteps() const override {
+    return pipeline_.optimizerSteps();
+  }
 
 private:
   Pipeline pipeline_;
@@ -540,6 +551,15 @@ public:
                             rank_.tpRank(), rank_.plan().tensorParallel())};
   }
   void setLearningRate(double lr) override { rank_.setLearningRate(lr); }
+  void setState(const TensorMap &state, int64_t optimizerSteps) override {
+    rank_.setState(state, optimizerSteps);
+  }
+  TensorMap trainingState() override {
+    return rank_.gatherTrainingState(comm_);
+  }
+  int64_t optimizerSteps() const override {
+    return rank_.executor().optimizerSteps();
+  }
   std::pair<double, int> worst(std::pair<double, int> local) override {
     std::vector<double> all = gatherToRoot(
         comm_, {local.first, double(local.second)}, Tag{MsgKind::Report, 1, 0, 0});
@@ -769,9 +789,9 @@ int run(Args a, const CompiledPlan *compiled) {
     std::vector<std::string> ignored;
     const TensorMap params =
         graphParamsFromHf(readHfCheckpoint(a.initFrom), graph, &ignored);
-    for (Pipeline *p : {pipeline->inProcess(), reference.get()})
-      if (p)
-        p->setParams(params);
+    pipeline->setState(params, -1);
+    if (reference)
+      reference->setParams(params);
     if (prints) {
       std::printf("initialized %zu parameters from %s", params.size(),
                   a.initFrom.c_str());
@@ -805,9 +825,9 @@ int run(Args a, const CompiledPlan *compiled) {
                                     key + "'");
       return v;
     };
-    for (Pipeline *p : {pipeline->inProcess(), reference.get()})
-      if (p)
-        p->restore(state, integer("optimizer_steps"));
+    pipeline->setState(state, integer("optimizer_steps"));
+    if (reference)
+      reference->restore(state, integer("optimizer_steps"));
     loader.seek(integer("data_epoch"), integer("data_position"));
     first = int(integer("step")) + 1;
     if (meta.count("lr_decay_steps"))
@@ -895,6 +915,10 @@ int run(Args a, const CompiledPlan *compiled) {
       std::printf("\n");
     std::fflush(stdout);
   }
+  // Checkpoints: every process sends its parameters to the printing one.
+  TensorMap state;
+  if (!a.save.empty() || !a.saveHf.empty())
+    state = pipeline->trainingState();
   if (!prints) // only the printing rank decides (it has every gradient check)
     return 0;
   if (a.memory) {
@@ -928,12 +952,12 @@ int run(Args a, const CompiledPlan *compiled) {
                   "--profile-out)\",\n  \"samples\": [" +
                   profileSamples + "\n  ]\n}\n");
   if (!a.save.empty()) {
-    Pipeline &p = *pipeline->inProcess();
-    writeSafetensors(a.save, p.trainingState(),
+    writeSafetensors(a.save, state,
                      {{"format", kCheckpointFormat},
                       {"graph", a.graph},
                       {"step", std::to_string(first + a.steps - 1)},
-                      {"optimizer_steps", std::to_string(p.optimizerSteps())},
+                      {"optimizer_steps",
+                       std::to_string(pipeline->optimizerSteps())},
                       {"data_epoch", std::to_string(loader.epoch())},
                       {"data_position", std::to_string(loader.position())},
                       {"lr_decay_steps", std::to_string(lrs.decaySteps)}});
@@ -941,7 +965,7 @@ int run(Args a, const CompiledPlan *compiled) {
                 first + a.steps - 1);
   }
   if (!a.saveHf.empty()) {
-    TensorMap state = pipeline->inProcess()->trainingState(), params;
+    TensorMap params;
     for (const ParamSpec &p : graph.params)
       params[p.name] = std::move(state.at(p.name));
     writeSafetensors(a.saveHf, hfFromGraphParams(params, graph),

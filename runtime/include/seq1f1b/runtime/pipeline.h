@@ -200,6 +200,15 @@ public:
   cpu::LossSum localLoss() const { return exec_->loss(); }
   /// Whether this rank holds the parameter (unknown names: false).
   bool holds(const std::string &name) const;
+  /// Sets this rank's parameters from whole tensors by graph name (its
+  /// parts of them), and with `optimizerSteps` >= 0 also its AdamW moments
+  /// ("optimizer.m.<name>", "optimizer.v.<name>") and step count. Throws
+  /// std::invalid_argument naming the first tensor missing or misshapen.
+  void setState(const TensorMap &state, int64_t optimizerSteps = -1);
+  /// The training state as Pipeline::trainingState() has it, gathered over
+  /// `world` (every rank of the plan calls it): on world rank 0; the other
+  /// ranks send their parts and get an empty map.
+  TensorMap gatherTrainingState(Communicator &world) const;
   /// Value / gradient (after the cross-rank sum, before clipping) of a
   /// parameter this rank holds (its part, with tensor parallelism); throws
   /// std::invalid_argument otherwise.
