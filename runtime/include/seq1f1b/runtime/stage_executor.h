@@ -18,6 +18,13 @@
 // Parameter gradients accumulate across chunks and micro-batches into the
 // ParamStore; the loss gradient is scaled by 1/(target tokens of the step).
 //
+// A tensor-parallel graph (tensor_parallel.h) sums over its group in the
+// tp_copy, tp_reduce, vocabulary-parallel loss and split-norm ops; with
+// sequence parallelism its sequence-split values hold the rank's part of
+// the unit's tokens. With context parallelism the unit is the rank's part
+// of the chunk, the caches hold the rank's rows, and each attention op
+// gathers the prefix from the other ranks for as long as it runs.
+//
 //===----------------------------------------------------------------------===//
 
 #ifndef SEQ1F1B_RUNTIME_STAGE_EXECUTOR_H
