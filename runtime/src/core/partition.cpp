@@ -90,6 +90,14 @@ std::pair<int, int> contextParallelPart(int begin, int end, int rank,
           begin + static_cast<int>(len * (rank + 1) / ranks)};
 }
 
+RankTokens rankTokens(int begin, int end, int cpRank, int cpRanks, int spRank,
+                      int spRanks) {
+  const auto [start, stop] = contextParallelPart(begin, end, cpRank, cpRanks);
+  const auto [splitStart, splitEnd] =
+      contextParallelPart(start, stop, spRank, spRanks);
+  return {start, stop, splitStart, splitEnd};
+}
+
 std::vector<StageSpec> cutStages(const Graph &g, int stages, int seq) {
   std::vector<int> bounds = cutPoints(g);
   bounds.insert(bounds.begin(), 0);

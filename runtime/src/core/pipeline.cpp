@@ -319,7 +319,6 @@ void PipelineRank::setState(const TensorMap &state, int64_t optimizerSteps) {
 
 TensorMap PipelineRank::gatherTrainingState(Communicator &world) const {
   const Graph &whole = plan_->wholeGraph(), &g = plan_->graph();
-  const int T = plan_->tensorParallel();
   const bool root = world.rank() == 0;
   TensorMap state;
   using Field = std::vector<float> ParamState::*;
@@ -332,18 +331,17 @@ TensorMap PipelineRank::gatherTrainingState(Communicator &world) const {
       continue;
     const ParamSpec &part = g.params[p];
     for (size_t f = 0; f < 3; ++f) {
-      // Part k comes from its first holder: replica 0, context-parallel
-      // rank 0, tensor-parallel rank k*T/parts.
       std::vector<std::vector<float>> parts(part.tpParts);
       for (int k = 0; k < part.tpParts; ++k) {
-        const int from = plan_->worldRank(plan_->holders()[p].front(),
-                                          k * T / part.tpParts, 0, 0);
+        const int from = plan_->partHolder(int(p), k);
         const Tag tag{MsgKind::Report, int(16 + 3 * p + f), 0, 0};
+        const auto mine = [&]() -> const std::vector<float> & {
+          return exec_->params().at(int(p)).*fields[f].second;
+        };
         if (from == worldRank() && root)
-          parts[k] = exec_->params().at(int(p)).*fields[f].second;
+          parts[k] = mine();
         else if (from == worldRank())
-          world.send(0, tag, (exec_->params().at(int(p)).*fields[f].second).data(),
-                     part.numel() * sizeof(float));
+          world.send(0, tag, mine().data(), part.numel() * sizeof(float));
         else if (root) {
           parts[k].resize(part.numel());
           world.recv(from, tag, parts[k].data(), part.numel() * sizeof(float));
@@ -442,25 +440,12 @@ int Pipeline::paramOf(const std::string &name) const {
 
 std::vector<float> Pipeline::whole(int p,
                                    std::vector<float> ParamState::*field) const {
-  const int r = plan_->holders()[p].front(), T = plan_->tensorParallel();
   const ParamSpec &spec = plan_->graph().params[p];
-  std::vector<std::vector<float>> parts; // from the first holder of each
+  std::vector<std::vector<float>> parts;
   for (int k = 0; k < spec.tpParts; ++k)
-    parts.push_back(ranks_[plan_->worldRank(r, k * T / spec.tpParts, 0)]
-                        ->executor()
-                        .params()
-                        .at(p).*field);
+    parts.push_back(
+        ranks_[plan_->partHolder(p, k)]->executor().params().at(p).*field);
   return unshard(spec, parts);
-}
-
-std::vector<std::pair<PipelineRank *, int>> Pipeline::holdersOf(int p) {
-  std::vector<std::pair<PipelineRank *, int>> all;
-  for (int d = 0; d < plan_->replicas(); ++d)
-    for (int r : plan_->holders()[p])
-      for (int c = 0; c < plan_->contextParallel(); ++c)
-        for (int t = 0; t < plan_->tensorParallel(); ++t)
-          all.push_back({ranks_[plan_->worldRank(r, t, d, c)].get(), t});
-  return all;
 }
 
 TensorMap Pipeline::trainingState() const {

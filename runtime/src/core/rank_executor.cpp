@@ -177,22 +177,19 @@ void RankExecutor::run(const Action &a, const Batch &batch,
   const Tag fwdOut{MsgKind::Activation, a.stage + 1, mb, c};
   const Tag bwdIn{MsgKind::Gradient, a.stage, mb, c};
   const Tag bwdOut{MsgKind::Gradient, a.stage - 1, mb, c};
-  // This rank's tokens of the chunk (its part, with context parallelism).
-  const auto [begin, end] =
-      contextParallel ? contextParallelPart(bounds.at(c), bounds.at(c + 1),
-                                            contextParallel->rank(),
-                                            contextParallel->size())
-                      : std::pair<int, int>{bounds.at(c), bounds.at(c + 1)};
-  // With sequence parallelism, its tensor-parallel part of those.
+  // This rank's tokens of the chunk: its context-parallel part, and of
+  // that, with sequence parallelism, its tensor-parallel part.
   const bool split = !graph_.sequenceSplit.empty();
-  const auto [spBegin, spEnd] =
-      split ? contextParallelPart(begin, end, tensorParallel->rank(),
-                                  tensorParallel->size())
-            : std::pair<int, int>{begin, end};
+  const RankTokens tokens = rankTokens(
+      bounds.at(c), bounds.at(c + 1),
+      contextParallel ? contextParallel->rank() : 0,
+      contextParallel ? contextParallel->size() : 1,
+      split ? tensorParallel->rank() : 0, split ? tensorParallel->size() : 1);
   auto elements = [&](int value) {
-    const int64_t tokens =
-        split && graph_.sequenceSplit[value] ? spEnd - spBegin : end - begin;
-    return static_cast<size_t>(batch.batch * tokens *
+    const int64_t n = split && graph_.sequenceSplit[value]
+                          ? tokens.splitEnd - tokens.splitStart
+                          : tokens.end - tokens.start;
+    return static_cast<size_t>(batch.batch * n *
                                graph_.valueFeatures.at(value));
   };
   StageExecutor &exec = *executors_.at(a.stage);

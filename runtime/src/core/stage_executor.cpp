@@ -225,18 +225,14 @@ std::vector<float> StageExecutor::forward(int mb, int chunk,
   u.chunk = chunk;
   u.chunkStart = bounds_[chunk];
   u.chunkEnd = bounds_[chunk + 1];
-  const auto [first, last] =
-      cp_ ? contextParallelPart(u.chunkStart, u.chunkEnd, cp_->rank(),
-                                cp_->size())
-          : std::pair<int, int>{u.chunkStart, u.chunkEnd};
-  u.start = first;
-  u.len = last - first;
-  const auto [spFirst, spLast] =
-      graph_.sequenceSplit.empty()
-          ? std::pair<int, int>{first, last}
-          : contextParallelPart(first, last, tp_->rank(), tp_->size());
-  u.spStart = spFirst;
-  u.spLen = spLast - spFirst;
+  const bool sp = !graph_.sequenceSplit.empty();
+  const RankTokens tokens = rankTokens(
+      u.chunkStart, u.chunkEnd, cp_ ? cp_->rank() : 0, cp_ ? cp_->size() : 1,
+      sp ? tp_->rank() : 0, sp ? tp_->size() : 1);
+  u.start = tokens.start;
+  u.len = tokens.end - tokens.start;
+  u.spStart = tokens.splitStart;
+  u.spLen = tokens.splitEnd - tokens.splitStart;
   const int64_t B = batch_->batch, S = batch_->seq;
   for (int64_t b = 0; b < B; ++b)
     for (int s = u.start; s < u.start + u.len; ++s) {
@@ -638,7 +634,7 @@ void StageExecutor::backwardOp(Unit &u, int i, bool input, bool weight) {
     float *dk = scratch(2, N * feat(op.inputs[1]));
     float *dv = scratch(3, N * feat(op.inputs[2]));
     if (cp_) {
-      attentionBackwardShared(u, i, kv, dy, dx, dk, dv);
+      attentionBackwardShared(u, i, d, kv, dy, dx, dk, dv, ws);
     } else if (d.start == 0 && d.len == d.max_seq) {
       // The whole sequence in one chunk: no other chunk shares its K/V, so
       // their gradient goes straight to dk, dv (laid out as the buffers
@@ -778,12 +774,13 @@ RowBuffer StageExecutor::gatherPrefix(const RowBuffer &own, const Unit &u,
   return all;
 }
 
-void StageExecutor::attentionBackwardShared(Unit &u, int i, KvState &kv,
-                                            const float *dy, float *dx,
-                                            float *dk, float *dv) {
+void StageExecutor::attentionBackwardShared(Unit &u, int i,
+                                            const cpu::AttentionDims &d,
+                                            KvState &kv, const float *dy,
+                                            float *dx, float *dk, float *dv,
+                                            float *ws) {
   const Op &op = graph_.ops[i];
   const int local = i - spec_.opBegin;
-  const cpu::AttentionDims d = attentionDims(u, op);
   const int64_t B = batch_->batch, S = batch_->seq;
   const int64_t kw = graph_.valueFeatures[op.inputs[1]],
                 vw = graph_.valueFeatures[op.inputs[2]];
@@ -793,7 +790,6 @@ void StageExecutor::attentionBackwardShared(Unit &u, int i, KvState &kv,
       dvAll(B, S, vw, &memory_, MemKind::KvGrad);
   dkAll.commit(0, u.chunkEnd);
   dvAll.commit(0, u.chunkEnd);
-  float *ws = scratch(1, kernels_.attention_workspace_size(d));
   kernels_.attention_bwd(u.values[op.inputs[0]].data(), k.data(), v.data(),
                          u.values[op.output].data(), dy, u.saveA[local].data(),
                          dx, dkAll.data(), dvAll.data(), ws, d);

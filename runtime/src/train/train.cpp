@@ -612,18 +612,19 @@ double gradientDifference(Run &run, const Pipeline &reference,
 /// its compute actions on every stage, as s1f-split-sequence's profile
 /// samples: {"length": s, "end": e, "seconds": t}.
 void addChunkSamples(const sched::SimulationResult &timeline,
-                     const std::vector<int> &bounds, std::string &samples) {
+                     const std::vector<int> &bounds,
+                     std::vector<std::string> &samples) {
   std::map<std::pair<int, int>, double> seconds;
   for (const sched::TimelineEvent &e : timeline.events)
     seconds[{e.microbatch, e.chunk}] += e.end - e.start;
-  std::ostringstream out;
   for (const auto &[unit, t] : seconds) {
     const int c = unit.second;
-    out << (samples.empty() && out.tellp() == 0 ? "\n" : ",\n")
-        << "    {\"length\": " << bounds[c + 1] - bounds[c]
-        << ", \"end\": " << bounds[c + 1] << ", \"seconds\": " << t << "}";
+    std::ostringstream sample;
+    sample << "{\"length\": " << bounds[c + 1] - bounds[c]
+           << ", \"end\": " << bounds[c + 1] << ", \"seconds\": " << t
+           << "}";
+    samples.push_back(sample.str());
   }
-  samples += out.str();
 }
 
 /// The rank programs of `path`, or an error naming the file.
@@ -854,7 +855,7 @@ int run(Args a, const CompiledPlan *compiled) {
   bool verified = true;
   std::vector<MemoryStats> lastMemory;
   sched::SimulationResult lastTimeline;
-  std::string profileSamples; // --profile-out's, JSON objects
+  std::vector<std::string> profileSamples; // --profile-out's JSON objects
   for (int step = first; step < first + a.steps; ++step) {
     Batch batch = loader.next();
     pipeline->setLearningRate(lrs.at(step));
@@ -944,13 +945,17 @@ int run(Args a, const CompiledPlan *compiled) {
   }
   if (!a.trace.empty())
     writeText(a.trace, sched::chromeTraceJson(lastTimeline));
-  if (!a.profileOut.empty())
+  if (!a.profileOut.empty()) {
+    std::string samples;
+    for (const std::string &s : profileSamples)
+      samples += (samples.empty() ? "\n    " : ",\n    ") + s;
     writeText(a.profileOut,
               "{\n  \"what\": \"" + a.graph +
                   ": seconds of each chunk's forward and backward over all "
                   "stages, every step but the first (seq1f1b-train "
                   "--profile-out)\",\n  \"samples\": [" +
-                  profileSamples + "\n  ]\n}\n");
+                  samples + "\n  ]\n}\n");
+  }
   if (!a.save.empty()) {
     writeSafetensors(a.save, state,
                      {{"format", kCheckpointFormat},

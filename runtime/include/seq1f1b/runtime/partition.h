@@ -69,6 +69,16 @@ std::vector<int> chunkBounds(const Graph &graph, int seq, int chunks,
 std::pair<int, int> contextParallelPart(int begin, int end, int rank,
                                         int ranks);
 
+/// The tokens of chunk [begin, end) a rank runs: [start, end) its
+/// context-parallel part (rank cpRank of cpRanks), and [splitStart,
+/// splitEnd) its part of those in sequence-split values (rank spRank of
+/// spRanks; 1 rank without sequence parallelism).
+struct RankTokens {
+  int start, end, splitStart, splitEnd;
+};
+RankTokens rankTokens(int begin, int end, int cpRank, int cpRanks, int spRank,
+                      int spRanks);
+
 } // namespace s1f::rt
 
 #endif // SEQ1F1B_RUNTIME_PARTITION_H

@@ -124,6 +124,12 @@ public:
   const seq1f1b::schedule::Schedule &schedule() const { return schedule_; }
   const std::vector<StageSpec> &stages() const { return stages_; }
   const std::vector<int> &chunkBounds() const { return bounds_; }
+  /// World rank of the first holder of part k of parameter p (replica 0,
+  /// context-parallel rank 0, the first tensor-parallel rank with part k).
+  int partHolder(int p, int k) const {
+    return worldRank(holders_[p].front(),
+                     k * tensorParallel() / graph_.params[p].tpParts, 0, 0);
+  }
   /// Per parameter, the pipeline ranks holding it, ascending (empty if
   /// none).
   const std::vector<std::vector<int>> &holders() const { return holders_; }
@@ -277,9 +283,6 @@ private:
   int paramOf(const std::string &name) const;
   std::vector<float> whole(int p,
                            std::vector<float> ParamState::*field) const;
-  /// Every rank holding parameter p (all replicas, all tensor- and
-  /// context-parallel ranks), with its tensor-parallel rank.
-  std::vector<std::pair<PipelineRank *, int>> holdersOf(int p);
 
   std::shared_ptr<const PipelinePlan> plan_;
   std::vector<std::unique_ptr<PipelineRank>> ranks_;

@@ -140,9 +140,11 @@ private:
   RowBuffer gatherPrefix(const RowBuffer &own, const Unit &u, int64_t width,
                          int op);
   /// Attention's backward over a gathered prefix: dx, and this chunk's dk,
-  /// dv once every rank's queries have added their share to its rows.
-  void attentionBackwardShared(Unit &u, int i, KvState &kv, const float *dy,
-                               float *dx, float *dk, float *dv);
+  /// dv once every rank's queries have added their share to its rows (`ws`
+  /// the kernel's workspace for `d`).
+  void attentionBackwardShared(Unit &u, int i, const cpu::AttentionDims &d,
+                               KvState &kv, const float *dy, float *dx,
+                               float *dk, float *dv, float *ws);
   /// A reusable, grow-only buffer of at least `n` floats, so kernels' scratch
   /// space is not allocated per op in steady state. Contents are undefined.
   float *scratch(int slot, size_t n);
