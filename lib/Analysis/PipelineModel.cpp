@@ -448,6 +448,9 @@ schedule::ChunkMemory PipelineCostModel::chunkMemory(int stage,
   llvm::DenseSet<Value> kv, weightInputs, checkpoints;
   llvm::MapVector<Value, int> saved; // value -> layer (kKept wins)
   double outputGrads = 0;
+  // Bytes ops keep inside themselves (a mixture of experts' routing), by
+  // layer as `saved`.
+  llvm::SmallDenseMap<int, double> internal;
   for (Operation *op : stages[stage]) {
     int layer = layerOfOp(op);
     if (auto attention = dyn_cast<llm::AttentionOp>(op)) {
@@ -467,13 +470,16 @@ schedule::ChunkMemory PipelineCostModel::chunkMemory(int stage,
         if (!isRematerializable(operand) &&
             layerOfOp(operand.getDefiningOp()) != layer)
           checkpoints.insert(operand);
-    if (auto costOp = dyn_cast<llm::CostOpInterface>(op))
+    if (auto costOp = dyn_cast<llm::CostOpInterface>(op)) {
+      if (double bytes = costOp.getInternalSavedBytes(len))
+        internal[layer] += bytes / gpus;
       for (Value v : costOp.getSavedForBackward())
         if (!isRematerializable(v)) {
           auto [it, inserted] = saved.insert({v, layer});
           if (!inserted && layer == kKept)
             it->second = kKept;
         }
+    }
   }
   const bool keepKv = chunkBounds.size() > 2; // later chunks read the prefix
   double activations = 0, kvCache = 0, weightGradInput = 0;
@@ -491,6 +497,8 @@ schedule::ChunkMemory PipelineCostModel::chunkMemory(int stage,
         weightGradInput += bytes;
     }
   }
+  for (auto [layer, bytes] : internal)
+    (layer == kKept ? activations : recomputed[layer]) += bytes;
   for (Value v : checkpoints)
     // Not counted above as a value a kept op saves.
     if (auto it = saved.find(v); it == saved.end() || it->second != kKept)

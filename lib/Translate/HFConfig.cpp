@@ -54,10 +54,12 @@ std::optional<std::string> dtypeFromTorch(StringRef torch) {
 /// The model types whose block is Llama's (RMSNorm, RoPE, gated MLP, GQA).
 constexpr StringRef kLlamaFamily[] = {
     "llama", "mistral", "qwen2",       "qwen3", "phi3",
-    "gemma", "gemma2",  "gemma3_text", "olmo2", "smollm3", "granite", "glm4"};
+    "gemma", "gemma2",  "gemma3_text", "olmo2", "smollm3", "granite", "glm4",
+    "mixtral", "qwen3_moe", "olmoe"};
 constexpr const char *kSupported =
     "gpt2, llama, mistral, qwen2, qwen3, phi3, gemma, gemma2, gemma3_text, "
-    "olmo2, smollm3, granite, glm4, gpt_neox, starcoder2";
+    "olmo2, smollm3, granite, glm4, gpt_neox, starcoder2, mixtral, qwen3_moe, "
+    "olmoe";
 
 
 /// The config of the language model a config describes: a multimodal Gemma 3
@@ -112,6 +114,48 @@ LogicalResult readNoRopeLayers(ConfigReader &reader, ModelSpec &spec) {
   return success(reader.ok);
 }
 
+/// Mixtral's, Qwen3-MoE's and OLMoE's mixture of experts (their configs'
+/// defaults where a key is absent); Qwen3-MoE's dense layers.
+LogicalResult readExperts(ConfigReader &reader, ModelSpec &spec) {
+  const std::string &type = spec.modelType;
+  if (type != "mixtral" && type != "qwen3_moe" && type != "olmoe")
+    return success();
+  const bool mixtral = type == "mixtral", qwen = type == "qwen3_moe";
+  spec.experts = reader.positiveInt(mixtral ? "num_local_experts" : "num_experts",
+                                    mixtral ? 8 : qwen ? 128 : 64);
+  spec.expertsPerToken =
+      reader.positiveInt("num_experts_per_tok", mixtral ? 2 : 8);
+  spec.expertFfn = qwen ? reader.positiveInt("moe_intermediate_size", 768)
+                        : spec.ffn;
+  spec.normTopK = mixtral || reader.boolean("norm_topk_prob", false);
+  if (!reader.ok)
+    return failure();
+  if (spec.expertsPerToken > spec.experts)
+    return reader.error("num_experts_per_tok")
+           << "routes each token to " << spec.expertsPerToken
+           << " experts, but the model has " << spec.experts;
+  if (!qwen)
+    return success();
+  const int64_t step = reader.positiveInt("decoder_sparse_step", 1);
+  spec.denseLayers.assign(spec.layers, false);
+  for (int64_t i = 0; i < spec.layers; ++i)
+    spec.denseLayers[i] = (i + 1) % step != 0;
+  if (const json::Value *only = reader.get("mlp_only_layers")) {
+    const json::Array *list = only->getAsArray();
+    if (!list)
+      return reader.error("mlp_only_layers") << "expected a list of layers";
+    for (const json::Value &l : *list) {
+      std::optional<int64_t> layer = l.getAsInteger();
+      if (!layer || *layer < 0 || *layer >= spec.layers)
+        return reader.error("mlp_only_layers")
+               << "expected layers in [0, " << spec.layers << "), got "
+               << ConfigReader::render(l);
+      spec.denseLayers[*layer] = true;
+    }
+  }
+  return success(reader.ok);
+}
+
 /// Which layers slide: "layer_types" where the config lists them
 /// (transformers 5), else each family's rule: Mistral, Phi-3 and StarCoder2
 /// every layer, Gemma 2 the even ones, Gemma 3 all but every
@@ -133,14 +177,15 @@ LogicalResult readSlidingLayers(ConfigReader &reader, ModelSpec &spec) {
                << " (known: sliding_attention, full_attention)";
       spec.slidingLayers.push_back(*name == "sliding_attention");
     }
-  } else if (type == "mistral" || type == "phi3" || type == "starcoder2") {
+  } else if (type == "mistral" || type == "phi3" || type == "starcoder2" ||
+             type == "mixtral") {
     spec.slidingLayers.assign(spec.layers, true);
   } else if (type == "gemma2" || type == "gemma3_text") {
     const int64_t pattern =
         type == "gemma2" ? 2 : reader.positiveInt("sliding_window_pattern", 6);
     for (int64_t i = 0; i < spec.layers; ++i)
       spec.slidingLayers.push_back((i + 1) % pattern != 0);
-  } else if ((type == "qwen2" || type == "qwen3") &&
+  } else if ((type == "qwen2" || type == "qwen3" || type == "qwen3_moe") &&
              reader.boolean("use_sliding_window", false)) {
     const int64_t from = reader.positiveInt("max_window_layers", 28);
     for (int64_t i = 0; i < spec.layers; ++i)
@@ -179,10 +224,11 @@ LogicalResult readSpec(ConfigReader &reader, ModelSpec &spec,
     const bool gemma3 = spec.modelType == "gemma3_text";
     spec.sandwichNorms = spec.modelType == "gemma2" || gemma3;
     const bool olmo2 = spec.modelType == "olmo2";
-    spec.qkNorm = spec.modelType == "qwen3" || gemma3
-                      ? ModelSpec::QkNorm::PerHead
-                  : olmo2 ? ModelSpec::QkNorm::Whole
-                          : ModelSpec::QkNorm::None;
+    spec.qkNorm =
+        spec.modelType == "qwen3" || spec.modelType == "qwen3_moe" || gemma3
+            ? ModelSpec::QkNorm::PerHead
+        : olmo2 || spec.modelType == "olmoe" ? ModelSpec::QkNorm::Whole
+                                             : ModelSpec::QkNorm::None;
     spec.postNormsOnly = olmo2;
     spec.glmNorms = spec.interleavedRope = spec.modelType == "glm4";
     spec.sandwichNorms |= spec.glmNorms;
@@ -204,6 +250,8 @@ LogicalResult readSpec(ConfigReader &reader, ModelSpec &spec,
     spec.mlpBias = reader.boolean("mlp_bias", false);
     if (reader.has("head_dim"))
       spec.headDim = reader.positiveInt("head_dim");
+    if (failed(readExperts(reader, spec)))
+      return failure();
   } else if (spec.modelType == "gpt_neox" || spec.modelType == "starcoder2") {
     spec.layerNorms = true;
     spec.neox = spec.modelType == "gpt_neox";
@@ -330,6 +378,18 @@ void warnUnmodeled(ConfigReader &reader, const ModelSpec &spec, int64_t seq) {
     reader.warning("hidden_act")
         << "'" << spec.activation
         << "' is not modeled: the MLP uses SwiGLU (SiLU)";
+  }
+  if (spec.experts) {
+    if (reader.boolean("output_router_logits", false))
+      reader.warning("output_router_logits")
+          << "the router's load-balancing loss is not modeled: the loss is "
+             "the cross-entropy alone";
+    if (reader.positiveNumber("router_jitter_noise", 0) > 0)
+      reader.warning("router_jitter_noise")
+          << "router jitter is not modeled: tokens are routed without noise";
+    if (reader.has("clip_qkv"))
+      reader.warning("clip_qkv")
+          << "clipping q, k and v is not modeled";
   }
   if (!spec.unmodeledRope.empty()) {
     StringRef key = reader.has("rope_parameters") ? "rope_parameters"
@@ -651,6 +711,9 @@ private:
         spec.sandwichNorms && !spec.glmNorms ? ".pre_feedforward_layernorm"
                                              : ".post_attention_layernorm";
     h = spec.postNormsOnly ? x : rmsNorm(x, p + preMlpNorm);
+    if (spec.experts &&
+        !(i < int64_t(spec.denseLayers.size()) && spec.denseLayers[i]))
+      return add(x, experts(h, p), p + ".mlp.residual");
     Value gate = linear(h, p + ".mlp.gate_proj", spec.ffn, spec.mlpBias,
                         mlpRole, spec.initStd);
     Value up = linear(h, p + ".mlp.up_proj", spec.ffn, spec.mlpBias, mlpRole,
@@ -671,6 +734,28 @@ private:
     if (spec.residualScale != 1)
       d = scale(d, spec.residualScale, p + ".mlp.scale");
     return add(x, d, p + ".mlp.residual");
+  }
+
+  /// The mixture of experts under transformers' names: Mixtral's
+  /// block_sparse_moe with w1 (gate), w3 (up) and w2 (down), or mlp with
+  /// gate_proj, up_proj and down_proj; the router is `gate`. Each expert's
+  /// weights are stacked by rows into one parameter, `experts.<name>`.
+  Value experts(Value h, const std::string &p) {
+    const bool mixtral = spec.modelType == "mixtral";
+    const std::string block = p + (mixtral ? ".block_sparse_moe" : ".mlp");
+    const int64_t e = spec.experts, d = spec.hidden, f = spec.expertFfn;
+    auto stacked = [&](const char *name, int64_t rows, int64_t cols) {
+      return normalParam(block + ".experts." + name + ".weight", {rows, cols},
+                         spec.initStd);
+    };
+    Value router = normalParam(block + ".gate.weight", {e, d}, spec.initStd);
+    Value gate = stacked(mixtral ? "w1" : "gate_proj", e * f, d);
+    Value up = stacked(mixtral ? "w3" : "up_proj", e * f, d);
+    Value down = stacked(mixtral ? "w2" : "down_proj", e * d, f);
+    return funcBuilder->create<llm::MoeOp>(
+        named(block), h.getType(), h, router, gate, up, down,
+        builder.getI64IntegerAttr(spec.expertsPerToken),
+        spec.normTopK ? builder.getUnitAttr() : UnitAttr());
   }
 
   Value llamaHead(Value x) {

@@ -85,6 +85,13 @@ struct ModelSpec {
   /// SmolLM3: the layers that skip RoPE (NoPE); empty: none.
   std::vector<bool> noRopeLayers;
   std::string dtype = "f32";
+  /// A mixture of experts replaces the MLP (Mixtral, Qwen3-MoE, OLMoE):
+  /// `experts` experts of width expertFfn, each token routed to
+  /// expertsPerToken of them, their weights renormalized with normTopK.
+  int64_t experts = 0, expertsPerToken = 0, expertFfn = 0;
+  bool normTopK = false;
+  /// Qwen3-MoE: the layers that keep a dense MLP (ffn wide); empty: none.
+  std::vector<bool> denseLayers;
 };
 
 /// Reads typed keys of the top-level JSON object; every error names the file,

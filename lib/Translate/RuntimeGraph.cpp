@@ -230,6 +230,14 @@ private:
           input(b->getOperand(0));
           input(b->getOperand(1));
         })
+        .Case([&](llm::MoeOp e) {
+          input(e.getInput());
+          for (Value w : {e.getRouter(), e.getGate(), e.getUp(), e.getDown()})
+            weight(w);
+          entry["top_k"] = int64_t(e.getTopK());
+          if (e.getNormalized())
+            entry["normalized"] = true;
+        })
         .Case([&](llm::CrossEntropyOp e) {
           input(e.getLogits());
           if (resolve(e.getTargets()) != targets) {

@@ -1,6 +1,7 @@
 //===- PipelineEquivalenceTest.cpp - Pipelined runs equal one full pass ---===//
 //
-// For every schedule kind, P in {1,2,4}, N in {1,2,4} (chunked kinds), M in
+// For tiny GPT-2, Llama and Mixtral (a mixture of experts) models, every
+// schedule kind, P in {1,2,4}, N in {1,2,4} (chunked kinds), M in
 // {1,3} (and 4 for interleaved kinds) and both chunk policies: the loss and every parameter gradient of
 // the pipelined step equal those of a single-rank, full-sequence run of the
 // same micro-batches (fp32, 1e-5 relative), and after 5 AdamW steps the
@@ -73,8 +74,10 @@ class Equivalence
     : public ::testing::TestWithParam<std::tuple<int, ScheduleKind>> {};
 
 TEST_P(Equivalence, LossAndEveryGradientMatchTheReference) {
-  const ModelCase m =
-      std::get<0>(GetParam()) == 0 ? tinyGptCase() : tinyLlamaCase();
+  const int model = std::get<0>(GetParam());
+  const ModelCase m = model == 0   ? tinyGptCase()
+                      : model == 1 ? tinyLlamaCase()
+                                   : tinyMixtralCase();
   int ran = 0, skipped = 0;
   double worst = 0;
   for (const Case &c : grid(std::get<1>(GetParam()))) {
@@ -124,12 +127,13 @@ std::string caseName(
     const ::testing::TestParamInfo<std::tuple<int, ScheduleKind>> &info) {
   std::string kind(sched::scheduleKindName(std::get<1>(info.param)));
   std::replace(kind.begin(), kind.end(), '-', '_');
-  return std::string(std::get<0>(info.param) == 0 ? "gpt_" : "llama_") + kind;
+  static const char *const models[] = {"gpt_", "llama_", "mixtral_"};
+  return models[std::get<0>(info.param)] + kind;
 }
 
 INSTANTIATE_TEST_SUITE_P(
     AllKinds, Equivalence,
-    ::testing::Combine(::testing::Values(0, 1),
+    ::testing::Combine(::testing::Values(0, 1, 2),
                        ::testing::ValuesIn(sched::generatableScheduleKinds())),
     caseName);
 

@@ -63,6 +63,16 @@ inline ModelCase tinyLlamaCase() {
   return {"llama", buildLlama(c), c.vocab, 1, 14};
 }
 
+/// Mixtral: tinyLlamaConfig's model with 4 experts of width 12, 2 per
+/// token, for its MLPs; B = 2, S = 13.
+inline ModelCase tinyMixtralCase() {
+  LlamaConfig c = tinyLlamaConfig();
+  c.experts = 4;
+  c.ffn = 12;
+  c.topK = 2;
+  return {"mixtral", buildLlama(c), c.vocab, 2, 13};
+}
+
 /// Random tokens; targets are the next token, -1 (ignored) at the end of
 /// each sequence and at one more random place per micro-batch.
 inline Batch makeBatch(const ModelCase &m, int microbatches, uint32_t seed) {

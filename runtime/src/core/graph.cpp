@@ -30,6 +30,7 @@ constexpr OpName kOpNames[] = {
     {OpKind::Softcap, "softcap"},
     {OpKind::Scale, "scale"},
     {OpKind::Add, "add"},
+    {OpKind::Moe, "moe"},
     {OpKind::CrossEntropy, "cross_entropy"},
     {OpKind::TpCopy, "tp_copy"},
     {OpKind::TpReduce, "tp_reduce"},
@@ -188,6 +189,23 @@ private:
       sameFeat(op.inputs[0]);
       sameFeat(op.inputs[1]);
       break;
+    case OpKind::Moe: {
+      arity(1, 4, 4);
+      sameFeat(op.inputs[0]);
+      const int64_t D = outFeat();
+      require(param(0).shape.size() == 2 && param(0).shape[1] == D,
+              "router '" + param(0).name + "' must be [experts, size]");
+      const int64_t E = param(0).shape[0];
+      require(param(1).shape.size() == 2 && param(1).shape[0] % E == 0,
+              "gate '" + param(1).name + "' must be [experts * width, size]");
+      const int64_t F = param(1).shape[0] / E;
+      shape(1, {E * F, D});
+      shape(2, {E * F, D});
+      shape(3, {E * D, F});
+      require(op.topK >= 1 && op.topK <= E,
+              "top_k must be in [1, " + std::to_string(E) + "] (experts)");
+      break;
+    }
     case OpKind::CrossEntropy:
       arity(1, 0, 0);
       break;

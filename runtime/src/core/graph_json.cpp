@@ -113,6 +113,8 @@ Op parseOp(const json &j, size_t i, const Graph &g) {
   op.scale = optional<double>(j, "scale", 1.0, where);
   op.scoreScale = optional<double>(j, "score_scale", 0.0, where);
   op.softcap = optional<double>(j, "softcap", 0.0, where);
+  op.topK = optional<int>(j, "top_k", 0, where);
+  op.normalized = optional<bool>(j, "normalized", false, where);
   return op;
 }
 
@@ -227,6 +229,11 @@ std::string graphToJson(const Graph &g) {
       break;
     case OpKind::Scale:
       jo["scale"] = op.scale;
+      break;
+    case OpKind::Moe:
+      jo["top_k"] = op.topK;
+      if (op.normalized)
+        jo["normalized"] = true;
       break;
     default:
       break;

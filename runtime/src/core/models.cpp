@@ -131,6 +131,22 @@ Graph buildLlama(const LlamaConfig &c) {
     int o = b.linear(p + "self_attn.o_proj", a, H, H, c.initStd, false);
     x = b.op(OpKind::Add, {x, o}, {}, H);
     h = rmsNorm(p + "post_attention_layernorm", x);
+    if (c.experts > 0) {
+      const std::string m = p + "block_sparse_moe.";
+      auto weight = [&](const std::string &name, int64_t rows, int64_t cols) {
+        return b.param(m + name + ".weight", {rows, cols}, InitKind::Normal,
+                       c.initStd);
+      };
+      const int64_t E = c.experts, F = c.ffn;
+      std::vector<int> params{weight("gate", E, H), weight("experts.w1", E * F, H),
+                              weight("experts.w3", E * F, H),
+                              weight("experts.w2", E * H, F)};
+      int y = b.op(OpKind::Moe, {h}, params, H);
+      b.last().topK = c.topK;
+      b.last().normalized = c.normalizedTopK;
+      x = b.op(OpKind::Add, {x, y}, {}, H);
+      continue;
+    }
     int gate = b.linear(p + "mlp.gate_proj", h, H, c.ffn, c.initStd, false);
     int up = b.linear(p + "mlp.up_proj", h, H, c.ffn, c.initStd, false);
     int s = b.op(OpKind::Swiglu, {gate, up}, {}, c.ffn);

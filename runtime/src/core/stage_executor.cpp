@@ -41,6 +41,7 @@ StageExecutor::StageExecutor(const Graph &graph, const StageSpec &spec,
     case OpKind::LayerNorm:
     case OpKind::RmsNorm:
     case OpKind::Linear:
+    case OpKind::Moe:
     case OpKind::Gelu:
     case OpKind::Silu:
     case OpKind::Softcap:
@@ -424,6 +425,12 @@ void StageExecutor::forwardOp(Unit &u, int i) {
     }
     break;
   }
+  case OpKind::Moe: {
+    const moe::Dims d = moeDims(op, N);
+    moe::forward(kernels_, d, in(0), param(0), param(1), param(2), param(3), y,
+                 save(u.saveA, d.routingSize()), save(u.saveB, d.actsSize()));
+    break;
+  }
   case OpKind::CrossEntropy: {
     const int64_t V = feat(op.inputs[0]);
     cpu::LossSum l =
@@ -743,6 +750,19 @@ void StageExecutor::backwardOp(Unit &u, int i, bool input, bool weight) {
       addGrad(op.inputs[0], dy);
     }
     break;
+  case OpKind::Moe: {
+    // One pass computes the input and the weight gradients: a split backward
+    // does all of it in I, and W has nothing left.
+    if (!input)
+      break;
+    auto grad = [&](int k) { return params_.at(op.params[k]).grad.data(); };
+    moe::backward(kernels_, moeDims(op, N), val(0), param(0), param(1),
+                  param(2), param(3), u.saveA[local].data(),
+                  u.saveB[local].data(), dy, dx, grad(0), grad(1), grad(2),
+                  grad(3));
+    addGrad(op.inputs[0], dx);
+    break;
+  }
   case OpKind::CrossEntropy:
     if (op.tpSplit)
       vocabParallelCrossEntropyBwd(val(0), u.targets.data(),
@@ -757,6 +777,18 @@ void StageExecutor::backwardOp(Unit &u, int i, bool input, bool weight) {
     addGrad(op.inputs[0], dx);
     break;
   }
+}
+
+moe::Dims StageExecutor::moeDims(const Op &op, int64_t rows) const {
+  const std::vector<int64_t> &router = graph_.params[op.params[0]].shape;
+  moe::Dims d;
+  d.N = rows;
+  d.D = router[1];
+  d.E = router[0];
+  d.F = graph_.params[op.params[1]].shape[0] / d.E;
+  d.K = op.topK;
+  d.normalized = op.normalized;
+  return d;
 }
 
 RowBuffer StageExecutor::gatherPrefix(const RowBuffer &own, const Unit &u,

@@ -368,6 +368,13 @@ Graph shardTensorParallel(const Graph &graph, int tp, bool sequenceParallel) {
                                 " tensor-parallel ranks");
   if (tp == 1)
     return graph;
+  for (size_t i = 0; i < graph.ops.size(); ++i)
+    if (graph.ops[i].kind == OpKind::Moe)
+      throw std::invalid_argument(
+          "op " + std::to_string(i) +
+          " (moe): tensor parallelism does not split a mixture of experts; "
+          "split the model with pipeline, context and data parallelism "
+          "(--tp 1)");
   return Sharder(graph, tp, sequenceParallel).run();
 }
 

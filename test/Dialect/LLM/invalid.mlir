@@ -432,3 +432,35 @@ func.func @f(%x: tensor<1x8x16xf32>) -> tensor<1x8x16xf32> {
   %y = llm.scale %x by 0.0 : tensor<1x8x16xf32>
   return %y : tensor<1x8x16xf32>
 }
+
+// -----
+
+func.func @f(%x: tensor<1x8x16xf32>, %r: tensor<4x16xf32>, %g: tensor<30x16xf32>, %d: tensor<64x8xf32>) -> tensor<1x8x16xf32> {
+  // expected-error @+1 {{expects gate [E*F, 16] with E = 4 (the router's rows), got 'tensor<30x16xf32>'}}
+  %y = llm.moe %x, %r, %g, %g, %d top_k 2 : tensor<1x8x16xf32>, tensor<4x16xf32>, tensor<30x16xf32>, tensor<30x16xf32>, tensor<64x8xf32> -> tensor<1x8x16xf32>
+  return %y : tensor<1x8x16xf32>
+}
+
+// -----
+
+func.func @f(%x: tensor<1x8x16xf32>, %r: tensor<4x16xf32>, %g: tensor<32x16xf32>, %d: tensor<64x4xf32>) -> tensor<1x8x16xf32> {
+  // expected-error @+1 {{expects down [64, 8] (E*D, F), got 'tensor<64x4xf32>'}}
+  %y = llm.moe %x, %r, %g, %g, %d top_k 2 : tensor<1x8x16xf32>, tensor<4x16xf32>, tensor<32x16xf32>, tensor<32x16xf32>, tensor<64x4xf32> -> tensor<1x8x16xf32>
+  return %y : tensor<1x8x16xf32>
+}
+
+// -----
+
+func.func @f(%x: tensor<1x8x16xf32>, %r: tensor<4x16xf32>, %g: tensor<32x16xf32>, %d: tensor<64x8xf32>) -> tensor<1x8x16xf32> {
+  // expected-error @+1 {{expects top_k in [1, 4] (experts), got 5}}
+  %y = llm.moe %x, %r, %g, %g, %d top_k 5 : tensor<1x8x16xf32>, tensor<4x16xf32>, tensor<32x16xf32>, tensor<32x16xf32>, tensor<64x8xf32> -> tensor<1x8x16xf32>
+  return %y : tensor<1x8x16xf32>
+}
+
+// -----
+
+func.func @f(%x: tensor<1x8x16xf32>, %r: tensor<4x8xf32>, %g: tensor<32x16xf32>, %d: tensor<64x8xf32>) -> tensor<1x8x16xf32> {
+  // expected-error @+1 {{expects router [E, 16], got 'tensor<4x8xf32>'}}
+  %y = llm.moe %x, %r, %g, %g, %d top_k 2 : tensor<1x8x16xf32>, tensor<4x8xf32>, tensor<32x16xf32>, tensor<32x16xf32>, tensor<64x8xf32> -> tensor<1x8x16xf32>
+  return %y : tensor<1x8x16xf32>
+}

@@ -13,6 +13,9 @@ llm.param @wq : tensor<16x16xf32> init normal std 2.000000e-02
 llm.param @wk : tensor<8x16xf32> init normal std 2.000000e-02
 llm.param @wup : tensor<48x16xf32> init normal std 2.000000e-02
 llm.param @gh : tensor<4xf32> init ones
+llm.param @router : tensor<4x16xf32> init normal std 2.000000e-02
+llm.param @egate : tensor<48x16xf32> init normal std 2.000000e-02
+llm.param @edown : tensor<64x12xf32> init normal std 2.000000e-02
 
 // CHECK-LABEL: func.func @model
 func.func @model(%ids: tensor<2x8xi32>, %targets: tensor<2x8xi32>) -> (tensor<f32>, tensor<i64>) {
@@ -75,6 +78,11 @@ func.func @model(%ids: tensor<2x8xi32>, %targets: tensor<2x8xi32>) -> (tensor<f3
   %gx = llm.gelu %up exact : tensor<2x8x48xf32>
   // CHECK: llm.silu %{{.*}} : tensor<2x8x48xf32>
   %si = llm.silu %ge : tensor<2x8x48xf32>
+  // CHECK: llm.moe %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}} top_k 2 normalized : tensor<2x8x16xf32>, tensor<4x16xf32>, tensor<48x16xf32>, tensor<48x16xf32>, tensor<64x12xf32> -> tensor<2x8x16xf32>
+  %router = llm.param_ref @router : tensor<4x16xf32>
+  %egate = llm.param_ref @egate : tensor<48x16xf32>
+  %edown = llm.param_ref @edown : tensor<64x12xf32>
+  %moe = llm.moe %h, %router, %egate, %egate, %edown top_k 2 normalized : tensor<2x8x16xf32>, tensor<4x16xf32>, tensor<48x16xf32>, tensor<48x16xf32>, tensor<64x12xf32> -> tensor<2x8x16xf32>
   // CHECK: llm.swiglu %{{.*}}, %{{.*}} : tensor<2x8x48xf32>
   %sw = llm.swiglu %si, %up : tensor<2x8x48xf32>
   // CHECK: llm.embedding %{{.*}}, %{{.*}} scale 4.000000e+00 :

@@ -507,6 +507,88 @@ SmallVector<Value> GegluOp::getSavedForBackward() {
   return {getLhs(), getRhs()};
 }
 
+//===----------------------------------------------------------------------===//
+// MoeOp
+//===----------------------------------------------------------------------===//
+
+int64_t MoeOp::getNumExperts() { return tensorOf(getRouter()).getDimSize(0); }
+
+int64_t MoeOp::getExpertWidth() {
+  return tensorOf(getGate()).getDimSize(0) / getNumExperts();
+}
+
+LogicalResult MoeOp::verify() {
+  if (failed(verifyActivation(*this, getInput(), "input")) ||
+      failed(verifyActivation(*this, getResult(), "result")) ||
+      failed(verifyStaticRank(*this, getRouter(), 2, "router [E, D]")) ||
+      failed(verifyStaticRank(*this, getGate(), 2, "gate [E*F, D]")) ||
+      failed(verifyStaticRank(*this, getUp(), 2, "up [E*F, D]")) ||
+      failed(verifyStaticRank(*this, getDown(), 2, "down [E*D, F]")))
+    return failure();
+  for (auto [v, what] :
+       {std::pair{getRouter(), "router"}, {getGate(), "gate"}, {getUp(), "up"},
+        {getDown(), "down"}, {getResult(), "result"}})
+    if (failed(verifySameElementType(*this, getInput(), v, "input", what)))
+      return failure();
+  const int64_t d = tensorOf(getInput()).getDimSize(2);
+  const int64_t e = getNumExperts();
+  ArrayRef<int64_t> router = tensorOf(getRouter()).getShape();
+  ArrayRef<int64_t> gate = tensorOf(getGate()).getShape();
+  ArrayRef<int64_t> down = tensorOf(getDown()).getShape();
+  if (router[1] != d)
+    return emitOpError() << "expects router [E, " << d << "], got "
+                         << getRouter().getType();
+  if (gate[1] != d || gate[0] % e != 0)
+    return emitOpError() << "expects gate [E*F, " << d << "] with E = " << e
+                         << " (the router's rows), got " << getGate().getType();
+  if (getUp().getType() != getGate().getType())
+    return emitOpError() << "expects up of the gate's type "
+                         << getGate().getType() << ", got "
+                         << getUp().getType();
+  const int64_t f = getExpertWidth();
+  if (down[0] != e * d || down[1] != f)
+    return emitOpError() << "expects down [" << e * d << ", " << f
+                         << "] (E*D, F), got " << getDown().getType();
+  if (getResult().getType() != getInput().getType())
+    return emitOpError() << "expects the result type " << getInput().getType()
+                         << ", got " << getResult().getType();
+  if (getTopK() < 1 || int64_t(getTopK()) > e)
+    return emitOpError() << "expects top_k in [1, " << e << "] (experts), got "
+                         << getTopK();
+  return success();
+}
+
+OpCost MoeOp::getChunkCost(int64_t chunkLen, int64_t) {
+  const double rows = chunkRows(getInput(), chunkLen);
+  const double d = tensorOf(getInput()).getDimSize(2);
+  const double e = getNumExperts(), f = getExpertWidth(), k = getTopK();
+  // The router, then each token's k experts: gate, up and down GEMMs.
+  const double gemm = 2 * rows * d * e + k * rows * 3 * 2 * d * f;
+  OpCost cost;
+  cost.forwardFlops = gemm;
+  cost.backwardInputFlops = gemm;
+  cost.backwardWeightFlops = gemm;
+  const double act = elementBytes(tensorOf(getInput()).getElementType());
+  cost.forwardBytes = chunkBytes(getInput(), chunkLen) * (1 + k) +
+                      chunkBytes(getResult(), chunkLen) * (1 + k) +
+                      rows * k * 3 * f * act + fullBytes(getRouter()) +
+                      fullBytes(getGate()) + fullBytes(getUp()) +
+                      fullBytes(getDown());
+  cost.category = CostCategory::MLP;
+  return cost;
+}
+
+SmallVector<Value> MoeOp::getSavedForBackward() { return {getInput()}; }
+
+double MoeOp::getInternalSavedBytes(int64_t chunkLen) {
+  // Each routed copy's gate and up activations, and the routing: the
+  // router's fp32 probabilities, the chosen experts (i32) and their weights.
+  const double rows = chunkRows(getInput(), chunkLen);
+  const double act = elementBytes(tensorOf(getInput()).getElementType());
+  const double e = getNumExperts(), k = getTopK();
+  return rows * (2 * k * getExpertWidth() * act + 4 * (e + 2 * k));
+}
+
 LogicalResult SoftcapOp::verify() {
   if (failed(verifyActivation(*this, getInput(), "input")))
     return failure();

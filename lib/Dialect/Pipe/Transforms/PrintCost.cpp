@@ -58,7 +58,19 @@ struct PrintCostPass : public seq1f1b::impl::PrintCostBase<PrintCostPass> {
     if (layers)
       os << ", " << layers << " layers";
     os << "\n";
-    os << "parameters: " << withThousands(countParameters(module)) << "\n";
+    os << "parameters: " << withThousands(countParameters(module));
+    // A mixture of experts uses top_k of its E experts per token.
+    int64_t idle = 0;
+    model->walk([&](llm::MoeOp moe) {
+      const int64_t d = cast<RankedTensorType>(moe.getInput().getType())
+                            .getDimSize(2);
+      idle += (moe.getNumExperts() - int64_t(moe.getTopK())) * 3 * d *
+              moe.getExpertWidth();
+    });
+    if (idle)
+      os << " (" << withThousands(countParameters(module) - idle)
+         << " active per token)";
+    os << "\n";
 
     CategoryCosts full = chunkCost(model->getBody(), shape.seqLen, shape.seqLen);
     double tokens = static_cast<double>(shape.batch) * shape.seqLen;

@@ -58,6 +58,8 @@ enum class OpKind {
   Add,               ///< in [a, b]
   Softcap,           ///< in [x]; softcap c: c tanh(x / c)
   Scale,             ///< in [x]; scale s: s x
+  Moe, ///< in [x]; params [router E x D, gate E*F x D, up E*F x D,
+       ///< down E*D x F]; top_k, normalized (moe.h)
   CrossEntropy,      ///< in [logits]; reads targets; no output value
   // Tensor parallelism's collectives (Megatron's f and g), inserted by
   // shardTensorParallel; never in an imported graph.
@@ -90,6 +92,8 @@ struct Op {
   /// split over the ranks, rank t having rows [t*V/T, (t+1)*V/T); rms_norm:
   /// the features it normalizes together (OLMo 2's q and k norms).
   bool tpSplit = false;
+  int topK = 0;            ///< moe: experts per token
+  bool normalized = false; ///< moe: the chosen experts' weights sum to 1
 };
 
 struct Graph {

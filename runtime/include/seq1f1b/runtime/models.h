@@ -28,12 +28,16 @@ struct LlamaConfig {
   int vocab = 64;
   double eps = 1e-5, theta = 10000.0, initStd = 0.02;
   bool qkNorm = false; ///< Qwen3: each q and k head RMS-normalized
+  /// Mixtral: with experts > 0 a mixture of `experts` SwiGLU experts of
+  /// width ffn, topK per token, replaces the MLP.
+  int experts = 0, topK = 2;
+  bool normalizedTopK = true;
 };
 
 /// Llama: embed_tokens, per layer rms_norm, q/k/v (no bias), (with qkNorm,
 /// per-head rms_norm of q and k,) rope on q and k, GQA attention, o_proj,
-/// residual, rms_norm, gate/up, swiglu, down, residual; norm; untied
-/// lm_head.
+/// residual, rms_norm, gate/up, swiglu, down (or Mixtral's
+/// block_sparse_moe), residual; norm; untied lm_head.
 Graph buildLlama(const LlamaConfig &config);
 
 } // namespace s1f::rt

@@ -36,6 +36,7 @@
 #include "seq1f1b/runtime/graph.h"
 #include "seq1f1b/runtime/kernel_set.h"
 #include "seq1f1b/runtime/memory.h"
+#include "seq1f1b/runtime/moe.h"
 #include "seq1f1b/runtime/params.h"
 #include "seq1f1b/runtime/partition.h"
 
@@ -119,6 +120,7 @@ private:
   /// Whether the forward may drop value v after its last forward reader.
   bool droppable(int v) const;
   cpu::AttentionDims attentionDims(const Unit &u, const Op &op) const;
+  moe::Dims moeDims(const Op &op, int64_t rows) const;
   /// Whether value v holds only this rank's part of the unit's tokens
   /// (sequence parallelism), and its rows: B x those tokens.
   bool sequenceSplit(int v) const {

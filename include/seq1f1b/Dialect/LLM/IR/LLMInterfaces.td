@@ -45,6 +45,12 @@ def LLM_CostOpInterface : OpInterface<"CostOpInterface"> {
       its forward to its backward. Shared values are counted once by callers.}],
       "::llvm::SmallVector<::mlir::Value>", "getSavedForBackward", (ins), [{}],
       [{ return {}; }]>,
+    InterfaceMethod<[{Bytes the op keeps from its forward to its backward
+      beyond the values getSavedForBackward names (a mixture of experts'
+      routing and per-expert activations), for a chunk of `chunkLen`
+      tokens.}],
+      "double", "getInternalSavedBytes", (ins "int64_t":$chunkLen), [{}],
+      [{ return 0; }]>,
   ];
 }
 

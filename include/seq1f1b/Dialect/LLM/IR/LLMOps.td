@@ -62,9 +62,10 @@ def LLM_LinearRole : I32EnumAttr<"LinearRole",
 // Every model op is costed and says how it depends on the token axis;
 // ops that are not token-local pass their own `sequenceDependence` trait.
 class LLM_Op<string mnemonic, list<Trait> traits = [],
-             Trait sequenceDependence = LLM_SequenceDependenceOpInterface>
+             Trait sequenceDependence = LLM_SequenceDependenceOpInterface,
+             list<string> costMethods = ["getSavedForBackward"]>
     : Op<LLM_Dialect, mnemonic, !listconcat(traits, [sequenceDependence,
-        DeclareOpInterfaceMethods<LLM_CostOpInterface, ["getSavedForBackward"]>])>;
+        DeclareOpInterfaceMethods<LLM_CostOpInterface, costMethods>])>;
 
 def LLM_NotTokenLocal : DeclareOpInterfaceMethods<
     LLM_SequenceDependenceOpInterface, ["getSequenceDependence"]>;
@@ -358,6 +359,43 @@ def LLM_GegluOp : LLM_BinaryOp<"geglu",
     "%h = llm.geglu %gate, %up : tensor<1x8192x16384xbf16>">;
 def LLM_AddOp : LLM_BinaryOp<"add", "element-wise sum (the residual stream)",
     "%h = llm.add %x, %attn : tensor<1x1024x768xf32>">;
+
+def LLM_MoeOp : LLM_Op<"moe", [Pure], LLM_SequenceDependenceOpInterface,
+    ["getSavedForBackward", "getInternalSavedBytes"]> {
+  let summary = "a mixture of SwiGLU experts, each token routed to top_k";
+  let description = [{
+    Mixtral's sparse MLP. The router scores E experts per token,
+    `p = softmax(x router^T)`; the token goes to its `top_k` most probable
+    experts with weights p (renormalized to sum to 1 with `normalized`,
+    as Mixtral and Qwen3-MoE do; OLMoE does not). Expert e computes
+    `down_e (silu(gate_e x) * up_e x)`; the result is the weighted sum.
+
+    The experts' weights are stacked by rows so that every parameter stays
+    a matrix: `gate` and `up` are [E*F, D] (rows [e*F, (e+1)*F) are expert
+    e's [F, D] Linear weight) and `down` is [E*D, F].
+
+    Example:
+    ```mlir
+    %y = llm.moe %x, %router, %gate, %up, %down top_k 2 normalized : tensor<1x4096x4096xbf16>, tensor<8x4096xbf16>, tensor<114688x4096xbf16>, tensor<114688x4096xbf16>, tensor<32768x14336xbf16> -> tensor<1x4096x4096xbf16>
+    ```
+  }];
+  let arguments = (ins LLM_FloatTensor:$input, LLM_FloatTensor:$router,
+                       LLM_FloatTensor:$gate, LLM_FloatTensor:$up,
+                       LLM_FloatTensor:$down, I64Attr:$top_k,
+                       UnitAttr:$normalized);
+  let results = (outs LLM_FloatTensor:$result);
+  let assemblyFormat = [{
+    $input `,` $router `,` $gate `,` $up `,` $down `top_k` $top_k
+    (`normalized` $normalized^)? attr-dict `:` type($input) `,` type($router)
+    `,` type($gate) `,` type($up) `,` type($down) `->` type($result)
+  }];
+  let hasVerifier = 1;
+  let extraClassDeclaration = [{
+    int64_t getNumExperts();
+    /// Each expert's hidden width F.
+    int64_t getExpertWidth();
+  }];
+}
 
 def LLM_SoftcapOp : LLM_Op<"softcap", [Pure, SameOperandsAndResultType]> {
   let summary = "soft-capping: cap tanh(x / cap) (Gemma 2's final logits)";

@@ -1,0 +1,74 @@
+//===- moe.h - A mixture of SwiGLU experts (Mixtral's sparse MLP) -*- C++ -*-===//
+//
+// Forward and backward of the `moe` op for N tokens of width D: a router
+// [E, D] scores E experts, p = softmax(x router^T); each token goes to its K
+// most probable experts (ties to the lower index) with weights p,
+// renormalized to sum to 1 when `normalized`. Expert e computes
+// down_e (silu(gate_e x) * up_e x) with gate_e, up_e [F, D] rows
+// [e*F, (e+1)*F) of the stacked gate and up [E*F, D], and down_e [D, F] rows
+// [e*D, (e+1)*D) of down [E*D, F]; y is the weighted sum.
+//
+// The GEMMs and the gate go through a kernel set (the CPU's or the GPU's),
+// one call per expert over the tokens routed to it, gathered; routing,
+// gathering and scattering are host loops. What the forward keeps for the
+// backward, as floats (so the stage executor can count them as it counts
+// norm statistics):
+//   routing [N, E + 2K]: the probabilities, the chosen experts, their weights;
+//   acts [N, K, 2F]: each routed copy's gate and up activations.
+// The backward recomputes the gate's output rather than keeping it.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef SEQ1F1B_RUNTIME_MOE_H
+#define SEQ1F1B_RUNTIME_MOE_H
+
+#include "seq1f1b/runtime/cpu_kernels.h"
+
+#include <cstdint>
+
+namespace s1f::rt::moe {
+
+struct Dims {
+  int64_t N = 0, D = 0, E = 0, F = 0, K = 0;
+  bool normalized = false;
+  int64_t routingSize() const { return N * (E + 2 * K); }
+  int64_t actsSize() const { return N * K * 2 * F; }
+};
+
+/// The kernels the MoE calls, over the CPU reference at any T (a KernelSet
+/// serves at T = float).
+template <typename T> struct CpuKernels {
+  void linear_fwd(const T *x, const T *W, const T *bias, T *y, int64_t N,
+                  int64_t in, int64_t out) const {
+    cpu::linear_fwd(x, W, bias, y, N, in, out);
+  }
+  void linear_bwd(const T *x, const T *W, const T *dy, T *dx, T *dW, T *db,
+                  int64_t N, int64_t in, int64_t out) const {
+    cpu::linear_bwd(x, W, dy, dx, dW, db, N, in, out);
+  }
+  void swiglu_fwd(const T *gate, const T *up, T *y, int64_t n) const {
+    cpu::swiglu_fwd(gate, up, y, n);
+  }
+  void swiglu_bwd(const T *gate, const T *up, const T *dy, T *dgate, T *dup,
+                  int64_t n) const {
+    cpu::swiglu_bwd(gate, up, dy, dgate, dup, n);
+  }
+};
+
+/// y [N, D] (written); routing and acts as above (written).
+template <typename T, typename Kernels>
+void forward(const Kernels &k, const Dims &d, const T *x, const T *router,
+             const T *gate, const T *up, const T *down, T *y, T *routing,
+             T *acts);
+
+/// dx [N, D] (written) from dy; the weight gradients are added to drouter,
+/// dgate, dup and ddown.
+template <typename T, typename Kernels>
+void backward(const Kernels &k, const Dims &d, const T *x, const T *router,
+              const T *gate, const T *up, const T *down, const T *routing,
+              const T *acts, const T *dy, T *dx, T *drouter, T *dgate,
+              T *dup, T *ddown);
+
+} // namespace s1f::rt::moe
+
+#endif // SEQ1F1B_RUNTIME_MOE_H
