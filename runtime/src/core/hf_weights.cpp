@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
+#include <cctype>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -107,6 +108,30 @@ int neoxPart(const std::string &name, std::string *fused) {
 
 /// Gemma's RMSNorms scale by (1 + weight); the graph's rms_norm scales by
 /// its parameter, which therefore holds 1 + the checkpoint's weight.
+/// A mixture of experts' stacked weight ("layers.0.mlp.experts.up_proj.weight",
+/// expert e's rows the checkpoint's "layers.0.mlp.experts.<e>.up_proj.weight"):
+/// the checkpoint's name of expert e's part; empty for other parameters.
+std::string expertPart(const std::string &name, int64_t e) {
+  const size_t at = name.rfind(".experts.");
+  if (at == std::string::npos)
+    return "";
+  const std::string rest = name.substr(at + 9);
+  if (rest.empty() || std::isdigit(static_cast<unsigned char>(rest[0])))
+    return "";
+  return name.substr(0, at + 9) + std::to_string(e) + "." + rest;
+}
+
+/// The experts of the moe op whose stacked weight (gate, up or down) is
+/// `name`: its router's rows; 0 for any other parameter.
+int64_t expertCount(const Graph &graph, const std::string &name) {
+  const int p = graph.paramIndex(name);
+  for (const Op &op : graph.ops)
+    if (op.kind == OpKind::Moe &&
+        std::find(op.params.begin() + 1, op.params.end(), p) != op.params.end())
+      return graph.params[op.params[0]].shape[0];
+  return 0;
+}
+
 bool gemmaNorm(const Graph &graph, const std::string &name) {
   return graph.modelType.rfind("gemma", 0) == 0 &&
          endsWith(name, "norm.weight");
@@ -234,6 +259,23 @@ TensorMap graphParamsFromHf(const TensorMap &checkpoint, const Graph &graph,
       else if (t && !bias && t->shape.size() == 2 && t->shape[1] == 3 * d &&
                t->shape[0] == p.shape[1])
         value.data = transposedColumns(*t, part * d, d);
+    } else if (const int64_t experts = expertCount(graph, name)) {
+      // A mixture of experts: one tensor per expert, stacked by rows.
+      const int64_t rows = p.shape[0] / experts, cols = p.shape[1];
+      value.data.reserve(p.shape[0] * cols);
+      for (int64_t e = 0; e < experts; ++e) {
+        t = take(expertPart(name, e));
+        if (!t)
+          throw std::invalid_argument("the checkpoint has no tensor '" +
+                                      expertPart(name, e) + "' for parameter '" +
+                                      name + "'");
+        if (t->shape != std::vector<int64_t>{rows, cols})
+          throw std::invalid_argument(
+              "the checkpoint's tensor '" + expertPart(name, e) + "' is " +
+              shapeText(t->shape) + "; expert " + std::to_string(e) + " of '" +
+              name + "' is " + shapeText({rows, cols}));
+        value.data.insert(value.data.end(), t->data.begin(), t->data.end());
+      }
     } else if (const FusedRows fused = fusedRows(name, graph, byName);
                !fused.source.empty()) {
       // Phi-3's qkv_proj and gate_up_proj: the graph's weights stacked.
@@ -385,6 +427,14 @@ TensorMap hfFromGraphParams(const TensorMap &params, const Graph &graph) {
           name.substr(0, name.size() - 16); // "gate_proj.weight"
       hf[prefix + block + "gate_up_proj.weight"] =
           stacked({name, block + "up_proj.weight"});
+    } else if (const int64_t experts = expertCount(graph, name)) {
+      const Tensor32 &t = value(name);
+      const int64_t rows = p.shape[0] / experts, cols = p.shape[1];
+      for (int64_t e = 0; e < experts; ++e)
+        hf[prefix + expertPart(name, e)] = Tensor32{
+            {rows, cols}, std::vector<float>(t.data.begin() + e * rows * cols,
+                                             t.data.begin() +
+                                                 (e + 1) * rows * cols)};
     } else if (gemmaNorm(graph, name)) {
       Tensor32 t = value(name);
       for (float &v : t.data)

@@ -5,12 +5,12 @@ computed here in plain Python the way transformers defines the model.
       llama_dynamic, qwen2, qwen3, qwen25_yarn, phi3, phi3_longrope,
       phi3_longrope_short, phi4_mini, glm4, mistral, gemma, gemma2, gemma3, gemma3_multimodal,
       olmo2, smollm3, granite, gpt2, gpt_neox,
-      starcoder2) writes
+      starcoder2, mixtral, qwen3_moe, olmoe) writes
       DIR/config.json, DIR/model.safetensors (or SHARDS files and
       model.safetensors.index.json) and DIR/tokens.bin (one sequence of
       S + 1 uint16 token ids), and prints the mean next-token cross-entropy
       of that sequence under the checkpoint's weights
-  hf_reference.py eval llama|qwen3|olmo2|glm4|gemma|gemma2|gemma3|gpt2|phi3|gpt_neox DIR FILE
+  hf_reference.py eval llama|qwen3|olmo2|glm4|gemma|gemma2|gemma3|gpt2|phi3|gpt_neox|mixtral DIR FILE
       the same loss under the weights of FILE (an F32 checkpoint, as
       seq1f1b-train --save-hf writes it: every tensor must have the name and
       shape transformers expects)
@@ -23,7 +23,8 @@ RoPE, grouped-query attention, SwiGLU) and GPT2LMHeadModel (learned
 positions, LayerNorm, Conv1D weights stored [in, out], a fused c_attn,
 tanh GELU, tied head) and GPTNeoXForCausalLM (Pythia: LayerNorm, q, k and v
 interleaved by head in query_key_value, RoPE on part of each head, exact
-GELU, attention and MLP side by side on the residual stream): an independent
+GELU, attention and MLP side by side on the residual stream) and the sparse
+mixtures of experts of Mixtral, Qwen3-MoE and OLMoE: an independent
 check of what seq1f1b builds from the same config.json.
 """
 import json
@@ -388,12 +389,66 @@ def smollm3(w, tokens):
     return llama(w, tokens, nope_every=2)
 
 
+def mixtral(w, tokens):
+    """MixtralForCausalLM: Llama's block with a sparse mixture of 4 experts
+    (block_sparse_moe: router `gate`, experts' w1 gate, w3 up, w2 down), 2 per
+    token, their weights renormalized."""
+    return llama(w, tokens, moe={"model_type": "mixtral", "num_local_experts": 4,
+                                 "num_experts_per_tok": 2})
+
+
+def qwen3_moe(w, tokens):
+    """Qwen3MoeForCausalLM: Qwen3's attention; layer 0 a mixture of 6
+    experts of width moe_intermediate_size 12, 3 per token, renormalized
+    (norm_topk_prob); layer 1 in mlp_only_layers, a dense MLP."""
+    return llama(w, tokens, qk_norm=True,
+                 moe={"model_type": "qwen3_moe", "num_experts": 6, "num_experts_per_tok": 3,
+                      "moe_intermediate_size": 12, "norm_topk_prob": True,
+                      "mlp_only_layers": [1]})
+
+
+def olmoe(w, tokens):
+    """OlmoeForCausalLM: Llama's block with q and k RMS-normalized whole
+    (as OLMo 2) and a mixture of 4 experts, 2 per token, their weights the
+    router's probabilities as they are (norm_topk_prob false)."""
+    return llama(w, tokens, qk_norm="whole",
+                 moe={"model_type": "olmoe", "num_experts": 4, "num_experts_per_tok": 2,
+                      "norm_topk_prob": False})
+
+
+def sparse_moe(w, h, block, names, experts, top_k, normalize, d, ffn):
+    """transformers' sparse mixture of experts: softmax of the router's
+    logits, each token's top_k experts, their weights renormalized with
+    `normalize`, the weighted sum of their SwiGLU MLPs."""
+    router = w.new(block + "gate.weight", [experts, d])
+    mats = [[w.new(block + "experts.%d.%s.weight" % (e, n), shape)
+             for n, shape in zip(names, ([ffn, d], [ffn, d], [d, ffn]))]
+            for e in range(experts)]
+    out = []
+    for row in h:
+        logits = matmul_t([row], router)[0]
+        top = max(logits)
+        exps = [math.exp(v - top) for v in logits]
+        probs = [v / sum(exps) for v in exps]
+        chosen = sorted(range(experts), key=lambda e: -probs[e])[:top_k]
+        weights = [probs[e] for e in chosen]
+        if normalize:
+            weights = [v / sum(weights) for v in weights]
+        y = [0.0] * d
+        for e, weight in zip(chosen, weights):
+            gate, up = (matmul_t([row], m)[0] for m in mats[e][:2])
+            mid = [g / (1 + math.exp(-g)) * u for g, u in zip(gate, up)]
+            y = [a + weight * b for a, b in zip(y, matmul_t([mid], mats[e][2])[0])]
+        out.append(y)
+    return out
+
+
 def llama(w, tokens, window=None, scaling=None, qkv_bias=False, max_positions=64,
-          qk_norm=False, nope_every=None, multipliers=None, partial=None):
+          qk_norm=False, nope_every=None, multipliers=None, partial=None, moe=None):
     d, heads, kv, hd, ffn, vocab, layers = 16, 4, 2, 4, 24, 32, 2
     if scaling:
         heads, kv, hd = 2, 1, 8
-    if qk_norm:
+    if qk_norm is True:
         hd = 8
     config = {"model_type": "llama", "num_hidden_layers": layers, "hidden_size": d,
               "intermediate_size": ffn, "num_attention_heads": heads,
@@ -407,8 +462,10 @@ def llama(w, tokens, window=None, scaling=None, qkv_bias=False, max_positions=64
         config.update(rope_scaling=scaling)
     if qkv_bias:
         config.update(model_type="qwen2")
-    if qk_norm:
+    if qk_norm is True:
         config.update(model_type="qwen3", head_dim=hd, rms_norm_eps=1e-6)
+    if moe:
+        config.update(moe)
     if nope_every:
         config.update(model_type="smollm3", no_rope_layer_interval=nope_every)
     m = dict(embedding_multiplier=1.0, attention_multiplier=None, residual_multiplier=1.0,
@@ -438,7 +495,10 @@ def llama(w, tokens, window=None, scaling=None, qkv_bias=False, max_positions=64
         q = proj(h, p + "self_attn.q_proj", heads * hd)
         k = proj(h, p + "self_attn.k_proj", kv * hd)
         v = proj(h, p + "self_attn.v_proj", kv * hd)
-        if qk_norm:
+        if qk_norm == "whole":
+            q = rms_norm(q, w.new(p + "self_attn.q_norm.weight", [heads * hd], 0.1, 1.0), eps)
+            k = rms_norm(k, w.new(p + "self_attn.k_norm.weight", [kv * hd], 0.1, 1.0), eps)
+        elif qk_norm:
             q = head_norm(q, heads, p + "self_attn.q_norm")
             k = head_norm(k, kv, p + "self_attn.k_norm")
         if not (nope_every and (i + 1) % nope_every == 0):
@@ -447,6 +507,15 @@ def llama(w, tokens, window=None, scaling=None, qkv_bias=False, max_positions=64
         a = attention(q, k, v, heads, kv, hd, window, m["attention_multiplier"])
         x = add(x, branch(matmul_t(a, w.new(p + "self_attn.o_proj.weight", [d, heads * hd]))))
         h = rms_norm(x, w.new(p + "post_attention_layernorm.weight", [d], 0.1, 1.0), eps)
+        if moe and i not in moe.get("mlp_only_layers", []):
+            mixtral_names = moe["model_type"] == "mixtral"
+            block = p + ("block_sparse_moe." if mixtral_names else "mlp.")
+            names = ("w1", "w3", "w2") if mixtral_names else ("gate_proj", "up_proj", "down_proj")
+            experts = moe.get("num_local_experts", moe.get("num_experts"))
+            x = add(x, sparse_moe(w, h, block, names, experts, moe["num_experts_per_tok"],
+                                  mixtral_names or moe["norm_topk_prob"], d,
+                                  moe.get("moe_intermediate_size", ffn)))
+            continue
         gate = matmul_t(h, w.new(p + "mlp.gate_proj.weight", [ffn, d]))
         up = matmul_t(h, w.new(p + "mlp.up_proj.weight", [ffn, d]))
         mid = [[g / (1 + math.exp(-g)) * u for g, u in zip(gr, ur)] for gr, ur in zip(gate, up)]
@@ -787,7 +856,7 @@ def main():
                      "gemma2": gemma2,
                      "gemma3": gemma3, "gpt2": gpt2,
                      "phi3": llama,
-                     "gpt_neox": gpt_neox}[model](w, seq[:S])
+                     "gpt_neox": gpt_neox, "mixtral": mixtral}[model](w, seq[:S])
         unread = set(saved) - set(w.tensors)
         assert not unread, f"tensors transformers would not read: {sorted(unread)}"
         print(repr(loss(logits, seq[1:])))
@@ -808,7 +877,8 @@ def main():
                       "phi3_longrope_short": phi3_longrope_short, "gemma": gemma,
                       "gemma2": gemma2,
                       "gpt2": gpt2, "phi3": phi3, "mistral": mistral, "gpt_neox": gpt_neox,
-                      "starcoder2": starcoder2}[model](w, seq[:S])
+                      "starcoder2": starcoder2, "mixtral": mixtral,
+                      "qwen3_moe": qwen3_moe, "olmoe": olmoe}[model](w, seq[:S])
     with open(os.path.join(out, "config.json"), "w") as f:
         json.dump(config, f)
     if shards == 1:

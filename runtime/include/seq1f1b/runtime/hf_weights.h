@@ -30,7 +30,9 @@ TensorMap readHfCheckpoint(const std::string &path);
 /// [in, out], transposed and c_attn split into the graph's q, k and v;
 /// Phi-3's stacked qkv_proj and gate_up_proj split by rows; GPT-NeoX's
 /// query_key_value, interleaved by head, split; Gemma's norm weights w
-/// become 1 + w (its norms scale by 1 + w). Throws std::invalid_argument
+/// become 1 + w (its norms scale by 1 + w); a mixture of experts' weights,
+/// one tensor per expert ("mlp.experts.3.up_proj.weight"), stacked by rows
+/// into the graph's "mlp.experts.up_proj.weight". Throws std::invalid_argument
 /// naming the first parameter missing or of another shape. `ignored` gets
 /// the tensors no parameter took (buffers such as GPT-2's attn.bias).
 TensorMap graphParamsFromHf(const TensorMap &checkpoint, const Graph &graph,
@@ -44,7 +46,8 @@ std::string checkHfNames(const Graph &graph);
 /// StarCoder2 configs (names under "model.", the head as "lm_head.weight";
 /// Phi-3's q, k, v and gate, up stacked again, by the graph's model_type),
 /// of GPT-NeoX (names under "gpt_neox.", the head as "embed_out.weight", q,
-/// k and v interleaved into query_key_value) and of GPT-2 (names under
+/// k and v interleaved into query_key_value; experts' weights one tensor
+/// per expert again) and of GPT-2 (names under
 /// "transformer.", q, k and v fused back into c_attn, Conv1D weights stored
 /// [in, out]): a checkpoint transformers loads. Throws
 /// std::invalid_argument for other graphs.
