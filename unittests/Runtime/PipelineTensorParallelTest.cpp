@@ -163,6 +163,16 @@ TEST(TensorParallel, PartsPutTogetherGiveTheWhole) {
             w8);
   ParamSpec whole{"b", {3}};
   EXPECT_EQ(shardOf(whole, {1, 2, 3}, 1, 2), (std::vector<float>{1, 2, 3}));
+  // Two experts' stacked rows [4, 1] (rows 0-1 expert 0, 2-3 expert 1): each
+  // rank holds its slice of every expert.
+  ParamSpec experts{"e", {2, 1}};
+  experts.tpDim = 0, experts.tpParts = 2, experts.tpGroups = 2;
+  const std::vector<float> e4{0, 1, 2, 3};
+  EXPECT_EQ(shardOf(experts, e4, 0, 2), (std::vector<float>{0, 2}));
+  EXPECT_EQ(shardOf(experts, e4, 1, 2), (std::vector<float>{1, 3}));
+  EXPECT_EQ(unshard(experts,
+                    {shardOf(experts, e4, 0, 2), shardOf(experts, e4, 1, 2)}),
+            e4);
 }
 
 TEST(TensorParallel, VocabParallelCrossEntropyEqualsTheWholeOne) {
@@ -282,6 +292,15 @@ TEST(TensorParallel, GraphsItCannotSplitAreErrorsNamingTheOp) {
       << thrown(olmoCase().graph, 4);
   EXPECT_THROW(shardTensorParallel(shardTensorParallel(gpt, 2), 2),
                std::invalid_argument);
+  // Experts of width 10 do not split over 4 ranks.
+  LlamaConfig narrow = tinyLlamaConfig();
+  narrow.experts = 4;
+  narrow.ffn = 10;
+  const Graph mixtral = buildLlama(narrow);
+  EXPECT_NE(thrown(mixtral, 4).find(
+                "(moe): its experts' width (10) is not divisible by 4"),
+            std::string::npos)
+      << thrown(mixtral, 4);
 }
 
 struct Case {
@@ -336,6 +355,12 @@ TEST(TensorParallel, SplitLayersEqualTheSingleRankRun) {
       {tinyLlamaCase(), ScheduleKind::Seq1F1BZB, 2, 2, 2, 2, false, true},
       {qwen3Case(), ScheduleKind::Seq1F1B, 2, 2, 2, 1, true, true},
       {olmoCase(), ScheduleKind::Seq1F1BInterleaved, 2, 2, 2, 1, false, true},
+      // Mixtral: each expert's width split, the routing weights' gradients
+      // summed over the ranks.
+      {tinyMixtralCase(), ScheduleKind::Seq1F1B, 2, 2, 2, 1, false},
+      {tinyMixtralCase(), ScheduleKind::Seq1F1BZB, 1, 2, 4, 2, false},
+      {tinyMixtralCase(), ScheduleKind::Seq1F1B, 2, 2, 2, 1, true},
+      {tinyMixtralCase(), ScheduleKind::Seq1F1B, 2, 2, 2, 1, false, true},
   };
   for (const Case &c : cases) {
     SCOPED_TRACE(describe(c));

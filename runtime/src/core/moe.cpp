@@ -7,6 +7,8 @@
 #include <algorithm>
 #include <cmath>
 #include <numeric>
+#include <stdexcept>
+#include <type_traits>
 #include <vector>
 
 namespace s1f::rt::moe {
@@ -152,7 +154,7 @@ template <typename T, typename Kernels>
 void backward(const Kernels &k, const Dims &d, const T *x, const T *router,
               const T *gate, const T *up, const T *down, const T *routing,
               const T *acts, const T *dy, T *dx, T *drouter, T *dgate,
-              T *dup, T *ddown) {
+              T *dup, T *ddown, const TensorParallel &tp) {
   const int64_t D = d.D, F = d.F;
   const Assignment a = assign(d, routing);
   std::fill_n(dx, d.N * D, T(0));
@@ -208,12 +210,20 @@ void backward(const Kernels &k, const Dims &d, const T *x, const T *router,
     inputBackward(gate, dgate, dg);
     inputBackward(up, dup, du);
   }
+  if (tp.sumOverRanks) {
+    if constexpr (std::is_same_v<T, float>)
+      tp.sumOverRanks(dweight.data(), d.N * d.K);
+    else
+      throw std::logic_error("moe: tensor parallelism runs in fp32");
+  }
   std::vector<T> dlogits(d.N * d.E), dxr(d.N * D);
   routeBackward(d, routing, dweight.data(), dlogits.data());
-  k.linear_bwd(x, router, dlogits.data(), dxr.data(), drouter, nullptr, d.N,
-               D, d.E);
-  for (int64_t i = 0; i < d.N * D; ++i)
-    dx[i] += dxr[i];
+  k.linear_bwd(x, router, dlogits.data(),
+               tp.routerInputGrad ? dxr.data() : nullptr, drouter, nullptr,
+               d.N, D, d.E);
+  if (tp.routerInputGrad)
+    for (int64_t i = 0; i < d.N * D; ++i)
+      dx[i] += dxr[i];
 }
 
 #define S1F_INSTANTIATE(T, K)                                                  \
@@ -221,7 +231,8 @@ void backward(const Kernels &k, const Dims &d, const T *x, const T *router,
                               const T *, const T *, const T *, T *, T *, T *); \
   template void backward<T, K>(const K &, const Dims &, const T *, const T *,  \
                                const T *, const T *, const T *, const T *,     \
-                               const T *, const T *, T *, T *, T *, T *, T *);
+                               const T *, const T *, T *, T *, T *, T *, T *,  \
+                               const TensorParallel &);
 S1F_INSTANTIATE(float, KernelSet)
 S1F_INSTANTIATE(float, CpuKernels<float>)
 S1F_INSTANTIATE(double, CpuKernels<double>)

@@ -756,10 +756,17 @@ void StageExecutor::backwardOp(Unit &u, int i, bool input, bool weight) {
     if (!input)
       break;
     auto grad = [&](int k) { return params_.at(op.params[k]).grad.data(); };
+    moe::TensorParallel tp;
+    if (op.tpSplit) {
+      tp.sumOverRanks = [&](float *x, int64_t n) {
+        allReduceSum(*tp_, x, n, Tag{MsgKind::TensorParallel, i, 0, 0});
+      };
+      tp.routerInputGrad = tp_->rank() == 0;
+    }
     moe::backward(kernels_, moeDims(op, N), val(0), param(0), param(1),
                   param(2), param(3), u.saveA[local].data(),
                   u.saveB[local].data(), dy, dx, grad(0), grad(1), grad(2),
-                  grad(3));
+                  grad(3), tp);
     addGrad(op.inputs[0], dx);
     break;
   }

@@ -25,14 +25,16 @@ bool keepsSplit(const Op &op) {
 }
 
 /// Linears are column- or row-parallel; an embedding whose table is split
-/// by vocabulary is Vocab; the rest runs whole.
-enum class Role { Whole, Column, Row, Vocab };
+/// by vocabulary is Vocab; a mixture of experts splits each expert's width
+/// (column- then row-parallel inside the op); the rest runs whole.
+enum class Role { Whole, Column, Row, Vocab, Experts };
 
-/// How a parameter is split: along `dim` into `parts` (dim -1: whole).
+/// How a parameter is split: along `dim` into `parts` (dim -1: whole), each
+/// of `groups` groups along it separately.
 struct Split {
-  int dim = -1, parts = 1;
+  int dim = -1, parts = 1, groups = 1;
   bool operator!=(const Split &o) const {
-    return dim != o.dim || parts != o.parts;
+    return dim != o.dim || parts != o.parts || groups != o.groups;
   }
 };
 
@@ -146,6 +148,9 @@ private:
           markSplit(v, tp, i);
       } else if (vocab && op.kind == OpKind::Embedding) {
         role[i] = Role::Vocab;
+      } else if (op.kind == OpKind::Moe) {
+        role[i] = Role::Experts;
+        divisible(i, g.params[op.params[3]].shape[1], tp, "experts' width");
       }
     }
     for (int i = 0; i < static_cast<int>(g.ops.size()); ++i) {
@@ -169,6 +174,10 @@ private:
       return k == 0 ? Split{1, tp} : Split{};
     case Role::Vocab:
       return {0, tp};
+    case Role::Experts: { // router whole; gate, up by rows; down by columns
+      const int64_t experts = g.params[g.ops[i].params[0]].shape[0];
+      return k == 0 ? Split{} : k == 3 ? Split{1, tp} : Split{0, tp, int(experts)};
+    }
     case Role::Whole:
       break;
     }
@@ -276,6 +285,7 @@ private:
       ParamSpec &spec = s.params[p];
       spec.tpDim = paramSplit[p].dim;
       spec.tpParts = paramSplit[p].parts;
+      spec.tpGroups = paramSplit[p].groups;
       if (spec.tpDim >= 0)
         spec.shape[spec.tpDim] /= spec.tpParts;
       // A kv head on several ranks gets a share of its gradient from each
@@ -290,7 +300,7 @@ private:
       start[i] = static_cast<int>(s.ops.size());
       Op op = g.ops[i];
       const int in = op.inputs.empty() ? 0 : parts[op.inputs[0]];
-      if (role[i] == Role::Column) {
+      if (role[i] == Role::Column || role[i] == Role::Experts) {
         int &copy = copies[op.inputs[0]];
         if (copy < 0) {
           copy = static_cast<int>(s.valueFeatures.size());
@@ -314,9 +324,15 @@ private:
         op.heads /= tp;
         op.kvHeads /= parts[op.inputs[1]];
       }
-      op.tpSplit = role[i] == Role::Vocab ||
+      op.tpSplit = role[i] == Role::Vocab || role[i] == Role::Experts ||
                    (in && (op.kind == OpKind::CrossEntropy ||
                            (op.kind == OpKind::RmsNorm && op.heads == 0)));
+      if (role[i] == Role::Experts) {
+        Op reduce = partialOutput(s, op);
+        s.ops.push_back(op);
+        s.ops.push_back(reduce);
+        continue;
+      }
       if (role[i] == Role::Row || role[i] == Role::Vocab) {
         Op reduce = partialOutput(s, op);
         if (op.params.size() > 1) // the bias, added once after the sum
@@ -353,6 +369,8 @@ struct Blocks {
   Blocks(const ParamSpec &spec) {
     for (int d = 0; d < static_cast<int>(spec.shape.size()); ++d)
       (d < spec.tpDim ? outer : d == spec.tpDim ? mid : inner) *= spec.shape[d];
+    outer *= spec.tpGroups;
+    mid /= spec.tpGroups;
   }
 };
 
@@ -368,13 +386,6 @@ Graph shardTensorParallel(const Graph &graph, int tp, bool sequenceParallel) {
                                 " tensor-parallel ranks");
   if (tp == 1)
     return graph;
-  for (size_t i = 0; i < graph.ops.size(); ++i)
-    if (graph.ops[i].kind == OpKind::Moe)
-      throw std::invalid_argument(
-          "op " + std::to_string(i) +
-          " (moe): tensor parallelism does not split a mixture of experts; "
-          "split the model with pipeline, context and data parallelism "
-          "(--tp 1)");
   return Sharder(graph, tp, sequenceParallel).run();
 }
 

@@ -34,6 +34,10 @@ struct ParamSpec {
   /// ranks hold each part.
   int tpDim = -1;
   int tpParts = 1;
+  /// The split dimension holds `tpGroups` equal groups (a mixture of
+  /// experts' stacked experts), each cut into tpParts: a part is every
+  /// group's slice.
+  int tpGroups = 1;
   /// Each tensor-parallel rank holding a part (or the whole parameter)
   /// computes only some of its gradient (a per-head norm weight, each rank
   /// having some heads; a kv head shared by ranks with different query

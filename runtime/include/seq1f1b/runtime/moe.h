@@ -25,6 +25,7 @@
 #include "seq1f1b/runtime/cpu_kernels.h"
 
 #include <cstdint>
+#include <functional>
 
 namespace s1f::rt::moe {
 
@@ -61,13 +62,24 @@ void forward(const Kernels &k, const Dims &d, const T *x, const T *router,
              const T *gate, const T *up, const T *down, T *y, T *routing,
              T *acts);
 
+/// Tensor parallelism splits every expert's width F over the ranks (gate
+/// and up by rows, down by columns): each rank's y is a partial sum, and
+/// so is each routing weight's gradient, which `sumOverRanks` adds up
+/// before the router's backward. The router runs whole on every rank; only
+/// the rank with `routerInputGrad` adds its input gradient, so that the
+/// ranks' dx sum to the whole.
+struct TensorParallel {
+  std::function<void(float *, int64_t)> sumOverRanks;
+  bool routerInputGrad = true;
+};
+
 /// dx [N, D] (written) from dy; the weight gradients are added to drouter,
 /// dgate, dup and ddown.
 template <typename T, typename Kernels>
 void backward(const Kernels &k, const Dims &d, const T *x, const T *router,
               const T *gate, const T *up, const T *down, const T *routing,
               const T *acts, const T *dy, T *dx, T *drouter, T *dgate,
-              T *dup, T *ddown);
+              T *dup, T *ddown, const TensorParallel &tp = {});
 
 } // namespace s1f::rt::moe
 

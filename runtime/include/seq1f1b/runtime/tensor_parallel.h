@@ -20,6 +20,11 @@
 //    rows, and a tp_reduce sums them) and of the head, whose logits the
 //    cross-entropy reads split, summing row maxima, exponentials and the
 //    targets' logits over the ranks;
+//  * a mixture of experts splits each expert's width (Megatron's expert
+//    tensor parallelism): rank t holds the same slice of every expert's
+//    gate and up rows and down columns (ParamSpec::tpGroups), the router
+//    whole; a tp_copy stands before it and a tp_reduce after it, and its
+//    backward sums the routing weights' gradients over the ranks (moe.h);
 //  * a norm over all heads at once (OLMo 2's q and k norms) sums its
 //    squares over the ranks, each holding its features' part of the weight;
 //  * everything else (norms, residual adds, position embeddings) runs whole
@@ -47,7 +52,8 @@ namespace s1f::rt {
 /// them: only their parts of the parameters differ). A stage cut
 /// (Graph::stages) is carried over. `tp` = 1 returns `graph` as it is.
 /// Throws std::invalid_argument naming the op when the graph cannot be
-/// split so: heads, kv heads or the MLP width not divisible by `tp`, or a
+/// split so: heads, kv heads, the MLP or experts' width not divisible by
+/// `tp`, or a
 /// norm over all kv heads that ranks share.
 ///
 /// With `sequenceParallel` (Megatron's --sequence-parallel), the values
