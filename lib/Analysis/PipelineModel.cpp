@@ -338,6 +338,11 @@ CollectiveTraffic seq1f1b::tensorParallelTraffic(ArrayRef<Operation *> ops,
       if (gathered.insert(linear.getInput()).second)
         add(linear.getInput()); // column-parallel: all-gather
       split.insert(linear.getResult());
+    } else if (auto moe = dyn_cast<llm::MoeOp>(op)) {
+      // Each expert's width split: gathered in, reduce-scattered out.
+      if (gathered.insert(moe.getInput()).second)
+        add(moe.getInput());
+      add(moe.getResult());
     } else if (auto embedding = dyn_cast<llm::EmbeddingOp>(op)) {
       add(embedding.getResult()); // vocabulary-parallel: reduce-scatter
     } else if (llvm::any_of(op->getOperands(),

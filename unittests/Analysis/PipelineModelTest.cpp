@@ -61,6 +61,11 @@ constexpr const char *kQwen3 = R"({"model_type": "qwen3",
   "num_hidden_layers": 2, "hidden_size": 128, "intermediate_size": 384,
   "num_attention_heads": 4, "num_key_value_heads": 2, "head_dim": 64,
   "vocab_size": 300, "max_position_embeddings": 2048})";
+/// Mixtral's experts split by width move what a dense MLP moves.
+constexpr const char *kMixtral = R"({"model_type": "mixtral",
+  "num_hidden_layers": 2, "hidden_size": 128, "intermediate_size": 256,
+  "num_attention_heads": 4, "num_key_value_heads": 2, "num_local_experts": 4,
+  "vocab_size": 300, "max_position_embeddings": 2048})";
 
 struct Case {
   const char *config;
@@ -70,7 +75,7 @@ struct Case {
 TEST(TensorParallelTraffic, MegatronsCollectivesPerLayer) {
   for (Case c :
        {Case{kLlama, 3, 256}, Case{kGpt2, 2, 128}, Case{kNeox, 2, 128},
-        Case{kQwen3, 2, 128}}) {
+        Case{kQwen3, 2, 128}, Case{kMixtral, 2, 128}}) {
     const int64_t seqLen = 1024, batch = 2;
     std::unique_ptr<Imported> m = import(c.config, seqLen, batch);
     ASSERT_TRUE(m->module) << c.config;
