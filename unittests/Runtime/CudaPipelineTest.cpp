@@ -7,8 +7,8 @@
 // AdamW steps. Tiny GPT (LayerNorm, GELU, learned positions, tied
 // embeddings) and tiny Llama (RMSNorm, rope, SwiGLU, grouped-query heads),
 // Seq1F1B and its zero-bubble form with uneven chunks, 1F1B, the tiny
-// Llama under every other schedule kind and with a sliding window. Skipped
-// without a GPU.
+// Llama under every other schedule kind and with a sliding window, and a
+// tiny Mixtral (a mixture of experts). Skipped without a GPU.
 //
 //===----------------------------------------------------------------------===//
 
@@ -118,6 +118,13 @@ TEST_F(CudaPipeline, SlidingWindowMatchesCpuReference) {
     if (op.kind == OpKind::Attention)
       op.window = 5;
   compare(m, {sched::ScheduleKind::Seq1F1B, 2, 3, 2});
+}
+
+// A mixture of experts: the router's and every expert's GEMMs on the GPU,
+// the routing on the host.
+TEST_F(CudaPipeline, MixtureOfExpertsMatchesCpuReference) {
+  compare(tinyMixtralCase(), {sched::ScheduleKind::Seq1F1B, 2, 3, 2});
+  compare(tinyMixtralCase(), {sched::ScheduleKind::Seq1F1BZB, 2, 2, 2});
 }
 
 } // namespace
