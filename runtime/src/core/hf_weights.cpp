@@ -106,8 +106,6 @@ int neoxPart(const std::string &name, std::string *fused) {
   return -1;
 }
 
-/// Gemma's RMSNorms scale by (1 + weight); the graph's rms_norm scales by
-/// its parameter, which therefore holds 1 + the checkpoint's weight.
 /// A mixture of experts' stacked weight ("layers.0.mlp.experts.up_proj.weight",
 /// expert e's rows the checkpoint's "layers.0.mlp.experts.<e>.up_proj.weight"):
 /// the checkpoint's name of expert e's part; empty for other parameters.
@@ -132,6 +130,8 @@ int64_t expertCount(const Graph &graph, const std::string &name) {
   return 0;
 }
 
+/// Gemma's RMSNorms scale by (1 + weight); the graph's rms_norm scales by
+/// its parameter, which therefore holds 1 + the checkpoint's weight.
 bool gemmaNorm(const Graph &graph, const std::string &name) {
   return graph.modelType.rfind("gemma", 0) == 0 &&
          endsWith(name, "norm.weight");
