@@ -74,9 +74,9 @@ Vec denseReference(const Dims &d, const Weights &w) {
 }
 
 Vec run(const Dims &d, const Weights &w) {
-  Vec y(d.N * d.D), routing(d.routingSize()), acts(d.actsSize());
+  Vec y(d.N * d.D), routing, acts;
   forward(CpuKernels<double>(), d, w.x.data(), w.router.data(), w.gate.data(),
-          w.up.data(), w.down.data(), y.data(), routing.data(), acts.data());
+          w.up.data(), w.down.data(), y.data(), routing, acts);
   return y;
 }
 
@@ -104,9 +104,9 @@ TEST_P(Moe, EveryGradientIsTheFiniteDifference) {
   Weights w = randomWeights(d, 41);
   const Vec R = Rng(42).uniform(d.N * d.D);
   auto loss = [&] { return cpu::test::dot(R, run(d, w)); };
-  Vec y(d.N * d.D), routing(d.routingSize()), acts(d.actsSize());
+  Vec y(d.N * d.D), routing, acts;
   forward(CpuKernels<double>(), d, w.x.data(), w.router.data(), w.gate.data(),
-          w.up.data(), w.down.data(), y.data(), routing.data(), acts.data());
+          w.up.data(), w.down.data(), y.data(), routing, acts);
   Vec dx(w.x.size()), drouter(w.router.size(), 0.0), dgate(w.gate.size(), 0.0),
       dup(w.up.size(), 0.0), ddown(w.down.size(), 0.0);
   backward(CpuKernels<double>(), d, w.x.data(), w.router.data(), w.gate.data(),
@@ -128,23 +128,22 @@ TEST_P(Moe, Fp32KernelSetEqualsFp64) {
   auto f = [](const Vec &v) { return cpu::test::cast<float>(v); };
   std::vector<float> x = f(w.x), router = f(w.router), gate = f(w.gate),
                      up = f(w.up), down = f(w.down), dy = f(R);
-  std::vector<float> y(d.N * d.D), routing(d.routingSize()),
-      acts(d.actsSize()), dx(x.size()), drouter(router.size(), 0.f),
+  std::vector<float> y(d.N * d.D), routing, acts, dx(x.size()),
+      drouter(router.size(), 0.f),
       dgate(gate.size(), 0.f), dup(up.size(), 0.f), ddown(down.size(), 0.f);
   const KernelSet &k = cpuKernels();
   forward(k, d, x.data(), router.data(), gate.data(), up.data(), down.data(),
-          y.data(), routing.data(), acts.data());
+          y.data(), routing, acts);
   backward(k, d, x.data(), router.data(), gate.data(), up.data(), down.data(),
            routing.data(), acts.data(), dy.data(), dx.data(), drouter.data(),
            dgate.data(), dup.data(), ddown.data());
 
-  Vec y64(d.N * d.D), routing64(d.routingSize()), acts64(d.actsSize()),
-      dx64(w.x.size()), drouter64(w.router.size(), 0.0),
+  Vec y64(d.N * d.D), routing64, acts64, dx64(w.x.size()), drouter64(w.router.size(), 0.0),
       dgate64(w.gate.size(), 0.0), dup64(w.up.size(), 0.0),
       ddown64(w.down.size(), 0.0);
   CpuKernels<double> k64;
   forward(k64, d, w.x.data(), w.router.data(), w.gate.data(), w.up.data(),
-          w.down.data(), y64.data(), routing64.data(), acts64.data());
+          w.down.data(), y64.data(), routing64, acts64);
   backward(k64, d, w.x.data(), w.router.data(), w.gate.data(), w.up.data(),
            w.down.data(), routing64.data(), acts64.data(), R.data(),
            dx64.data(), drouter64.data(), dgate64.data(), dup64.data(),

@@ -88,7 +88,8 @@ void checkTags() {
                       {MsgKind::Report, 2, 0, 0},
                       {MsgKind::TensorParallel, 4321, 0, 0},
                       {MsgKind::TensorParallelGrad, 4321, 0, 0},
-                      {MsgKind::ContextParallel, 4321, 0, 0}};
+                      {MsgKind::ContextParallel, 4321, 0, 0},
+                      {MsgKind::ExpertParallel, 4321, 0, 0}};
   std::map<int, int> seen;
   for (const Tag &t : tags) {
     int v = encodeMpiTag(t);

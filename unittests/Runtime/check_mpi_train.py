@@ -7,7 +7,9 @@ Exports the tiny GPT-2 and Llama graphs, trains each with a few schedules
 in-process (--ranks P) and under MPIEXEC -np P (--comm mpi), and checks:
 both pass --verify, and their outputs are the same line by line except the
 tokens/s column (same losses, gradient norms, memory peaks, digit for digit).
-With --dp D, --tp T and --cp C the job has P x C x T x D processes. Also: --ranks that disagrees with
+With --dp D, --tp T and --cp C the job has P x C x T x D processes; a tiny
+Mixtral runs with its experts split over replicas (--ep) and over
+tensor-parallel ranks. Also: --ranks that disagrees with
 the job size is an error naming both. With COMPILE (seq1f1b-compile), a
 compiled training executable prints the same under MPI as in-process.
 """
@@ -32,7 +34,7 @@ def main():
     data = os.path.join(examples, "data", "declaration.txt")
 
     graphs = {}
-    for model in ("gpt", "llama"):
+    for model in ("gpt", "llama", "mixtral"):
         hf = run([translate, "--import-hf-config",
                   os.path.join(examples, f"{model}-tiny.json"), "--seq-len", "32"])
         exported = run([translate, "--export-runtime-graph"], input=hf.stdout)
@@ -54,7 +56,10 @@ def main():
                          "--microbatches", "2"]),
              ("llama", 1, ["--cp", "2", "--tp", "2", "--chunks", "2",
                            "--microbatches", "2"]),
-             ("gpt", 2, ["--tp", "2", "--sp", "--chunks", "2"])]
+             ("gpt", 2, ["--tp", "2", "--sp", "--chunks", "2"]),
+             ("mixtral", 2, ["--dp", "2", "--ep", "2", "--chunks", "2",
+                             "--microbatches", "2"]),
+             ("mixtral", 1, ["--tp", "2", "--sp", "--chunks", "2"])]
     strip = re.compile(r"\s+[0-9.]+ tokens/s")
     for model, ranks, extra in cases:
         common = ["--graph", graphs[model], "--data", data, "--seq-len", "32",

@@ -68,7 +68,7 @@ int encodeMpiTag(const Tag &tag, int tagUpperBound) {
                 "unit tags use 31 bits");
   static_assert(L::kindBits + L::indexBits == 31, "index tags use 31 bits");
   const int kind = static_cast<int>(tag.kind);
-  if (kind < 0 || kind > static_cast<int>(MsgKind::ContextParallel))
+  if (kind < 0 || kind > static_cast<int>(MsgKind::ExpertParallel))
     throw CommError("message kind " + std::to_string(kind) + " has no MPI tag");
   int value;
   if (tag.kind == MsgKind::Activation || tag.kind == MsgKind::Gradient) {

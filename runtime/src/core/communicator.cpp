@@ -38,6 +38,9 @@ std::string Tag::describe() const {
     return "tensor-parallel gradient of parameter " + std::to_string(stage);
   case MsgKind::ContextParallel:
     return "context-parallel K/V rows of op " + std::to_string(stage);
+  case MsgKind::ExpertParallel:
+    return "expert-parallel rows of op " + std::to_string(stage / 8) +
+           " (phase " + std::to_string(stage % 8) + ")";
   }
   return "?";
 }

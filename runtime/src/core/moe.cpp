@@ -111,21 +111,104 @@ template <typename T> T *at(T *p, int64_t offset) {
   return p ? p + offset : nullptr;
 }
 
+template <typename T> using Buffers = std::vector<std::vector<T>>;
+
+/// Sends out[p] to rank p of the group and receives in[p] (sized by the
+/// caller) from it; a rank's own buffer moves. Messages of one op and
+/// phase keep their order (the communicators deliver a tag's messages in
+/// order), so units repeat tags safely.
+template <typename T>
+void exchange(const ExpertParallel &ep, int phase, Buffers<T> &out,
+              Buffers<T> &in) {
+  if (!ep.comm) {
+    in[0] = std::move(out[0]);
+    return;
+  }
+  if constexpr (!std::is_same_v<T, float>) {
+    throw std::logic_error("moe: expert parallelism runs in fp32");
+  } else {
+    Communicator &c = *ep.comm;
+    const Tag tag{MsgKind::ExpertParallel, ep.op * 8 + phase, 0, 0};
+    for (int p = 0; p < c.size(); ++p)
+      if (p != c.rank())
+        c.send(p, tag, out[p].data(), out[p].size() * sizeof(T));
+    in[c.rank()] = std::move(out[c.rank()]);
+    for (int p = 0; p < c.size(); ++p)
+      if (p != c.rank())
+        c.recv(p, tag, in[p].data(), in[p].size() * sizeof(T));
+  }
+}
+
+/// Where the rows this rank's experts run came from: rows[s][j] rows of
+/// source s for local expert j, starting at row first[s][j] of all received
+/// rows (source-major, then expert, then the source's order).
+struct Received {
+  std::vector<std::vector<int64_t>> rows, first;
+  int64_t total = 0;
+  template <typename T> Received(const T *counts, int X, int64_t experts) {
+    rows.assign(X, std::vector<int64_t>(experts));
+    first = rows;
+    for (int s = 0; s < X; ++s)
+      for (int64_t j = 0; j < experts; ++j) {
+        rows[s][j] = int64_t(counts[s * experts + j]);
+        first[s][j] = total;
+        total += rows[s][j];
+      }
+  }
+  /// Rows from source s before its expert j's.
+  int64_t offset(int s, int64_t j) const { return first[s][j] - first[s][0]; }
+};
+
+int groupSize(const ExpertParallel &ep) { return ep.comm ? ep.comm->size() : 1; }
+
 } // namespace
 
 template <typename T, typename Kernels>
 void forward(const Kernels &k, const Dims &d, const T *x, const T *router,
-             const T *gate, const T *up, const T *down, T *y, T *routing,
-             T *acts) {
-  const int64_t D = d.D, F = d.F;
+             const T *gate, const T *up, const T *down, T *y,
+             std::vector<T> &routing, std::vector<T> &acts,
+             const ExpertParallel &ep) {
+  const int X = groupSize(ep);
+  const int64_t D = d.D, F = d.F, local = d.E / X;
   std::vector<T> logits(d.N * d.E);
   k.linear_fwd(x, router, nullptr, logits.data(), d.N, D, d.E);
-  route(d, logits.data(), routing);
-  const Assignment a = assign(d, routing);
-  std::fill_n(y, d.N * D, T(0));
+  routing.resize(d.routingSize());
+  route(d, logits.data(), routing.data());
+  const Assignment a = assign(d, routing.data());
+  // To each rank: how many rows each of its experts gets, then the rows.
+  Buffers<T> counts(X), rows(X), inCounts(X, std::vector<T>(local)),
+      inRows(X);
+  for (int p = 0; p < X; ++p) {
+    const int64_t begin = a.offset[p * local], end = a.offset[(p + 1) * local];
+    for (int64_t j = 0; j < local; ++j)
+      counts[p].push_back(
+          T(a.offset[p * local + j + 1] - a.offset[p * local + j]));
+    rows[p].resize((end - begin) * D);
+    for (int64_t i = begin; i < end; ++i)
+      std::copy_n(x + a.pairs[i] / d.K * D, D, rows[p].data() + (i - begin) * D);
+  }
+  exchange(ep, 0, counts, inCounts);
+  std::vector<T> header;
+  for (const std::vector<T> &c : inCounts)
+    header.insert(header.end(), c.begin(), c.end());
+  const Received got(header.data(), X, local);
+  for (int s = 0; s < X; ++s)
+    inRows[s].resize(std::accumulate(got.rows[s].begin(), got.rows[s].end(),
+                                     int64_t(0)) *
+                     D);
+  exchange(ep, 1, rows, inRows);
+
+  acts = header;
+  acts.resize(header.size() + got.total * 2 * F);
+  T *saved = acts.data() + header.size();
+  Buffers<T> outputs(X), back(X);
+  for (int s = 0; s < X; ++s)
+    outputs[s].resize(inRows[s].size());
   std::vector<T> xe, g, u, h, o;
-  for (int64_t e = 0; e < d.E; ++e) {
-    const int64_t first = a.offset[e], n = a.offset[e + 1] - first;
+  for (int64_t j = 0; j < local; ++j) {
+    int64_t n = 0;
+    for (int s = 0; s < X; ++s)
+      n += got.rows[s][j];
     if (n == 0)
       continue;
     xe.resize(n * D);
@@ -133,83 +216,141 @@ void forward(const Kernels &k, const Dims &d, const T *x, const T *router,
     u.resize(n * F);
     h.resize(n * F);
     o.resize(n * D);
-    for (int64_t r = 0; r < n; ++r)
-      std::copy_n(x + a.pairs[first + r] / d.K * D, D, xe.data() + r * D);
-    k.linear_fwd(xe.data(), gate + e * F * D, nullptr, g.data(), n, D, F);
-    k.linear_fwd(xe.data(), up + e * F * D, nullptr, u.data(), n, D, F);
+    for (int s = 0, r = 0; s < X; r += got.rows[s++][j])
+      std::copy_n(inRows[s].data() + got.offset(s, j) * D, got.rows[s][j] * D,
+                  xe.data() + r * D);
+    k.linear_fwd(xe.data(), gate + j * F * D, nullptr, g.data(), n, D, F);
+    k.linear_fwd(xe.data(), up + j * F * D, nullptr, u.data(), n, D, F);
     k.swiglu_fwd(g.data(), u.data(), h.data(), n * F);
-    k.linear_fwd(h.data(), down + e * D * F, nullptr, o.data(), n, F, D);
-    for (int64_t r = 0; r < n; ++r) {
-      const int64_t pair = a.pairs[first + r], t = pair / d.K;
-      const T w = routeOf(d, routing, t).weight(pair % d.K);
-      for (int64_t j = 0; j < D; ++j)
-        y[t * D + j] += w * o[r * D + j];
-      std::copy_n(g.data() + r * F, F, acts + pair * 2 * F);
-      std::copy_n(u.data() + r * F, F, acts + pair * 2 * F + F);
+    k.linear_fwd(h.data(), down + j * D * F, nullptr, o.data(), n, F, D);
+    for (int s = 0, r = 0; s < X; r += got.rows[s++][j]) {
+      std::copy_n(o.data() + r * D, got.rows[s][j] * D,
+                  outputs[s].data() + got.offset(s, j) * D);
+      for (int64_t i = 0; i < got.rows[s][j]; ++i) {
+        T *row = saved + (got.first[s][j] + i) * 2 * F;
+        std::copy_n(g.data() + (r + i) * F, F, row);
+        std::copy_n(u.data() + (r + i) * F, F, row + F);
+      }
     }
   }
+  for (int p = 0; p < X; ++p)
+    back[p].resize(rows[p].size());
+  exchange(ep, 2, outputs, back);
+  std::fill_n(y, d.N * D, T(0));
+  for (int p = 0; p < X; ++p)
+    for (int64_t i = a.offset[p * local]; i < a.offset[(p + 1) * local]; ++i) {
+      const int64_t pair = a.pairs[i], t = pair / d.K;
+      const T w = routeOf(d, routing.data(), t).weight(pair % d.K);
+      const T *o = back[p].data() + (i - a.offset[p * local]) * D;
+      for (int64_t c = 0; c < D; ++c)
+        y[t * D + c] += w * o[c];
+    }
 }
 
 template <typename T, typename Kernels>
 void backward(const Kernels &k, const Dims &d, const T *x, const T *router,
               const T *gate, const T *up, const T *down, const T *routing,
               const T *acts, const T *dy, T *dx, T *drouter, T *dgate,
-              T *dup, T *ddown, const TensorParallel &tp) {
-  const int64_t D = d.D, F = d.F;
+              T *dup, T *ddown, const TensorParallel &tp,
+              const ExpertParallel &ep) {
+  const int X = groupSize(ep);
+  const int64_t D = d.D, F = d.F, local = d.E / X;
   const Assignment a = assign(d, routing);
-  std::fill_n(dx, d.N * D, T(0));
-  std::vector<T> dweight(d.N * d.K, T(0));
-  std::vector<T> xe, dye, g, u, h, hw, dh, dg, du, dxe;
-  for (int64_t e = 0; e < d.E; ++e) {
-    const int64_t first = a.offset[e], n = a.offset[e + 1] - first;
+  // To each rank, per routed copy: the output gradient, the input again and
+  // the routing weight.
+  const int64_t width = 2 * D + 1;
+  Buffers<T> out(X), in(X);
+  for (int p = 0; p < X; ++p) {
+    const int64_t begin = a.offset[p * local], end = a.offset[(p + 1) * local];
+    out[p].resize((end - begin) * width);
+    for (int64_t i = begin; i < end; ++i) {
+      const int64_t pair = a.pairs[i], t = pair / d.K;
+      T *row = out[p].data() + (i - begin) * width;
+      std::copy_n(dy + t * D, D, row);
+      std::copy_n(x + t * D, D, row + D);
+      row[2 * D] = routeOf(d, routing, t).weight(pair % d.K);
+    }
+  }
+  const Received got(acts, X, local);
+  const T *saved = acts + X * local;
+  for (int s = 0; s < X; ++s)
+    in[s].resize(std::accumulate(got.rows[s].begin(), got.rows[s].end(),
+                                 int64_t(0)) *
+                 width);
+  exchange(ep, 3, out, in);
+
+  // Back to each source, per row: the input gradient and the routing
+  // weight's.
+  Buffers<T> ret(X), back(X);
+  for (int s = 0; s < X; ++s)
+    ret[s].resize(in[s].size() / width * (D + 1));
+  std::vector<T> xe, dye, w, g, u, h, hw, dh, dg, du, dxe, dxe2;
+  for (int64_t j = 0; j < local; ++j) {
+    int64_t n = 0;
+    for (int s = 0; s < X; ++s)
+      n += got.rows[s][j];
     if (n == 0)
       continue;
-    for (std::vector<T> *v : {&xe, &dye, &dxe})
+    for (std::vector<T> *v : {&xe, &dye, &dxe, &dxe2})
       v->resize(n * D);
     for (std::vector<T> *v : {&g, &u, &h, &hw, &dh, &dg, &du})
       v->resize(n * F);
-    for (int64_t r = 0; r < n; ++r) {
-      const int64_t pair = a.pairs[first + r], t = pair / d.K;
-      std::copy_n(x + t * D, D, xe.data() + r * D);
-      std::copy_n(dy + t * D, D, dye.data() + r * D);
-      std::copy_n(acts + pair * 2 * F, F, g.data() + r * F);
-      std::copy_n(acts + pair * 2 * F + F, F, u.data() + r * F);
-    }
+    w.resize(n);
+    for (int s = 0, r = 0; s < X; r += got.rows[s++][j])
+      for (int64_t i = 0; i < got.rows[s][j]; ++i) {
+        const T *row = in[s].data() + (got.offset(s, j) + i) * width;
+        std::copy_n(row, D, dye.data() + (r + i) * D);
+        std::copy_n(row + D, D, xe.data() + (r + i) * D);
+        w[r + i] = row[2 * D];
+        const T *act = saved + (got.first[s][j] + i) * 2 * F;
+        std::copy_n(act, F, g.data() + (r + i) * F);
+        std::copy_n(act + F, F, u.data() + (r + i) * F);
+      }
     k.swiglu_fwd(g.data(), u.data(), h.data(), n * F);
     // down's input scaled by the routing weight w: its weight gradient is
     // then dy^T (w h), and its input gradient dy down_e, unscaled, gives
     // both dw = <dy down_e, h> and dh = w dy down_e.
+    for (int64_t r = 0; r < n; ++r)
+      for (int64_t c = 0; c < F; ++c)
+        hw[r * F + c] = w[r] * h[r * F + c];
+    k.linear_bwd(hw.data(), down + j * D * F, dye.data(), dh.data(),
+                 at(ddown, j * D * F), nullptr, n, F, D);
+    std::vector<T> dweight(n);
     for (int64_t r = 0; r < n; ++r) {
-      const int64_t pair = a.pairs[first + r];
-      const T w = routeOf(d, routing, pair / d.K).weight(pair % d.K);
-      for (int64_t j = 0; j < F; ++j)
-        hw[r * F + j] = w * h[r * F + j];
-    }
-    k.linear_bwd(hw.data(), down + e * D * F, dye.data(), dh.data(),
-                 at(ddown, e * D * F), nullptr, n, F, D);
-    for (int64_t r = 0; r < n; ++r) {
-      const int64_t pair = a.pairs[first + r];
-      const T w = routeOf(d, routing, pair / d.K).weight(pair % d.K);
       T dot = 0;
-      for (int64_t j = 0; j < F; ++j) {
-        dot += dh[r * F + j] * h[r * F + j];
-        dh[r * F + j] *= w;
+      for (int64_t c = 0; c < F; ++c) {
+        dot += dh[r * F + c] * h[r * F + c];
+        dh[r * F + c] *= w[r];
       }
-      dweight[pair] = dot;
+      dweight[r] = dot;
     }
     k.swiglu_bwd(g.data(), u.data(), dh.data(), dg.data(), du.data(), n * F);
-    auto inputBackward = [&](const T *w, T *dw, const std::vector<T> &dpre) {
-      k.linear_bwd(xe.data(), w + e * F * D, dpre.data(), dxe.data(),
-                   at(dw, e * F * D), nullptr, n, D, F);
-      for (int64_t r = 0; r < n; ++r) {
-        T *row = dx + a.pairs[first + r] / d.K * D;
-        for (int64_t j = 0; j < D; ++j)
-          row[j] += dxe[r * D + j];
+    k.linear_bwd(xe.data(), gate + j * F * D, dg.data(), dxe.data(),
+                 at(dgate, j * F * D), nullptr, n, D, F);
+    k.linear_bwd(xe.data(), up + j * F * D, du.data(), dxe2.data(),
+                 at(dup, j * F * D), nullptr, n, D, F);
+    for (int s = 0, r = 0; s < X; r += got.rows[s++][j])
+      for (int64_t i = 0; i < got.rows[s][j]; ++i) {
+        T *row = ret[s].data() + (got.offset(s, j) + i) * (D + 1);
+        for (int64_t c = 0; c < D; ++c)
+          row[c] = dxe[(r + i) * D + c] + dxe2[(r + i) * D + c];
+        row[D] = dweight[r + i];
       }
-    };
-    inputBackward(gate, dgate, dg);
-    inputBackward(up, dup, du);
   }
+  for (int p = 0; p < X; ++p)
+    back[p].resize(out[p].size() / width * (D + 1));
+  exchange(ep, 4, ret, back);
+
+  std::fill_n(dx, d.N * D, T(0));
+  std::vector<T> dweight(d.N * d.K, T(0));
+  for (int p = 0; p < X; ++p)
+    for (int64_t i = a.offset[p * local]; i < a.offset[(p + 1) * local]; ++i) {
+      const int64_t pair = a.pairs[i];
+      const T *row = back[p].data() + (i - a.offset[p * local]) * (D + 1);
+      for (int64_t c = 0; c < D; ++c)
+        dx[pair / d.K * D + c] += row[c];
+      dweight[pair] = row[D];
+    }
   if (tp.sumOverRanks) {
     if constexpr (std::is_same_v<T, float>)
       tp.sumOverRanks(dweight.data(), d.N * d.K);
@@ -228,11 +369,13 @@ void backward(const Kernels &k, const Dims &d, const T *x, const T *router,
 
 #define S1F_INSTANTIATE(T, K)                                                  \
   template void forward<T, K>(const K &, const Dims &, const T *, const T *,   \
-                              const T *, const T *, const T *, T *, T *, T *); \
+                              const T *, const T *, const T *, T *,            \
+                              std::vector<T> &, std::vector<T> &,              \
+                              const ExpertParallel &);                         \
   template void backward<T, K>(const K &, const Dims &, const T *, const T *,  \
                                const T *, const T *, const T *, const T *,     \
                                const T *, const T *, T *, T *, T *, T *, T *,  \
-                               const TensorParallel &);
+                               const TensorParallel &, const ExpertParallel &);
 S1F_INSTANTIATE(float, KernelSet)
 S1F_INSTANTIATE(float, CpuKernels<float>)
 S1F_INSTANTIATE(double, CpuKernels<double>)

@@ -50,6 +50,49 @@ measuredTimeline(const sched::ScheduleConfig &config,
   return t;
 }
 
+/// Expert parallelism: every moe op's stacked expert weights split into
+/// blocks of whole experts, one per expert-parallel rank.
+void splitExperts(Graph &g, const PipelineOptions &o) {
+  const int X = o.expertParallel;
+  if (X < 1)
+    throw std::invalid_argument("expert parallelism must be >= 1, got " +
+                                std::to_string(X));
+  if (X == 1)
+    return;
+  if (o.dataParallel % X)
+    throw std::invalid_argument(
+        "expert parallelism (" + std::to_string(X) +
+        ") must divide the data-parallel replicas (" +
+        std::to_string(o.dataParallel) + "): its ranks are replicas");
+  if (o.tensorParallel > 1)
+    throw std::invalid_argument(
+        "expert parallelism keeps every expert whole on its rank: it runs "
+        "with tensor parallelism 1, got " + std::to_string(o.tensorParallel));
+  bool any = false;
+  for (size_t i = 0; i < g.ops.size(); ++i) {
+    const Op &op = g.ops[i];
+    if (op.kind != OpKind::Moe)
+      continue;
+    any = true;
+    const int64_t E = g.params[op.params[0]].shape[0];
+    if (E % X)
+      throw std::invalid_argument(
+          "op " + std::to_string(i) + " (moe): its " + std::to_string(E) +
+          " experts do not split over " + std::to_string(X) +
+          " expert-parallel ranks");
+    for (int k = 1; k <= 3; ++k) {
+      ParamSpec &spec = g.params[op.params[k]];
+      if (spec.epParts == 1) {
+        spec.epParts = X;
+        spec.shape[0] /= X;
+      }
+    }
+  }
+  if (!any)
+    throw std::invalid_argument(
+        "expert parallelism needs a mixture of experts, and the graph has none");
+}
+
 } // namespace
 
 //===----------------------------------------------------------------------===//
@@ -118,6 +161,7 @@ PipelinePlan::PipelinePlan(Graph graph, PipelineOptions options, int seqLen)
         "needs tensor parallelism of 2 or more");
   graph_ = shardTensorParallel(whole_, options_.tensorParallel,
                                options_.sequenceParallel);
+  splitExperts(graph_, options_);
   stages_ = stagesAt(graph_, graph_.stages);
   if (options_.chunkBounds.empty()) {
     bounds_ =
@@ -158,6 +202,26 @@ PipelinePlan::PipelinePlan(Graph graph, PipelineOptions options, int seqLen)
         for (int p : stages_[s].params)
           if (holders_[p].empty() || holders_[p].back() != r)
             holders_[p].push_back(r);
+}
+
+std::vector<float> PipelinePlan::partOf(int p, const std::vector<float> &whole,
+                                        int t, int d) const {
+  const ParamSpec &spec = graph_.params[p];
+  if (spec.epParts == 1)
+    return shardOf(spec, whole, t, tensorParallel());
+  const size_t n = spec.numel(), q = d % expertParallel();
+  return std::vector<float>(whole.begin() + q * n, whole.begin() + (q + 1) * n);
+}
+
+std::vector<float>
+PipelinePlan::join(int p, const std::vector<std::vector<float>> &parts) const {
+  const ParamSpec &spec = graph_.params[p];
+  if (spec.epParts == 1)
+    return unshard(spec, parts);
+  std::vector<float> whole;
+  for (const std::vector<float> &part : parts)
+    whole.insert(whole.end(), part.begin(), part.end());
+  return whole;
 }
 
 std::string PipelinePlan::checkBatch(const Batch &batch) const {
@@ -203,8 +267,7 @@ PipelineRank::PipelineRank(std::shared_ptr<const PipelinePlan> plan,
   for (size_t p = 0; p < g.params.size(); ++p) {
     const std::vector<int> &h = plan_->holders()[p];
     if (std::find(h.begin(), h.end(), rank_) != h.end())
-      mine[p] = shardOf(g.params[p], initialParams.at(p), tpRank_,
-                        plan_->tensorParallel());
+      mine[p] = plan_->partOf(int(p), initialParams.at(p), tpRank_, replica_);
   }
   const KernelSet *kernels = plan_->options().kernels;
   exec_ = std::make_unique<RankExecutor>(
@@ -232,22 +295,32 @@ PipelineRank::step(const Batch &batch, Communicator &comm,
     if (!bad.empty())
       throw std::invalid_argument(bad);
     // This replica's pipeline; the ranks whose gradients this one's add to
-    // (its peers in the other replicas and context-parallel ranks); its
-    // tensor- and context-parallel groups.
-    std::vector<int> pipeline, peers, tpGroup, cpGroup;
+    // (its peers in the other replicas and context-parallel ranks; for
+    // expert weights those holding the same experts); its tensor-,
+    // context- and expert-parallel groups.
+    const int X = plan_->expertParallel();
+    std::vector<int> pipeline, peers, expertPeers, tpGroup, cpGroup, epGroup;
     for (int r = 0; r < P; ++r)
       pipeline.push_back(plan_->worldRank(r, tpRank_, replica_, cpRank_));
     for (int d = 0; d < plan_->replicas(); ++d)
-      for (int c = 0; c < C; ++c)
+      for (int c = 0; c < C; ++c) {
         peers.push_back(plan_->worldRank(rank_, tpRank_, d, c));
+        if (d % X == epRank())
+          expertPeers.push_back(peers.back());
+      }
     for (int t = 0; t < T; ++t)
       tpGroup.push_back(plan_->worldRank(rank_, t, replica_, cpRank_));
     for (int c = 0; c < C; ++c)
       cpGroup.push_back(plan_->worldRank(rank_, tpRank_, replica_, c));
+    for (int q = 0; q < X; ++q)
+      epGroup.push_back(
+          plan_->worldRank(rank_, tpRank_, replica_ - epRank() + q, cpRank_));
     GroupCommunicator pipe(comm, pipeline), replicas(comm, peers),
-        tensorParallel(comm, tpGroup), contextParallel(comm, cpGroup);
+        expertReplicas(comm, expertPeers), tensorParallel(comm, tpGroup),
+        contextParallel(comm, cpGroup), expertParallel(comm, epGroup);
     Communicator *tp = T > 1 ? &tensorParallel : nullptr;
     Communicator *cp = C > 1 ? &contextParallel : nullptr;
+    Communicator *ep = X > 1 ? &expertParallel : nullptr;
     const Batch *mine = &batch;
     Batch slice;
     if (plan_->replicas() > 1) {
@@ -261,10 +334,11 @@ PipelineRank::step(const Batch &batch, Communicator &comm,
       mine = &slice;
     }
     exec_->runSchedule(*mine, plan_->chunkBounds(), pipe, o.beforeAction,
-                       origin, batch.targetTokens(), tp, cp);
+                       origin, batch.targetTokens(), tp, cp, ep);
     OptimizerConfig optimizer = o.optimizer;
     optimizer.adamw.lr = lr_;
-    result.gradNorm = exec_->optimizerStep(pipe, optimizer, &replicas, tp);
+    result.gradNorm = exec_->optimizerStep(pipe, optimizer, &replicas, tp,
+                                           &expertReplicas, ep);
     // The loss is known on the last stage's ranks (each tensor-parallel
     // rank has it, the first counts; each context-parallel rank has its
     // tokens'); every rank gets the totals over all replicas (bitwise the
@@ -289,8 +363,7 @@ PipelineRank::step(const Batch &batch, Communicator &comm,
 }
 
 void PipelineRank::setState(const TensorMap &state, int64_t optimizerSteps) {
-  const Graph &whole = plan_->wholeGraph(), &g = plan_->graph();
-  const int T = plan_->tensorParallel();
+  const Graph &whole = plan_->wholeGraph();
   const std::string what =
       optimizerSteps < 0 ? "the value for" : "the checkpoint's";
   auto tensor = [&](const std::string &key, const ParamSpec &spec) {
@@ -306,12 +379,15 @@ void PipelineRank::setState(const TensorMap &state, int64_t optimizerSteps) {
     return it->second.data;
   };
   for (auto &[p, st] : exec_->params()) {
-    const ParamSpec &spec = whole.params[p], &part = g.params[p];
-    st.value = shardOf(part, tensor(spec.name, spec), tpRank_, T);
+    const ParamSpec &spec = whole.params[p];
+    auto mine = [&](const std::string &key) {
+      return plan_->partOf(p, tensor(key, spec), tpRank_, replica_);
+    };
+    st.value = mine(spec.name);
     if (optimizerSteps < 0)
       continue;
-    st.m = shardOf(part, tensor("optimizer.m." + spec.name, spec), tpRank_, T);
-    st.v = shardOf(part, tensor("optimizer.v." + spec.name, spec), tpRank_, T);
+    st.m = mine("optimizer.m." + spec.name);
+    st.v = mine("optimizer.v." + spec.name);
   }
   if (optimizerSteps >= 0)
     exec_->setOptimizerSteps(optimizerSteps);
@@ -331,8 +407,8 @@ TensorMap PipelineRank::gatherTrainingState(Communicator &world) const {
       continue;
     const ParamSpec &part = g.params[p];
     for (size_t f = 0; f < 3; ++f) {
-      std::vector<std::vector<float>> parts(part.tpParts);
-      for (int k = 0; k < part.tpParts; ++k) {
+      std::vector<std::vector<float>> parts(plan_->parts(int(p)));
+      for (int k = 0; k < plan_->parts(int(p)); ++k) {
         const int from = plan_->partHolder(int(p), k);
         const Tag tag{MsgKind::Report, int(16 + 3 * p + f), 0, 0};
         const auto mine = [&]() -> const std::vector<float> & {
@@ -349,7 +425,7 @@ TensorMap PipelineRank::gatherTrainingState(Communicator &world) const {
       }
       if (root)
         state[fields[f].first + whole.params[p].name] = {
-            whole.params[p].shape, unshard(part, parts)};
+            whole.params[p].shape, plan_->join(int(p), parts)};
     }
   }
   return state;
@@ -440,12 +516,11 @@ int Pipeline::paramOf(const std::string &name) const {
 
 std::vector<float> Pipeline::whole(int p,
                                    std::vector<float> ParamState::*field) const {
-  const ParamSpec &spec = plan_->graph().params[p];
   std::vector<std::vector<float>> parts;
-  for (int k = 0; k < spec.tpParts; ++k)
+  for (int k = 0; k < plan_->parts(p); ++k)
     parts.push_back(
         ranks_[plan_->partHolder(p, k)]->executor().params().at(p).*field);
-  return unshard(spec, parts);
+  return plan_->join(p, parts);
 }
 
 TensorMap Pipeline::trainingState() const {

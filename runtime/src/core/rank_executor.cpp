@@ -77,7 +77,8 @@ void RankExecutor::runSchedule(const Batch &batch,
                                std::chrono::steady_clock::time_point origin,
                                int64_t lossTokens,
                                Communicator *tensorParallel,
-                               Communicator *contextParallel) {
+                               Communicator *contextParallel,
+                               Communicator *expertParallel) {
   for (auto &[p, st] : params_)
     std::fill(st.grad.begin(), st.grad.end(), 0.0f);
   memory_.resetPeaks();
@@ -85,7 +86,8 @@ void RankExecutor::runSchedule(const Batch &batch,
       1.0f / static_cast<float>(std::max<int64_t>(
                  1, lossTokens ? lossTokens : batch.targetTokens()));
   for (auto &[s, exec] : executors_)
-    exec->beginStep(batch, bounds, scale, tensorParallel, contextParallel);
+    exec->beginStep(batch, bounds, scale, tensorParallel, contextParallel,
+                    expertParallel);
   events_.clear();
   auto seconds = [&] {
     return std::chrono::duration<double>(std::chrono::steady_clock::now() -
@@ -243,7 +245,9 @@ void RankExecutor::run(const Action &a, const Batch &batch,
 double RankExecutor::optimizerStep(Communicator &comm,
                                    const OptimizerConfig &config,
                                    Communicator *replicas,
-                                   Communicator *tensorParallel) {
+                                   Communicator *tensorParallel,
+                                   Communicator *expertReplicas,
+                                   Communicator *expertParallel) {
   // Shared parameters (e.g. GPT-2's wte on the first and last stage): the
   // first holder sums the copies in rank order and sends the sum back, so
   // every copy gets the same gradient and so the same update.
@@ -286,18 +290,27 @@ double RankExecutor::optimizerStep(Communicator &comm,
   }
   // Every replica then holds the step's whole gradient, so the norm and
   // the update below are the same in all of them.
-  if (replicas && replicas->size() > 1)
-    for (auto &[p, st] : params_)
-      allReduceSum(*replicas, st.grad, Tag{MsgKind::ReplicaGrad, p, 0, 0});
+  // Expert-parallel parts: over the replicas holding the same experts.
+  for (auto &[p, st] : params_) {
+    Communicator *group =
+        graph_.params[p].epParts > 1 ? expertReplicas : replicas;
+    if (group && group->size() > 1)
+      allReduceSum(*group, st.grad, Tag{MsgKind::ReplicaGrad, p, 0, 0});
+  }
   // Each shared parameter counts once, and each part of a parameter once
-  // over the tensor-parallel ranks (the first of the ranks holding it).
-  double squares = 0;
+  // over the tensor-parallel ranks (the first of the ranks holding it);
+  // the expert-parallel ranks' parts all count.
+  double squares = 0, experts = 0;
   for (auto &[p, st] : params_)
     if (holders_[p].front() == rank_ &&
         t % (T / graph_.params[p].tpParts) == 0)
-      squares += cpu::sum_squares(st.grad.data(),
-                                  static_cast<int64_t>(st.grad.size()));
-  squares = allReduceSum(comm, squares, Tag{MsgKind::NormSquare, 0, 0, 0});
+      (graph_.params[p].epParts > 1 ? experts : squares) +=
+          cpu::sum_squares(st.grad.data(), static_cast<int64_t>(st.grad.size()));
+  if (expertParallel && expertParallel->size() > 1)
+    experts = allReduceSum(*expertParallel, experts,
+                           Tag{MsgKind::NormSquare, 2, 0, 0});
+  squares = allReduceSum(comm, squares + experts,
+                         Tag{MsgKind::NormSquare, 0, 0, 0});
   if (tp)
     squares = allReduceSum(*tensorParallel, squares,
                            Tag{MsgKind::NormSquare, 1, 0, 0});

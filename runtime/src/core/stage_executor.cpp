@@ -127,7 +127,8 @@ void StageExecutor::recomputeLayer(Unit &u, std::pair<int, int> layer) {
 
 void StageExecutor::beginStep(const Batch &batch, const std::vector<int> &bounds,
                               float lossScale, Communicator *tensorParallel,
-                              Communicator *contextParallel) {
+                              Communicator *contextParallel,
+                              Communicator *expertParallel) {
   checkDrained();
   const std::string where = "stage " + std::to_string(stage_) + ": ";
   const int tp = tensorParallel ? tensorParallel->size() : 1;
@@ -158,6 +159,7 @@ void StageExecutor::beginStep(const Batch &batch, const std::vector<int> &bounds
   tp_ = tensorParallel;
   cp_ = contextParallel && contextParallel->size() > 1 ? contextParallel
                                                        : nullptr;
+  ep_ = expertParallel && expertParallel->size() > 1 ? expertParallel : nullptr;
   bounds_ = bounds;
   lossScale_ = lossScale;
   loss_ = {};
@@ -426,9 +428,11 @@ void StageExecutor::forwardOp(Unit &u, int i) {
     break;
   }
   case OpKind::Moe: {
-    const moe::Dims d = moeDims(op, N);
-    moe::forward(kernels_, d, in(0), param(0), param(1), param(2), param(3), y,
-                 save(u.saveA, d.routingSize()), save(u.saveB, d.actsSize()));
+    std::vector<float> routing, acts;
+    moe::forward(kernels_, moeDims(op, N), in(0), param(0), param(1),
+                 param(2), param(3), y, routing, acts, moe::ExpertParallel{ep_, i});
+    u.saveA[local] = Tensor(std::move(routing), &memory_, MemKind::Activations);
+    u.saveB[local] = Tensor(std::move(acts), &memory_, MemKind::Activations);
     break;
   }
   case OpKind::CrossEntropy: {
@@ -766,7 +770,7 @@ void StageExecutor::backwardOp(Unit &u, int i, bool input, bool weight) {
     moe::backward(kernels_, moeDims(op, N), val(0), param(0), param(1),
                   param(2), param(3), u.saveA[local].data(),
                   u.saveB[local].data(), dy, dx, grad(0), grad(1), grad(2),
-                  grad(3), tp);
+                  grad(3), tp, moe::ExpertParallel{ep_, i});
     addGrad(op.inputs[0], dx);
     break;
   }
@@ -792,7 +796,7 @@ moe::Dims StageExecutor::moeDims(const Op &op, int64_t rows) const {
   d.N = rows;
   d.D = router[1];
   d.E = router[0];
-  d.F = graph_.params[op.params[1]].shape[0] / d.E;
+  d.F = graph_.params[op.params[3]].shape[1]; // down [experts * D, F]
   d.K = op.topK;
   d.normalized = op.normalized;
   return d;

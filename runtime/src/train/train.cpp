@@ -96,6 +96,10 @@ on in-process CPU ranks.
   --cp C                context parallelism: C ranks share every chunk's
                         tokens, each running a contiguous part and gathering
                         the chunk's keys and values (default 1)
+  --ep X                expert parallelism (with --dp, --tp 1): groups of X
+                        replicas split each mixture of experts' experts,
+                        sending every routed token to its expert's replica
+                        and back (default 1)
   --comm inprocess|mpi  ranks as threads of this process (default), or one
                         MPI process per rank: mpirun -np P*C*T*D
                         seq1f1b-train --comm mpi ... (P = the processes /
@@ -170,6 +174,7 @@ struct Args {
   int seqLen = 64, batch = 1, ranks = 1, virtualStages = 2, chunks = 1;
   int microbatches = 1, steps = 10, dataParallel = 1, tensorParallel = 1;
   int contextParallel = 1;
+  int expertParallel = 1;
   bool sequenceParallel = false;
   double lr = 1e-3, weightDecay = 0.01, clip = 1.0, tolerance = 1e-5;
   double minLr = 0;
@@ -236,6 +241,7 @@ Args parseArgs(int argc, char **argv, const CompiledPlan *compiled) {
       {"dp", required_argument, nullptr, 'D'},
       {"tp", required_argument, nullptr, 'P'},
       {"cp", required_argument, nullptr, 'Q'},
+      {"ep", required_argument, nullptr, 'J'},
       {"sp", no_argument, nullptr, 'q'},
       {"comm", required_argument, nullptr, 'C'},
       {"kernels", required_argument, nullptr, 'K'},
@@ -292,6 +298,9 @@ Args parseArgs(int argc, char **argv, const CompiledPlan *compiled) {
       break;
     case 'Q':
       a.contextParallel = number<int>("cp", optarg);
+      break;
+    case 'J':
+      a.expertParallel = number<int>("ep", optarg);
       break;
     case 'q':
       a.sequenceParallel = true;
@@ -367,10 +376,12 @@ Args parseArgs(int argc, char **argv, const CompiledPlan *compiled) {
   if (a.graph.empty() || a.data.empty())
     usageError(compiled ? "--data is required" : "--graph and --data are required");
   if (a.seqLen < 1 || a.batch < 1 || a.ranks < 1 || a.dataParallel < 1 ||
-      a.tensorParallel < 1 || a.contextParallel < 1 || a.chunks < 1 ||
-      a.microbatches < 1 || a.steps < 1 || a.timeoutMs < 1)
-    usageError("--seq-len, --batch, --ranks, --dp, --tp, --cp, --chunks, "
-               "--microbatches, --steps and --timeout-ms must be >= 1");
+      a.tensorParallel < 1 || a.contextParallel < 1 ||
+      a.expertParallel < 1 || a.chunks < 1 || a.microbatches < 1 ||
+      a.steps < 1 || a.timeoutMs < 1)
+    usageError("--seq-len, --batch, --ranks, --dp, --tp, --cp, --ep, "
+               "--chunks, --microbatches, --steps and --timeout-ms must be "
+               ">= 1");
   LrSchedule::Decay decay;
   if (!parseDecay(a.lrDecay, decay))
     usageError("--lr-decay must be constant, linear or cosine, got '" +
@@ -440,6 +451,7 @@ PipelineOptions pipelineOptions(const Args &a, sched::ScheduleKind kind,
   o.dataParallel = a.dataParallel;
   o.tensorParallel = a.tensorParallel;
   o.contextParallel = a.contextParallel;
+  o.expertParallel = a.expertParallel;
   o.sequenceParallel = a.sequenceParallel;
 #ifdef SEQ1F1B_HAVE_CUDA
   if (a.kernels == "cuda")
@@ -545,10 +557,10 @@ public:
        const std::vector<float> &reference) const override {
     if (!rank_.holds(name))
       return std::nullopt;
-    const Graph &g = rank_.plan().graph();
+    const PipelinePlan &plan = rank_.plan();
     return GradPair{rank_.grad(name),
-                    shardOf(g.params[g.paramIndex(name)], reference,
-                            rank_.tpRank(), rank_.plan().tensorParallel())};
+                    plan.partOf(plan.graph().paramIndex(name), reference,
+                                rank_.tpRank(), rank_.replica())};
   }
   void setLearningRate(double lr) override { rank_.setLearningRate(lr); }
   void setState(const TensorMap &state, int64_t optimizerSteps) override {
@@ -760,6 +772,7 @@ int run(Args a, const CompiledPlan *compiled) {
     o.dataParallel = 1;  // and runs all replicas' micro-batches
     o.tensorParallel = 1; // with whole layers
     o.contextParallel = 1; // and whole chunks
+    o.expertParallel = 1;  // and every expert
     o.sequenceParallel = false;
     o.schedule.microbatches = a.microbatches * a.dataParallel;
     reference = std::make_unique<Pipeline>(whole, o, a.seqLen);
@@ -778,7 +791,12 @@ int run(Args a, const CompiledPlan *compiled) {
                     ? (" C=" + std::to_string(a.contextParallel)).c_str()
                     : "",
                 a.dataParallel > 1
-                    ? (" D=" + std::to_string(a.dataParallel)).c_str()
+                    ? (" D=" + std::to_string(a.dataParallel) +
+                       (a.expertParallel > 1
+                            ? " (experts over " +
+                                  std::to_string(a.expertParallel) + ")"
+                            : ""))
+                          .c_str()
                     : "");
     for (int b : pipeline->plan().chunkBounds())
       std::printf(" %d", b);

@@ -30,6 +30,8 @@ enum class MsgKind {
   TensorParallel, ///< op `stage`'s sum over the tensor-parallel ranks
   TensorParallelGrad, ///< parameter `stage`'s partial gradients summed
   ContextParallel,    ///< op `stage`'s K/V rows of a chunk, over its ranks
+  ExpertParallel, ///< rows of moe op `stage` / 8 (phase `stage` % 8)
+                  ///< between the ranks holding its experts
 };
 
 /// Identifies a message: kind, stage, micro-batch, chunk.

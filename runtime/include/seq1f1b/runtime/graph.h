@@ -38,6 +38,10 @@ struct ParamSpec {
   /// experts' stacked experts), each cut into tpParts: a part is every
   /// group's slice.
   int tpGroups = 1;
+  /// Expert parallelism: a mixture of experts' stacked weight whose experts
+  /// are split over `epParts` ranks, expert-parallel rank q holding the q-th
+  /// of epParts equal blocks of rows (`shape` is one block).
+  int epParts = 1;
   /// Each tensor-parallel rank holding a part (or the whole parameter)
   /// computes only some of its gradient (a per-head norm weight, each rank
   /// having some heads; a kv head shared by ranks with different query

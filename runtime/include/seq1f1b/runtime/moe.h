@@ -8,24 +8,36 @@
 // [e*F, (e+1)*F) of the stacked gate and up [E*F, D], and down_e [D, F] rows
 // [e*D, (e+1)*D) of down [E*D, F]; y is the weighted sum.
 //
+// Expert parallelism: X ranks (an ExpertParallel group) each hold E/X of
+// the experts, rank q experts [q*E/X, (q+1)*E/X) (gate, up and down are then
+// those experts' rows). Every rank routes its own tokens, sends each routed
+// copy to the rank holding its expert and gets the expert's output back (an
+// all-to-all each way); the backward sends the output gradient the same way
+// and gets the input gradient and the routing weight's gradient back. With
+// one rank the same code runs without messages.
+//
 // The GEMMs and the gate go through a kernel set (the CPU's or the GPU's),
-// one call per expert over the tokens routed to it, gathered; routing,
+// one call per expert over the rows routed to it, gathered; routing,
 // gathering and scattering are host loops. What the forward keeps for the
 // backward, as floats (so the stage executor can count them as it counts
 // norm statistics):
 //   routing [N, E + 2K]: the probabilities, the chosen experts, their weights;
-//   acts [N, K, 2F]: each routed copy's gate and up activations.
-// The backward recomputes the gate's output rather than keeping it.
+//   acts: how many rows each rank sent each local expert (X * E/X counts),
+//     then each row the rank's experts ran: its gate and up activations (2F).
+// The backward recomputes the gate's output rather than keeping it, and
+// gets each row's input again from the rank that routed it.
 //
 //===----------------------------------------------------------------------===//
 
 #ifndef SEQ1F1B_RUNTIME_MOE_H
 #define SEQ1F1B_RUNTIME_MOE_H
 
+#include "seq1f1b/runtime/communicator.h"
 #include "seq1f1b/runtime/cpu_kernels.h"
 
 #include <cstdint>
 #include <functional>
+#include <vector>
 
 namespace s1f::rt::moe {
 
@@ -33,7 +45,6 @@ struct Dims {
   int64_t N = 0, D = 0, E = 0, F = 0, K = 0;
   bool normalized = false;
   int64_t routingSize() const { return N * (E + 2 * K); }
-  int64_t actsSize() const { return N * K * 2 * F; }
 };
 
 /// The kernels the MoE calls, over the CPU reference at any T (a KernelSet
@@ -56,11 +67,13 @@ template <typename T> struct CpuKernels {
   }
 };
 
-/// y [N, D] (written); routing and acts as above (written).
-template <typename T, typename Kernels>
-void forward(const Kernels &k, const Dims &d, const T *x, const T *router,
-             const T *gate, const T *up, const T *down, T *y, T *routing,
-             T *acts);
+/// The expert-parallel group of a moe op: `comm` over its X ranks (null:
+/// one rank holding every expert); messages are tagged by op index `op`.
+/// fp32 only when X > 1.
+struct ExpertParallel {
+  Communicator *comm = nullptr;
+  int op = 0;
+};
 
 /// Tensor parallelism splits every expert's width F over the ranks (gate
 /// and up by rows, down by columns): each rank's y is a partial sum, and
@@ -73,13 +86,22 @@ struct TensorParallel {
   bool routerInputGrad = true;
 };
 
-/// dx [N, D] (written) from dy; the weight gradients are added to drouter,
-/// dgate, dup and ddown.
+/// y [N, D] (written); routing and acts as above (resized and written).
+/// gate, up and down are this rank's experts'.
+template <typename T, typename Kernels>
+void forward(const Kernels &k, const Dims &d, const T *x, const T *router,
+             const T *gate, const T *up, const T *down, T *y,
+             std::vector<T> &routing, std::vector<T> &acts,
+             const ExpertParallel &ep = {});
+
+/// dx [N, D] (written) from dy; the weight gradients are added to drouter
+/// and to dgate, dup and ddown (this rank's experts').
 template <typename T, typename Kernels>
 void backward(const Kernels &k, const Dims &d, const T *x, const T *router,
               const T *gate, const T *up, const T *down, const T *routing,
               const T *acts, const T *dy, T *dx, T *drouter, T *dgate,
-              T *dup, T *ddown, const TensorParallel &tp = {});
+              T *dup, T *ddown, const TensorParallel &tp = {},
+              const ExpertParallel &ep = {});
 
 } // namespace s1f::rt::moe
 

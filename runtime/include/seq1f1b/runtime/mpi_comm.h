@@ -47,10 +47,11 @@ public:
 ///   norm square, loss,
 ///   report, tensor-parallel
 ///   sum and gradient,
-///   context-parallel rows:
+///   context-parallel and
+///   expert-parallel rows:
 ///   abort notice:           15 (kind 15, the other bits 0)
 ///
-/// kind is the MsgKind's value (0..9). So stage < 512, micro-batch < 2048,
+/// kind is the MsgKind's value (0..10). So stage < 512, micro-batch < 2048,
 /// chunk < 128, index < 2^27; the reduction kinds need micro-batch = chunk
 /// = 0. The stage sits highest: a pipeline of K stages needs tags below
 /// K * 2^22, so an MPI whose MPI_TAG_UB is below Open MPI's 2^31 - 1 still

@@ -71,6 +71,12 @@ struct PipelineOptions {
   /// is tensor-parallel rank t of context-parallel rank c of pipeline rank
   /// r of replica d.
   int contextParallel = 1;
+  /// Expert parallelism: groups of X consecutive replicas (X divides D)
+  /// split every mixture of experts' experts between them, replica d
+  /// holding block d % X (moe.h); each routes its tokens to the replicas
+  /// holding their experts and back. Expert weights' gradients are summed
+  /// over the replicas holding the same experts. Needs tensorParallel = 1.
+  int expertParallel = 1;
 };
 
 struct StepResult {
@@ -124,12 +130,27 @@ public:
   const seq1f1b::schedule::Schedule &schedule() const { return schedule_; }
   const std::vector<StageSpec> &stages() const { return stages_; }
   const std::vector<int> &chunkBounds() const { return bounds_; }
-  /// World rank of the first holder of part k of parameter p (replica 0,
-  /// context-parallel rank 0, the first tensor-parallel rank with part k).
+  int expertParallel() const { return options_.expertParallel; }
+  /// Parts parameter p is split into over the ranks: tensor-parallel or
+  /// expert-parallel ones (never both).
+  int parts(int p) const {
+    return graph_.params[p].tpParts * graph_.params[p].epParts;
+  }
+  /// World rank of the first holder of part k of parameter p (context-
+  /// parallel rank 0; the first tensor-parallel rank with part k, or the
+  /// replica k for an expert-parallel part, else replica 0).
   int partHolder(int p, int k) const {
+    if (graph_.params[p].epParts > 1)
+      return worldRank(holders_[p].front(), 0, k, 0);
     return worldRank(holders_[p].front(),
                      k * tensorParallel() / graph_.params[p].tpParts, 0, 0);
   }
+  /// Rank (tensor-parallel rank t, replica d)'s part of parameter p, whole.
+  std::vector<float> partOf(int p, const std::vector<float> &whole, int t,
+                            int d) const;
+  /// Parameter p whole from its parts() parts.
+  std::vector<float> join(int p,
+                          const std::vector<std::vector<float>> &parts) const;
   /// Per parameter, the pipeline ranks holding it, ascending (empty if
   /// none).
   const std::vector<std::vector<int>> &holders() const { return holders_; }
@@ -191,6 +212,7 @@ public:
   /// the replica.
   int rank() const { return rank_; }
   int tpRank() const { return tpRank_; }
+  int epRank() const { return replica_ % plan_->expertParallel(); }
   int cpRank() const { return cpRank_; }
   int replica() const { return replica_; }
   int worldRank() const {

@@ -72,23 +72,29 @@ public:
   /// passes the whole step's). A tensor-parallel graph's stages sum over
   /// `tensorParallel`, this rank's tensor-parallel group; with context
   /// parallelism, the stages run this rank's part of each chunk and
-  /// exchange K/V rows over `contextParallel`.
+  /// exchange K/V rows over `contextParallel`; a mixture of experts sends
+  /// its rows to the experts over `expertParallel`.
   void runSchedule(const Batch &batch, const std::vector<int> &bounds,
                    Communicator &comm, const ActionHook &hook,
                    std::chrono::steady_clock::time_point origin =
                        std::chrono::steady_clock::now(),
                    int64_t lossTokens = 0,
                    Communicator *tensorParallel = nullptr,
-                   Communicator *contextParallel = nullptr);
+                   Communicator *contextParallel = nullptr,
+                   Communicator *expertParallel = nullptr);
   /// Sums shared gradients within the pipeline (`comm`), the partial
   /// gradients of whole parameters over the tensor-parallel group
   /// (`tensorParallel`; null: none), then every gradient over the
   /// data-parallel replicas (`replicas`, this rank's peers in the other
-  /// replicas; null: none), clips by the global norm, applies AdamW.
-  /// Returns the global gradient norm (before clipping).
+  /// replicas; null: none; for expert-parallel parts `expertReplicas`, the
+  /// peers holding the same experts), clips by the global norm (its expert
+  /// parts' squares summed over `expertParallel`), applies AdamW. Returns
+  /// the global gradient norm (before clipping).
   double optimizerStep(Communicator &comm, const OptimizerConfig &config,
                        Communicator *replicas = nullptr,
-                       Communicator *tensorParallel = nullptr);
+                       Communicator *tensorParallel = nullptr,
+                       Communicator *expertReplicas = nullptr,
+                       Communicator *expertParallel = nullptr);
 
   /// Loss of this rank's stages in the last step (non-zero on the last
   /// stage's rank only).

@@ -63,10 +63,13 @@ public:
   /// tensor-parallel ranks (the tp_copy and tp_reduce ops sum over it); with
   /// context parallelism, the group of ranks that share each chunk's tokens
   /// (this one runs its part, contextParallelPart, and they exchange K/V
-  /// rows). Resets the loss; throws if the previous step left state behind.
+  /// rows); with expert parallelism, the group of ranks that hold the
+  /// mixtures of experts' experts between them. Resets the loss; throws if
+  /// the previous step left state behind.
   void beginStep(const Batch &batch, const std::vector<int> &bounds,
                  float lossScale, Communicator *tensorParallel = nullptr,
-                 Communicator *contextParallel = nullptr);
+                 Communicator *contextParallel = nullptr,
+                 Communicator *expertParallel = nullptr);
 
   /// Runs the forward of (mb, chunk). `input` is the previous stage's output
   /// [B, len, feat] (empty for the first stage); returns this stage's output
@@ -166,7 +169,7 @@ private:
   std::vector<bool> leavesLayer_; ///< by value id: read after its layer
 
   const Batch *batch_ = nullptr;
-  Communicator *tp_ = nullptr, *cp_ = nullptr;
+  Communicator *tp_ = nullptr, *cp_ = nullptr, *ep_ = nullptr;
   std::vector<int> bounds_;
   float lossScale_ = 0;
   cpu::LossSum loss_;
