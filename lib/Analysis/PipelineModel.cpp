@@ -302,6 +302,16 @@ double seq1f1b::dataParallelSyncSeconds(double weightBytes, double gradBytes,
   return collectives * latency + bytes * (dp - 1) / dp / bandwidth;
 }
 
+bool seq1f1b::isExpertWeight(Operation *op) {
+  auto ref = dyn_cast<llm::ParamRefOp>(op);
+  return ref && llvm::any_of(ref->getUsers(), [&](Operation *user) {
+           auto moe = dyn_cast<llm::MoeOp>(user);
+           return moe && (moe.getGate() == ref.getResult() ||
+                          moe.getUp() == ref.getResult() ||
+                          moe.getDown() == ref.getResult());
+         });
+}
+
 //===----------------------------------------------------------------------===//
 // PipelineCostModel
 //===----------------------------------------------------------------------===//
@@ -392,6 +402,24 @@ schedule::UnitCost PipelineCostModel::unitCost(int stage, int chunk) const {
             bytes / tp * (cp - 1) / cp /
                 (inNode ? gpu.tpBandwidth : gpu.linkBandwidth));
   };
+  // Expert parallelism: each GPU's routed copies (top_k per token) go to
+  // their experts' GPUs and come back, an all-to-all each way (once more
+  // each way backward), not overlapped; inside a node while tp x cp x ep
+  // GPUs fit one (Megatron places the expert group inside data parallelism).
+  auto allToAllSeconds = [&](ArrayRef<Operation *> ops) {
+    const double ep = memory.expertParallel;
+    if (ep == 1)
+      return 0.0;
+    const bool inNode = gpus * ep <= gpu.gpusPerNode;
+    double seconds = 0;
+    for (Operation *op : ops)
+      if (auto moe = dyn_cast<llm::MoeOp>(op))
+        seconds += 2 * ((inNode ? gpu.tpLatency : gpu.linkLatency) +
+                        chunkBytes(moe.getInput(), end - begin) *
+                            double(moe.getTopK()) / gpus * (ep - 1) / ep /
+                            (inNode ? gpu.tpBandwidth : gpu.linkBandwidth));
+    return seconds;
+  };
   // Attention overlaps its ring transfers, as ring attention does.
   auto forwardSeconds = [&](ArrayRef<Operation *> ops) {
     CategoryCosts c = chunkCost(ops, end - begin, end);
@@ -400,7 +428,7 @@ schedule::UnitCost PipelineCostModel::unitCost(int stage, int chunk) const {
     return (total.forwardFlops - attention.forwardFlops) / matmul +
            std::max(attention.forwardFlops / attn, ringSeconds(ops, 1)) +
            total.forwardBytes / (gpu.memoryBandwidth * gpus) +
-           collectiveSeconds(ops);
+           collectiveSeconds(ops) + allToAllSeconds(ops);
   };
   CategoryCosts c = chunkCost(stages[stage], end - begin, end);
   const llm::OpCost &attention = c[llm::CostCategory::Attention];
@@ -412,7 +440,7 @@ schedule::UnitCost PipelineCostModel::unitCost(int stage, int chunk) const {
       (total.backwardInputFlops - attention.backwardInputFlops) / matmul +
       std::max(attention.backwardInputFlops / attn,
                ringSeconds(stages[stage], 2)) +
-      bytes + collectiveSeconds(stages[stage]);
+      bytes + collectiveSeconds(stages[stage]) + allToAllSeconds(stages[stage]);
   if (memory.recompute) // each layer's forward again, before its backward
     for (auto [first, last] : layers[stage])
       unit.backwardInput += forwardSeconds(
@@ -523,21 +551,30 @@ schedule::StaticMemory PipelineCostModel::staticMemory(int stage) const {
   // fp32 master weights and two fp32 Adam moments; fp32 models keep no
   // master copy. The distributed optimizer shards the last two over the
   // data-parallel ranks (Megatron: 6 + 12/dp bytes per parameter).
-  double elements = 0, weightBytes = 4;
+  // Expert weights divide by the expert-parallel ranks (else by the
+  // tensor-parallel ones, which split each expert), their optimizer state
+  // over the data-parallel ranks holding the same experts.
+  double dense = 0, experts = 0, weightBytes = 4;
   llvm::DenseSet<Attribute> seen;
   for (Operation *op : stages[stage])
     if (auto ref = dyn_cast<llm::ParamRefOp>(op))
       if (seen.insert(ref.getParamAttr()).second) {
         auto type = cast<RankedTensorType>(ref.getType());
-        elements += type.getNumElements();
+        (isExpertWeight(op) ? experts : dense) += type.getNumElements();
         weightBytes = elementBytes(type.getElementType());
       }
-  elements /= memory.tensorParallel;
+  dense /= memory.tensorParallel;
+  experts /= memory.expertParallel > 1 ? memory.expertParallel
+                                       : memory.tensorParallel;
+  const double elements = dense + experts;
+  const double expertShards = std::max<double>(
+      1, double(memory.optimizerShards) / memory.expertParallel);
   schedule::StaticMemory m;
   m.weights = static_cast<int64_t>(elements * weightBytes);
   m.grads = static_cast<int64_t>(elements * 4);
-  m.optimizer = static_cast<int64_t>(elements * (weightBytes < 4 ? 12 : 8) /
-                                     double(memory.optimizerShards));
+  m.optimizer = static_cast<int64_t>(
+      (dense / double(memory.optimizerShards) + experts / expertShards) *
+      (weightBytes < 4 ? 12 : 8));
   return m;
 }
 

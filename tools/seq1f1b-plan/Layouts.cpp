@@ -85,11 +85,23 @@ void printLayoutFootnotes(size_t shown, size_t total,
                  << ")\n";
 }
 
+int64_t expertCount(const OpList &ops) {
+  for (Operation *op : ops)
+    if (auto moe = dyn_cast<llm::MoeOp>(op))
+      return moe.getNumExperts();
+  return 0;
+}
+
 FailureOr<SmallVector<ParallelLayout>> enumerateLayouts(const OpList &ops,
                                                         int64_t seqGranule,
                                                         DictionaryAttr config,
                                                         const GpuProfile &gpu) {
   const int64_t pieces = legalCutPoints(ops).size() + 1;
+  const int64_t experts = expertCount(ops);
+  if (expertParallel > 1 && !experts) {
+    fail("--ep splits a mixture of experts, and " + configPath + " has none");
+    return failure();
+  }
   auto divides = [&](int64_t t) {
     return llvm::all_of(
         ArrayRef<StringRef>{"heads", "kv_heads", "ffn"}, [&](StringRef key) {
@@ -103,24 +115,32 @@ FailureOr<SmallVector<ParallelLayout>> enumerateLayouts(const OpList &ops,
   };
   SmallVector<ParallelLayout> layouts;
   for (int64_t tp : choices(tensorParallel, gpus)) {
-    if (gpus % tp || tp > gpu.gpusPerNode || !divides(tp))
+    if (gpus % tp || tp > gpu.gpusPerNode || !divides(tp) ||
+        (expertParallel > 1 && tp > 1))
       continue;
     for (int64_t cp : choices(contextParallel, gpus / tp)) {
       // Megatron balances causal attention over 2*cp pieces of a sequence.
       if ((gpus / tp) % cp || (cp > 1 && seqGranule % (2 * cp)))
         continue;
-      for (int64_t p : choices(stages, gpus / (tp * cp)))
-        if ((gpus / (tp * cp)) % p == 0 && p <= pieces)
-          layouts.push_back(
-              {tp, cp, p, gpus / (tp * cp * p), distributedOptimizer});
+      for (int64_t p : choices(stages, gpus / (tp * cp))) {
+        if ((gpus / (tp * cp)) % p || p > pieces)
+          continue;
+        const int64_t dp = gpus / (tp * cp * p);
+        // Experts split over data-parallel ranks, each expert whole (tp 1).
+        for (int64_t ep : experts && tp == 1 ? choices(expertParallel, dp)
+                                             : SmallVector<int64_t>{1})
+          if (dp % ep == 0 && (!experts || experts % ep == 0))
+            layouts.push_back({tp, cp, p, dp, distributedOptimizer, ep});
+      }
     }
   }
   if (layouts.empty()) {
     fail(llvm::formatv(
         "no layout tp x cp x P x dp of --gpus {0}: --tp, --cp and --stages "
         "must divide it, tp must divide the heads and the MLP and fit a "
-        "node, 2 x cp the sequence, and P be at most {1} stages",
-        gpus.getValue(), pieces));
+        "node, 2 x cp the sequence, {2}and P be at most {1} stages",
+        gpus.getValue(), pieces,
+        experts ? "--ep run at tp 1 and divide dp and the experts, " : ""));
     return failure();
   }
   return layouts;
@@ -167,7 +187,8 @@ int planLayouts(const OpList &ops, ModelShape shape, DictionaryAttr config,
                         : optimizerShards.getValue(),
                     m,
                     flopsCost,
-                    {}};
+                    {},
+                    layout.expertParallel};
     std::optional<LayoutRow> best, oneF1B;
     auto better = [&](const std::optional<LayoutRow> &current,
                       const LayoutRow &candidate) {
@@ -245,8 +266,11 @@ int planLayouts(const OpList &ops, ModelShape shape, DictionaryAttr config,
                << " with " << gpuMemory << ", chunk split " << policy
                << (distributedOptimizer ? ", distributed optimizer" : "")
                << "\n\n";
+  // A mixture of experts gets a column for the expert-parallel degree.
+  const bool epColumn = expertCount(ops) > 0;
   llvm::outs()
-      << " tp  cp   P  dp    M  plan                                    "
+      << " tp  cp   P  dp" << (epColumn ? "  ep" : "")
+      << "    M  plan                                    "
          "bubble  pipeline ms     sync ms   tokens/s  per GPU  "
          "peak GiB  fits\n";
   const size_t shown = topLayouts > 0
@@ -254,10 +278,12 @@ int planLayouts(const OpList &ops, ModelShape shape, DictionaryAttr config,
                            : found.size();
   for (const LayoutRow &l : ArrayRef<LayoutRow>(found).take_front(shown))
     llvm::outs() << llvm::format(
-        "%3lld %3lld %3lld %3lld %4lld  %-38s %6.1f%% %12.1f %11.1f %10.0f "
+        "%3lld %3lld %3lld %3lld%s %4lld  %-38s %6.1f%% %12.1f %11.1f %10.0f "
         "%8.0f %9.2f  %s\n",
         (long long)l.layout.tensorParallel, (long long)l.layout.contextParallel,
         (long long)l.layout.stages, (long long)l.layout.dataParallel,
+        epColumn ? llvm::formatv(" {0,3}", l.layout.expertParallel).str().c_str()
+                 : "",
         (long long)l.microbatches, l.row.name().c_str(),
         100 * l.row.result.bubbleFraction, l.row.result.makespan * 1e3,
         l.syncSeconds * 1e3, tokens / l.stepSeconds(),
@@ -292,7 +318,8 @@ int planLayouts(const OpList &ops, ModelShape shape, DictionaryAttr config,
     printBuildCommands(first.row, shape.seqLen, shape.batch,
                        first.layout.stages, first.microbatches,
                        first.layout.tensorParallel,
-                       first.layout.contextParallel, first.layout.dataParallel);
+                       first.layout.contextParallel, first.layout.dataParallel,
+                       first.layout.expertParallel);
   }
 
   if (!svgDir.empty()) {
@@ -324,6 +351,7 @@ int planLayouts(const OpList &ops, ModelShape shape, DictionaryAttr config,
       o["cp"] = l.layout.contextParallel;
       o["stages"] = l.layout.stages;
       o["dp"] = l.layout.dataParallel;
+      o["ep"] = l.layout.expertParallel;
       o["microbatches"] = l.microbatches;
       o["bubble"] = l.row.result.bubbleFraction;
       o["pipeline_seconds"] = l.row.result.makespan;

@@ -31,8 +31,10 @@ namespace {
 
 /// What a Planner needs besides the model: one pipeline's shape.
 struct PipelineShape {
-  int64_t stages, tp, cp, shards, microbatches;
-  auto key() const { return std::tie(stages, tp, cp, shards, microbatches); }
+  int64_t stages, tp, cp, shards, microbatches, ep = 1;
+  auto key() const {
+    return std::tie(stages, tp, cp, shards, microbatches, ep);
+  }
 };
 
 /// A row's answer: the longest sequence and the plan there.
@@ -134,7 +136,8 @@ private:
                                              shape.shards,
                                              shape.microbatches,
                                              trainingFlopsCost(at->ops, seq),
-                                             {}});
+                                             {},
+                                             shape.ep});
     for (schedule::ScheduleKind kind : kinds) {
       int64_t v = schedule::isInterleaved(kind) ? virtualStages.getValue() : 1;
       if (shape.stages * v > int64_t(legalCutPoints(at->ops).size()) + 1)
@@ -154,7 +157,8 @@ private:
   ArrayRef<schedule::ScheduleKind> kinds;
   int64_t most;
   std::map<int64_t, std::unique_ptr<ModelAt>> models;
-  std::map<std::tuple<int64_t, int64_t, int64_t, int64_t, int64_t, int64_t>,
+  std::map<std::tuple<int64_t, int64_t, int64_t, int64_t, int64_t, int64_t,
+                      int64_t>,
            std::unique_ptr<Planner>>
       planners;
 };
@@ -201,8 +205,8 @@ int planLongest(MLIRContext &context, StringRef configText,
                                 [](Diagnostic &) { return success(); });
   const int64_t most = (positions ? positions : kLongestSearched) / seqStep;
   LongestSearch search(context, configText, importOptions, gpu, kinds, most);
-  const PipelineShape shape{stages, tensorParallel, contextParallel,
-                            optimizerShards, m};
+  const PipelineShape shape{stages,          tensorParallel, contextParallel,
+                            optimizerShards, m,              expertParallel};
   SmallVector<Found> found;
   forEachRow(kinds, chunkCounts, recomputes,
              [&](schedule::ScheduleKind kind, int64_t n, bool recompute) {
@@ -360,7 +364,7 @@ int planLongestLayouts(MLIRContext &context, StringRef configText,
         layout.stages, layout.tensorParallel, layout.contextParallel,
         distributedOptimizer ? layout.dataParallel * layout.contextParallel
                              : optimizerShards.getValue(),
-        m};
+        m, layout.expertParallel};
     std::optional<LayoutLongest> best, oneF1B;
     forEachRow(kinds, chunkCounts, recomputes,
                [&](schedule::ScheduleKind kind, int64_t n, bool recompute) {
@@ -404,17 +408,23 @@ int planLongestLayouts(MLIRContext &context, StringRef configText,
                << most * seqStep
                << (positions ? " (the model's learned positions)" : "")
                << "\n\n";
+  const bool epColumn = llvm::any_of(rows, [](const LayoutLongest &l) {
+    return l.layout.expertParallel > 1;
+  });
   llvm::outs()
-      << " tp  cp   P  dp    M  plan                                   "
+      << " tp  cp   P  dp" << (epColumn ? "  ep" : "")
+      << "    M  plan                                   "
          "     longest   step ms   tokens/s  peak GiB\n";
   const size_t shown =
       topLayouts > 0 ? std::min<size_t>(topLayouts, rows.size()) : rows.size();
   for (const LayoutLongest &l :
        ArrayRef<LayoutLongest>(rows).take_front(shown)) {
     llvm::outs() << llvm::format(
-        "%3lld %3lld %3lld %3lld %4lld  %-38s %11s",
+        "%3lld %3lld %3lld %3lld%s %4lld  %-38s %11s",
         (long long)l.layout.tensorParallel, (long long)l.layout.contextParallel,
         (long long)l.layout.stages, (long long)l.layout.dataParallel,
+        epColumn ? llvm::formatv(" {0,3}", l.layout.expertParallel).str().c_str()
+                 : "",
         (long long)l.microbatches, l.found.row.name().c_str(),
         lengthText(l.found).c_str());
     if (l.found.seq)
@@ -456,6 +466,7 @@ int planLongestLayouts(MLIRContext &context, StringRef configText,
       o["cp"] = l.layout.contextParallel;
       o["stages"] = l.layout.stages;
       o["dp"] = l.layout.dataParallel;
+      o["ep"] = l.layout.expertParallel;
       o["microbatches"] = l.microbatches;
       o["longest"] = l.found.seq;
       o["capped"] = l.found.capped;

@@ -33,7 +33,7 @@ namespace cl = llvm::cl;
 // The options the modes share.
 extern cl::opt<std::string> configPath, gpuMemory, policy, svgDir;
 extern cl::opt<int64_t> stages, virtualStages, optimizerShards, tensorParallel,
-    contextParallel, gpus, globalBatch, topLayouts, seqStep;
+    contextParallel, expertParallel, gpus, globalBatch, topLayouts, seqStep;
 extern cl::opt<bool> distributedOptimizer;
 /// The model's vocabulary (llm.config), which the run commands need.
 extern int64_t vocabulary;
@@ -60,10 +60,15 @@ inline bool fasterOrLeaner(double seconds, int64_t peak, double than,
          (!shorterStep(than, seconds) && peak < thanPeak);
 }
 
-/// "tp 1 x cp 8 x P 4 x dp 1": how the layout searches name a layout.
+/// "tp 1 x cp 8 x P 4 x dp 1": how the layout searches name a layout
+/// ("dp 8 (ep 8)": its experts split over the 8 data-parallel ranks).
 inline std::string layoutName(const ParallelLayout &l) {
-  return llvm::formatv("tp {0} x cp {1} x P {2} x dp {3}", l.tensorParallel,
-                       l.contextParallel, l.stages, l.dataParallel);
+  std::string name =
+      llvm::formatv("tp {0} x cp {1} x P {2} x dp {3}", l.tensorParallel,
+                    l.contextParallel, l.stages, l.dataParallel);
+  if (l.expertParallel > 1)
+    name += " (ep " + std::to_string(l.expertParallel) + ")";
+  return name;
 }
 
 struct Row {
@@ -98,6 +103,7 @@ struct Planner {
   int64_t ranks, tp, cp, shards, microbatches;
   schedule::RangeCost flopsCost;
   std::map<schedule::ScheduleKind, llvm::SmallVector<unsigned>> stageBounds;
+  int64_t ep = 1; ///< expert-parallel degree
 
   schedule::Result<Row> simulate(schedule::ScheduleKind kind, int64_t n,
                                  bool recompute) const;
@@ -110,7 +116,7 @@ struct Planner {
 void printBuildCommands(const Row &row, int64_t seqLen,
                         int64_t microBatch, int64_t stages,
                         int64_t microbatches, int64_t tp, int64_t cp,
-                        int64_t dp);
+                        int64_t dp, int64_t ep);
 
 /// Writes `text` to `name` in the --svg directory, creating it.
 llvm::Error writeSvg(const llvm::Twine &name, llvm::StringRef text);
@@ -121,10 +127,16 @@ llvm::json::Object rowKey(const Row &row);
 /// Every layout tp x cp x P x dp = --gpus that --tp, --cp and --stages
 /// allow: tp inside a node and dividing the heads and the MLP, 2 x cp
 /// dividing `seqGranule` (the sequence, or every length searched), P at most
-/// the model's pieces. Fails, saying why, when there is none.
+/// the model's pieces; for a mixture of experts at tp 1, every expert-
+/// parallel degree (--ep) dividing dp and the experts too. Fails, saying
+/// why, when there is none.
 mlir::FailureOr<llvm::SmallVector<ParallelLayout>>
 enumerateLayouts(const OpList &ops, int64_t seqGranule,
                  mlir::DictionaryAttr config, const GpuProfile &gpu);
+
+/// The experts of the model's mixtures of experts (0: it has none); every
+/// llm.moe of a model has the same number.
+int64_t expertCount(const OpList &ops);
 
 /// How long the gradient synchronization of `row`'s plan on `layout` runs
 /// past the pipeline: each rank starts its own when its last action ends,

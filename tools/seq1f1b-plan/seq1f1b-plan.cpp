@@ -66,6 +66,13 @@ cl::opt<int64_t> optimizerShards(
     cl::init(1), cl::cat(category));
 cl::opt<int64_t> tensorParallel("tp", cl::desc("Tensor-parallel degree"),
                                 cl::init(1), cl::cat(category));
+cl::opt<int64_t> expertParallel(
+    "ep",
+    cl::desc("Expert-parallel degree of a mixture of experts (Megatron's "
+             "--expert-model-parallel-size): its experts split over ep of the "
+             "data-parallel ranks, each routed token sent to its expert and "
+             "back; with --tp 1"),
+    cl::init(1), cl::cat(category));
 cl::opt<int64_t> contextParallel(
     "cp",
     cl::desc(
@@ -149,6 +156,7 @@ schedule::Result<Row> Planner::simulate(schedule::ScheduleKind kind, int64_t n,
   costs.memory.tensorParallel = tp;
   costs.memory.contextParallel = cp;
   costs.memory.optimizerShards = shards;
+  costs.memory.expertParallel = ep;
   costs.memory.recompute = recompute;
   for (size_t i = 0; i + 1 < bounds.size(); ++i)
     costs.stages.push_back(
@@ -250,7 +258,7 @@ int64_t seq1f1b::plan::vocabulary = 0;
 void seq1f1b::plan::printBuildCommands(const Row &row, int64_t seqLength,
                                        int64_t microBatch, int64_t p,
                                        int64_t m, int64_t tp, int64_t cp,
-                                       int64_t dp) {
+                                       int64_t dp, int64_t ep) {
   std::string compile = llvm::formatv(
       "seq1f1b-compile --config {0} --seq-len {1} --micro-batch-size {2} "
       "--stages {3} --chunks {4} --microbatches {5} --schedule {6}",
@@ -263,7 +271,7 @@ void seq1f1b::plan::printBuildCommands(const Row &row, int64_t seqLength,
   std::string run = "mpirun -np " + std::to_string(tp * cp * p * dp) +
                     " ./train --comm mpi --data FILE";
   for (auto [flag, degree] : {std::pair{" --tp ", tp}, {" --cp ", cp},
-                              {" --dp ", dp}})
+                              {" --dp ", dp}, {" --ep ", ep}})
     if (degree > 1)
       run += flag + std::to_string(degree);
   if (tp > 1 && vocabulary % tp == 0)
@@ -309,7 +317,8 @@ static void printVerdict(ArrayRef<Row> rows, double memoryBytes, double tokens,
             base->peak() <= memoryBytes ? "fits" : "OOM");
       }
     printBuildCommands(*fastest, planner.seqLen, microBatchSize, planner.ranks,
-                       planner.microbatches, planner.tp, planner.cp, 1);
+                       planner.microbatches, planner.tp, planner.cp,
+                       planner.ep, planner.ep);
     return;
   }
   llvm::outs() << llvm::format(
@@ -363,7 +372,10 @@ static void printVerdict(ArrayRef<Row> rows, double memoryBytes, double tokens,
         recomputed->name().c_str(), tokens / recomputed->result.makespan,
         gib(recomputed->peak()));
   llvm::outs() << "  memory per GPU also falls with more stages (--stages), "
-                  "tensor or context parallelism (--tp, --cp)"
+               << (expertCount(planner.ops)
+                       ? "tensor, context or expert parallelism (--tp, --cp, "
+                         "--ep)"
+                       : "tensor or context parallelism (--tp, --cp)")
                << (optimizerShards == 1
                        ? " and a sharded optimizer (--optimizer-shards)"
                        : "")
@@ -433,9 +445,12 @@ int main(int argc, char **argv) {
   if (!memoryBytes)
     return fail("--gpu-memory=" + gpuMemory + " is not a size like 80GiB or 80GB");
   if (stages < 1 || tensorParallel < 1 || contextParallel < 1 ||
-      optimizerShards < 1 || virtualStages < 2)
-    return fail("--stages, --tp, --cp and --optimizer-shards must be >= 1 "
-                "and --virtual >= 2");
+      expertParallel < 1 || optimizerShards < 1 || virtualStages < 2)
+    return fail("--stages, --tp, --cp, --ep and --optimizer-shards must be "
+                ">= 1 and --virtual >= 2");
+  if (expertParallel > 1 && tensorParallel > 1)
+    return fail("--ep keeps every expert whole on its GPU: it runs with "
+                "--tp 1, as the runtime does");
   if (tensorParallel > gpu->gpusPerNode)
     return fail("--tp " + llvm::Twine(tensorParallel.getValue()) +
                 " exceeds the " + llvm::Twine(gpu->gpusPerNode) +
@@ -573,6 +588,17 @@ int main(int argc, char **argv) {
                   m,
                   trainingFlopsCost(ops, shape.seqLen),
                   {}};
+  if (expertParallel > 1) {
+    const int64_t experts = expertCount(ops);
+    if (!experts)
+      return fail("--ep splits a mixture of experts, and " + configPath +
+                  " has none");
+    if (experts % expertParallel)
+      return fail(llvm::formatv("--ep {0} does not divide the model's {1} "
+                                "experts",
+                                expertParallel.getValue(), experts));
+  }
+  planner.ep = expertParallel;
   SmallVector<Row> rows;
   SmallVector<std::string> unmodelled; // kinds without recompute=full
   for (schedule::ScheduleKind kind : kinds) {
@@ -611,6 +637,9 @@ int main(int argc, char **argv) {
                << " tp=" << tensorParallel
                << (contextParallel > 1
                        ? " cp=" + std::to_string(contextParallel)
+                       : std::string())
+               << (expertParallel > 1
+                       ? " ep=" + std::to_string(expertParallel)
                        : std::string())
                << (optimizerShards > 1
                        ? " optimizer-shards=" + std::to_string(optimizerShards)
@@ -666,6 +695,7 @@ int main(int argc, char **argv) {
         {"microbatches", m},
         {"tp", tensorParallel.getValue()},
         {"cp", contextParallel.getValue()},
+        {"ep", expertParallel.getValue()},
         {"optimizer_shards", optimizerShards.getValue()},
         {"gpu", gpu->name},
         {"gpu_memory_bytes", *memoryBytes},

@@ -282,3 +282,49 @@ TEST(SlidingWindow, TrainingFlopsCostIsTheExactSumInClosedForm) {
 }
 
 } // namespace
+
+// Expert parallelism: the experts' weights divide by ep (the rest does not),
+// their optimizer state over the data-parallel ranks holding the same
+// experts; each routed copy (2 per token) crosses an all-to-all to its
+// expert and back, twice forward and twice backward.
+TEST(ExpertParallel, ExpertsSplitAndTokensCrossAnAllToAll) {
+  const int64_t seqLen = 4096, layers = 2, hidden = 128, experts = 4,
+                width = 256;
+  std::unique_ptr<Imported> m = import(kMixtral, seqLen, 1);
+  ASSERT_TRUE(m->module);
+  GpuProfile gpu = *lookupGpuProfile("h100"), free = gpu;
+  free.tpBandwidth = free.linkBandwidth =
+      std::numeric_limits<double>::infinity();
+  free.tpLatency = free.linkLatency = 0;
+  auto model = [&](const GpuProfile &g, int64_t ep, int64_t shards) {
+    PipelineCostModel c = stageModel(m->ops, seqLen, g, 1);
+    c.memory.expertParallel = ep;
+    c.memory.optimizerShards = shards;
+    return c;
+  };
+  const schedule::StaticMemory whole = model(gpu, 1, 8).staticMemory(0);
+  const double expertElements = layers * 3.0 * experts * width * hidden;
+  for (int64_t ep : {2, 4}) {
+    const schedule::StaticMemory split = model(gpu, ep, 8).staticMemory(0);
+    // bf16 weights, fp32 gradients.
+    EXPECT_NEAR(whole.weights - split.weights,
+                expertElements * 2 * (ep - 1) / ep, 1);
+    EXPECT_NEAR(whole.grads - split.grads, expertElements * 4 * (ep - 1) / ep,
+                1);
+    // fp32 master weights and moments: dense over 8 ranks, experts over
+    // 8 / ep, each rank holding 1/ep of them.
+    EXPECT_NEAR(whole.optimizer - split.optimizer, 0, 1);
+    const double allToAll =
+        2 * (gpu.tpLatency + 3072.0 * hidden * 2 * 2 * (ep - 1) / ep /
+                                 gpu.tpBandwidth) *
+        layers;
+    const schedule::UnitCost timed = model(gpu, ep, 1).unitCost(0, 1);
+    const schedule::UnitCost base = model(free, ep, 1).unitCost(0, 1);
+    EXPECT_NEAR(timed.forward - base.forward, allToAll, 1e-9 * allToAll);
+    EXPECT_NEAR(timed.backwardInput - base.backwardInput, allToAll,
+                1e-9 * allToAll);
+  }
+  // Without expert parallelism no token moves.
+  EXPECT_DOUBLE_EQ(model(gpu, 1, 1).unitCost(0, 1).forward,
+                   model(free, 1, 1).unitCost(0, 1).forward);
+}

@@ -123,6 +123,13 @@ struct MemoryOptions {
   /// moments) is sharded over, as Megatron's distributed optimizer does; 1
   /// keeps all of it on every rank.
   int64_t optimizerShards = 1;
+  /// Expert-parallel degree (Megatron's --expert-model-parallel-size, taken
+  /// from the data-parallel ranks): a mixture of experts' expert weights
+  /// divide by it instead of by tensorParallel, their optimizer state is
+  /// sharded over optimizerShards / expertParallel ranks, and each routed
+  /// token crosses an all-to-all to its expert and back, forward and
+  /// backward. Routing is taken as balanced.
+  int64_t expertParallel = 1;
   /// Full activation recomputation, Megatron's uniform method with one layer
   /// per checkpoint: a layer's forward keeps only its input, and its backward
   /// runs the layer's forward again first, holding that layer's activations
@@ -140,6 +147,8 @@ struct ParallelLayout {
   /// the dp x cp ranks, gradients reduce-scattered and the updated 16-bit
   /// weights all-gathered instead of all-reduced gradients.
   bool distributedOptimizer = false;
+  /// Of the data-parallel ranks, how many split the experts (1: none).
+  int64_t expertParallel = 1;
   int64_t gpus() const {
     return tensorParallel * contextParallel * stages * dataParallel;
   }
@@ -156,6 +165,10 @@ struct ParallelLayout {
 double dataParallelSyncSeconds(double weightBytes, double gradBytes,
                                const ParallelLayout &layout,
                                const GpuProfile &gpu);
+
+/// Whether `op` is a weight of a mixture of experts' experts (gate, up or
+/// down of an llm.moe), which expert parallelism splits.
+bool isExpertWeight(mlir::Operation *op);
 
 /// Everything the schedule simulator needs about one partitioned model:
 /// stage op ranges and chunk bounds give per-(stage, chunk) time and memory.
