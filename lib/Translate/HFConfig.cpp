@@ -382,8 +382,9 @@ void warnUnmodeled(ConfigReader &reader, const ModelSpec &spec, int64_t seq) {
   if (spec.experts) {
     if (reader.boolean("output_router_logits", false))
       reader.warning("output_router_logits")
-          << "the router's load-balancing loss is not modeled: the loss is "
-             "the cross-entropy alone";
+          << "transformers' load-balancing loss (over all layers at once) is "
+             "not modeled; seq1f1b-train --moe-aux-loss adds Megatron's, "
+             "per layer";
     if (reader.positiveNumber("router_jitter_noise", 0) > 0)
       reader.warning("router_jitter_noise")
           << "router jitter is not modeled: tokens are routed without noise";

@@ -2,8 +2,9 @@
 //
 // The forward equals a dense evaluation (every expert on every token, the
 // top k picked by sorting the softmax); every gradient equals central finite
-// differences in fp64, with and without renormalized weights; the fp32 path
-// through a kernel set equals the fp64 one.
+// differences in fp64, with and without renormalized weights and with the
+// load-balancing loss; the fp32 path through a kernel set equals the fp64
+// one.
 //
 //===----------------------------------------------------------------------===//
 
@@ -154,6 +155,39 @@ TEST_P(Moe, Fp32KernelSetEqualsFp64) {
         {&dup, &dup64, "dup"}, {&ddown, &ddown64, "ddown"}})
     EXPECT_LT(cpu::test::relMaxError(cpu::test::toDouble(*a), *b), 1e-5)
         << what;
+}
+
+// Megatron's load-balancing loss: its gradient (probGrad, added to the
+// router probabilities' gradient) is the finite difference of R . y + aux,
+// the routed copies per expert constant between the evaluations (no
+// routing flips over the steps taken).
+TEST_P(Moe, LoadBalancingGradientIsTheFiniteDifference) {
+  const Dims d = dims(GetParam());
+  Weights w = randomWeights(d, 46);
+  const Vec R = Rng(47).uniform(d.N * d.D);
+  const double coef = 0.3;
+  auto loss = [&] {
+    Vec y(d.N * d.D), routing, acts;
+    forward(CpuKernels<double>(), d, w.x.data(), w.router.data(),
+            w.gate.data(), w.up.data(), w.down.data(), y.data(), routing, acts);
+    Balance b;
+    b.addRoutingSums(d, routing.data());
+    return cpu::test::dot(R, y) + b.loss(coef, d.K, double(d.N));
+  };
+  Vec y(d.N * d.D), routing, acts;
+  forward(CpuKernels<double>(), d, w.x.data(), w.router.data(), w.gate.data(),
+          w.up.data(), w.down.data(), y.data(), routing, acts);
+  Balance b;
+  b.addRoutingSums(d, routing.data());
+  const std::vector<double> probGrad = b.probGrad(coef, d.K, double(d.N), 1.0);
+  Vec dx(w.x.size()), drouter(w.router.size(), 0.0), dgate(w.gate.size(), 0.0),
+      dup(w.up.size(), 0.0), ddown(w.down.size(), 0.0);
+  backward(CpuKernels<double>(), d, w.x.data(), w.router.data(), w.gate.data(),
+           w.up.data(), w.down.data(), routing.data(), acts.data(), R.data(),
+           dx.data(), drouter.data(), dgate.data(), dup.data(), ddown.data(),
+           {}, {}, probGrad.data());
+  cpu::test::expectGradient(w.x, dx, loss, "x");
+  cpu::test::expectGradient(w.router, drouter, loss, "router");
 }
 
 // With K = E every expert serves every token: unnormalized, the result is

@@ -3,8 +3,7 @@
 // D = 2 replicas of a P = 2 pipeline, each on M = 2 of a step's 4
 // micro-batches: the loss and every gradient equal the single-rank run of
 // all 4 (fp32, 1e-5 relative), the losses still agree after AdamW steps, and
-// the replicas' parameters stay bitwise the same. Expert parallelism splits
-// a mixture of experts' experts over the replicas, with the same result.
+// the replicas' parameters stay bitwise the same.
 //
 //===----------------------------------------------------------------------===//
 
@@ -88,104 +87,6 @@ TEST(DataParallel, TheBatchMustHaveEveryReplicasMicroBatches) {
   bad.dataParallel = 0;
   EXPECT_THROW(Pipeline(m.graph, bad, static_cast<int>(m.seq)),
                std::invalid_argument);
-}
-
-// Expert parallelism: replicas split a tiny Mixtral's 4 experts, sending
-// each routed token to its expert's replica and back; the steps equal the
-// single-rank run of every micro-batch, with context parallelism, the
-// zero-bubble split and more replicas than experts' ranks too.
-TEST(ExpertParallel, SplitExpertsEqualOneRunOfTheWholeBatch) {
-  const ModelCase m = tinyMixtralCase();
-  struct Case {
-    ScheduleKind kind;
-    int P, N, D, X, C;
-  };
-  for (const Case &c : {Case{ScheduleKind::Seq1F1B, 2, 2, 2, 2, 1},
-                        Case{ScheduleKind::Seq1F1BZB, 2, 3, 2, 2, 2},
-                        Case{ScheduleKind::OneFOneB, 1, 1, 4, 2, 1},
-                        Case{ScheduleKind::Seq1F1B, 1, 2, 4, 4, 1}}) {
-    SCOPED_TRACE(std::string(sched::scheduleKindName(c.kind)) +
-                 " P=" + std::to_string(c.P) + " N=" + std::to_string(c.N) +
-                 " D=" + std::to_string(c.D) + " X=" + std::to_string(c.X) +
-                 " C=" + std::to_string(c.C));
-    std::string error;
-    const Reference &ref = cachedReference(m, c.D * M, kSteps, error);
-    ASSERT_TRUE(error.empty()) << error;
-    PipelineOptions o = options(c.kind, c.P, M, c.N, ChunkPolicy::Flops);
-    o.dataParallel = c.D;
-    o.expertParallel = c.X;
-    o.contextParallel = c.C;
-    Pipeline pipe(m.graph, o, static_cast<int>(m.seq));
-    expectReferenceSteps(pipe, m, ref, c.D * M, kTol);
-    // The global norm counts every replica's experts.
-    o.expertParallel = 1;
-    Pipeline whole(m.graph, o, static_cast<int>(m.seq));
-    PipelineOptions split = o;
-    split.expertParallel = c.X;
-    Pipeline experts(m.graph, split, static_cast<int>(m.seq));
-    const Batch batch = makeBatch(m, c.D * M, 5);
-    const StepResult a = whole.step(batch), b = experts.step(batch);
-    ASSERT_TRUE(a.ok && b.ok);
-    EXPECT_NEAR(b.gradNorm, a.gradNorm, kTol * a.gradNorm);
-  }
-}
-
-// Each replica holds its block of the experts: replica 1 of 2 the second
-// half of every stacked expert weight.
-TEST(ExpertParallel, ReplicasHoldTheirBlockOfExperts) {
-  const ModelCase m = tinyMixtralCase();
-  PipelineOptions o = options(ScheduleKind::Seq1F1B, 1, M, 2, ChunkPolicy::Even);
-  o.dataParallel = 2;
-  o.expertParallel = 2;
-  auto plan = std::make_shared<const PipelinePlan>(m.graph, o,
-                                                   static_cast<int>(m.seq));
-  const std::vector<std::vector<float>> whole = initParams(m.graph, o.seed);
-  PipelineRank second(plan, 1);
-  EXPECT_EQ(second.epRank(), 1);
-  for (size_t p = 0; p < m.graph.params.size(); ++p) {
-    const ParamSpec &spec = m.graph.params[p];
-    const std::vector<float> &mine = second.param(spec.name);
-    if (spec.name.find(".experts.") == std::string::npos) {
-      EXPECT_EQ(mine, whole[p]) << spec.name;
-      continue;
-    }
-    ASSERT_EQ(mine.size() * 2, whole[p].size()) << spec.name;
-    EXPECT_TRUE(std::equal(mine.begin(), mine.end(),
-                           whole[p].begin() + whole[p].size() / 2))
-        << spec.name;
-  }
-}
-
-TEST(ExpertParallel, LayoutsItCannotRunAreErrors) {
-  const ModelCase m = tinyMixtralCase();
-  auto error = [&](const Graph &g, int D, int X, int T) {
-    PipelineOptions o = options(ScheduleKind::OneFOneB, 1, M, 1,
-                                ChunkPolicy::Even);
-    o.dataParallel = D;
-    o.expertParallel = X;
-    o.tensorParallel = T;
-    try {
-      Pipeline(g, o, static_cast<int>(m.seq));
-    } catch (const std::invalid_argument &e) {
-      return std::string(e.what());
-    }
-    return std::string();
-  };
-  EXPECT_NE(error(m.graph, 3, 2, 1).find(
-                "expert parallelism (2) must divide the data-parallel "
-                "replicas (3)"),
-            std::string::npos);
-  EXPECT_NE(error(m.graph, 2, 2, 2).find("tensor parallelism 1, got 2"),
-            std::string::npos);
-  EXPECT_NE(error(m.graph, 3, 3, 1).find(
-                "(moe): its 4 experts do not split over 3 expert-parallel "
-                "ranks"),
-            std::string::npos)
-      << error(m.graph, 3, 3, 1);
-  EXPECT_NE(error(tinyLlamaCase().graph, 2, 2, 1).find(
-                "needs a mixture of experts, and the graph has none"),
-            std::string::npos);
-  EXPECT_NE(error(m.graph, 2, 0, 1).find("must be >= 1"), std::string::npos);
 }
 
 } // namespace

@@ -204,6 +204,8 @@ private:
       shape(3, {E * D, F});
       require(op.topK >= 1 && op.topK <= E,
               "top_k must be in [1, " + std::to_string(E) + "] (experts)");
+      require(op.auxLoss >= 0 && std::isfinite(op.auxLoss),
+              "aux_loss must be a finite number >= 0");
       break;
     }
     case OpKind::CrossEntropy:

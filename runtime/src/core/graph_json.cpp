@@ -115,6 +115,7 @@ Op parseOp(const json &j, size_t i, const Graph &g) {
   op.softcap = optional<double>(j, "softcap", 0.0, where);
   op.topK = optional<int>(j, "top_k", 0, where);
   op.normalized = optional<bool>(j, "normalized", false, where);
+  op.auxLoss = optional<double>(j, "aux_loss", 0.0, where);
   return op;
 }
 
@@ -234,6 +235,8 @@ std::string graphToJson(const Graph &g) {
       jo["top_k"] = op.topK;
       if (op.normalized)
         jo["normalized"] = true;
+      if (op.auxLoss)
+        jo["aux_loss"] = op.auxLoss;
       break;
     default:
       break;

@@ -55,15 +55,19 @@ void route(const Dims &d, const T *logits, T *routing) {
   }
 }
 
-/// dlogits [N, E] from the gradient of the weights dweight [N, K].
+/// dlogits [N, E] from the gradient of the weights dweight [N, K] (and a
+/// gradient of every token's probabilities, `probGrad` [E], if given).
 template <typename T>
 void routeBackward(const Dims &d, const T *routing, const T *dweight,
-                   T *dlogits) {
+                   T *dlogits, const T *probGrad) {
   std::vector<T> dprob(d.E);
   for (int64_t t = 0; t < d.N; ++t) {
     Route<const T> r = routeOf(d, routing, t);
     const T *dw = dweight + t * d.K;
-    std::fill(dprob.begin(), dprob.end(), T(0));
+    if (probGrad)
+      std::copy_n(probGrad, d.E, dprob.begin());
+    else
+      std::fill(dprob.begin(), dprob.end(), T(0));
     if (d.normalized) { // w_k = p_k / s, s the chosen experts' sum
       T chosen = 0, dot = 0;
       for (int64_t k = 0; k < d.K; ++k) {
@@ -71,10 +75,10 @@ void routeBackward(const Dims &d, const T *routing, const T *dweight,
         dot += dw[k] * r.weight(k);
       }
       for (int64_t k = 0; k < d.K; ++k)
-        dprob[int64_t(r.expert(k))] = (dw[k] - dot) / chosen;
+        dprob[int64_t(r.expert(k))] += (dw[k] - dot) / chosen;
     } else {
       for (int64_t k = 0; k < d.K; ++k)
-        dprob[int64_t(r.expert(k))] = dw[k];
+        dprob[int64_t(r.expert(k))] += dw[k];
     }
     T dot = 0; // the softmax's backward
     for (int64_t e = 0; e < d.E; ++e)
@@ -252,7 +256,7 @@ void backward(const Kernels &k, const Dims &d, const T *x, const T *router,
               const T *gate, const T *up, const T *down, const T *routing,
               const T *acts, const T *dy, T *dx, T *drouter, T *dgate,
               T *dup, T *ddown, const TensorParallel &tp,
-              const ExpertParallel &ep) {
+              const ExpertParallel &ep, const T *probGrad) {
   const int X = groupSize(ep);
   const int64_t D = d.D, F = d.F, local = d.E / X;
   const Assignment a = assign(d, routing);
@@ -358,7 +362,7 @@ void backward(const Kernels &k, const Dims &d, const T *x, const T *router,
       throw std::logic_error("moe: tensor parallelism runs in fp32");
   }
   std::vector<T> dlogits(d.N * d.E), dxr(d.N * D);
-  routeBackward(d, routing, dweight.data(), dlogits.data());
+  routeBackward(d, routing, dweight.data(), dlogits.data(), probGrad);
   k.linear_bwd(x, router, dlogits.data(),
                tp.routerInputGrad ? dxr.data() : nullptr, drouter, nullptr,
                d.N, D, d.E);
@@ -366,6 +370,38 @@ void backward(const Kernels &k, const Dims &d, const T *x, const T *router,
     for (int64_t i = 0; i < d.N * D; ++i)
       dx[i] += dxr[i];
 }
+
+template <typename T>
+void Balance::addRoutingSums(const Dims &d, const T *routing) {
+  probSums.resize(d.E, 0.0);
+  counts.resize(d.E, 0.0);
+  for (int64_t t = 0; t < d.N; ++t) {
+    Route<const T> r = routeOf(d, routing, t);
+    for (int64_t e = 0; e < d.E; ++e)
+      probSums[e] += r.prob(e);
+    for (int64_t k = 0; k < d.K; ++k)
+      counts[int64_t(r.expert(k))] += 1;
+  }
+}
+
+double Balance::loss(double coef, int64_t k, double tokens) const {
+  double sum = 0;
+  for (size_t e = 0; e < counts.size(); ++e)
+    sum += probSums[e] * counts[e];
+  return coef * double(counts.size()) / (double(k) * tokens * tokens) * sum;
+}
+
+std::vector<double> Balance::probGrad(double coef, int64_t k, double tokens,
+                                      double scale) const {
+  std::vector<double> g(counts.size());
+  for (size_t e = 0; e < counts.size(); ++e)
+    g[e] = coef * double(counts.size()) * counts[e] /
+           (double(k) * tokens * tokens) * scale;
+  return g;
+}
+
+template void Balance::addRoutingSums<float>(const Dims &, const float *);
+template void Balance::addRoutingSums<double>(const Dims &, const double *);
 
 #define S1F_INSTANTIATE(T, K)                                                  \
   template void forward<T, K>(const K &, const Dims &, const T *, const T *,   \
@@ -375,7 +411,8 @@ void backward(const Kernels &k, const Dims &d, const T *x, const T *router,
   template void backward<T, K>(const K &, const Dims &, const T *, const T *,  \
                                const T *, const T *, const T *, const T *,     \
                                const T *, const T *, T *, T *, T *, T *, T *,  \
-                               const TensorParallel &, const ExpertParallel &);
+                               const TensorParallel &, const ExpertParallel &, \
+                               const T *);
 S1F_INSTANTIATE(float, KernelSet)
 S1F_INSTANTIATE(float, CpuKernels<float>)
 S1F_INSTANTIATE(double, CpuKernels<double>)

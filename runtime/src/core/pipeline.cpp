@@ -162,6 +162,19 @@ PipelinePlan::PipelinePlan(Graph graph, PipelineOptions options, int seqLen)
   graph_ = shardTensorParallel(whole_, options_.tensorParallel,
                                options_.sequenceParallel);
   splitExperts(graph_, options_);
+  if (!(options_.moeAuxLoss >= 0 && std::isfinite(options_.moeAuxLoss)))
+    throw std::invalid_argument(
+        "the load-balancing loss coefficient must be a finite number >= 0, "
+        "got " + std::to_string(options_.moeAuxLoss));
+  if (options_.moeAuxLoss > 0 &&
+      std::none_of(graph_.ops.begin(), graph_.ops.end(),
+                   [](const Op &op) { return op.kind == OpKind::Moe; }))
+    throw std::invalid_argument("a load-balancing loss needs a mixture of "
+                                "experts, and the graph has none");
+  for (Graph *g : {&whole_, &graph_})
+    for (Op &op : g->ops)
+      if (op.kind == OpKind::Moe && options_.moeAuxLoss > 0)
+        op.auxLoss = options_.moeAuxLoss;
   stages_ = stagesAt(graph_, graph_.stages);
   if (options_.chunkBounds.empty()) {
     bounds_ =
@@ -334,7 +347,8 @@ PipelineRank::step(const Batch &batch, Communicator &comm,
       mine = &slice;
     }
     exec_->runSchedule(*mine, plan_->chunkBounds(), pipe, o.beforeAction,
-                       origin, batch.targetTokens(), tp, cp, ep);
+                       origin, batch.targetTokens(), tp, cp, ep,
+                       batch.microbatches());
     OptimizerConfig optimizer = o.optimizer;
     optimizer.adamw.lr = lr_;
     result.gradNorm = exec_->optimizerStep(pipe, optimizer, &replicas, tp,
@@ -349,6 +363,10 @@ PipelineRank::step(const Batch &batch, Communicator &comm,
         allReduceSum(comm, local.loss_sum, Tag{MsgKind::Loss, 0, 0, 0});
     result.tokens = std::llround(allReduceSum(
         comm, static_cast<double>(local.count), Tag{MsgKind::Loss, 1, 0, 0}));
+    // Each tensor- and context-parallel rank has the whole balance loss.
+    result.auxLoss = allReduceSum(
+        comm, tpRank_ == 0 && cpRank_ == 0 ? exec_->auxLoss() : 0.0,
+        Tag{MsgKind::Loss, 2, 0, 0});
     result.ok = true;
   } catch (const std::exception &e) {
     result.error = e.what();
@@ -496,6 +514,7 @@ StepResult Pipeline::step(const Batch &batch) {
     result.lossSum = shown[0].lossSum;
     result.tokens = shown[0].tokens;
     result.gradNorm = shown[0].gradNorm;
+    result.auxLoss = shown[0].auxLoss;
   } else {
     for (const std::unique_ptr<PipelineRank> &r : ranks_) {
       if (r->tpRank() != 0)

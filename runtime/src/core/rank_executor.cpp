@@ -71,6 +71,13 @@ cpu::LossSum RankExecutor::loss() const {
   return total;
 }
 
+double RankExecutor::auxLoss() const {
+  double total = 0;
+  for (const auto &[s, exec] : executors_)
+    total += exec->auxLoss();
+  return total;
+}
+
 void RankExecutor::runSchedule(const Batch &batch,
                                const std::vector<int> &bounds,
                                Communicator &comm, const ActionHook &hook,
@@ -78,7 +85,8 @@ void RankExecutor::runSchedule(const Batch &batch,
                                int64_t lossTokens,
                                Communicator *tensorParallel,
                                Communicator *contextParallel,
-                               Communicator *expertParallel) {
+                               Communicator *expertParallel,
+                               int lossMicrobatches) {
   for (auto &[p, st] : params_)
     std::fill(st.grad.begin(), st.grad.end(), 0.0f);
   memory_.resetPeaks();
@@ -87,7 +95,8 @@ void RankExecutor::runSchedule(const Batch &batch,
                  1, lossTokens ? lossTokens : batch.targetTokens()));
   for (auto &[s, exec] : executors_)
     exec->beginStep(batch, bounds, scale, tensorParallel, contextParallel,
-                    expertParallel);
+                    expertParallel,
+                    lossMicrobatches ? lossMicrobatches : batch.microbatches());
   events_.clear();
   auto seconds = [&] {
     return std::chrono::duration<double>(std::chrono::steady_clock::now() -

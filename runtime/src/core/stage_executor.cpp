@@ -128,7 +128,7 @@ void StageExecutor::recomputeLayer(Unit &u, std::pair<int, int> layer) {
 void StageExecutor::beginStep(const Batch &batch, const std::vector<int> &bounds,
                               float lossScale, Communicator *tensorParallel,
                               Communicator *contextParallel,
-                              Communicator *expertParallel) {
+                              Communicator *expertParallel, int microbatches) {
   checkDrained();
   const std::string where = "stage " + std::to_string(stage_) + ": ";
   const int tp = tensorParallel ? tensorParallel->size() : 1;
@@ -163,6 +163,9 @@ void StageExecutor::beginStep(const Batch &batch, const std::vector<int> &bounds
   bounds_ = bounds;
   lossScale_ = lossScale;
   loss_ = {};
+  auxLoss_ = 0;
+  microbatches_ = microbatches > 0 ? microbatches : batch.microbatches();
+  balance_.clear();
   nextForward_.clear();
   nextBackward_.clear();
 }
@@ -429,8 +432,14 @@ void StageExecutor::forwardOp(Unit &u, int i) {
   }
   case OpKind::Moe: {
     std::vector<float> routing, acts;
-    moe::forward(kernels_, moeDims(op, N), in(0), param(0), param(1),
-                 param(2), param(3), y, routing, acts, moe::ExpertParallel{ep_, i});
+    const moe::Dims d = moeDims(op, N);
+    moe::forward(kernels_, d, in(0), param(0), param(1), param(2), param(3), y,
+                 routing, acts, moe::ExpertParallel{ep_, i});
+    if (op.auxLoss > 0) { // (again, when recomputing: the same sums)
+      moe::Balance &b = balance_[{u.mb, i}].chunks[u.chunk];
+      b = {};
+      b.addRoutingSums(d, routing.data());
+    }
     u.saveA[local] = Tensor(std::move(routing), &memory_, MemKind::Activations);
     u.saveB[local] = Tensor(std::move(acts), &memory_, MemKind::Activations);
     break;
@@ -770,8 +779,11 @@ void StageExecutor::backwardOp(Unit &u, int i, bool input, bool weight) {
     moe::backward(kernels_, moeDims(op, N), val(0), param(0), param(1),
                   param(2), param(3), u.saveA[local].data(),
                   u.saveB[local].data(), dy, dx, grad(0), grad(1), grad(2),
-                  grad(3), tp, moe::ExpertParallel{ep_, i});
+                  grad(3), tp, moe::ExpertParallel{ep_, i},
+                  op.auxLoss > 0 ? balanceGrad(u, i).data() : nullptr);
     addGrad(op.inputs[0], dx);
+    if (op.auxLoss > 0 && u.chunk == 0) // the micro-batch's last backward
+      balance_.erase({u.mb, i});
     break;
   }
   case OpKind::CrossEntropy:
@@ -800,6 +812,37 @@ moe::Dims StageExecutor::moeDims(const Op &op, int64_t rows) const {
   d.K = op.topK;
   d.normalized = op.normalized;
   return d;
+}
+
+const std::vector<float> &StageExecutor::balanceGrad(const Unit &u, int i) {
+  const Op &op = graph_.ops[i];
+  BalanceState &state = balance_.at({u.mb, i});
+  if (!state.probGrad.empty())
+    return state.probGrad;
+  // Every chunk of the micro-batch has run forward (chunks go backward
+  // only after); context-parallel ranks each hold their tokens' sums.
+  moe::Balance total;
+  for (const auto &[chunk, b] : state.chunks) {
+    total.probSums.resize(b.probSums.size(), 0.0);
+    total.counts.resize(b.counts.size(), 0.0);
+    for (size_t e = 0; e < b.counts.size(); ++e) {
+      total.probSums[e] += b.probSums[e];
+      total.counts[e] += b.counts[e];
+    }
+  }
+  if (cp_)
+    for (std::vector<double> *v : {&total.probSums, &total.counts})
+      *v = [&] {
+        std::vector<float> f(v->begin(), v->end());
+        allReduceSum(*cp_, f, Tag{MsgKind::ContextParallel, i, 0, 0});
+        return std::vector<double>(f.begin(), f.end());
+      }();
+  const double tokens = double(batch_->batch) * batch_->seq;
+  auxLoss_ += total.loss(op.auxLoss, op.topK, tokens) / microbatches_;
+  const std::vector<double> g =
+      total.probGrad(op.auxLoss, op.topK, tokens, 1.0 / microbatches_);
+  state.probGrad.assign(g.begin(), g.end());
+  return state.probGrad;
 }
 
 RowBuffer StageExecutor::gatherPrefix(const RowBuffer &own, const Unit &u,

@@ -118,6 +118,9 @@ on in-process CPU ranks.
   --microbatches M      micro-batches per step and replica (default 1)
   --steps T             training steps (default 10)
   --lr X, --weight-decay X, --clip X    AdamW (defaults 1e-3, 0.01, 1.0)
+  --moe-aux-loss C      a mixture of experts' load-balancing loss with
+                        coefficient C, per layer and micro-batch, as
+                        Megatron's --moe-aux-loss-coeff (default 0: none)
   --warmup N            linear learning-rate warmup over the first N steps
   --lr-decay KIND       constant (default) | linear | cosine: from --lr to
                         --min-lr (default 0), reached at step --decay-steps
@@ -177,6 +180,7 @@ struct Args {
   int expertParallel = 1;
   bool sequenceParallel = false;
   double lr = 1e-3, weightDecay = 0.01, clip = 1.0, tolerance = 1e-5;
+  double moeAuxLoss = 0;
   double minLr = 0;
   long warmup = 0, decaySteps = 0;
   std::string lrDecay = "constant";
@@ -259,6 +263,7 @@ Args parseArgs(int argc, char **argv, const CompiledPlan *compiled) {
       {"decay-steps", required_argument, nullptr, 'X'},
       {"weight-decay", required_argument, nullptr, 'w'},
       {"clip", required_argument, nullptr, 'c'},
+      {"moe-aux-loss", required_argument, nullptr, 'A'},
       {"seed", required_argument, nullptr, 'r'},
       {"timeout-ms", required_argument, nullptr, 'x'},
       {"verify", no_argument, nullptr, 'V'},
@@ -331,6 +336,7 @@ Args parseArgs(int argc, char **argv, const CompiledPlan *compiled) {
       break;
     case 'w': a.weightDecay = number<double>("weight-decay", optarg); break;
     case 'c': a.clip = number<double>("clip", optarg); break;
+    case 'A': a.moeAuxLoss = number<double>("moe-aux-loss", optarg); break;
     case 'r': a.seed = number<uint64_t>("seed", optarg); break;
     case 'x': a.timeoutMs = number<long>("timeout-ms", optarg); break;
     case 'V': a.verify = true; break;
@@ -445,6 +451,7 @@ PipelineOptions pipelineOptions(const Args &a, sched::ScheduleKind kind,
   o.optimizer.adamw.lr = a.lr;
   o.optimizer.adamw.weight_decay = a.weightDecay;
   o.optimizer.maxGradNorm = a.clip;
+  o.moeAuxLoss = a.moeAuxLoss;
   o.recvTimeout = std::chrono::milliseconds(a.timeoutMs);
   o.seed = a.seed;
   o.recompute = a.recompute == "full";
@@ -906,6 +913,8 @@ int run(Args a, const CompiledPlan *compiled) {
                   batch.targetTokens() / seconds,
                   static_cast<long long>(activations),
                   static_cast<long long>(kv));
+    if (prints && a.moeAuxLoss > 0)
+      std::printf("  aux-loss %.6f", result.auxLoss);
     if (prints && scheduled)
       std::printf("  lr %.6e", lrs.at(step));
     if (reference) {

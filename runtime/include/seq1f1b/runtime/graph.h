@@ -102,6 +102,9 @@ struct Op {
   bool tpSplit = false;
   int topK = 0;            ///< moe: experts per token
   bool normalized = false; ///< moe: the chosen experts' weights sum to 1
+  /// moe: the coefficient of Megatron's load-balancing loss (moe::Balance),
+  /// averaged over the step's micro-batches; 0: none.
+  double auxLoss = 0;
 };
 
 struct Graph {

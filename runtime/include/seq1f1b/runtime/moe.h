@@ -95,13 +95,33 @@ void forward(const Kernels &k, const Dims &d, const T *x, const T *router,
              const ExpertParallel &ep = {});
 
 /// dx [N, D] (written) from dy; the weight gradients are added to drouter
-/// and to dgate, dup and ddown (this rank's experts').
+/// and to dgate, dup and ddown (this rank's experts'). `probGrad` [E], when
+/// given, is added to every token's gradient of its router probabilities
+/// (the load-balancing loss's).
 template <typename T, typename Kernels>
 void backward(const Kernels &k, const Dims &d, const T *x, const T *router,
               const T *gate, const T *up, const T *down, const T *routing,
               const T *acts, const T *dy, T *dx, T *drouter, T *dgate,
               T *dup, T *ddown, const TensorParallel &tp = {},
-              const ExpertParallel &ep = {});
+              const ExpertParallel &ep = {}, const T *probGrad = nullptr);
+
+/// Megatron's load-balancing loss of one layer over the T tokens of a
+/// micro-batch (Switch Transformer's, for top k):
+///   aux = coef * E / (k * T^2) * sum_e P_e * c_e,
+/// P_e the sum of the tokens' router probabilities of expert e, c_e the
+/// routed copies expert e got. Its gradient with respect to token t's
+/// probability of e is coef * E * c_e / (k * T^2) (c_e counts as a constant,
+/// as routing has no gradient). A micro-batch's chunks add their sums
+/// (addRoutingSums) before the loss and its gradient are known.
+struct Balance {
+  std::vector<double> probSums, counts; ///< P_e, c_e
+  /// Adds N tokens' probabilities and routed copies from `routing`.
+  template <typename T> void addRoutingSums(const Dims &d, const T *routing);
+  double loss(double coef, int64_t k, double tokens) const;
+  /// d aux / d p_te, times `scale`, for every expert.
+  std::vector<double> probGrad(double coef, int64_t k, double tokens,
+                               double scale) const;
+};
 
 } // namespace s1f::rt::moe
 

@@ -77,6 +77,10 @@ struct PipelineOptions {
   /// holding their experts and back. Expert weights' gradients are summed
   /// over the replicas holding the same experts. Needs tensorParallel = 1.
   int expertParallel = 1;
+  /// Every mixture of experts gets Megatron's load-balancing loss with this
+  /// coefficient (--moe-aux-loss-coeff; moe::Balance), averaged over the
+  /// step's micro-batches; 0: none.
+  double moeAuxLoss = 0;
 };
 
 struct StepResult {
@@ -86,6 +90,7 @@ struct StepResult {
   double lossSum = 0;                  ///< sum of token losses
   int64_t tokens = 0;                  ///< counted targets
   double gradNorm = 0;                 ///< global norm before clipping
+  double auxLoss = 0; ///< the load-balancing losses (moeAuxLoss), summed
   std::vector<MemoryStats> memory;     ///< per rank, peaks of this step
   /// The step as it ran, in the simulator's terms (Timeline.h draws it):
   /// every compute action's start and end (seconds from the step's start)
@@ -175,6 +180,7 @@ struct RankStepResult {
   double lossSum = 0;  ///< sum of token losses (all ranks)
   int64_t tokens = 0;  ///< counted targets (all ranks)
   double gradNorm = 0; ///< global norm before clipping
+  double auxLoss = 0;  ///< load-balancing losses (all ranks)
   MemoryStats memory;  ///< this rank's peaks of this step
   /// This rank's compute actions as they ran (RankExecutor::events()).
   std::vector<seq1f1b::schedule::TimelineEvent> events;

@@ -73,7 +73,8 @@ public:
   /// `tensorParallel`, this rank's tensor-parallel group; with context
   /// parallelism, the stages run this rank's part of each chunk and
   /// exchange K/V rows over `contextParallel`; a mixture of experts sends
-  /// its rows to the experts over `expertParallel`.
+  /// its rows to the experts over `expertParallel`. Load-balancing losses
+  /// average over `lossMicrobatches` (0: those of `batch`).
   void runSchedule(const Batch &batch, const std::vector<int> &bounds,
                    Communicator &comm, const ActionHook &hook,
                    std::chrono::steady_clock::time_point origin =
@@ -81,7 +82,8 @@ public:
                    int64_t lossTokens = 0,
                    Communicator *tensorParallel = nullptr,
                    Communicator *contextParallel = nullptr,
-                   Communicator *expertParallel = nullptr);
+                   Communicator *expertParallel = nullptr,
+                   int lossMicrobatches = 0);
   /// Sums shared gradients within the pipeline (`comm`), the partial
   /// gradients of whole parameters over the tensor-parallel group
   /// (`tensorParallel`; null: none), then every gradient over the
@@ -99,6 +101,8 @@ public:
   /// Loss of this rank's stages in the last step (non-zero on the last
   /// stage's rank only).
   cpu::LossSum loss() const;
+  /// Load-balancing losses of this rank's stages in the last step.
+  double auxLoss() const;
   const MemoryStats &memory() const { return memory_.stats(); }
   /// The compute actions of the last step as they ran: seconds from its
   /// origin, and the rank's live bytes while each ran and after it.

@@ -64,12 +64,14 @@ public:
   /// context parallelism, the group of ranks that share each chunk's tokens
   /// (this one runs its part, contextParallelPart, and they exchange K/V
   /// rows); with expert parallelism, the group of ranks that hold the
-  /// mixtures of experts' experts between them. Resets the loss; throws if
-  /// the previous step left state behind.
+  /// mixtures of experts' experts between them; load-balancing losses
+  /// average over the step's `microbatches` (0: the batch's). Resets the
+  /// loss; throws if the previous step left state behind.
   void beginStep(const Batch &batch, const std::vector<int> &bounds,
                  float lossScale, Communicator *tensorParallel = nullptr,
                  Communicator *contextParallel = nullptr,
-                 Communicator *expertParallel = nullptr);
+                 Communicator *expertParallel = nullptr,
+                 int microbatches = 0);
 
   /// Runs the forward of (mb, chunk). `input` is the previous stage's output
   /// [B, len, feat] (empty for the first stage); returns this stage's output
@@ -89,6 +91,9 @@ public:
 
   /// Sum of token losses and counted targets of this step (last stage).
   cpu::LossSum loss() const { return loss_; }
+  /// This step's load-balancing losses (moe ops with an aux_loss), each
+  /// micro-batch's over the step's micro-batches.
+  double auxLoss() const { return auxLoss_; }
   int stage() const { return stage_; }
   /// Throws unless every unit of the step has finished its backward.
   void checkDrained() const;
@@ -109,6 +114,13 @@ private:
   struct KvState {
     RowBuffer k, v, dk, dv;
   };
+  /// Per (mb, moe op with a load-balancing loss): each chunk's routing sums
+  /// (this rank's tokens), then, from the micro-batch's first backward, the
+  /// gradient of the loss for every token's probabilities.
+  struct BalanceState {
+    std::map<int, moe::Balance> chunks;
+    std::vector<float> probGrad; ///< empty until the first backward
+  };
 
   Unit &unit(int mb, int chunk, const char *what);
   std::vector<float> runBackward(Unit &u, std::vector<float> dOutput,
@@ -124,6 +136,10 @@ private:
   bool droppable(int v) const;
   cpu::AttentionDims attentionDims(const Unit &u, const Op &op) const;
   moe::Dims moeDims(const Op &op, int64_t rows) const;
+  /// The gradient of op i's load-balancing loss for every token's router
+  /// probabilities; at the micro-batch's first call, sums its chunks' (and
+  /// context-parallel ranks') routing and adds the loss.
+  const std::vector<float> &balanceGrad(const Unit &u, int i);
   /// Whether value v holds only this rank's part of the unit's tokens
   /// (sequence parallelism), and its rows: B x those tokens.
   bool sequenceSplit(int v) const {
@@ -175,6 +191,9 @@ private:
   cpu::LossSum loss_;
   std::map<std::pair<int, int>, Unit> units_;      ///< (mb, chunk)
   std::map<std::pair<int, int>, KvState> kv_;      ///< (mb, op index)
+  std::map<std::pair<int, int>, BalanceState> balance_; ///< (mb, op index)
+  double auxLoss_ = 0;
+  int microbatches_ = 1; ///< the step's, over which aux losses average
   std::map<int, int> nextForward_, nextBackward_;  ///< per mb: order checks
 };
 
