@@ -55,11 +55,11 @@ std::optional<std::string> dtypeFromTorch(StringRef torch) {
 constexpr StringRef kLlamaFamily[] = {
     "llama", "mistral", "qwen2",       "qwen3", "phi3",
     "gemma", "gemma2",  "gemma3_text", "olmo2", "smollm3", "granite", "glm4",
-    "mixtral", "qwen3_moe", "olmoe"};
+    "mixtral", "qwen2_moe", "qwen3_moe", "olmoe"};
 constexpr const char *kSupported =
     "gpt2, llama, mistral, qwen2, qwen3, phi3, gemma, gemma2, gemma3_text, "
-    "olmo2, smollm3, granite, glm4, gpt_neox, starcoder2, mixtral, qwen3_moe, "
-    "olmoe";
+    "olmo2, smollm3, granite, glm4, gpt_neox, starcoder2, mixtral, qwen2_moe, "
+    "qwen3_moe, olmoe";
 
 
 /// The config of the language model a config describes: a multimodal Gemma 3
@@ -114,19 +114,26 @@ LogicalResult readNoRopeLayers(ConfigReader &reader, ModelSpec &spec) {
   return success(reader.ok);
 }
 
-/// Mixtral's, Qwen3-MoE's and OLMoE's mixture of experts (their configs'
-/// defaults where a key is absent); Qwen3-MoE's dense layers.
+/// Mixtral's, Qwen2-MoE's, Qwen3-MoE's and OLMoE's mixture of experts (their
+/// configs' defaults where a key is absent); the Qwens' dense layers and
+/// Qwen2-MoE's shared expert.
 LogicalResult readExperts(ConfigReader &reader, ModelSpec &spec) {
   const std::string &type = spec.modelType;
-  if (type != "mixtral" && type != "qwen3_moe" && type != "olmoe")
+  if (type != "mixtral" && type != "qwen2_moe" && type != "qwen3_moe" &&
+      type != "olmoe")
     return success();
-  const bool mixtral = type == "mixtral", qwen = type == "qwen3_moe";
+  const bool mixtral = type == "mixtral", qwen2 = type == "qwen2_moe",
+             qwen = qwen2 || type == "qwen3_moe";
   spec.experts = reader.positiveInt(mixtral ? "num_local_experts" : "num_experts",
-                                    mixtral ? 8 : qwen ? 128 : 64);
+                                    mixtral ? 8 : qwen2 ? 60 : qwen ? 128 : 64);
   spec.expertsPerToken =
-      reader.positiveInt("num_experts_per_tok", mixtral ? 2 : 8);
-  spec.expertFfn = qwen ? reader.positiveInt("moe_intermediate_size", 768)
-                        : spec.ffn;
+      reader.positiveInt("num_experts_per_tok", mixtral ? 2 : qwen2 ? 4 : 8);
+  spec.expertFfn =
+      qwen ? reader.positiveInt("moe_intermediate_size", qwen2 ? 1408 : 768)
+           : spec.ffn;
+  if (qwen2)
+    spec.sharedExpertFfn =
+        reader.positiveInt("shared_expert_intermediate_size", 5632);
   spec.normTopK = mixtral || reader.boolean("norm_topk_prob", false);
   if (!reader.ok)
     return failure();
@@ -185,7 +192,8 @@ LogicalResult readSlidingLayers(ConfigReader &reader, ModelSpec &spec) {
         type == "gemma2" ? 2 : reader.positiveInt("sliding_window_pattern", 6);
     for (int64_t i = 0; i < spec.layers; ++i)
       spec.slidingLayers.push_back((i + 1) % pattern != 0);
-  } else if ((type == "qwen2" || type == "qwen3" || type == "qwen3_moe") &&
+  } else if ((type == "qwen2" || type == "qwen3" || type == "qwen2_moe" ||
+              type == "qwen3_moe") &&
              reader.boolean("use_sliding_window", false)) {
     const int64_t from = reader.positiveInt("max_window_layers", 28);
     for (int64_t i = 0; i < spec.layers; ++i)
@@ -246,7 +254,8 @@ LogicalResult readSpec(ConfigReader &reader, ModelSpec &spec,
                                gemma || spec.modelType == "smollm3");
     // Qwen2 always biases its q/k/v projections.
     spec.attentionBias = reader.boolean(
-        "attention_bias", spec.modelType == "qwen2" || spec.glmNorms);
+        "attention_bias", spec.modelType == "qwen2" ||
+                              spec.modelType == "qwen2_moe" || spec.glmNorms);
     spec.mlpBias = reader.boolean("mlp_bias", false);
     if (reader.has("head_dim"))
       spec.headDim = reader.positiveInt("head_dim");
@@ -753,10 +762,28 @@ private:
     Value gate = stacked(mixtral ? "w1" : "gate_proj", e * f, d);
     Value up = stacked(mixtral ? "w3" : "up_proj", e * f, d);
     Value down = stacked(mixtral ? "w2" : "down_proj", e * d, f);
-    return funcBuilder->create<llm::MoeOp>(
+    Value routed = funcBuilder->create<llm::MoeOp>(
         named(block), h.getType(), h, router, gate, up, down,
         builder.getI64IntegerAttr(spec.expertsPerToken),
         spec.normTopK ? builder.getUnitAttr() : UnitAttr());
+    if (!spec.sharedExpertFfn)
+      return routed;
+    // Qwen2-MoE: a shared SwiGLU expert every token goes through, scaled by
+    // a sigmoid gate of its own.
+    const std::string shared = block + ".shared_expert";
+    auto role = llm::LinearRole::mlp;
+    Value sg = linear(h, shared + ".gate_proj", spec.sharedExpertFfn, false,
+                      role, spec.initStd);
+    Value su = linear(h, shared + ".up_proj", spec.sharedExpertFfn, false, role,
+                      spec.initStd);
+    Value sh = funcBuilder->create<llm::SwigluOp>(named(shared + ".swiglu"),
+                                                  sg, su);
+    Value so = linear(sh, shared + ".down_proj", d, false, role, spec.initStd);
+    Value gw = normalParam(block + ".shared_expert_gate.weight", {1, d},
+                           spec.initStd);
+    Value gated = funcBuilder->create<llm::SigmoidGateOp>(
+        named(block + ".shared_expert_gate"), so.getType(), so, h, gw);
+    return add(routed, gated, block + ".shared");
   }
 
   Value llamaHead(Value x) {

@@ -90,6 +90,8 @@ struct ModelSpec {
   /// expertsPerToken of them, their weights renormalized with normTopK.
   int64_t experts = 0, expertsPerToken = 0, expertFfn = 0;
   bool normTopK = false;
+  /// Qwen2-MoE: a shared expert this wide, gated per token (0: none).
+  int64_t sharedExpertFfn = 0;
   /// Qwen3-MoE: the layers that keep a dense MLP (ffn wide); empty: none.
   std::vector<bool> denseLayers;
 };

@@ -230,6 +230,11 @@ private:
           input(b->getOperand(0));
           input(b->getOperand(1));
         })
+        .Case([&](llm::SigmoidGateOp e) {
+          input(e.getValue());
+          input(e.getGate());
+          weight(e.getWeight());
+        })
         .Case([&](llm::MoeOp e) {
           input(e.getInput());
           for (Value w : {e.getRouter(), e.getGate(), e.getUp(), e.getDown()})

@@ -136,6 +136,35 @@ TEST(Swiglu, ForwardAndGradients) {
   expectGradient(up, dup, loss, "up");
 }
 
+// Qwen2-MoE's shared-expert gate: y = sigmoid(gate . w) value per row.
+TEST(SigmoidGate, ForwardAndGradients) {
+  constexpr int64_t N = 3, D = 4, H = 5;
+  Rng rng(38);
+  Vec value = rng.uniform(N * D, -2, 2), gate = rng.uniform(N * H),
+      w = rng.uniform(H, -2, 2);
+  const Vec R = rng.uniform(N * D);
+  auto forward = [&] {
+    Vec o(N * D);
+    sigmoid_gate_fwd(value.data(), gate.data(), w.data(), o.data(), N, D, H);
+    return o;
+  };
+  const Vec y = forward();
+  for (int64_t r = 0; r < N; ++r) {
+    double z = 0;
+    for (int64_t j = 0; j < H; ++j)
+      z += gate[r * H + j] * w[j];
+    for (int64_t j = 0; j < D; ++j)
+      EXPECT_NEAR(y[r * D + j], value[r * D + j] / (1 + std::exp(-z)), 1e-14);
+  }
+  auto loss = [&] { return dot(R, forward()); };
+  Vec dvalue(N * D), dgate(N * H), dw(H, 0.0);
+  sigmoid_gate_bwd(value.data(), gate.data(), w.data(), R.data(),
+                   dvalue.data(), dgate.data(), dw.data(), N, D, H);
+  expectGradient(value, dvalue, loss, "value");
+  expectGradient(gate, dgate, loss, "gate");
+  expectGradient(w, dw, loss, "w");
+}
+
 TEST(Add, ForwardGradientsAndAccumulate) {
   Rng rng(33);
   Vec a = rng.uniform(kN), b = rng.uniform(kN);

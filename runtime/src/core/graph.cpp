@@ -30,6 +30,7 @@ constexpr OpName kOpNames[] = {
     {OpKind::Softcap, "softcap"},
     {OpKind::Scale, "scale"},
     {OpKind::Add, "add"},
+    {OpKind::SigmoidGate, "sigmoid_gate"},
     {OpKind::Moe, "moe"},
     {OpKind::CrossEntropy, "cross_entropy"},
     {OpKind::TpCopy, "tp_copy"},
@@ -188,6 +189,11 @@ private:
       arity(2, 0, 0);
       sameFeat(op.inputs[0]);
       sameFeat(op.inputs[1]);
+      break;
+    case OpKind::SigmoidGate:
+      arity(2, 1, 1);
+      sameFeat(op.inputs[0]);
+      shape(0, {1, feat(op.inputs[1])});
       break;
     case OpKind::Moe: {
       arity(1, 4, 4);

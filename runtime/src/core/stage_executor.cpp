@@ -50,6 +50,7 @@ StageExecutor::StageExecutor(const Graph &graph, const StageSpec &spec,
       break;
     case OpKind::Swiglu:
     case OpKind::Geglu:
+    case OpKind::SigmoidGate:
       readByBackward_[op.inputs[0]] = readByBackward_[op.inputs[1]] = true;
       break;
     case OpKind::Attention: // K and V are read from the KV cache
@@ -430,6 +431,10 @@ void StageExecutor::forwardOp(Unit &u, int i) {
     }
     break;
   }
+  case OpKind::SigmoidGate: // a host loop on any kernel set (a GEMV)
+    cpu::sigmoid_gate_fwd(in(0), in(1), param(0), y, N, feat(op.output),
+                          feat(op.inputs[1]));
+    break;
   case OpKind::Moe: {
     std::vector<float> routing, acts;
     const moe::Dims d = moeDims(op, N);
@@ -763,6 +768,17 @@ void StageExecutor::backwardOp(Unit &u, int i, bool input, bool weight) {
       addGrad(op.inputs[0], dy);
     }
     break;
+  case OpKind::SigmoidGate: {
+    float *dgate = scratch(2, N * feat(op.inputs[1]));
+    cpu::sigmoid_gate_bwd(val(0), val(1), param(0), dy, input ? dx : nullptr,
+                          input ? dgate : nullptr, pgrad(0), N,
+                          feat(op.output), feat(op.inputs[1]));
+    if (input) {
+      addGrad(op.inputs[0], dx);
+      addGrad(op.inputs[1], dgate);
+    }
+    break;
+  }
   case OpKind::Moe: {
     // One pass computes the input and the weight gradients: a split backward
     // does all of it in I, and W has nothing left.

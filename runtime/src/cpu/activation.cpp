@@ -133,6 +133,49 @@ template <typename T> void add_bwd(const T *dy, T *da, T *db, int64_t n) {
   }
 }
 
+namespace {
+/// sigmoid(gate row r . w), in double.
+template <typename T>
+double gateOf(const T *gate, const T *w, int64_t r, int64_t H) {
+  double z = 0;
+  for (int64_t j = 0; j < H; ++j)
+    z += double(gate[r * H + j]) * w[j];
+  return 1 / (1 + std::exp(-z));
+}
+} // namespace
+
+template <typename T>
+void sigmoid_gate_fwd(const T *value, const T *gate, const T *w, T *y,
+                      int64_t N, int64_t D, int64_t H) {
+  for (int64_t r = 0; r < N; ++r) {
+    const T s = static_cast<T>(gateOf(gate, w, r, H));
+    for (int64_t j = 0; j < D; ++j)
+      y[r * D + j] = s * value[r * D + j];
+  }
+}
+
+template <typename T>
+void sigmoid_gate_bwd(const T *value, const T *gate, const T *w, const T *dy,
+                      T *dvalue, T *dgate, T *dw, int64_t N, int64_t D,
+                      int64_t H) {
+  for (int64_t r = 0; r < N; ++r) {
+    const double s = gateOf(gate, w, r, H);
+    double ds = 0;
+    for (int64_t j = 0; j < D; ++j) {
+      ds += double(dy[r * D + j]) * value[r * D + j];
+      if (dvalue)
+        dvalue[r * D + j] = static_cast<T>(s * dy[r * D + j]);
+    }
+    const double dz = ds * s * (1 - s);
+    for (int64_t j = 0; j < H; ++j) {
+      if (dgate)
+        dgate[r * H + j] = static_cast<T>(dz * w[j]);
+      if (dw)
+        dw[j] += static_cast<T>(dz * gate[r * H + j]);
+    }
+  }
+}
+
 template <typename T> void accumulate(const T *x, T *y, int64_t n) {
   for (int64_t i = 0; i < n; ++i)
     y[i] += x[i];
@@ -155,7 +198,12 @@ template <typename T> void accumulate(const T *x, T *y, int64_t n) {
                              int64_t);                                         \
   template void add_fwd<T>(const T *, const T *, T *, int64_t);                \
   template void add_bwd<T>(const T *, T *, T *, int64_t);                      \
-  template void accumulate<T>(const T *, T *, int64_t);
+  template void accumulate<T>(const T *, T *, int64_t);                       \
+  template void sigmoid_gate_fwd<T>(const T *, const T *, const T *, T *,      \
+                                    int64_t, int64_t, int64_t);                \
+  template void sigmoid_gate_bwd<T>(const T *, const T *, const T *,           \
+                                    const T *, T *, T *, T *, int64_t,         \
+                                    int64_t, int64_t);
 S1F_INSTANTIATE(float)
 S1F_INSTANTIATE(double)
 

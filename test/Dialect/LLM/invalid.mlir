@@ -464,3 +464,19 @@ func.func @f(%x: tensor<1x8x16xf32>, %r: tensor<4x8xf32>, %g: tensor<32x16xf32>,
   %y = llm.moe %x, %r, %g, %g, %d top_k 2 : tensor<1x8x16xf32>, tensor<4x8xf32>, tensor<32x16xf32>, tensor<32x16xf32>, tensor<64x8xf32> -> tensor<1x8x16xf32>
   return %y : tensor<1x8x16xf32>
 }
+
+// -----
+
+func.func @f(%v: tensor<1x8x16xf32>, %g: tensor<1x8x4xf32>, %w: tensor<1x8xf32>) -> tensor<1x8x16xf32> {
+  // expected-error @+1 {{expects weight [1, 4], got 'tensor<1x8xf32>'}}
+  %y = llm.sigmoid_gate %v, %g, %w : tensor<1x8x16xf32>, tensor<1x8x4xf32>, tensor<1x8xf32>
+  return %y : tensor<1x8x16xf32>
+}
+
+// -----
+
+func.func @f(%v: tensor<1x8x16xf32>, %g: tensor<1x4x4xf32>, %w: tensor<1x4xf32>) -> tensor<1x8x16xf32> {
+  // expected-error @+1 {{expects the gate's batch and sequence to be the value's}}
+  %y = llm.sigmoid_gate %v, %g, %w : tensor<1x8x16xf32>, tensor<1x4x4xf32>, tensor<1x4xf32>
+  return %y : tensor<1x8x16xf32>
+}

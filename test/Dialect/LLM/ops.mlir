@@ -16,6 +16,7 @@ llm.param @gh : tensor<4xf32> init ones
 llm.param @router : tensor<4x16xf32> init normal std 2.000000e-02
 llm.param @egate : tensor<48x16xf32> init normal std 2.000000e-02
 llm.param @edown : tensor<64x12xf32> init normal std 2.000000e-02
+llm.param @sgw : tensor<1x16xf32> init normal std 2.000000e-02
 
 // CHECK-LABEL: func.func @model
 func.func @model(%ids: tensor<2x8xi32>, %targets: tensor<2x8xi32>) -> (tensor<f32>, tensor<i64>) {
@@ -83,6 +84,9 @@ func.func @model(%ids: tensor<2x8xi32>, %targets: tensor<2x8xi32>) -> (tensor<f3
   %egate = llm.param_ref @egate : tensor<48x16xf32>
   %edown = llm.param_ref @edown : tensor<64x12xf32>
   %moe = llm.moe %h, %router, %egate, %egate, %edown top_k 2 normalized : tensor<2x8x16xf32>, tensor<4x16xf32>, tensor<48x16xf32>, tensor<48x16xf32>, tensor<64x12xf32> -> tensor<2x8x16xf32>
+  %sgw = llm.param_ref @sgw : tensor<1x16xf32>
+  // CHECK: llm.sigmoid_gate %{{.*}}, %{{.*}}, %{{.*}} : tensor<2x8x16xf32>, tensor<2x8x16xf32>, tensor<1x16xf32>
+  %sgate = llm.sigmoid_gate %moe, %h, %sgw : tensor<2x8x16xf32>, tensor<2x8x16xf32>, tensor<1x16xf32>
   // CHECK: llm.swiglu %{{.*}}, %{{.*}} : tensor<2x8x48xf32>
   %sw = llm.swiglu %si, %up : tensor<2x8x48xf32>
   // CHECK: llm.embedding %{{.*}}, %{{.*}} scale 4.000000e+00 :

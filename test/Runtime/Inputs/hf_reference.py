@@ -5,12 +5,12 @@ computed here in plain Python the way transformers defines the model.
       llama_dynamic, qwen2, qwen3, qwen25_yarn, phi3, phi3_longrope,
       phi3_longrope_short, phi4_mini, glm4, mistral, gemma, gemma2, gemma3, gemma3_multimodal,
       olmo2, smollm3, granite, gpt2, gpt_neox,
-      starcoder2, mixtral, qwen3_moe, olmoe) writes
+      starcoder2, mixtral, qwen2_moe, qwen3_moe, olmoe) writes
       DIR/config.json, DIR/model.safetensors (or SHARDS files and
       model.safetensors.index.json) and DIR/tokens.bin (one sequence of
       S + 1 uint16 token ids), and prints the mean next-token cross-entropy
       of that sequence under the checkpoint's weights
-  hf_reference.py eval llama|qwen3|olmo2|glm4|gemma|gemma2|gemma3|gpt2|phi3|gpt_neox|mixtral DIR FILE
+  hf_reference.py eval llama|qwen3|olmo2|glm4|gemma|gemma2|gemma3|gpt2|phi3|gpt_neox|mixtral|qwen2_moe DIR FILE
       the same loss under the weights of FILE (an F32 checkpoint, as
       seq1f1b-train --save-hf writes it: every tensor must have the name and
       shape transformers expects)
@@ -24,7 +24,8 @@ positions, LayerNorm, Conv1D weights stored [in, out], a fused c_attn,
 tanh GELU, tied head) and GPTNeoXForCausalLM (Pythia: LayerNorm, q, k and v
 interleaved by head in query_key_value, RoPE on part of each head, exact
 GELU, attention and MLP side by side on the residual stream) and the sparse
-mixtures of experts of Mixtral, Qwen3-MoE and OLMoE: an independent
+mixtures of experts of Mixtral, Qwen2-MoE (with its gated shared expert),
+Qwen3-MoE and OLMoE: an independent
 check of what seq1f1b builds from the same config.json.
 """
 import json
@@ -407,6 +408,17 @@ def qwen3_moe(w, tokens):
                       "mlp_only_layers": [1]})
 
 
+def qwen2_moe(w, tokens):
+    """Qwen2MoeForCausalLM: Qwen2's attention (q, k and v biased) and a
+    mixture of 4 experts of width 12, 2 per token, not renormalized, plus a
+    shared expert of width 20 that every token goes through, scaled by a
+    sigmoid gate of its own (mlp.shared_expert_gate)."""
+    return llama(w, tokens, qkv_bias=True,
+                 moe={"model_type": "qwen2_moe", "num_experts": 4, "num_experts_per_tok": 2,
+                      "moe_intermediate_size": 12, "norm_topk_prob": False,
+                      "shared_expert_intermediate_size": 20})
+
+
 def olmoe(w, tokens):
     """OlmoeForCausalLM: Llama's block with q and k RMS-normalized whole
     (as OLMo 2) and a mixture of 4 experts, 2 per token, their weights the
@@ -460,7 +472,7 @@ def llama(w, tokens, window=None, scaling=None, qkv_bias=False, max_positions=64
         config.update(model_type="mistral", sliding_window=window)
     if scaling:
         config.update(rope_scaling=scaling)
-    if qkv_bias:
+    if qkv_bias and not moe:
         config.update(model_type="qwen2")
     if qk_norm is True:
         config.update(model_type="qwen3", head_dim=hd, rms_norm_eps=1e-6)
@@ -512,9 +524,21 @@ def llama(w, tokens, window=None, scaling=None, qkv_bias=False, max_positions=64
             block = p + ("block_sparse_moe." if mixtral_names else "mlp.")
             names = ("w1", "w3", "w2") if mixtral_names else ("gate_proj", "up_proj", "down_proj")
             experts = moe.get("num_local_experts", moe.get("num_experts"))
-            x = add(x, sparse_moe(w, h, block, names, experts, moe["num_experts_per_tok"],
-                                  mixtral_names or moe["norm_topk_prob"], d,
-                                  moe.get("moe_intermediate_size", ffn)))
+            y = sparse_moe(w, h, block, names, experts, moe["num_experts_per_tok"],
+                           mixtral_names or moe["norm_topk_prob"], d,
+                           moe.get("moe_intermediate_size", ffn))
+            if "shared_expert_intermediate_size" in moe:
+                width = moe["shared_expert_intermediate_size"]
+                s = block + "shared_expert."
+                gate = matmul_t(h, w.new(s + "gate_proj.weight", [width, d]))
+                up = matmul_t(h, w.new(s + "up_proj.weight", [width, d]))
+                mid = [[g / (1 + math.exp(-g)) * u for g, u in zip(gr, ur)]
+                       for gr, ur in zip(gate, up)]
+                shared = matmul_t(mid, w.new(s + "down_proj.weight", [d, width]))
+                z = matmul_t(h, w.new(block + "shared_expert_gate.weight", [1, d]))
+                y = add(y, [[v / (1 + math.exp(-zr[0])) for v in row]
+                            for row, zr in zip(shared, z)])
+            x = add(x, y)
             continue
         gate = matmul_t(h, w.new(p + "mlp.gate_proj.weight", [ffn, d]))
         up = matmul_t(h, w.new(p + "mlp.up_proj.weight", [ffn, d]))
@@ -856,7 +880,8 @@ def main():
                      "gemma2": gemma2,
                      "gemma3": gemma3, "gpt2": gpt2,
                      "phi3": llama,
-                     "gpt_neox": gpt_neox, "mixtral": mixtral}[model](w, seq[:S])
+                     "gpt_neox": gpt_neox, "mixtral": mixtral,
+                     "qwen2_moe": qwen2_moe}[model](w, seq[:S])
         unread = set(saved) - set(w.tensors)
         assert not unread, f"tensors transformers would not read: {sorted(unread)}"
         print(repr(loss(logits, seq[1:])))
@@ -878,7 +903,8 @@ def main():
                       "gemma2": gemma2,
                       "gpt2": gpt2, "phi3": phi3, "mistral": mistral, "gpt_neox": gpt_neox,
                       "starcoder2": starcoder2, "mixtral": mixtral,
-                      "qwen3_moe": qwen3_moe, "olmoe": olmoe}[model](w, seq[:S])
+                      "qwen2_moe": qwen2_moe, "qwen3_moe": qwen3_moe,
+                      "olmoe": olmoe}[model](w, seq[:S])
     with open(os.path.join(out, "config.json"), "w") as f:
         json.dump(config, f)
     if shards == 1:

@@ -589,6 +589,49 @@ double MoeOp::getInternalSavedBytes(int64_t chunkLen) {
   return rows * (2 * k * getExpertWidth() * act + 4 * (e + 2 * k));
 }
 
+//===----------------------------------------------------------------------===//
+// SigmoidGateOp
+//===----------------------------------------------------------------------===//
+
+LogicalResult SigmoidGateOp::verify() {
+  if (failed(verifyActivation(*this, getValue(), "value")) ||
+      failed(verifyActivation(*this, getGate(), "gate")) ||
+      failed(verifyStaticRank(*this, getWeight(), 2, "weight [1, H]")) ||
+      failed(verifySameElementType(*this, getGate(), getWeight(), "gate",
+                                   "weight")))
+    return failure();
+  ArrayRef<int64_t> value = tensorOf(getValue()).getShape();
+  ArrayRef<int64_t> gate = tensorOf(getGate()).getShape();
+  ArrayRef<int64_t> weight = tensorOf(getWeight()).getShape();
+  if (gate[0] != value[0] || gate[1] != value[1])
+    return emitOpError() << "expects the gate's batch and sequence to be the "
+                            "value's, got "
+                         << getGate().getType() << " and "
+                         << getValue().getType();
+  if (weight[0] != 1 || weight[1] != gate[2])
+    return emitOpError() << "expects weight [1, " << gate[2] << "], got "
+                         << getWeight().getType();
+  return success();
+}
+
+OpCost SigmoidGateOp::getChunkCost(int64_t chunkLen, int64_t) {
+  OpCost cost;
+  cost.forwardBytes = chunkBytes(getValue(), chunkLen) +
+                      chunkBytes(getGate(), chunkLen) + fullBytes(getWeight()) +
+                      chunkBytes(getResult(), chunkLen);
+  const double gemv = 2 * chunkRows(getGate(), chunkLen) *
+                      tensorOf(getGate()).getDimSize(2);
+  cost.forwardFlops = gemv;
+  cost.backwardInputFlops = gemv;
+  cost.backwardWeightFlops = gemv;
+  cost.category = CostCategory::MLP;
+  return cost;
+}
+
+SmallVector<Value> SigmoidGateOp::getSavedForBackward() {
+  return {getValue(), getGate()};
+}
+
 LogicalResult SoftcapOp::verify() {
   if (failed(verifyActivation(*this, getInput(), "input")))
     return failure();

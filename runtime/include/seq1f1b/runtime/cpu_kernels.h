@@ -223,6 +223,18 @@ template <typename T>
 void geglu_bwd(const T *gate, const T *up, const T *dy, T *dgate, T *dup,
                int64_t n);
 
+/// Sigmoid gate (Qwen2-MoE's shared expert): for each of N rows,
+/// y = sigmoid(gate . w) * value, value and y [N, D], gate [N, H], w [H].
+template <typename T>
+void sigmoid_gate_fwd(const T *value, const T *gate, const T *w, T *y,
+                      int64_t N, int64_t D, int64_t H);
+/// dvalue and dgate written (either may be nullptr); dw += its gradient
+/// (nullptr: skipped).
+template <typename T>
+void sigmoid_gate_bwd(const T *value, const T *gate, const T *w, const T *dy,
+                      T *dvalue, T *dgate, T *dw, int64_t N, int64_t D,
+                      int64_t H);
+
 /// Residual add y = a + b (y may alias a or b).
 template <typename T> void add_fwd(const T *a, const T *b, T *y, int64_t n);
 /// da = dy and db = dy (either may be nullptr).

@@ -66,6 +66,7 @@ enum class OpKind {
   Add,               ///< in [a, b]
   Softcap,           ///< in [x]; softcap c: c tanh(x / c)
   Scale,             ///< in [x]; scale s: s x
+  SigmoidGate, ///< in [value, gate]; params [w 1 x H]: sigmoid(gate w) value
   Moe, ///< in [x]; params [router E x D, gate E*F x D, up E*F x D,
        ///< down E*D x F]; top_k, normalized (moe.h)
   CrossEntropy,      ///< in [logits]; reads targets; no output value

@@ -425,6 +425,28 @@ def LLM_ScaleOp : LLM_Op<"scale", [Pure, SameOperandsAndResultType]> {
   let hasVerifier = 1;
 }
 
+def LLM_SigmoidGateOp : LLM_Op<"sigmoid_gate", [Pure,
+    AllTypesMatch<["value", "result"]>]> {
+  let summary = "a value scaled per token by a sigmoid gate: sigmoid(x w^T) * v";
+  let description = [{
+    Qwen2-MoE's shared expert: its output `value` [B, S, D] times, for each
+    token, sigmoid of the gate `x` [B, S, H] projected by `weight` [1, H].
+
+    Example:
+    ```mlir
+    %g = llm.sigmoid_gate %shared, %h, %w : tensor<1x4096x2048xbf16>, tensor<1x4096x2048xbf16>, tensor<1x2048xbf16>
+    ```
+  }];
+  let arguments = (ins LLM_FloatTensor:$value, LLM_FloatTensor:$gate,
+                       LLM_FloatTensor:$weight);
+  let results = (outs LLM_FloatTensor:$result);
+  let assemblyFormat = [{
+    $value `,` $gate `,` $weight attr-dict `:` type($value) `,` type($gate)
+    `,` type($weight)
+  }];
+  let hasVerifier = 1;
+}
+
 def LLM_CrossEntropyOp : LLM_Op<"cross_entropy", [Pure], LLM_NotTokenLocal> {
   let summary = "summed token cross-entropy and the number of counted tokens";
   let description = [{
