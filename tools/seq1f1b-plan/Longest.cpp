@@ -227,6 +227,9 @@ int planLongest(MLIRContext &context, StringRef configText,
                << (contextParallel > 1
                        ? " cp=" + std::to_string(contextParallel)
                        : std::string())
+               << (expertParallel > 1
+                       ? " ep=" + std::to_string(expertParallel)
+                       : std::string())
                << ", " << gpu.name << ", chunk split " << policy
                << ", multiples of " << seqStep << " tokens up to "
                << most * seqStep

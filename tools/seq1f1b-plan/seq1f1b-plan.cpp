@@ -559,6 +559,16 @@ int main(int argc, char **argv) {
                   llvm::Twine(value) + ")");
   }
 
+  if (expertParallel > 1) {
+    const int64_t experts = expertCount(ops);
+    if (!experts)
+      return fail("--ep splits a mixture of experts, and " + configPath +
+                  " has none");
+    if (experts % expertParallel)
+      return fail(llvm::formatv("--ep {0} does not divide the model's {1} "
+                                "experts",
+                                expertParallel.getValue(), experts));
+  }
   if (longest) {
     // A learned position table bounds the sequence.
     int64_t positions = 0;
@@ -588,16 +598,6 @@ int main(int argc, char **argv) {
                   m,
                   trainingFlopsCost(ops, shape.seqLen),
                   {}};
-  if (expertParallel > 1) {
-    const int64_t experts = expertCount(ops);
-    if (!experts)
-      return fail("--ep splits a mixture of experts, and " + configPath +
-                  " has none");
-    if (experts % expertParallel)
-      return fail(llvm::formatv("--ep {0} does not divide the model's {1} "
-                                "experts",
-                                expertParallel.getValue(), experts));
-  }
   planner.ep = expertParallel;
   SmallVector<Row> rows;
   SmallVector<std::string> unmodelled; // kinds without recompute=full
