@@ -288,18 +288,26 @@ llvm::Expected<GpuProfile> seq1f1b::gpuProfile(StringRef nameOrFile) {
 
 double seq1f1b::dataParallelSyncSeconds(double weightBytes, double gradBytes,
                                         const ParallelLayout &layout,
-                                        const GpuProfile &gpu) {
-  // Gradients are reduced over the data- and context-parallel ranks.
-  const double dp = layout.dataParallel * layout.contextParallel;
-  if (dp == 1)
-    return 0;
+                                        const GpuProfile &gpu,
+                                        double expertShare) {
+  // Gradients are reduced over the data- and context-parallel ranks; the
+  // experts' over those holding the same experts.
   const bool inNode = layout.gpus() / layout.stages <= gpu.gpusPerNode;
   const double bandwidth = inNode ? gpu.tpBandwidth : gpu.linkBandwidth;
   const double latency = inNode ? gpu.tpLatency : gpu.linkLatency;
   const double bytes =
       layout.distributedOptimizer ? gradBytes + weightBytes : 2 * gradBytes;
   const int collectives = layout.distributedOptimizer ? 2 : 1;
-  return collectives * latency + bytes * (dp - 1) / dp / bandwidth;
+  auto sync = [&](double ranks, double share) {
+    if (ranks <= 1 || share == 0)
+      return 0.0;
+    return collectives * latency + bytes * share * (ranks - 1) / ranks / bandwidth;
+  };
+  const double dp = layout.dataParallel * layout.contextParallel;
+  if (layout.expertParallel == 1)
+    return sync(dp, 1);
+  return sync(dp, 1 - expertShare) +
+         sync(dp / double(layout.expertParallel), expertShare);
 }
 
 bool seq1f1b::isExpertWeight(Operation *op) {

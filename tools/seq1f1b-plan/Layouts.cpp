@@ -41,14 +41,43 @@ static SmallVector<double> rankEnds(const schedule::SimulationResult &r) {
 }
 
 double syncSeconds(const Row &row, const ParallelLayout &layout,
-                   const GpuProfile &gpu) {
+                   const GpuProfile &gpu, ArrayRef<double> expertShares) {
   const SmallVector<double> ends = rankEnds(row.result);
   double step = row.result.makespan;
   for (auto [r, rank] : llvm::enumerate(row.result.ranks))
-    step = std::max(step, ends[r] + dataParallelSyncSeconds(
-                                        rank.peakMemory.weights,
-                                        rank.peakMemory.grads, layout, gpu));
+    step = std::max(step,
+                    ends[r] + dataParallelSyncSeconds(
+                                  rank.peakMemory.weights,
+                                  rank.peakMemory.grads, layout, gpu,
+                                  expertShares.empty() ? 0 : expertShares[r]));
   return step - row.result.makespan;
+}
+
+SmallVector<double> expertShares(const OpList &ops, ArrayRef<unsigned> bounds,
+                                 int64_t ranks, const ParallelLayout &layout) {
+  if (layout.expertParallel == 1)
+    return {};
+  // Each stage's parameters once, as PipelineCostModel::staticMemory counts
+  // them: experts' divided by ep, the rest by tp.
+  SmallVector<double> dense(ranks, 0), experts(ranks, 0);
+  for (size_t s = 0; s + 1 < bounds.size(); ++s) {
+    llvm::DenseSet<Attribute> seen;
+    for (Operation *op : ArrayRef<Operation *>(ops).slice(
+             bounds[s], bounds[s + 1] - bounds[s]))
+      if (auto ref = dyn_cast<llm::ParamRefOp>(op))
+        if (seen.insert(ref.getParamAttr()).second) {
+          const double n = cast<RankedTensorType>(ref.getType()).getNumElements();
+          if (isExpertWeight(op))
+            experts[s % ranks] += n / layout.expertParallel;
+          else
+            dense[s % ranks] += n / layout.tensorParallel;
+        }
+  }
+  SmallVector<double> shares(ranks, 0);
+  for (int64_t r = 0; r < ranks; ++r)
+    if (dense[r] + experts[r] > 0)
+      shares[r] = experts[r] / (dense[r] + experts[r]);
+  return shares;
 }
 
 static SmallVector<int64_t> divisors(int64_t n) {
@@ -224,7 +253,9 @@ int planLayouts(const OpList &ops, ModelShape shape, DictionaryAttr config,
           if (!row)
             continue;
           LayoutRow candidate{layout, m, std::move(*row), 0};
-          candidate.syncSeconds = syncSeconds(candidate.row, layout, gpu);
+          candidate.syncSeconds = syncSeconds(
+              candidate.row, layout, gpu,
+              expertShares(ops, planner.stageBounds[kind], p, layout));
           if (kind == schedule::ScheduleKind::OneFOneB &&
               candidate.fits(memoryBytes) && better(oneF1B, candidate))
             oneF1B = candidate;

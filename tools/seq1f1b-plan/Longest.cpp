@@ -42,6 +42,8 @@ struct Found {
   Row row;             ///< the plan at the longest length
   int64_t seq = 0;     ///< 0: not even --seq-step tokens fit
   bool capped = false; ///< the search's upper end fits
+  /// Per rank, its weights' expert share (expertShares) at that length.
+  std::vector<double> expertShares;
 };
 
 /// The model imported at each length searched, and a planner per pipeline
@@ -91,6 +93,13 @@ public:
     f.seq = lo * seqStep;
     f.capped = lo == most;
     f.row = *planAt(lo);
+    const Planner *at = planner(shape, f.seq);
+    ParallelLayout layout;
+    layout.tensorParallel = shape.tp;
+    layout.expertParallel = shape.ep;
+    const SmallVector<double> shares =
+        expertShares(at->ops, at->stageBounds.at(kind), shape.stages, layout);
+    f.expertShares.assign(shares.begin(), shares.end());
     return f;
   }
 
@@ -380,7 +389,8 @@ int planLongestLayouts(MLIRContext &context, StringRef configText,
                    candidate.tokensPerSecond =
                        double(globalBatch) * candidate.found.seq /
                        (candidate.found.row.result.makespan +
-                        syncSeconds(candidate.found.row, layout, gpu));
+                        syncSeconds(candidate.found.row, layout, gpu,
+                                    candidate.found.expertShares));
                  if (kind == schedule::ScheduleKind::OneFOneB && !recompute &&
                      (!oneF1B || better(candidate, *oneF1B)))
                    oneF1B = candidate;

@@ -143,7 +143,16 @@ int64_t expertCount(const OpList &ops);
 /// as Megatron reduces after the last backward, and the step ends with the
 /// last rank to finish.
 double syncSeconds(const Row &row, const ParallelLayout &layout,
-                   const GpuProfile &gpu);
+                   const GpuProfile &gpu,
+                   llvm::ArrayRef<double> expertShares = {});
+
+/// With expert parallelism, the share of each rank's weights that are
+/// experts' (whose gradients sync over fewer ranks), the model cut at
+/// `bounds` over `ranks` ranks; empty without.
+llvm::SmallVector<double> expertShares(const OpList &ops,
+                                       llvm::ArrayRef<unsigned> bounds,
+                                       int64_t ranks,
+                                       const ParallelLayout &layout);
 
 /// Says on stderr, every 2 s, how far a search of many layouts is.
 class SearchProgress {

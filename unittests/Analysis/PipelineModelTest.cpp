@@ -328,3 +328,24 @@ TEST(ExpertParallel, ExpertsSplitAndTokensCrossAnAllToAll) {
   EXPECT_DOUBLE_EQ(model(gpu, 1, 1).unitCost(0, 1).forward,
                    model(free, 1, 1).unitCost(0, 1).forward);
 }
+
+// With expert parallelism the experts' gradients sync over the ranks that
+// hold the same experts, the rest over all data- and context-parallel ranks.
+TEST(ExpertParallel, ExpertGradientsSyncOverTheRanksHoldingTheSameExperts) {
+  GpuProfile gpu = *lookupGpuProfile("h100");
+  const double grads = 4e9, weights = 2e9, share = 0.75;
+  // cp 2 x dp 4, ep 2: dense over 8 ranks, experts over 4; one node.
+  ParallelLayout l{1, 2, 1, 4, false, 2};
+  EXPECT_DOUBLE_EQ(dataParallelSyncSeconds(weights, grads, l, gpu, share),
+                   gpu.tpLatency + 2 * grads * 0.25 * 7 / 8 / gpu.tpBandwidth +
+                       gpu.tpLatency +
+                       2 * grads * 0.75 * 3 / 4 / gpu.tpBandwidth);
+  // ep = dp x cp: every rank holds its own experts, nothing to sync.
+  l.expertParallel = 8;
+  EXPECT_DOUBLE_EQ(dataParallelSyncSeconds(weights, grads, l, gpu, share),
+                   gpu.tpLatency + 2 * grads * 0.25 * 7 / 8 / gpu.tpBandwidth);
+  // Without expert parallelism the share does not matter.
+  l.expertParallel = 1;
+  EXPECT_DOUBLE_EQ(dataParallelSyncSeconds(weights, grads, l, gpu, share),
+                   dataParallelSyncSeconds(weights, grads, l, gpu));
+}

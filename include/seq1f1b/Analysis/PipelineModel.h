@@ -162,9 +162,12 @@ struct ParallelLayout {
 /// profile's tp bandwidth) when the group is inside a node and over the
 /// network (link bandwidth) otherwise. Not overlapped with the backward
 /// (Megatron's --overlap-grad-reduce would hide part of it). 0 for n = 1.
+/// With expert parallelism, `expertShare` of the bytes (the experts') syncs
+/// in a collective of its own over the n / ep ranks holding the same
+/// experts.
 double dataParallelSyncSeconds(double weightBytes, double gradBytes,
                                const ParallelLayout &layout,
-                               const GpuProfile &gpu);
+                               const GpuProfile &gpu, double expertShare = 0);
 
 /// Whether `op` is a weight of a mixture of experts' experts (gate, up or
 /// down of an llm.moe), which expert parallelism splits.
