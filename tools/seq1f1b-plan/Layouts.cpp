@@ -132,10 +132,16 @@ FailureOr<SmallVector<ParallelLayout>> enumerateLayouts(const OpList &ops,
     return failure();
   }
   auto divides = [&](int64_t t) {
-    return llvm::all_of(
-        ArrayRef<StringRef>{"heads", "kv_heads", "ffn"}, [&](StringRef key) {
-          return cast<IntegerAttr>(config.get(key)).getInt() % t == 0;
-        });
+    return llvm::all_of(ArrayRef<StringRef>{"heads", "kv_heads", "ffn"},
+                        [&](StringRef key) {
+                          return cast<IntegerAttr>(config.get(key)).getInt() %
+                                     t ==
+                                 0;
+                        }) &&
+           llvm::all_of(ops, [&](Operation *op) { // each expert's width
+             auto moe = dyn_cast<llm::MoeOp>(op);
+             return !moe || moe.getExpertWidth() % t == 0;
+           });
   };
   // Every tp x cp x P x dp = --gpus, the options fixing what they give.
   auto choices = [](const cl::opt<int64_t> &option, int64_t most) {
