@@ -310,6 +310,12 @@ double seq1f1b::dataParallelSyncSeconds(double weightBytes, double gradBytes,
          sync(dp / double(layout.expertParallel), expertShare);
 }
 
+double seq1f1b::expertGemmFlops(llm::MoeOp moe, int64_t chunkLen) {
+  auto type = cast<RankedTensorType>(moe.getInput().getType());
+  return double(type.getDimSize(0)) * chunkLen * double(moe.getTopK()) * 3 *
+         2 * type.getDimSize(2) * moe.getExpertWidth();
+}
+
 bool seq1f1b::isExpertWeight(Operation *op) {
   auto ref = dyn_cast<llm::ParamRefOp>(op);
   return ref && llvm::any_of(ref->getUsers(), [&](Operation *user) {
@@ -424,9 +430,21 @@ schedule::UnitCost PipelineCostModel::unitCost(int stage, int chunk) const {
       if (auto moe = dyn_cast<llm::MoeOp>(op))
         seconds += 2 * ((inNode ? gpu.tpLatency : gpu.linkLatency) +
                         chunkBytes(moe.getInput(), end - begin) *
-                            double(moe.getTopK()) / gpus * (ep - 1) / ep /
+                            double(moe.getTopK()) * memory.expertImbalance /
+                            gpus * (ep - 1) / ep /
                             (inNode ? gpu.tpBandwidth : gpu.linkBandwidth));
     return seconds;
+  };
+  // The busiest expert-parallel rank's experts' GEMMs beyond an even share
+  // (each of forward, input and weight gradient).
+  auto imbalanceSeconds = [&](ArrayRef<Operation *> ops) {
+    if (memory.expertParallel == 1)
+      return 0.0;
+    double flops = 0;
+    for (Operation *op : ops)
+      if (auto moe = dyn_cast<llm::MoeOp>(op))
+        flops += expertGemmFlops(moe, end - begin);
+    return (memory.expertImbalance - 1) * flops / matmul;
   };
   // Attention overlaps its ring transfers, as ring attention does.
   auto forwardSeconds = [&](ArrayRef<Operation *> ops) {
@@ -436,7 +454,8 @@ schedule::UnitCost PipelineCostModel::unitCost(int stage, int chunk) const {
     return (total.forwardFlops - attention.forwardFlops) / matmul +
            std::max(attention.forwardFlops / attn, ringSeconds(ops, 1)) +
            total.forwardBytes / (gpu.memoryBandwidth * gpus) +
-           collectiveSeconds(ops) + allToAllSeconds(ops);
+           collectiveSeconds(ops) + allToAllSeconds(ops) +
+           imbalanceSeconds(ops);
   };
   CategoryCosts c = chunkCost(stages[stage], end - begin, end);
   const llm::OpCost &attention = c[llm::CostCategory::Attention];
@@ -448,12 +467,14 @@ schedule::UnitCost PipelineCostModel::unitCost(int stage, int chunk) const {
       (total.backwardInputFlops - attention.backwardInputFlops) / matmul +
       std::max(attention.backwardInputFlops / attn,
                ringSeconds(stages[stage], 2)) +
-      bytes + collectiveSeconds(stages[stage]) + allToAllSeconds(stages[stage]);
+      bytes + collectiveSeconds(stages[stage]) +
+      allToAllSeconds(stages[stage]) + imbalanceSeconds(stages[stage]);
   if (memory.recompute) // each layer's forward again, before its backward
     for (auto [first, last] : layers[stage])
       unit.backwardInput += forwardSeconds(
           ArrayRef<Operation *>(stages[stage]).slice(first, last - first));
-  unit.backwardWeight = total.backwardWeightFlops / matmul;
+  unit.backwardWeight =
+      total.backwardWeightFlops / matmul + imbalanceSeconds(stages[stage]);
   unit.backward = unit.backwardInput + unit.backwardWeight;
 
   // The activations this stage hands to later stages.
@@ -514,6 +535,15 @@ schedule::ChunkMemory PipelineCostModel::chunkMemory(int stage,
     if (auto costOp = dyn_cast<llm::CostOpInterface>(op)) {
       if (double bytes = costOp.getInternalSavedBytes(len))
         internal[layer] += bytes / gpus;
+      // The busiest expert-parallel rank keeps more routed copies' gate and
+      // up activations.
+      if (auto moe = dyn_cast<llm::MoeOp>(op); moe && memory.expertParallel > 1)
+        internal[layer] += (memory.expertImbalance - 1) * 2 *
+                           double(moe.getTopK()) * moe.getExpertWidth() *
+                           chunkBytes(moe.getInput(), len) /
+                           cast<RankedTensorType>(moe.getInput().getType())
+                               .getDimSize(2) /
+                           gpus;
       for (Value v : costOp.getSavedForBackward())
         if (!isRematerializable(v)) {
           auto [it, inserted] = saved.insert({v, layer});

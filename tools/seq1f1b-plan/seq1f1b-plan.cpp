@@ -73,6 +73,11 @@ cl::opt<int64_t> expertParallel(
              "data-parallel ranks, each routed token sent to its expert and "
              "back; with --tp 1"),
     cl::init(1), cl::cat(category));
+static cl::opt<double> expertImbalance(
+    "expert-imbalance",
+    cl::desc("With expert parallelism: the busiest rank's routed tokens over "
+             "an even share (>= 1; default 1, balanced routing)"),
+    cl::init(1.0), cl::cat(category));
 cl::opt<int64_t> contextParallel(
     "cp",
     cl::desc(
@@ -157,6 +162,7 @@ schedule::Result<Row> Planner::simulate(schedule::ScheduleKind kind, int64_t n,
   costs.memory.contextParallel = cp;
   costs.memory.optimizerShards = shards;
   costs.memory.expertParallel = ep;
+  costs.memory.expertImbalance = expertImbalance;
   costs.memory.recompute = recompute;
   for (size_t i = 0; i + 1 < bounds.size(); ++i)
     costs.stages.push_back(
@@ -448,6 +454,13 @@ int main(int argc, char **argv) {
       expertParallel < 1 || optimizerShards < 1 || virtualStages < 2)
     return fail("--stages, --tp, --cp, --ep and --optimizer-shards must be "
                 ">= 1 and --virtual >= 2");
+  if (!(expertImbalance >= 1))
+    return fail(llvm::formatv("--expert-imbalance must be >= 1 (the busiest "
+                              "rank's share over an even one), got {0}",
+                              expertImbalance.getValue()));
+  if (expertImbalance.getNumOccurrences() && expertParallel == 1 && !gpus)
+    return fail("--expert-imbalance needs --ep (or --gpus): a GPU holding all "
+                "its experts does the same work however tokens spread");
   if (expertParallel > 1 && tensorParallel > 1)
     return fail("--ep keeps every expert whole on its GPU: it runs with "
                 "--tp 1, as the runtime does");

@@ -349,3 +349,49 @@ TEST(ExpertParallel, ExpertGradientsSyncOverTheRanksHoldingTheSameExperts) {
   EXPECT_DOUBLE_EQ(dataParallelSyncSeconds(weights, grads, l, gpu, share),
                    dataParallelSyncSeconds(weights, grads, l, gpu));
 }
+
+// Uneven routing: the busiest expert-parallel rank, with 1.5x its share of
+// the routed copies, runs 1.5x its experts' GEMMs, sends 1.5x the bytes and
+// keeps 1.5x their gate and up activations. Without expert parallelism a
+// GPU holds every expert of its stage, and the spread changes nothing.
+TEST(ExpertParallel, UnevenRoutingLoadsTheBusiestRank) {
+  const int64_t seqLen = 4096, layers = 2, hidden = 128, width = 256;
+  const double chunk = seqLen - seqLen / 4; // the second chunk's tokens
+  std::unique_ptr<Imported> m = import(kMixtral, seqLen, 1);
+  ASSERT_TRUE(m->module);
+  GpuProfile gpu = *lookupGpuProfile("h100"), free = gpu;
+  free.tpBandwidth = free.linkBandwidth =
+      std::numeric_limits<double>::infinity();
+  free.tpLatency = free.linkLatency = 0;
+  auto model = [&](const GpuProfile &g, int64_t ep, double imbalance) {
+    PipelineCostModel c = stageModel(m->ops, seqLen, g, 1);
+    c.memory.expertParallel = ep;
+    c.memory.expertImbalance = imbalance;
+    return c;
+  };
+  const double gemms = layers * chunk * 2 * 3 * 2 * hidden * width;
+  const double matmul = gpu.peakFlops * gpu.matmulEfficiency;
+  const schedule::UnitCost even = model(free, 2, 1).unitCost(0, 1),
+                           uneven = model(free, 2, 1.5).unitCost(0, 1);
+  EXPECT_NEAR(uneven.forward - even.forward, 0.5 * gemms / matmul,
+              1e-9 * gemms / matmul);
+  EXPECT_NEAR(uneven.backwardInput - even.backwardInput, 0.5 * gemms / matmul,
+              1e-9 * gemms / matmul);
+  EXPECT_NEAR(uneven.backwardWeight - even.backwardWeight,
+              0.5 * gemms / matmul, 1e-9 * gemms / matmul);
+  // The all-to-all: 1.5x the bytes (latency unchanged).
+  const double bytes = layers * 2 * (chunk * hidden * 2 * 2 / 2 / gpu.tpBandwidth);
+  const double timedEven = model(gpu, 2, 1).unitCost(0, 1).forward - even.forward,
+               timedUneven =
+                   model(gpu, 2, 1.5).unitCost(0, 1).forward - uneven.forward;
+  EXPECT_NEAR(timedUneven - timedEven, 0.5 * bytes, 1e-9 * bytes);
+  // Saved gate and up activations of the busiest rank (bf16).
+  EXPECT_NEAR(double(model(gpu, 2, 1.5).chunkMemory(0, 1).activations -
+                     model(gpu, 2, 1).chunkMemory(0, 1).activations),
+              0.5 * layers * chunk * 2 * 2 * width * 2, 4);
+  // Without expert parallelism: the same plan.
+  EXPECT_DOUBLE_EQ(model(gpu, 1, 1.5).unitCost(0, 1).forward,
+                   model(gpu, 1, 1).unitCost(0, 1).forward);
+  EXPECT_EQ(model(gpu, 1, 1.5).chunkMemory(0, 1).activations,
+            model(gpu, 1, 1).chunkMemory(0, 1).activations);
+}

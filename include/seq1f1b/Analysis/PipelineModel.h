@@ -9,6 +9,7 @@
 #define SEQ1F1B_ANALYSIS_PIPELINEMODEL_H
 
 #include "seq1f1b/Analysis/ModelCost.h"
+#include "seq1f1b/Dialect/LLM/IR/LLMOps.h"
 #include "seq1f1b/Schedule/Partition.h"
 #include "seq1f1b/Schedule/Simulate.h"
 
@@ -130,6 +131,13 @@ struct MemoryOptions {
   /// token crosses an all-to-all to its expert and back, forward and
   /// backward. Routing is taken as balanced.
   int64_t expertParallel = 1;
+  /// With expert parallelism, how unevenly the router spreads tokens: the
+  /// busiest expert-parallel rank gets this many times its even share of
+  /// the routed copies (>= 1), and sets the pace. Its experts' GEMMs, its
+  /// all-to-all bytes and its experts' saved activations scale by it.
+  /// Without expert parallelism a GPU runs all its stage's experts, and how
+  /// the tokens spread over them does not change its work.
+  double expertImbalance = 1;
   /// Full activation recomputation, Megatron's uniform method with one layer
   /// per checkpoint: a layer's forward keeps only its input, and its backward
   /// runs the layer's forward again first, holding that layer's activations
@@ -172,6 +180,10 @@ double dataParallelSyncSeconds(double weightBytes, double gradBytes,
 /// Whether `op` is a weight of a mixture of experts' experts (gate, up or
 /// down of an llm.moe), which expert parallelism splits.
 bool isExpertWeight(mlir::Operation *op);
+
+/// The forward FLOPs of a mixture of experts' experts (gate, up and down of
+/// each token's top k) on a chunk of `chunkLen` tokens.
+double expertGemmFlops(llm::MoeOp moe, int64_t chunkLen);
 
 /// Everything the schedule simulator needs about one partitioned model:
 /// stage op ranges and chunk bounds give per-(stage, chunk) time and memory.
