@@ -283,6 +283,13 @@ TEST(SlidingWindow, TrainingFlopsCostIsTheExactSumInClosedForm) {
 
 } // namespace
 
+/// `gpu` with free links: infinite bandwidth, no latency.
+static GpuProfile freeLinks(GpuProfile gpu) {
+  gpu.tpBandwidth = gpu.linkBandwidth = std::numeric_limits<double>::infinity();
+  gpu.tpLatency = gpu.linkLatency = 0;
+  return gpu;
+}
+
 // Expert parallelism: the experts' weights divide by ep (the rest does not),
 // their optimizer state over the data-parallel ranks holding the same
 // experts; each routed copy (2 per token) crosses an all-to-all to its
@@ -292,10 +299,7 @@ TEST(ExpertParallel, ExpertsSplitAndTokensCrossAnAllToAll) {
                 width = 256;
   std::unique_ptr<Imported> m = import(kMixtral, seqLen, 1);
   ASSERT_TRUE(m->module);
-  GpuProfile gpu = *lookupGpuProfile("h100"), free = gpu;
-  free.tpBandwidth = free.linkBandwidth =
-      std::numeric_limits<double>::infinity();
-  free.tpLatency = free.linkLatency = 0;
+  const GpuProfile gpu = *lookupGpuProfile("h100"), free = freeLinks(gpu);
   auto model = [&](const GpuProfile &g, int64_t ep, int64_t shards) {
     PipelineCostModel c = stageModel(m->ops, seqLen, g, 1);
     c.memory.expertParallel = ep;
@@ -359,10 +363,7 @@ TEST(ExpertParallel, UnevenRoutingLoadsTheBusiestRank) {
   const double chunk = seqLen - seqLen / 4; // the second chunk's tokens
   std::unique_ptr<Imported> m = import(kMixtral, seqLen, 1);
   ASSERT_TRUE(m->module);
-  GpuProfile gpu = *lookupGpuProfile("h100"), free = gpu;
-  free.tpBandwidth = free.linkBandwidth =
-      std::numeric_limits<double>::infinity();
-  free.tpLatency = free.linkLatency = 0;
+  const GpuProfile gpu = *lookupGpuProfile("h100"), free = freeLinks(gpu);
   auto model = [&](const GpuProfile &g, int64_t ep, double imbalance) {
     PipelineCostModel c = stageModel(m->ops, seqLen, g, 1);
     c.memory.expertParallel = ep;

@@ -161,6 +161,13 @@ struct Received {
   }
   /// Rows from source s before its expert j's.
   int64_t offset(int s, int64_t j) const { return first[s][j] - first[s][0]; }
+  /// Rows local expert j got from every source.
+  int64_t ofExpert(int64_t j) const {
+    int64_t n = 0;
+    for (const std::vector<int64_t> &r : rows)
+      n += r[j];
+    return n;
+  }
 };
 
 int groupSize(const ExpertParallel &ep) { return ep.comm ? ep.comm->size() : 1; }
@@ -210,9 +217,7 @@ void forward(const Kernels &k, const Dims &d, const T *x, const T *router,
     outputs[s].resize(inRows[s].size());
   std::vector<T> xe, g, u, h, o;
   for (int64_t j = 0; j < local; ++j) {
-    int64_t n = 0;
-    for (int s = 0; s < X; ++s)
-      n += got.rows[s][j];
+    const int64_t n = got.ofExpert(j);
     if (n == 0)
       continue;
     xe.resize(n * D);
@@ -290,9 +295,7 @@ void backward(const Kernels &k, const Dims &d, const T *x, const T *router,
     ret[s].resize(in[s].size() / width * (D + 1));
   std::vector<T> xe, dye, w, g, u, h, hw, dh, dg, du, dxe, dxe2;
   for (int64_t j = 0; j < local; ++j) {
-    int64_t n = 0;
-    for (int s = 0; s < X; ++s)
-      n += got.rows[s][j];
+    const int64_t n = got.ofExpert(j);
     if (n == 0)
       continue;
     for (std::vector<T> *v : {&xe, &dye, &dxe, &dxe2})
