@@ -3,7 +3,8 @@
 // A tiny Mixtral: expert parallelism (replicas splitting the experts) and
 // the load-balancing loss give the single-rank run's loss and gradients
 // (fp32, 1e-5 relative) with pipelines, chunks, and tensor, context and
-// data parallelism.
+// data parallelism; the reported load-balancing loss and expert load are
+// what the routing, evaluated independently, gives.
 //
 //===----------------------------------------------------------------------===//
 
@@ -169,69 +170,90 @@ TEST(LoadBalancingLoss, ChunksAndRanksEqualOneRunOfTheWholeBatch) {
   }
 }
 
-// The reported loss is Megatron's formula over each micro-batch's tokens,
-// averaged over the micro-batches, here for a model whose experts read the
-// token embeddings, so the test evaluates the router's probabilities and
-// choices itself, in fp64.
-TEST(LoadBalancingLoss, ReportsMegatronsFormula) {
-  const int64_t V = 16, H = 8, E = 4, F = 6, K = 2;
+/// A model whose experts read the token embeddings (embedding, moe with a
+/// load-balancing loss of 0.25, head, loss), so a test can evaluate the
+/// router's probabilities and choices itself; wide router weights and
+/// embeddings make routing far from uniform.
+struct EmbeddingMoe {
+  static constexpr int64_t V = 16, H = 8, E = 4, F = 6, K = 2;
   Graph g;
-  auto param = [&](const std::string &name, std::vector<int64_t> shape) {
-    ParamSpec p{name, shape};
-    // Routing far from uniform: wide router weights and embeddings.
-    p.std = name == "router" || name == "embed" ? 1.0 : 0.02;
-    g.params.push_back(p);
-    return int(g.params.size()) - 1;
-  };
-  const int table = param("embed", {V, H}), router = param("router", {E, H}),
-            gate = param("gate", {E * F, H}), up = param("up", {E * F, H}),
-            down = param("down", {E * H, F}), head = param("head", {V, H});
-  g.valueFeatures = {H, H, V};
-  auto op = [&](OpKind kind, std::vector<int> in, std::vector<int> params,
-                int out) {
-    Op o{};
-    o.kind = kind;
-    o.inputs = std::move(in);
-    o.params = std::move(params);
-    o.output = out;
-    g.ops.push_back(o);
-    return &g.ops.back();
-  };
-  op(OpKind::Embedding, {}, {table}, 0);
-  Op *moe = op(OpKind::Moe, {0}, {router, gate, up, down}, 1);
-  moe->topK = K;
-  moe->normalized = true;
-  moe->auxLoss = 0.25;
-  op(OpKind::Linear, {1}, {head}, 2);
-  op(OpKind::CrossEntropy, {2}, {}, -1);
-  g.validate();
+  int table = 0, router = 0;
 
-  const ModelCase m{"embedding-moe", g, int(V), 2, 13};
+  EmbeddingMoe() {
+    auto param = [&](const std::string &name, std::vector<int64_t> shape) {
+      ParamSpec p{name, shape};
+      p.std = name == "router" || name == "embed" ? 1.0 : 0.02;
+      g.params.push_back(p);
+      return int(g.params.size()) - 1;
+    };
+    table = param("embed", {V, H});
+    router = param("router", {E, H});
+    const int gate = param("gate", {E * F, H}), up = param("up", {E * F, H}),
+              down = param("down", {E * H, F}), head = param("head", {V, H});
+    g.valueFeatures = {H, H, V};
+    auto op = [&](OpKind kind, std::vector<int> in, std::vector<int> params,
+                  int out) {
+      Op o{};
+      o.kind = kind;
+      o.inputs = std::move(in);
+      o.params = std::move(params);
+      o.output = out;
+      g.ops.push_back(o);
+      return &g.ops.back();
+    };
+    op(OpKind::Embedding, {}, {table}, 0);
+    Op *moe = op(OpKind::Moe, {0}, {router, gate, up, down}, 1);
+    moe->topK = K;
+    moe->normalized = true;
+    moe->auxLoss = 0.25;
+    op(OpKind::Linear, {1}, {head}, 2);
+    op(OpKind::CrossEntropy, {2}, {}, -1);
+    g.validate();
+  }
+
+  /// Per micro-batch of `batch`: the sums of the tokens' router
+  /// probabilities and the routed copies, per expert, in fp64.
+  std::vector<std::pair<std::vector<double>, std::vector<double>>>
+  routing(const Batch &batch, uint64_t seed) const {
+    const std::vector<std::vector<float>> w = initParams(g, seed);
+    std::vector<std::pair<std::vector<double>, std::vector<double>>> out;
+    for (const std::vector<int32_t> &ids : batch.tokens) {
+      std::vector<double> probs(E, 0), counts(E, 0);
+      for (int32_t id : ids) {
+        std::vector<double> p(E);
+        for (int64_t e = 0; e < E; ++e)
+          for (int64_t j = 0; j < H; ++j)
+            p[e] += double(w[router][e * H + j]) * w[table][id * H + j];
+        const double top = *std::max_element(p.begin(), p.end());
+        double sum = 0;
+        for (double &v : p)
+          sum += v = std::exp(v - top);
+        for (int64_t e = 0; e < E; ++e) {
+          probs[e] += p[e] / sum;
+          int64_t above = 0;
+          for (double v : p)
+            above += v > p[e];
+          counts[e] += above < K;
+        }
+      }
+      out.emplace_back(probs, counts);
+    }
+    return out;
+  }
+};
+
+// The reported loss is Megatron's formula over each micro-batch's tokens,
+// averaged over the micro-batches.
+TEST(LoadBalancingLoss, ReportsMegatronsFormula) {
+  const EmbeddingMoe model;
+  const int64_t E = EmbeddingMoe::E, K = EmbeddingMoe::K;
+  const ModelCase m{"embedding-moe", model.g, int(EmbeddingMoe::V), 2, 13};
   PipelineOptions o = options(ScheduleKind::Seq1F1B, 1, M, 3, ChunkPolicy::Even);
-  Pipeline pipe(g, o, static_cast<int>(m.seq));
+  Pipeline pipe(model.g, o, static_cast<int>(m.seq));
   const Batch batch = makeBatch(m, M, 3);
-  const std::vector<std::vector<float>> w = initParams(g, o.seed);
   double expected = 0;
   const double tokens = double(m.batch) * m.seq;
-  for (int mb = 0; mb < M; ++mb) {
-    std::vector<double> probs(E, 0), counts(E, 0);
-    for (int32_t id : batch.tokens[mb]) {
-      std::vector<double> p(E);
-      for (int64_t e = 0; e < E; ++e)
-        for (int64_t j = 0; j < H; ++j)
-          p[e] += double(w[router][e * H + j]) * w[table][id * H + j];
-      const double top = *std::max_element(p.begin(), p.end());
-      double sum = 0;
-      for (double &v : p)
-        sum += v = std::exp(v - top);
-      for (int64_t e = 0; e < E; ++e) {
-        probs[e] += p[e] / sum;
-        int64_t above = 0;
-        for (double v : p)
-          above += v > p[e];
-        counts[e] += above < K;
-      }
-    }
+  for (const auto &[probs, counts] : model.routing(batch, o.seed)) {
     double sum = 0;
     for (int64_t e = 0; e < E; ++e)
       sum += probs[e] * counts[e];
@@ -241,6 +263,54 @@ TEST(LoadBalancingLoss, ReportsMegatronsFormula) {
   ASSERT_TRUE(r.ok) << r.error;
   EXPECT_NEAR(r.auxLoss, expected, 1e-5 * expected);
   EXPECT_GT(r.auxLoss, 0.25 * 1.05); // unbalanced routing costs more than 1
+}
+
+// The step's expert load: the busiest expert's routed copies over the
+// whole batch against an even share, the same however the batch is split
+// over chunks, context-parallel ranks, replicas and expert-parallel ranks.
+TEST(ExpertLoad, IsTheBusiestExpertOverAnEvenShare) {
+  const EmbeddingMoe model;
+  const int64_t E = EmbeddingMoe::E;
+  const ModelCase m{"embedding-moe", model.g, int(EmbeddingMoe::V), 2, 13};
+  const int D = 2;
+  const Batch batch = makeBatch(m, D * M, 4);
+  std::vector<double> counts(E, 0);
+  double total = 0;
+  const uint64_t seed =
+      options(ScheduleKind::Seq1F1B, 1, M, 1, ChunkPolicy::Even).seed;
+  for (const auto &[probs, c] : model.routing(batch, seed))
+    for (int64_t e = 0; e < E; ++e) {
+      counts[e] += c[e];
+      total += c[e];
+    }
+  const double expected =
+      *std::max_element(counts.begin(), counts.end()) * E / total;
+  EXPECT_GT(expected, 1.05);
+  struct Case {
+    int N, C, X;
+  };
+  for (const Case &c : {Case{1, 1, 1}, Case{3, 1, 1}, Case{2, 2, 1},
+                        Case{2, 1, 2}}) {
+    SCOPED_TRACE("N=" + std::to_string(c.N) + " C=" + std::to_string(c.C) +
+                 " X=" + std::to_string(c.X));
+    PipelineOptions o = options(ScheduleKind::Seq1F1B, 1, M, c.N,
+                                ChunkPolicy::Even);
+    o.dataParallel = D;
+    o.contextParallel = c.C;
+    o.expertParallel = c.X;
+    Pipeline pipe(model.g, o, static_cast<int>(m.seq));
+    const StepResult r = pipe.step(batch);
+    ASSERT_TRUE(r.ok) << r.error;
+    EXPECT_NEAR(r.expertLoad, expected, 1e-6 * expected);
+  }
+  // A model without experts reports none.
+  const ModelCase llama = tinyLlamaCase();
+  Pipeline dense(llama.graph,
+                 options(ScheduleKind::Seq1F1B, 1, M, 2, ChunkPolicy::Even),
+                 static_cast<int>(llama.seq));
+  const StepResult r = dense.step(makeBatch(llama, M, 1));
+  ASSERT_TRUE(r.ok);
+  EXPECT_EQ(r.expertLoad, 0);
 }
 
 } // namespace

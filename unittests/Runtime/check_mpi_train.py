@@ -8,8 +8,8 @@ in-process (--ranks P) and under MPIEXEC -np P (--comm mpi), and checks:
 both pass --verify, and their outputs are the same line by line except the
 tokens/s column (same losses, gradient norms, memory peaks, digit for digit).
 With --dp D, --tp T and --cp C the job has P x C x T x D processes; a tiny
-Mixtral runs with its experts split over replicas (--ep) and over
-tensor-parallel ranks. Also: --ranks that disagrees with
+Mixtral runs with its experts split over replicas (--ep, with the
+load-balancing loss) and over tensor-parallel ranks. Also: --ranks that disagrees with
 the job size is an error naming both. With COMPILE (seq1f1b-compile), a
 compiled training executable prints the same under MPI as in-process.
 """
@@ -58,7 +58,7 @@ def main():
                            "--microbatches", "2"]),
              ("gpt", 2, ["--tp", "2", "--sp", "--chunks", "2"]),
              ("mixtral", 2, ["--dp", "2", "--ep", "2", "--chunks", "2",
-                             "--microbatches", "2"]),
+                             "--microbatches", "2", "--moe-aux-loss", "0.01"]),
              ("mixtral", 1, ["--tp", "2", "--sp", "--chunks", "2"])]
     strip = re.compile(r"\s+[0-9.]+ tokens/s")
     for model, ranks, extra in cases:

@@ -367,6 +367,7 @@ PipelineRank::step(const Batch &batch, Communicator &comm,
     result.auxLoss = allReduceSum(
         comm, tpRank_ == 0 && cpRank_ == 0 ? exec_->auxLoss() : 0.0,
         Tag{MsgKind::Loss, 2, 0, 0});
+    result.expertLoad = expertLoad(comm, replicas);
     result.ok = true;
   } catch (const std::exception &e) {
     result.error = e.what();
@@ -378,6 +379,26 @@ PipelineRank::step(const Batch &batch, Communicator &comm,
   result.events = exec_->events();
   result.staticBytes = exec_->staticBytes();
   return result;
+}
+
+double PipelineRank::expertLoad(Communicator &world,
+                                Communicator &replicas) const {
+  // Each moe op's routed copies over the whole batch (every replica's and
+  // context-parallel rank's tokens; tensor-parallel ranks route the same
+  // ones), the busiest expert's over an even share; the largest of all.
+  float load = 0;
+  for (auto &[op, counts] : exec_->expertCounts()) {
+    std::vector<float> sum(counts.begin(), counts.end());
+    allReduceSum(replicas, sum, Tag{MsgKind::ExpertParallel, op * 8 + 5, 0, 0});
+    double total = 0;
+    for (float c : sum)
+      total += c;
+    if (total > 0)
+      load = std::max<float>(
+          load, *std::max_element(sum.begin(), sum.end()) * sum.size() / total);
+  }
+  allReduceMax(world, &load, 1, Tag{MsgKind::ExpertParallel, 6, 0, 0});
+  return load;
 }
 
 void PipelineRank::setState(const TensorMap &state, int64_t optimizerSteps) {
@@ -515,6 +536,7 @@ StepResult Pipeline::step(const Batch &batch) {
     result.tokens = shown[0].tokens;
     result.gradNorm = shown[0].gradNorm;
     result.auxLoss = shown[0].auxLoss;
+    result.expertLoad = shown[0].expertLoad;
   } else {
     for (const std::unique_ptr<PipelineRank> &r : ranks_) {
       if (r->tpRank() != 0)

@@ -78,6 +78,14 @@ double RankExecutor::auxLoss() const {
   return total;
 }
 
+std::map<int, std::vector<double>> RankExecutor::expertCounts() const {
+  std::map<int, std::vector<double>> all;
+  for (const auto &[s, exec] : executors_)
+    for (auto &[op, counts] : exec->expertCounts())
+      all[op] = std::move(counts);
+  return all;
+}
+
 void RankExecutor::runSchedule(const Batch &batch,
                                const std::vector<int> &bounds,
                                Communicator &comm, const ActionHook &hook,

@@ -167,6 +167,7 @@ void StageExecutor::beginStep(const Batch &batch, const std::vector<int> &bounds
   auxLoss_ = 0;
   microbatches_ = microbatches > 0 ? microbatches : batch.microbatches();
   balance_.clear();
+  routed_.clear();
   nextForward_.clear();
   nextBackward_.clear();
 }
@@ -440,11 +441,12 @@ void StageExecutor::forwardOp(Unit &u, int i) {
     const moe::Dims d = moeDims(op, N);
     moe::forward(kernels_, d, in(0), param(0), param(1), param(2), param(3), y,
                  routing, acts, moe::ExpertParallel{ep_, i});
-    if (op.auxLoss > 0) { // (again, when recomputing: the same sums)
-      moe::Balance &b = balance_[{u.mb, i}].chunks[u.chunk];
-      b = {};
-      b.addRoutingSums(d, routing.data());
-    }
+    // (Again, when recomputing: the same sums.)
+    moe::Balance b;
+    b.addRoutingSums(d, routing.data());
+    routed_[i][{u.mb, u.chunk}] = b.counts;
+    if (op.auxLoss > 0)
+      balance_[{u.mb, i}].chunks[u.chunk] = std::move(b);
     u.saveA[local] = Tensor(std::move(routing), &memory_, MemKind::Activations);
     u.saveB[local] = Tensor(std::move(acts), &memory_, MemKind::Activations);
     break;
@@ -816,6 +818,18 @@ void StageExecutor::backwardOp(Unit &u, int i, bool input, bool weight) {
     addGrad(op.inputs[0], dx);
     break;
   }
+}
+
+std::map<int, std::vector<double>> StageExecutor::expertCounts() const {
+  std::map<int, std::vector<double>> counts;
+  for (const auto &[op, units] : routed_)
+    for (const auto &[unit, c] : units) {
+      std::vector<double> &sum = counts[op];
+      sum.resize(c.size(), 0.0);
+      for (size_t e = 0; e < c.size(); ++e)
+        sum[e] += c[e];
+    }
+  return counts;
 }
 
 moe::Dims StageExecutor::moeDims(const Op &op, int64_t rows) const {

@@ -542,6 +542,8 @@ public:
     result.lossSum = r.lossSum;
     result.tokens = r.tokens;
     result.gradNorm = r.gradNorm;
+    result.auxLoss = r.auxLoss;
+    result.expertLoad = r.expertLoad;
     std::vector<double> mine{double(r.memory.peakTotal)};
     for (int64_t peak : r.memory.peak)
       mine.push_back(double(peak));
@@ -915,6 +917,8 @@ int run(Args a, const CompiledPlan *compiled) {
                   static_cast<long long>(kv));
     if (prints && a.moeAuxLoss > 0)
       std::printf("  aux-loss %.6f", result.auxLoss);
+    if (prints && result.expertLoad > 0)
+      std::printf("  expert-load %.2fx", result.expertLoad);
     if (prints && scheduled)
       std::printf("  lr %.6e", lrs.at(step));
     if (reference) {

@@ -31,7 +31,9 @@ enum class MsgKind {
   TensorParallelGrad, ///< parameter `stage`'s partial gradients summed
   ContextParallel,    ///< op `stage`'s K/V rows of a chunk, over its ranks
   ExpertParallel, ///< rows of moe op `stage` / 8 (phase `stage` % 8)
-                  ///< between the ranks holding its experts
+                  ///< between the ranks holding its experts; phase 5: the
+                  ///< op's routed copies summed for the load report, 6:
+                  ///< the report's maximum
 };
 
 /// Identifies a message: kind, stage, micro-batch, chunk.

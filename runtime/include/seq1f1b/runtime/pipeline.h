@@ -91,6 +91,9 @@ struct StepResult {
   int64_t tokens = 0;                  ///< counted targets
   double gradNorm = 0;                 ///< global norm before clipping
   double auxLoss = 0; ///< the load-balancing losses (moeAuxLoss), summed
+  /// The step's busiest expert, over all layers: its routed copies over an
+  /// even share (1: balanced; 0: no mixture of experts).
+  double expertLoad = 0;
   std::vector<MemoryStats> memory;     ///< per rank, peaks of this step
   /// The step as it ran, in the simulator's terms (Timeline.h draws it):
   /// every compute action's start and end (seconds from the step's start)
@@ -181,6 +184,7 @@ struct RankStepResult {
   int64_t tokens = 0;  ///< counted targets (all ranks)
   double gradNorm = 0; ///< global norm before clipping
   double auxLoss = 0;  ///< load-balancing losses (all ranks)
+  double expertLoad = 0; ///< the busiest expert's load (all ranks)
   MemoryStats memory;  ///< this rank's peaks of this step
   /// This rank's compute actions as they ran (RankExecutor::events()).
   std::vector<seq1f1b::schedule::TimelineEvent> events;
@@ -251,6 +255,9 @@ public:
 
 private:
   const ParamState &state(const std::string &name) const;
+  /// RankStepResult::expertLoad, over `world`; `replicas` this rank's
+  /// data- and context-parallel peers.
+  double expertLoad(Communicator &world, Communicator &replicas) const;
 
   std::shared_ptr<const PipelinePlan> plan_;
   int rank_, tpRank_, cpRank_, replica_;

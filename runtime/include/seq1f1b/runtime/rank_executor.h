@@ -103,6 +103,9 @@ public:
   cpu::LossSum loss() const;
   /// Load-balancing losses of this rank's stages in the last step.
   double auxLoss() const;
+  /// Per moe op of this rank's stages: the routed copies each expert got
+  /// from this rank's tokens in the last step.
+  std::map<int, std::vector<double>> expertCounts() const;
   const MemoryStats &memory() const { return memory_.stats(); }
   /// The compute actions of the last step as they ran: seconds from its
   /// origin, and the rank's live bytes while each ran and after it.

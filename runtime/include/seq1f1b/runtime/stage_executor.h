@@ -94,6 +94,9 @@ public:
   /// This step's load-balancing losses (moe ops with an aux_loss), each
   /// micro-batch's over the step's micro-batches.
   double auxLoss() const { return auxLoss_; }
+  /// Per moe op (graph index) of this stage: the routed copies each expert
+  /// got this step, from this rank's tokens.
+  std::map<int, std::vector<double>> expertCounts() const;
   int stage() const { return stage_; }
   /// Throws unless every unit of the step has finished its backward.
   void checkDrained() const;
@@ -192,6 +195,9 @@ private:
   std::map<std::pair<int, int>, Unit> units_;      ///< (mb, chunk)
   std::map<std::pair<int, int>, KvState> kv_;      ///< (mb, op index)
   std::map<std::pair<int, int>, BalanceState> balance_; ///< (mb, op index)
+  /// Per moe op, per (mb, chunk): the routed copies per expert (a
+  /// recomputed forward overwrites its own).
+  std::map<int, std::map<std::pair<int, int>, std::vector<double>>> routed_;
   double auxLoss_ = 0;
   int microbatches_ = 1; ///< the step's, over which aux losses average
   std::map<int, int> nextForward_, nextBackward_;  ///< per mb: order checks
