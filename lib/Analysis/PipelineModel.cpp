@@ -310,12 +310,6 @@ double seq1f1b::dataParallelSyncSeconds(double weightBytes, double gradBytes,
          sync(dp / double(layout.expertParallel), expertShare);
 }
 
-double seq1f1b::expertGemmFlops(llm::MoeOp moe, int64_t chunkLen) {
-  auto type = cast<RankedTensorType>(moe.getInput().getType());
-  return double(type.getDimSize(0)) * chunkLen * double(moe.getTopK()) * 3 *
-         2 * type.getDimSize(2) * moe.getExpertWidth();
-}
-
 bool seq1f1b::isExpertWeight(Operation *op) {
   auto ref = dyn_cast<llm::ParamRefOp>(op);
   return ref && llvm::any_of(ref->getUsers(), [&](Operation *user) {
@@ -443,7 +437,7 @@ schedule::UnitCost PipelineCostModel::unitCost(int stage, int chunk) const {
     double flops = 0;
     for (Operation *op : ops)
       if (auto moe = dyn_cast<llm::MoeOp>(op))
-        flops += expertGemmFlops(moe, end - begin);
+        flops += moe.getExpertFlops(end - begin);
     return (memory.expertImbalance - 1) * flops / matmul;
   };
   // Attention overlaps its ring transfers, as ring attention does.

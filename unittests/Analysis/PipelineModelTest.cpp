@@ -290,6 +290,14 @@ static GpuProfile freeLinks(GpuProfile gpu) {
   return gpu;
 }
 
+/// stageModel at tp 1 with `ep` expert-parallel ranks.
+static PipelineCostModel expertModel(const OpList &ops, int64_t seqLen,
+                                     const GpuProfile &gpu, int64_t ep) {
+  PipelineCostModel c = stageModel(ops, seqLen, gpu, 1);
+  c.memory.expertParallel = ep;
+  return c;
+}
+
 // Expert parallelism: the experts' weights divide by ep (the rest does not),
 // their optimizer state over the data-parallel ranks holding the same
 // experts; each routed copy (2 per token) crosses an all-to-all to its
@@ -301,8 +309,7 @@ TEST(ExpertParallel, ExpertsSplitAndTokensCrossAnAllToAll) {
   ASSERT_TRUE(m->module);
   const GpuProfile gpu = *lookupGpuProfile("h100"), free = freeLinks(gpu);
   auto model = [&](const GpuProfile &g, int64_t ep, int64_t shards) {
-    PipelineCostModel c = stageModel(m->ops, seqLen, g, 1);
-    c.memory.expertParallel = ep;
+    PipelineCostModel c = expertModel(m->ops, seqLen, g, ep);
     c.memory.optimizerShards = shards;
     return c;
   };
@@ -365,8 +372,7 @@ TEST(ExpertParallel, UnevenRoutingLoadsTheBusiestRank) {
   ASSERT_TRUE(m->module);
   const GpuProfile gpu = *lookupGpuProfile("h100"), free = freeLinks(gpu);
   auto model = [&](const GpuProfile &g, int64_t ep, double imbalance) {
-    PipelineCostModel c = stageModel(m->ops, seqLen, g, 1);
-    c.memory.expertParallel = ep;
+    PipelineCostModel c = expertModel(m->ops, seqLen, g, ep);
     c.memory.expertImbalance = imbalance;
     return c;
   };

@@ -67,9 +67,6 @@ TEST(ContextParallel, SharedChunksEqualTheSingleRankRun) {
   };
   for (const Case &c : cases) {
     SCOPED_TRACE(describe(c));
-    std::string error;
-    const Reference &ref = cachedReference(c.model, c.D * M, kSteps, error);
-    ASSERT_TRUE(error.empty()) << error;
     PipelineOptions o = options(c.kind, c.P, M, c.N, ChunkPolicy::Flops);
     o.contextParallel = c.C;
     o.tensorParallel = c.T;
@@ -77,7 +74,7 @@ TEST(ContextParallel, SharedChunksEqualTheSingleRankRun) {
     o.recompute = c.recompute;
     Pipeline pipe(c.model.graph, o, static_cast<int>(c.model.seq));
     EXPECT_EQ(pipe.plan().worldSize(), c.P * c.C * c.T * c.D);
-    expectReferenceSteps(pipe, c.model, ref, c.D * M, kTol);
+    expectMatchesReference(pipe, c.model, kSteps, kTol);
   }
 }
 

@@ -364,9 +364,6 @@ TEST(TensorParallel, SplitLayersEqualTheSingleRankRun) {
   };
   for (const Case &c : cases) {
     SCOPED_TRACE(describe(c));
-    std::string error;
-    const Reference &ref = cachedReference(c.model, c.D * M, kSteps, error);
-    ASSERT_TRUE(error.empty()) << error;
     PipelineOptions o = options(c.kind, c.P, M, c.N, ChunkPolicy::Flops);
     o.tensorParallel = c.T;
     o.dataParallel = c.D;
@@ -374,7 +371,7 @@ TEST(TensorParallel, SplitLayersEqualTheSingleRankRun) {
     o.sequenceParallel = c.sequenceParallel;
     Pipeline pipe(c.model.graph, o, static_cast<int>(c.model.seq));
     EXPECT_EQ(pipe.plan().worldSize(), c.P * c.T * c.D);
-    expectReferenceSteps(pipe, c.model, ref, c.D * M, kTol);
+    expectMatchesReference(pipe, c.model, kSteps, kTol);
   }
 }
 

@@ -207,6 +207,18 @@ inline void expectReferenceSteps(Pipeline &pipe, const ModelCase &m,
   }
 }
 
+/// expectReferenceSteps against the single-rank run of all of `pipe`'s
+/// micro-batches (every replica's), `steps` steps.
+inline void expectMatchesReference(Pipeline &pipe, const ModelCase &m,
+                                   int steps, double tol) {
+  const PipelineOptions &o = pipe.plan().options();
+  const int mbs = o.dataParallel * o.schedule.microbatches;
+  std::string error;
+  const Reference &ref = cachedReference(m, mbs, steps, error);
+  ASSERT_TRUE(error.empty()) << error;
+  expectReferenceSteps(pipe, m, ref, mbs, tol);
+}
+
 /// One step of `ranks` (world rank i is ranks[i]) as threads over an
 /// InProcessWorld, as an MPI job drives them: one result per rank.
 inline std::vector<RankStepResult>

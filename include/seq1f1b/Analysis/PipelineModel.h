@@ -9,7 +9,6 @@
 #define SEQ1F1B_ANALYSIS_PIPELINEMODEL_H
 
 #include "seq1f1b/Analysis/ModelCost.h"
-#include "seq1f1b/Dialect/LLM/IR/LLMOps.h"
 #include "seq1f1b/Schedule/Partition.h"
 #include "seq1f1b/Schedule/Simulate.h"
 
@@ -180,10 +179,6 @@ double dataParallelSyncSeconds(double weightBytes, double gradBytes,
 /// Whether `op` is a weight of a mixture of experts' experts (gate, up or
 /// down of an llm.moe), which expert parallelism splits.
 bool isExpertWeight(mlir::Operation *op);
-
-/// The forward FLOPs of a mixture of experts' experts (gate, up and down of
-/// each token's top k) on a chunk of `chunkLen` tokens.
-double expertGemmFlops(llm::MoeOp moe, int64_t chunkLen);
 
 /// Everything the schedule simulator needs about one partitioned model:
 /// stage op ranges and chunk bounds give per-(stage, chunk) time and memory.

@@ -387,6 +387,16 @@ void Balance::addRoutingSums(const Dims &d, const T *routing) {
   }
 }
 
+Balance &Balance::operator+=(const Balance &o) {
+  probSums.resize(o.probSums.size(), 0.0);
+  counts.resize(o.counts.size(), 0.0);
+  for (size_t e = 0; e < o.counts.size(); ++e) {
+    probSums[e] += o.probSums[e];
+    counts[e] += o.counts[e];
+  }
+  return *this;
+}
+
 double Balance::loss(double coef, int64_t k, double tokens) const {
   double sum = 0;
   for (size_t e = 0; e < counts.size(); ++e)

@@ -386,6 +386,11 @@ double PipelineRank::expertLoad(Communicator &world,
   // Each moe op's routed copies over the whole batch (every replica's and
   // context-parallel rank's tokens; tensor-parallel ranks route the same
   // ones), the busiest expert's over an even share; the largest of all.
+  // A graph without experts (every rank's is the same) skips the reduction.
+  const std::vector<Op> &ops = plan_->graph().ops;
+  if (std::none_of(ops.begin(), ops.end(),
+                   [](const Op &op) { return op.kind == OpKind::Moe; }))
+    return 0;
   float load = 0;
   for (auto &[op, counts] : exec_->expertCounts()) {
     std::vector<float> sum(counts.begin(), counts.end());

@@ -166,8 +166,8 @@ void StageExecutor::beginStep(const Batch &batch, const std::vector<int> &bounds
   loss_ = {};
   auxLoss_ = 0;
   microbatches_ = microbatches > 0 ? microbatches : batch.microbatches();
-  balance_.clear();
   routed_.clear();
+  balanceGrad_.clear();
   nextForward_.clear();
   nextBackward_.clear();
 }
@@ -441,12 +441,9 @@ void StageExecutor::forwardOp(Unit &u, int i) {
     const moe::Dims d = moeDims(op, N);
     moe::forward(kernels_, d, in(0), param(0), param(1), param(2), param(3), y,
                  routing, acts, moe::ExpertParallel{ep_, i});
-    // (Again, when recomputing: the same sums.)
-    moe::Balance b;
+    moe::Balance &b = routed_[i][{u.mb, u.chunk}];
+    b = {}; // (again, when recomputing: the same sums)
     b.addRoutingSums(d, routing.data());
-    routed_[i][{u.mb, u.chunk}] = b.counts;
-    if (op.auxLoss > 0)
-      balance_[{u.mb, i}].chunks[u.chunk] = std::move(b);
     u.saveA[local] = Tensor(std::move(routing), &memory_, MemKind::Activations);
     u.saveB[local] = Tensor(std::move(acts), &memory_, MemKind::Activations);
     break;
@@ -801,7 +798,7 @@ void StageExecutor::backwardOp(Unit &u, int i, bool input, bool weight) {
                   op.auxLoss > 0 ? balanceGrad(u, i).data() : nullptr);
     addGrad(op.inputs[0], dx);
     if (op.auxLoss > 0 && u.chunk == 0) // the micro-batch's last backward
-      balance_.erase({u.mb, i});
+      balanceGrad_.erase({u.mb, i});
     break;
   }
   case OpKind::CrossEntropy:
@@ -822,13 +819,12 @@ void StageExecutor::backwardOp(Unit &u, int i, bool input, bool weight) {
 
 std::map<int, std::vector<double>> StageExecutor::expertCounts() const {
   std::map<int, std::vector<double>> counts;
-  for (const auto &[op, units] : routed_)
-    for (const auto &[unit, c] : units) {
-      std::vector<double> &sum = counts[op];
-      sum.resize(c.size(), 0.0);
-      for (size_t e = 0; e < c.size(); ++e)
-        sum[e] += c[e];
-    }
+  for (const auto &[op, units] : routed_) {
+    moe::Balance total;
+    for (const auto &[unit, b] : units)
+      total += b;
+    counts[op] = total.counts;
+  }
   return counts;
 }
 
@@ -846,20 +842,15 @@ moe::Dims StageExecutor::moeDims(const Op &op, int64_t rows) const {
 
 const std::vector<float> &StageExecutor::balanceGrad(const Unit &u, int i) {
   const Op &op = graph_.ops[i];
-  BalanceState &state = balance_.at({u.mb, i});
-  if (!state.probGrad.empty())
-    return state.probGrad;
+  std::vector<float> &grad = balanceGrad_[{u.mb, i}];
+  if (!grad.empty())
+    return grad;
   // Every chunk of the micro-batch has run forward (chunks go backward
   // only after); context-parallel ranks each hold their tokens' sums.
   moe::Balance total;
-  for (const auto &[chunk, b] : state.chunks) {
-    total.probSums.resize(b.probSums.size(), 0.0);
-    total.counts.resize(b.counts.size(), 0.0);
-    for (size_t e = 0; e < b.counts.size(); ++e) {
-      total.probSums[e] += b.probSums[e];
-      total.counts[e] += b.counts[e];
-    }
-  }
+  for (const auto &[unit, b] : routed_.at(i))
+    if (unit.first == u.mb)
+      total += b;
   if (cp_)
     for (std::vector<double> *v : {&total.probSums, &total.counts})
       *v = [&] {
@@ -871,8 +862,8 @@ const std::vector<float> &StageExecutor::balanceGrad(const Unit &u, int i) {
   auxLoss_ += total.loss(op.auxLoss, op.topK, tokens) / microbatches_;
   const std::vector<double> g =
       total.probGrad(op.auxLoss, op.topK, tokens, 1.0 / microbatches_);
-  state.probGrad.assign(g.begin(), g.end());
-  return state.probGrad;
+  grad.assign(g.begin(), g.end());
+  return grad;
 }
 
 RowBuffer StageExecutor::gatherPrefix(const RowBuffer &own, const Unit &u,

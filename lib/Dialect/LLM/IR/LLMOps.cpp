@@ -558,12 +558,17 @@ LogicalResult MoeOp::verify() {
   return success();
 }
 
+double MoeOp::getExpertFlops(int64_t chunkLen) {
+  return double(getTopK()) * chunkRows(getInput(), chunkLen) * 3 * 2 *
+         tensorOf(getInput()).getDimSize(2) * getExpertWidth();
+}
+
 OpCost MoeOp::getChunkCost(int64_t chunkLen, int64_t) {
   const double rows = chunkRows(getInput(), chunkLen);
   const double d = tensorOf(getInput()).getDimSize(2);
   const double e = getNumExperts(), f = getExpertWidth(), k = getTopK();
   // The router, then each token's k experts: gate, up and down GEMMs.
-  const double gemm = 2 * rows * d * e + k * rows * 3 * 2 * d * f;
+  const double gemm = 2 * rows * d * e + getExpertFlops(chunkLen);
   OpCost cost;
   cost.forwardFlops = gemm;
   cost.backwardInputFlops = gemm;

@@ -117,6 +117,8 @@ struct Balance {
   std::vector<double> probSums, counts; ///< P_e, c_e
   /// Adds N tokens' probabilities and routed copies from `routing`.
   template <typename T> void addRoutingSums(const Dims &d, const T *routing);
+  /// Adds another part's sums (another chunk's, say).
+  Balance &operator+=(const Balance &o);
   double loss(double coef, int64_t k, double tokens) const;
   /// d aux / d p_te, times `scale`, for every expert.
   std::vector<double> probGrad(double coef, int64_t k, double tokens,

@@ -117,13 +117,6 @@ private:
   struct KvState {
     RowBuffer k, v, dk, dv;
   };
-  /// Per (mb, moe op with a load-balancing loss): each chunk's routing sums
-  /// (this rank's tokens), then, from the micro-batch's first backward, the
-  /// gradient of the loss for every token's probabilities.
-  struct BalanceState {
-    std::map<int, moe::Balance> chunks;
-    std::vector<float> probGrad; ///< empty until the first backward
-  };
 
   Unit &unit(int mb, int chunk, const char *what);
   std::vector<float> runBackward(Unit &u, std::vector<float> dOutput,
@@ -194,10 +187,12 @@ private:
   cpu::LossSum loss_;
   std::map<std::pair<int, int>, Unit> units_;      ///< (mb, chunk)
   std::map<std::pair<int, int>, KvState> kv_;      ///< (mb, op index)
-  std::map<std::pair<int, int>, BalanceState> balance_; ///< (mb, op index)
-  /// Per moe op, per (mb, chunk): the routed copies per expert (a
-  /// recomputed forward overwrites its own).
-  std::map<int, std::map<std::pair<int, int>, std::vector<double>>> routed_;
+  /// Per moe op, per (mb, chunk): its routing sums over this rank's tokens
+  /// (a recomputed forward overwrites its own).
+  std::map<int, std::map<std::pair<int, int>, moe::Balance>> routed_;
+  /// Per (mb, moe op with a load-balancing loss), from the micro-batch's
+  /// first backward: the loss's gradient for every token's probabilities.
+  std::map<std::pair<int, int>, std::vector<float>> balanceGrad_;
   double auxLoss_ = 0;
   int microbatches_ = 1; ///< the step's, over which aux losses average
   std::map<int, int> nextForward_, nextBackward_;  ///< per mb: order checks

@@ -394,6 +394,10 @@ def LLM_MoeOp : LLM_Op<"moe", [Pure], LLM_SequenceDependenceOpInterface,
     int64_t getNumExperts();
     /// Each expert's hidden width F.
     int64_t getExpertWidth();
+    /// Forward FLOPs of the experts' GEMMs (gate, up and down of each
+    /// token's top_k) on a chunk of `chunkLen` tokens; the router's are not
+    /// in it.
+    double getExpertFlops(int64_t chunkLen);
   }];
 }
 
