@@ -360,8 +360,10 @@ void runAll(Bench &b, int64_t T) {
   // Attention over a 32k prefix, 32 heads of 128: the whole causal sequence
   // and the last of four even chunks (8k queries over 32k keys, bottom-right
   // mask). Model FLOPs: forward 4*hd*heads*(len*end - len^2/2) (QK^T and PV,
-  // causal half), backward 2.5x that. Both pipeline depths.
+  // causal half), backward 2.5x that. Both pipeline depths of our kernels
+  // (named: unset, the engine is cuDNN's where it runs), then cuDNN's.
   {
+    ::setenv("S1F_ATTENTION_ENGINE", "own", 1); // the workspace size is ours
     const int64_t S = 32768;
     Buf<bf16> q(S * H), k(S * H), v(S * H), o(S * H), dout(S * H), dq(S * H),
         dk(S * H), dv(S * H);
@@ -385,6 +387,7 @@ void runAll(Bench &b, int64_t T) {
           std::to_string(start);
       float *kb = start ? dkbuf.get() : nullptr, *vb = start ? dvbuf.get() : nullptr;
       // The variants (attention.cu): pipeline depth, dQ atomic or not.
+      ::setenv("S1F_ATTENTION_ENGINE", "own", 1);
       for (const char *stages : {"2", "1"}) {
         ::setenv("S1F_ATTENTION_STAGES", stages, 1);
         const std::string tag = std::string(stages) == "2" ? "" : "_stages1";
@@ -404,6 +407,7 @@ void runAll(Bench &b, int64_t T) {
       }
       ::unsetenv("S1F_ATTENTION_STAGES");
       ::unsetenv("S1F_ATTENTION_BWD");
+      ::unsetenv("S1F_ATTENTION_ENGINE");
       // cuDNN's fused attention (the cudnn engines), same calls; the split
       // engine differs from cudnn only for a chunk after the first.
       for (const std::string engine : {"cudnn", "cudnn-split"}) {

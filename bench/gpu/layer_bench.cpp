@@ -33,7 +33,8 @@
 // its forward and of its backward (events between consecutive steps).
 //
 //   s1f-layer-bench [--json FILE] [--reps N] [--filter SUBSTR] [--small]
-//                   [--attention own|cudnn|cudnn-split]
+//                   [--attention own|cudnn|cudnn-split]  (default: as
+//                   S1F_ATTENTION_ENGINE: cudnn-split where cuDNN runs)
 //   s1f-layer-bench --cases-json FILE      (lists the cases; no GPU needed)
 //   s1f-layer-bench --samples-json FILE    (also writes the profile case's
 //                                           chunk times for the split pass)
@@ -80,7 +81,7 @@ struct UsageError : std::runtime_error {
 };
 
 struct Options {
-  std::string json, filter, casesJson, samplesJson, attention = "own";
+  std::string json, filter, casesJson, samplesJson, attention; // "": the default
   int reps = 5;
   bool small = false, help = false;
 };
@@ -99,10 +100,11 @@ void printUsage(FILE *f) {
       "  --filter SUBSTR    only the cases whose name contains SUBSTR\n"
       "  --small            tiny cases (d=512, 4 heads, S=2048) for a smoke "
       "run\n"
-      "  --attention ENGINE own (default: our kernels), cudnn (cuDNN's\n"
-      "                     fused attention) or cudnn-split (cuDNN, a\n"
-      "                     chunk's own and prefix keys apart), as\n"
-      "                     S1F_ATTENTION_ENGINE\n"
+      "  --attention ENGINE own (our kernels), cudnn (cuDNN's fused\n"
+      "                     attention) or cudnn-split (cuDNN, a chunk's own\n"
+      "                     and prefix keys apart), as S1F_ATTENTION_ENGINE;\n"
+      "                     default: that variable's engine, unset\n"
+      "                     cudnn-split where cuDNN runs, else own\n"
       "  --cases-json FILE  write the cases and their chunk lengths, run "
       "nothing\n"
       "  --samples-json FILE  write the profile case's measured chunk times\n"
@@ -803,9 +805,12 @@ void writeSamplesJson(const std::string &path, const ProfileBalance &pb,
 }
 
 int runCases(const Options &opt, const std::vector<Case> &cases) {
-  if (opt.attention != "own")
+  const std::string engine =
+      opt.attention.empty() ? attention_engine_name(attention_engine())
+                            : opt.attention;
+  if (engine != "own")
     if (const std::string why = cudnn_unavailable_reason(); !why.empty())
-      throw std::runtime_error("--attention " + opt.attention + ": " + why);
+      throw std::runtime_error("--attention " + engine + ": " + why);
   if (device_count() == 0)
     throw std::runtime_error("no CUDA device visible");
   // Fail on an unwritable --json now, not after the GPU time is spent.
@@ -817,10 +822,10 @@ int runCases(const Options &opt, const std::vector<Case> &cases) {
   }
   Report rep;
   rep.device = s1f::bench::deviceJson();
-  rep.attention = opt.attention;
+  rep.attention = engine;
   rep.reps = opt.reps;
   // attention_fwd/_bwd read the engine from the environment (attention.h).
-  ::setenv("S1F_ATTENTION_ENGINE", opt.attention.c_str(), 1);
+  ::setenv("S1F_ATTENTION_ENGINE", engine.c_str(), 1);
   try {
     Stream stream;
     Gemm gemm;

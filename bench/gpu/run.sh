@@ -13,12 +13,13 @@
 #      sticky CUDA error stays in its test), each writing its own gtest JSON
 #      (at most 150 s);
 #   3. s1f-layer-bench (one GPT layer, forward + backward, whole and chunked
-#      sequences), first with cuDNN's attention split into own and prefix
-#      keys (--attention cudnn-split, at most 80 s, plans logged), then in
-#      one call per chunk (--attention cudnn, at most 110 s), then with ours
-#      (at most 120 s), then torch_layer.py (the same layer in PyTorch, on
-#      the cases s1f-layer-bench lists; at most 120 s): the results that
-#      matter most, so they come before the kernel timings;
+#      sequences) with the default attention engine (cudnn-split where cuDNN
+#      runs; at most 120 s, plans logged), then torch_layer.py (the same
+#      layer in PyTorch, on the cases s1f-layer-bench lists; at most 120 s),
+#      then the 7B 32k cases with the other engines, cuDNN in one call per
+#      chunk (--attention cudnn) and ours (--attention own), at most 60 s
+#      each: the results that matter most, so they come before the kernel
+#      timings;
 #   4. s1f-cuda-bench (kernel timings, at most 60 s);
 #   5. torch_baseline.py (the same kernels in PyTorch, at most 60 s), when
 #      PyTorch is there and time is left;
@@ -38,7 +39,7 @@ START=$(date +%s)
 mkdir -p "$OUT/gtest" "$OUT/cudnn-logs"
 rm -f "$OUT"/gtest/*.json "$OUT"/cudnn-logs/*.log "$OUT"/results.json "$OUT"/bench.json \
   "$OUT"/torch.json "$OUT"/layer.json "$OUT"/layer_cudnn.json "$OUT"/layer_cudnn_split.json \
-  "$OUT"/layer_cases.json "$OUT"/cudnn-device.json "$OUT"/cudnn-device.log \
+  "$OUT"/layer_own.json "$OUT"/layer_cases.json "$OUT"/cudnn-device.json "$OUT"/cudnn-device.log \
   "$OUT"/torch_layer.json "$OUT"/layer.svg "$OUT"/env.txt
 : >"$OUT/steps.txt"
 
@@ -54,27 +55,29 @@ step() {
   echo "$*" >>"$OUT/steps.txt"
   echo "== $* [$(elapsed) s]"
 }
-# Seconds kept for the steps after each one (about what each took, with a
-# margin; the earlier steps matter more): summary 10, torch baseline 30,
-# kernel bench 30, torch layer 60, layer bench 60, layer bench with cuDNN's
-# attention 90, with cuDNN's split attention 60. A step's timeout is at most
-# what is left minus that (the tests get at least 90 s), and a step that
+# Seconds kept for the steps after each one (about what each took on an
+# H200, with a margin; the earlier steps matter more): summary 10, torch
+# baseline 30, kernel bench 30, layer bench with our attention 30, with
+# cuDNN's unsplit 30, torch layer 60, layer bench 60. A step's timeout is at
+# most what is left minus that (the tests get at least 90 s), and a step that
 # would get less than its minimum does not start, so the run ends by the
-# deadline. S1F_GPU_STEPS picks steps (default: all of "tests train
-# layer-cudnn-split layer-cudnn layer torch-layer bench torch-baseline");
+# deadline. S1F_GPU_STEPS picks steps (default: all of "tests train layer
+# torch-layer layer-cudnn layer-own bench torch-baseline"; layer-cudnn-split
+# times that engine apart, as layer-cudnn does cudnn);
 # S1F_GPU_TESTS is a gtest filter for the tests step (default: every test);
 # S1F_BENCH_FILTER is passed to s1f-cuda-bench --filter; S1F_GPU_PACK=1
 # packs the results (end of the script).
-STEPS=" ${S1F_GPU_STEPS:-tests train layer-cudnn-split layer-cudnn layer torch-layer bench torch-baseline} "
+STEPS=" ${S1F_GPU_STEPS:-tests train layer torch-layer layer-cudnn layer-own bench torch-baseline} "
 want() { [[ $STEPS == *" $1 "* ]]; }
 share() { want "$1" && echo "$2" || echo 0; }
 LATER_BASELINE=10
 LATER_BENCH=$((LATER_BASELINE + $(share torch-baseline 30)))
-LATER_TORCH_LAYER=$((LATER_BENCH + $(share bench 30)))
+LATER_LAYER_OWN=$((LATER_BENCH + $(share bench 30)))
+LATER_LAYER_CUDNN=$((LATER_LAYER_OWN + $(share layer-own 30)))
+LATER_LAYER_SPLIT=$((LATER_LAYER_CUDNN + $(share layer-cudnn 30)))
+LATER_TORCH_LAYER=$((LATER_LAYER_SPLIT + $(share layer-cudnn-split 30)))
 LATER_LAYER=$((LATER_TORCH_LAYER + $(share torch-layer 60)))
-LATER_LAYER_CUDNN=$((LATER_LAYER + $(share layer 60)))
-LATER_LAYER_SPLIT=$((LATER_LAYER_CUDNN + $(share layer-cudnn 90)))
-LATER_TESTS=$((LATER_LAYER_SPLIT + $(share layer-cudnn-split 60)))
+LATER_TESTS=$((LATER_LAYER + $(share layer 60)))
 HAVE_TORCH=0
 command -v python3 >/dev/null &&
   python3 -c "import importlib.util as u, sys; sys.exit(u.find_spec('torch') is None)" 2>/dev/null &&
@@ -248,20 +251,21 @@ else
   step "train: skipped (no seq1f1b-train or graphs in the bundle)"
 fi
 
-# --- 3. The layer: ours with cuDNN's attention and with ours, then PyTorch's -----
+# --- 3. The layer: ours (default engine), PyTorch's, ours with the others ------
 # s1f-layer-bench lists its cases (--cases-json) so that torch_layer.py times
 # exactly the same ones; without that list torch_layer.py times its two
-# built-in 7B 32k cases. First the cudnn engines: cudnn-split (a chunk after
-# the first as two cuDNN calls, its own keys under the plain causal mask and
-# the prefix without a mask, merged by log-sum-exp), then cudnn (one call
-# with the bottom-right mask; a whole sequence runs the same graph in both).
-# They log every plan they build (S1F_CUDNN_LOG) to layer_cudnn_split.log and
-# layer_cudnn.log; cuDNN generates a kernel for each chunk shape (about a
-# second each), so they time the 7B 32k cases the targets name unless
-# S1F_LAYER_CUDNN_FILTER says otherwise ("" for all).
-# layer_cudnn STEP ENGINE NAME LATER MAX_S: the layer with a cudnn engine into
-# $OUT/NAME.json and NAME.log (cuDNN's own log: cudnn-logs/NAME.log).
-layer_cudnn() {
+# built-in 7B 32k cases. First every case with the default attention engine
+# (cudnn-split where cuDNN runs: a chunk after the first as two cuDNN calls,
+# its own keys under the plain causal mask and the prefix without a mask,
+# merged by log-sum-exp) into layer.json, which names the engine; then
+# PyTorch; then the 7B 32k cases the targets name with the other engines
+# (S1F_LAYER_ENGINE_FILTER says otherwise, "" for all): cudnn (one call with
+# the bottom-right mask) and own (our kernels). The cuDNN runs log every plan
+# they build (S1F_CUDNN_LOG; cuDNN generates a kernel for each chunk shape,
+# about a second each) and cuDNN's own log goes to cudnn-logs/NAME.log.
+# layer_engine STEP ENGINE NAME LATER MAX_S: the 7B 32k cases with ENGINE
+# into $OUT/NAME.json and NAME.log.
+layer_engine() {
   local step=$1 engine=$2 name=$3 later=$4 max=$5 t0 rc
   if ! want "$step"; then
     step "layer bench, $engine attention: not selected (S1F_GPU_STEPS)"
@@ -270,7 +274,7 @@ layer_cudnn() {
     S1F_CUDNN_LOG=1 CUDNN_LOGLEVEL_DBG=1 CUDNN_LOGDEST_DBG="$OUT/cudnn-logs/$name.log" \
       timeout "$(clamp $(($(left) - later)) 30 "$max")" \
       "$BIN/s1f-layer-bench" --attention "$engine" --json "$OUT/$name.json" \
-      --filter "${S1F_LAYER_CUDNN_FILTER-7b-32k}" \
+      --filter "${S1F_LAYER_ENGINE_FILTER-7b-32k}" \
       >"$OUT/$name.log" 2>&1
     rc=$?
     grep -v "^s1f cudnn:" "$OUT/$name.log" | tail -15
@@ -279,8 +283,6 @@ layer_cudnn() {
     step "layer bench, $engine attention: skipped (no s1f-layer-bench or no time left)"
   fi
 }
-layer_cudnn layer-cudnn-split cudnn-split layer_cudnn_split "$LATER_LAYER_SPLIT" 80
-layer_cudnn layer-cudnn cudnn layer_cudnn "$LATER_LAYER_CUDNN" 110
 
 if ! want layer; then
   step "layer bench: not selected (S1F_GPU_STEPS)"
@@ -288,10 +290,13 @@ elif [ -x "$BIN/s1f-layer-bench" ] && (($(left) - LATER_LAYER >= 30)); then
   t0=$(elapsed)
   timeout 20 "$BIN/s1f-layer-bench" --cases-json "$OUT/layer_cases.json" \
     >"$OUT/layer.log" 2>&1 || echo "s1f-layer-bench --cases-json: exit $?" >>"$OUT/layer.log"
-  timeout "$(clamp $(($(left) - LATER_LAYER)) 30 120)" \
+  S1F_CUDNN_LOG=1 CUDNN_LOGLEVEL_DBG=1 CUDNN_LOGDEST_DBG="$OUT/cudnn-logs/layer.log" \
+    timeout "$(clamp $(($(left) - LATER_LAYER)) 30 120)" \
     "$BIN/s1f-layer-bench" --json "$OUT/layer.json" \
-    --samples-json "$OUT/chunk_samples.json" 2>&1 | tee -a "$OUT/layer.log"
-  step "layer bench: exit ${PIPESTATUS[0]}, $(($(elapsed) - t0)) s"
+    --samples-json "$OUT/chunk_samples.json" >>"$OUT/layer.log" 2>&1
+  rc=$?
+  grep -v "^s1f cudnn:" "$OUT/layer.log" | tail -25
+  step "layer bench (default engine): exit $rc, $(($(elapsed) - t0)) s"
 elif [ -x "$BIN/s1f-layer-bench" ]; then
   step "layer bench: skipped (no time left)"
 else
@@ -312,6 +317,10 @@ elif ((HAVE_TORCH)) && (($(left) - LATER_TORCH_LAYER >= 40)); then
 else
   step "torch layer: skipped (no PyTorch or no time left)"
 fi
+
+layer_engine layer-cudnn-split cudnn-split layer_cudnn_split "$LATER_LAYER_SPLIT" 60
+layer_engine layer-cudnn cudnn layer_cudnn "$LATER_LAYER_CUDNN" 60
+layer_engine layer-own own layer_own "$LATER_LAYER_OWN" 60
 
 # --- 4. Kernel benchmarks --------------------------------------------------------
 if ! want bench; then

@@ -4,9 +4,10 @@
 Inputs (all under --out, each optional): ctest.log (status of every `gpu`
 test, crashes included), gtest/*.json (failure messages and the relative
 errors the tests record as properties), bench.json (s1f-cuda-bench),
-torch.json (torch_baseline.py), layer.json and layer_cudnn.json
-(s1f-layer-bench with our attention and with cuDNN's), torch_layer.json
-(torch_layer.py), nvidia-smi.txt, steps.txt, env.txt. Output: results.json
+torch.json (torch_baseline.py), layer.json (s1f-layer-bench with the
+default attention engine, which it names) and layer_own.json,
+layer_cudnn.json, layer_cudnn_split.json (with each engine named),
+torch_layer.json (torch_layer.py), nvidia-smi.txt, steps.txt, env.txt. Output: results.json
 next to them, layer.svg (the layer throughputs as a bar chart, when there
 are any), and the tables on stdout (printed last by run.sh). Standard
 library only; missing or partial inputs give "n/a", never a crash.
@@ -180,24 +181,37 @@ def spread_of(pb, key):
     return None
 
 
-# s1f-layer-bench's output file for each attention engine (run.sh).
-ENGINE_FILES = (("own", "layer.json"), ("cudnn", "layer_cudnn.json"),
-                ("cudnn-split", "layer_cudnn_split.json"))
+# s1f-layer-bench's output files (run.sh): layer.json with the default
+# engine (its "attention" names it; "own" before there was a default), then
+# one file per engine named on the command line.
+MAIN_FILE = "layer.json"
+ENGINE_FILES = (("cudnn-split", "layer_cudnn_split.json"),
+                ("cudnn", "layer_cudnn.json"), ("own", "layer_own.json"))
 
 
-def layer_section(out, engine="own"):
+def layer_files(out):
+    """[(engine, file)], layer.json's first, one file per engine."""
+    main = load_json(os.path.join(out, MAIN_FILE))
+    engine = main.get("attention") if isinstance(main, dict) else None
+    files = [(engine if isinstance(engine, str) and engine else "own",
+              MAIN_FILE)]
+    files += [(e, f) for e, f in ENGINE_FILES if e != files[0][0]]
+    return files
+
+
+def layer_section(out, engine, fname):
     """The layer section of results.json for one attention engine (ours
     against PyTorch's) and the lines of its table, or (None, []) when there
-    is nothing to report: no layer JSON at all, or for a cudnn engine no
-    JSON of its own."""
-    fname = dict(ENGINE_FILES)[engine]
+    is nothing to report: no layer JSON at all, or for an engine's own file
+    no such file."""
+    main = fname == MAIN_FILE
     ours = load_json(os.path.join(out, fname))
     tl = load_json(os.path.join(out, "torch_layer.json"))
     unreadable = [n for n, d in ((fname, ours), ("torch_layer.json", tl))
                   if d is None and os.path.exists(os.path.join(out, n))]
-    if ours is None and (tl is None or engine != "own"):
+    if ours is None and (tl is None or not main):
         return None, [f"{n}: not valid JSON (cut off by a timeout?)"
-                      for n in unreadable if n == fname or engine == "own"]
+                      for n in unreadable if n == fname or main]
     ours = ours if isinstance(ours, dict) else {}
     tl = tl if isinstance(tl, dict) else {}
     ocases = {c["name"]: c for c in case_list(ours)}
@@ -267,7 +281,7 @@ def layer_section(out, engine="own"):
     lines = [f"{n}: not valid JSON (cut off by a timeout?)" for n in unreadable]
     lines += [f"{n}: error: {str(d['error'])[:300]}"
               for n, d in ((fname, ours), ("torch_layer.json", tl))
-              if d.get("error") and (n == fname or engine == "own")]
+              if d.get("error") and (n == fname or main)]
     lines += [f"== layer fwd+bwd, bf16, batch 1: ours ({engine} attention) "
               f"vs PyTorch "
              f"{tl.get('torch') or '?'} (cuDNN {tl.get('cudnn') or '?'}) "
@@ -326,9 +340,9 @@ def layer_section(out, engine="own"):
 def engine_lines(sections, status):
     """Our attention engines side by side: the layer cases each cudnn engine
     timed against the own engine, and how the cudnn engines' GPU tests fared
-    (what decides the default)."""
+    (what decided the default)."""
     own = sections.get("own")
-    others = [e for e, _ in ENGINE_FILES if e != "own" and sections.get(e)]
+    others = [e for e in sections if e != "own"]
     if not own or not others:
         return []
     lines = [f"attention engines (ours: own vs {' and '.join(others)}):"]
@@ -356,6 +370,24 @@ def engine_lines(sections, status):
     return lines
 
 
+def torch_match(torch_rows):
+    """row -> torch_baseline.py's row for the same kernel and shape; for
+    attention, PyTorch's fastest backend (cudnn or flash) in the same
+    direction and shape, whichever engine of ours the row times."""
+    rows = [t for t in torch_rows if isinstance(t, dict) and pos(t.get("ms"))]
+    exact = {(t.get("name"), t.get("shape")): t for t in rows}
+
+    def match(r):
+        name, shape = r.get("name", ""), r.get("shape")
+        for d in ("attention_fwd", "attention_bwd"):
+            if name.startswith(d):
+                same = [t for t in rows if t.get("shape") == shape and
+                        str(t.get("name", "")).startswith(d + "_")]
+                return min(same, key=lambda t: t["ms"]) if same else None
+        return exact.get((name, shape))
+    return match
+
+
 def esc(s):
     return (str(s).replace("&", "&amp;").replace("<", "&lt;")
             .replace(">", "&gt;").replace('"', "&quot;"))
@@ -372,13 +404,14 @@ def nice_step(vmax, n=5):
 
 
 def write_layer_svg(path, section, engines=None):
-    """Bars per case, TFLOP/s: ours, ours with each cuDNN attention engine
-    (`engines`: engine -> its section) and PyTorch's best backend. Returns
-    whether it wrote the file (not when there is nothing to draw)."""
+    """Bars per case, TFLOP/s: ours (the section's attention engine), ours
+    with each other engine (`engines`: engine -> its section) and PyTorch's
+    best backend. Returns whether it wrote the file (not when there is
+    nothing to draw)."""
     rows = section["cases"]
     engines = engines or {}
-    series = [("ours", "ours, own attention" if engines else "ours",
-               lambda r: r["ours_tflops"])]
+    series = [("ours", f"ours, {section.get('attention')} attention"
+               if engines else "ours", lambda r: r["ours_tflops"])]
     for engine, sec in engines.items():
         tflops = {r["name"]: r["ours_tflops"] for r in sec.get("cases", [])}
         series.append((engine, f"ours, {engine} attention",
@@ -404,7 +437,7 @@ def write_layer_svg(path, section, engines=None):
         return base - plot_h * v / top
 
     colors = {"ours": "#2c6fbb", "cudnn": "#6aa84f", "cudnn-split": "#8e63b5",
-              "torch": "#e8872a"}
+              "own": "#9aa5b1", "torch": "#e8872a"}
     dev = section.get("device") or section.get("torch_device") or "device ?"
     o = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" '
          f'height="{height}" viewBox="0 0 {width} {height}" '
@@ -510,23 +543,22 @@ def main():
         torch=dict(version=torch.get("torch"), results=torch.get("results", [])),
     )
     sections, layer_lines = {}, []
-    for engine, _ in ENGINE_FILES:
+    files = layer_files(out)
+    for engine, fname in files:
         try:
-            sec, lines = layer_section(out, engine)
+            sec, lines = layer_section(out, engine, fname)
         except Exception as e:  # noqa: BLE001 - the rest of the summary matters
             sec, lines = None, [f"layer summary ({engine}) failed: {e!r}"]
         layer_lines += lines
         if sec is not None:
             sections[engine] = sec
-    layer = sections.get("own") or sections.get("cudnn") \
-        or sections.get("cudnn-split")
+    layer = sections.get(files[0][0])
     svg = None
     if layer is not None:
-        results["layer"] = sections.get("own")
-        results["layer_cudnn"] = sections.get("cudnn")
-        results["layer_cudnn_split"] = sections.get("cudnn-split")
-        engines = {e: sec for e, sec in sections.items()
-                   if e != "own"} if "own" in sections else None
+        results["layer"] = layer
+        engines = {e: sec for e, sec in sections.items() if sec is not layer}
+        for e, sec in engines.items():
+            results["layer_" + e.replace("-", "_")] = sec
         try:
             if write_layer_svg(os.path.join(out, "layer.svg"), layer,
                                engines):
@@ -571,13 +603,13 @@ def main():
               + (f": {' | '.join(first[:3])[:300]}" if first else ""))
     rows = bench.get("results", [])
     if rows:
-        tmap = {r["name"]: r for r in torch.get("results", [])}
+        match = torch_match(torch.get("results", []))
         peak = dev.get("peak_gbps") or 0
         print(f"{'kernel':28s} {'dtype':9s} {'shape':18s} {'ms':>9s} "
               f"{'GB/s':>7s} {'%peak':>6s} {'TFLOP/s':>8s} {'torch ms':>9s} "
               f"{'speedup':>8s}")
         for r in rows:
-            t = tmap.get(r["name"])
+            t = match(r)
             gb = f"{r['gbps']:7.0f}" if r["gbps"] else " " * 7
             pk = (f"{100 * r['gbps'] / peak:5.0f}%" if r["gbps"] and peak
                   else " " * 6)
@@ -586,6 +618,8 @@ def main():
             sp = f"{t['ms'] / r['ms']:7.2f}x" if t and r["ms"] > 0 else ""
             print(f"{r['name']:28s} {r['dtype']:9s} {r['shape']:18s} "
                   f"{r['ms']:9.4f} {gb} {pk} {tf} {tm} {sp}")
+        print("  (torch ms: the same kernel and shape in PyTorch; for attention"
+              " its fastest SDPA backend)")
     else:
         print("no benchmark results")
     for line in layer_lines:

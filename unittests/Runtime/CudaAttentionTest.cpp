@@ -161,6 +161,7 @@ void runOnce(const Case &c, uint32_t seed) {
 /// Every variant of our kernels (attention.cu): both pipeline depths, dQ
 /// added with atomics or computed by its own (deterministic) kernel.
 void runOwn(const Case &c, uint32_t seed) {
+  ::setenv("S1F_ATTENTION_ENGINE", "own", 1);
   for (const char *stages : {"1", "2"})
     for (const char *bwd : {"atomic", "deterministic"}) {
       SCOPED_TRACE(c.name() + ", S1F_ATTENTION_STAGES=" + stages +
@@ -171,6 +172,7 @@ void runOwn(const Case &c, uint32_t seed) {
       ::unsetenv("S1F_ATTENTION_STAGES");
       ::unsetenv("S1F_ATTENTION_BWD");
     }
+  ::unsetenv("S1F_ATTENTION_ENGINE");
 }
 
 /// cuDNN's fused attention (attention_cudnn.cpp) under the same contract:
@@ -311,8 +313,15 @@ TEST(CudaAttentionArgs, EngineFromEnvironment) {
               std::string::npos)
         << e.what();
   }
+  // Unset: cuDNN's split engine, the faster one, wherever cuDNN can run.
   ::unsetenv("S1F_ATTENTION_ENGINE");
-  EXPECT_EQ(attention_engine(), AttentionEngine::Own);
+  EXPECT_EQ(attention_engine(), cudnn_unavailable_reason().empty()
+                                    ? AttentionEngine::CudnnSplit
+                                    : AttentionEngine::Own);
+  EXPECT_STREQ(attention_engine_name(AttentionEngine::CudnnSplit),
+               "cudnn-split");
+  EXPECT_STREQ(attention_engine_name(AttentionEngine::Own), "own");
+  EXPECT_STREQ(attention_engine_name(AttentionEngine::Cudnn), "cudnn");
 }
 
 } // namespace

@@ -864,7 +864,13 @@ bool useCudnn(bool &split) {
 AttentionEngine attention_engine() {
   const char *env = std::getenv("S1F_ATTENTION_ENGINE");
   const std::string v = env ? env : "";
-  if (v.empty() || v == "own")
+  if (v.empty()) { // the faster engine that runs here (docs/benchmarks.md)
+    static const AttentionEngine fastest = cudnn_unavailable_reason().empty()
+                                               ? AttentionEngine::CudnnSplit
+                                               : AttentionEngine::Own;
+    return fastest;
+  }
+  if (v == "own")
     return AttentionEngine::Own;
   if (v == "cudnn")
     return AttentionEngine::Cudnn;
@@ -873,6 +879,18 @@ AttentionEngine attention_engine() {
   throw std::invalid_argument("attention: S1F_ATTENTION_ENGINE must be 'own', "
                               "'cudnn' or 'cudnn-split', got '" +
                               v + "'");
+}
+
+const char *attention_engine_name(AttentionEngine e) {
+  switch (e) {
+  case AttentionEngine::Own:
+    return "own";
+  case AttentionEngine::Cudnn:
+    return "cudnn";
+  case AttentionEngine::CudnnSplit:
+    return "cudnn-split";
+  }
+  return "?";
 }
 
 std::string cudnn_unavailable_reason() {
