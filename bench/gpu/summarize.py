@@ -410,8 +410,9 @@ def write_layer_svg(path, section, engines=None):
     nothing to draw)."""
     rows = section["cases"]
     engines = engines or {}
-    series = [("ours", f"ours, {section.get('attention')} attention"
-               if engines else "ours", lambda r: r["ours_tflops"])]
+    engine = section.get("attention")
+    series = [("ours", f"ours, {engine} attention" if engine else "ours",
+               lambda r: r["ours_tflops"])]
     for engine, sec in engines.items():
         tflops = {r["name"]: r["ours_tflops"] for r in sec.get("cases", [])}
         series.append((engine, f"ours, {engine} attention",
