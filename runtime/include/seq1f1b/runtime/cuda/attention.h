@@ -31,8 +31,8 @@
 // (the same kernels called twice for a chunk after the first: its own keys
 // with the plain causal mask, the prefix without a mask, merged by
 // log-sum-exp). Unset, `cudnn-split` where cuDNN can run and `own` where it
-// cannot: on an H200 it ran a 7B layer 1.85x faster than `own` and a 4-chunk
-// one 4.5% faster than `cudnn` (docs/benchmarks.md).
+// cannot: on an H200 it ran a 7B layer 1.9x faster than `own`, and its 4
+// chunks 5-7% faster than `cudnn` (docs/benchmarks.md).
 //
 //===----------------------------------------------------------------------===//
 
