@@ -23,8 +23,9 @@
 #   4. s1f-cuda-bench (kernel timings, at most 60 s);
 #   5. torch_baseline.py (the same kernels in PyTorch, at most 60 s), when
 #      PyTorch is there and time is left;
-#   6. summarize.py: $OUT/results.json, $OUT/layer.svg and short tables,
-#      printed last.
+#   6. summarize.py: $OUT/results.json, $OUT/layer.svg, $OUT/gpu-profile.json
+#      (this GPU's rates for seq1f1b-plan --gpu) and short tables, printed
+#      last.
 # Meanwhile, in the background: $OUT/env.txt (cuDNN headers and PyTorch's
 # cuDNN version).
 # Results go to $OUT (the device tool's return folder), default
@@ -359,12 +360,13 @@ else
 fi
 
 # S1F_GPU_PACK=1: everything in $OUT goes into all.tar.gz, and only it,
-# results.json, summary.txt and layer.svg stay (the device tool brings back
-# only a handful of files).
+# results.json, summary.txt, layer.svg and gpu-profile.json stay (the device
+# tool brings back only a handful of files).
 if [ -n "${S1F_GPU_PACK:-}" ]; then
   tar czf /tmp/s1f-gpu-all.tar.gz -C "$OUT" . &&
     find "$OUT" -mindepth 1 -maxdepth 1 ! -name results.json \
-      ! -name summary.txt ! -name layer.svg -exec rm -rf {} + &&
+      ! -name summary.txt ! -name layer.svg ! -name gpu-profile.json \
+      -exec rm -rf {} + &&
     mv /tmp/s1f-gpu-all.tar.gz "$OUT/all.tar.gz"
 fi
 exit "$TESTS_RC"

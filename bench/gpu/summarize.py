@@ -9,7 +9,8 @@ default attention engine, which it names) and layer_own.json,
 layer_cudnn.json, layer_cudnn_split.json (with each engine named),
 torch_layer.json (torch_layer.py), nvidia-smi.txt, steps.txt, env.txt. Output: results.json
 next to them, layer.svg (the layer throughputs as a bar chart, when there
-are any), and the tables on stdout (printed last by run.sh). Standard
+are any), gpu-profile.json (the GPU's rates for seq1f1b-plan --gpu, from the
+kernel rows), and the tables on stdout (printed last by run.sh). Standard
 library only; missing or partial inputs give "n/a", never a crash.
 """
 
@@ -388,6 +389,75 @@ def torch_match(torch_rows):
     return match
 
 
+# ---- a GPU profile for the planner (seq1f1b-plan --gpu FILE) ---------------
+# Dense bf16 peaks (TFLOP/s) of the cards we know, by a substring of the name.
+PEAK_TFLOPS = (("H200", 989.0), ("H100", 989.0), ("A100", 312.0))
+# One GPT layer's matrix products as s1f-cuda-bench times them.
+GEMM_ROWS = ("linear_fwd_qkvo", "linear_fwd_mlp_up", "linear_gelu_fwd_mlp_up",
+             "linear_fwd_mlp_down", "linear_bwd_dx_mlp_up",
+             "linear_bwd_dW_mlp_up")
+# One GPT layer's element-wise kernels, each as often as the layer runs it.
+ELEMENTWISE_ROWS = (("layer_norm_fwd", 2), ("layer_norm_bwd", 2),
+                    ("add_fwd", 2), ("gelu_fwd", 1), ("gelu_bwd", 1))
+
+
+def gpu_profile(bench):
+    """(profile, note): the rates of seq1f1b-plan's GPU profile JSON from the
+    kernel rows, in the cost model's convention, or (None, why not).
+
+    - matmul_efficiency: a layer's GEMM rows, total FLOPs over total time;
+    - attention_efficiency: cuDNN's attention forward + backward (the whole
+      sequence, and the last chunk with the default split engine) at model
+      FLOPs, which count the backward as twice the forward (the rows count
+      a flash backward's 2.5x);
+    - memory_bandwidth_gbps: a layer's element-wise kernels, total bytes
+      over total time."""
+    dev = bench.get("device") if isinstance(bench.get("device"), dict) else {}
+    rows = {(r.get("name"), r.get("shape")): r for r in bench.get("results", [])
+            if isinstance(r, dict) and pos(r.get("ms"))}
+    by_name = {}
+    for (name, _), r in rows.items():
+        by_name.setdefault(name, r)
+
+    def work(r, key, scale):  # ms and FLOPs or bytes of a row
+        return r["ms"], pos(r.get(key)) * r["ms"] * scale
+
+    gemm = [work(by_name[n], "tflops", 1e9) for n in GEMM_ROWS
+            if n in by_name and pos(by_name[n].get("tflops"))]
+    attn = []  # the default engine: cudnn whole (@0), cudnn-split chunks
+    for (name, shape), f in rows.items():
+        whole = str(shape).endswith("@0")
+        tag = "_cudnn" if whole else "_cudnn_split"
+        b = rows.get(("attention_bwd" + tag, shape))
+        if name == "attention_fwd" + tag and b and pos(f.get("tflops")):
+            # Model FLOPs: 3x the forward's.
+            attn.append((f["ms"] + b["ms"], 3 * f["tflops"] * f["ms"] * 1e9))
+    elem = [(n * ms, n * nbytes)
+            for name, n in ELEMENTWISE_ROWS if name in by_name and
+            pos(by_name[name].get("gbps"))
+            for ms, nbytes in [work(by_name[name], "gbps", 1e6)]]
+    if len(gemm) < len(GEMM_ROWS) or not attn or \
+            len(elem) < len(ELEMENTWISE_ROWS):
+        return None, "no GPU profile: s1f-cuda-bench lacks a layer's GEMM, " \
+            "cuDNN attention or element-wise rows"
+    rate = lambda xs: sum(w for _, w in xs) / (sum(t for t, _ in xs) * 1e-3)
+    gemm_tflops, attn_tflops = rate(gemm) / 1e12, rate(attn) / 1e12
+    name = str(dev.get("name") or "GPU")
+    peak = next((p for key, p in PEAK_TFLOPS if key in name), None)
+    note = ""
+    if peak is None:
+        peak = round(max(gemm_tflops, attn_tflops))
+        note = (f" (peak of {name} unknown: efficiencies relative to its "
+                f"{peak} TFLOP/s of GEMMs)")
+    profile = {"name": f"{name} (measured)", "peak_tflops": peak,
+               "matmul_efficiency": round(gemm_tflops / peak, 2),
+               "attention_efficiency": round(attn_tflops / peak, 2),
+               "memory_bandwidth_gbps": round(rate(elem) / 1e10) * 10}
+    if pos(dev.get("memory_gib")):
+        profile["memory_gib"] = round(dev["memory_gib"], 1)
+    return profile, note
+
+
 def esc(s):
     return (str(s).replace("&", "&amp;").replace("<", "&lt;")
             .replace(">", "&gt;").replace('"', "&quot;"))
@@ -568,6 +638,13 @@ def main():
             layer_lines.append(f"layer.svg failed: {e!r}")
         if not results["device"] and layer.get("device"):
             results["device"] = dict(name=layer["device"])
+    profile, profile_note = gpu_profile(bench)
+    profile_path = os.path.join(out, "gpu-profile.json")
+    if profile:
+        results["gpu_profile"] = profile
+        with open(profile_path, "w") as f:
+            json.dump(profile, f, indent=2)
+            f.write("\n")
     env = read_text(os.path.join(out, "env.txt"))
     if env is not None:
         results["env"] = env
@@ -629,6 +706,15 @@ def main():
         print(line)
     if layer is None:
         print("no layer results (layer.json, torch_layer.json)")
+    if profile:
+        print(f"planner profile: {profile_path}: GEMMs "
+              f"{profile['matmul_efficiency']:.2f}, attention "
+              f"{profile['attention_efficiency']:.2f} of "
+              f"{profile['peak_tflops']:g} TFLOP/s, element-wise "
+              f"{profile['memory_bandwidth_gbps']} GB/s{profile_note}; "
+              f"seq1f1b-plan --gpu {profile_path}")
+    elif rows:
+        print(profile_note)
     print(f"results: {os.path.join(out, 'results.json')}"
           + (f", chart: {svg}" if svg else ""))
     return 1 if failed else 0
