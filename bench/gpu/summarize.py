@@ -419,11 +419,17 @@ def gpu_profile(bench):
     for (name, _), r in rows.items():
         by_name.setdefault(name, r)
 
-    def work(r, key, scale):  # ms and FLOPs or bytes of a row
-        return r["ms"], pos(r.get(key)) * r["ms"] * scale
+    def work(name, key, scale, times=1):  # (ms, FLOPs or bytes) or None
+        r = by_name.get(name)
+        if r is None or not pos(r.get(key)):
+            return None
+        return times * r["ms"], times * r[key] * r["ms"] * scale
 
-    gemm = [work(by_name[n], "tflops", 1e9) for n in GEMM_ROWS
-            if n in by_name and pos(by_name[n].get("tflops"))]
+    def rate(xs):  # per second
+        return sum(w for _, w in xs) / (sum(t for t, _ in xs) * 1e-3)
+
+    gemm = [work(n, "tflops", 1e9) for n in GEMM_ROWS]
+    elem = [work(n, "gbps", 1e6, times) for n, times in ELEMENTWISE_ROWS]
     attn = []  # the default engine: cudnn whole (@0), cudnn-split chunks
     for (name, shape), f in rows.items():
         whole = str(shape).endswith("@0")
@@ -432,15 +438,9 @@ def gpu_profile(bench):
         if name == "attention_fwd" + tag and b and pos(f.get("tflops")):
             # Model FLOPs: 3x the forward's.
             attn.append((f["ms"] + b["ms"], 3 * f["tflops"] * f["ms"] * 1e9))
-    elem = [(n * ms, n * nbytes)
-            for name, n in ELEMENTWISE_ROWS if name in by_name and
-            pos(by_name[name].get("gbps"))
-            for ms, nbytes in [work(by_name[name], "gbps", 1e6)]]
-    if len(gemm) < len(GEMM_ROWS) or not attn or \
-            len(elem) < len(ELEMENTWISE_ROWS):
+    if None in gemm or None in elem or not attn:
         return None, "no GPU profile: s1f-cuda-bench lacks a layer's GEMM, " \
             "cuDNN attention or element-wise rows"
-    rate = lambda xs: sum(w for _, w in xs) / (sum(t for t, _ in xs) * 1e-3)
     gemm_tflops, attn_tflops = rate(gemm) / 1e12, rate(attn) / 1e12
     name = str(dev.get("name") or "GPU")
     peak = next((p for key, p in PEAK_TFLOPS if key in name), None)

@@ -139,9 +139,9 @@ TEST_P(Moe, Fp32KernelSetEqualsFp64) {
            routing.data(), acts.data(), dy.data(), dx.data(), drouter.data(),
            dgate.data(), dup.data(), ddown.data());
 
-  Vec y64(d.N * d.D), routing64, acts64, dx64(w.x.size()), drouter64(w.router.size(), 0.0),
-      dgate64(w.gate.size(), 0.0), dup64(w.up.size(), 0.0),
-      ddown64(w.down.size(), 0.0);
+  Vec y64(d.N * d.D), routing64, acts64, dx64(w.x.size()),
+      drouter64(w.router.size(), 0.0), dgate64(w.gate.size(), 0.0),
+      dup64(w.up.size(), 0.0), ddown64(w.down.size(), 0.0);
   CpuKernels<double> k64;
   forward(k64, d, w.x.data(), w.router.data(), w.gate.data(), w.up.data(),
           w.down.data(), y64.data(), routing64, acts64);
